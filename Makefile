@@ -1,0 +1,50 @@
+# hutch — build, test, demo. Every target that needs system packages calls `deps` first.
+SWIFT     ?= swift
+PREFIX    ?= /usr/local
+DEBUG_BIN  = .build/debug
+REL_FLAGS  = -c release --static-swift-stdlib
+
+APT_PACKAGES = libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev nftables iptables iproute2 \
+               conntrack util-linux procps psmisc python3 python3-pytest curl libsqlite3-dev
+
+.PHONY: all deps build release test unit test-netlink test-integration demo install clean
+
+all: build
+
+# Installs only what is missing (apt-get update only when something is).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps
+	$(SWIFT) build --build-tests
+
+release: deps
+	$(SWIFT) build $(REL_FLAGS)
+
+# Everything: unit tests (no root), the netlink layer inside a throwaway netns, then the root
+# integration suite (each test in its own throwaway host netns and state root).
+test: build unit test-netlink test-integration
+
+unit:
+	$(SWIFT) test --skip-build --skip NetlinkRootTests
+
+test-netlink:
+	HUTCH_NETNS_TEST=1 unshare --net $(SWIFT) test --skip-build --filter NetlinkRootTests
+
+test-integration:
+	HUTCH=$(CURDIR)/$(DEBUG_BIN)/hutch HUTCH_SHIM=$(CURDIR)/$(DEBUG_BIN)/hutch-shim \
+	  python3 -m pytest -q -p no:cacheprovider Tests/integration
+
+demo: build
+	HUTCH=$(CURDIR)/$(DEBUG_BIN)/hutch bash examples/demo.sh
+
+install: release
+	install -D -m 0755 .build/release/hutch $(DESTDIR)$(PREFIX)/bin/hutch
+	install -D -m 0755 .build/release/hutch-shim $(DESTDIR)$(PREFIX)/bin/hutch-shim
+
+clean:
+	rm -rf .build

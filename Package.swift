@@ -1,0 +1,50 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "hutch",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "hutch", targets: ["hutch"]),
+        .executable(name: "hutch-shim", targets: ["hutch-shim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // C: the spawn/init/exec shim. A separate executable so Swift never forks/clones/setns itself.
+        .executableTarget(
+            name: "hutch-shim",
+            path: "Sources/hutch-shim",
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-O2"])],
+            linkerSettings: [.linkedLibrary("cap")]
+        ),
+        // C: thin plain-function glue over libnl-route-3 and libnftables for Swift.
+        .target(
+            name: "CHutchNet",
+            path: "Sources/CHutchNet",
+            cSettings: [.unsafeFlags(["-I/usr/include/libnl3", "-Wall"])],
+            linkerSettings: [
+                .linkedLibrary("nl-route-3"), .linkedLibrary("nl-3"), .linkedLibrary("nftables"),
+            ]
+        ),
+        .target(
+            name: "HutchKit",
+            dependencies: [
+                "CHutchNet",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/libnl3"])]
+        ),
+        .executableTarget(
+            name: "hutch",
+            dependencies: [
+                "HutchKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "HutchKitTests", dependencies: ["HutchKit"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

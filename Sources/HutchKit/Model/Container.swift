@@ -1,0 +1,94 @@
+/// How a container's network is provided, in Docker's `--network` vocabulary.
+public enum NetworkMode: Equatable, Sendable, CustomStringConvertible {
+    /// A veth on a hutch bridge network ("bridge" is the default network, hutch0).
+    case bridge(String)
+    /// The caller's own network namespace.
+    case host
+    /// A new network namespace with only `lo`.
+    case none
+    /// The network namespace of another container (by name or id).
+    case container(String)
+
+    public init(parsing s: String) throws {
+        switch s {
+        case "bridge", "default": self = .bridge("bridge")
+        case "host": self = .host
+        case "none": self = .none
+        default:
+            if s.hasPrefix("container:") {
+                let ref = String(s.dropFirst("container:".count))
+                guard !ref.isEmpty else { throw HutchError("invalid --network \"\(s)\": container: needs a container name or id") }
+                self = .container(ref)
+            } else if Validate.isName(s) {
+                self = .bridge(s)
+            } else {
+                throw HutchError("invalid --network \"\(s)\": use bridge, host, none, container:NAME or a network name")
+            }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .bridge(let n): return n
+        case .host: return "host"
+        case .none: return "none"
+        case .container(let c): return "container:\(c)"
+        }
+    }
+}
+
+public enum ContainerStatus: String, Codable, Sendable {
+    case created, running, exited
+}
+
+/// One row of the `containers` table: everything hutch knows about a container.
+public struct ContainerRecord: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var command: [String]
+    public var hostname: String
+    public var env: [String]
+    public var workdir: String
+    /// `NetworkMode.description` as the user gave it, e.g. "bridge" or "container:web".
+    public var networkMode: String
+    /// The bridge network the container is attached to (bridge mode only).
+    public var network: String?
+    public var ipAddress: String?
+    public var macAddress: String?
+    public var hostVeth: String?
+    /// Id of the container whose namespaces this one joined (container mode).
+    public var joinedId: String?
+    public var autoRemove: Bool
+    public var detached: Bool
+    public var useInit: Bool
+    public var capMask: String?
+    public var noNewPrivs: Bool
+    public var status: ContainerStatus
+    /// The shim (monitor) process and the container's PID 1, each with its start time so a
+    /// recycled pid is never mistaken for ours.
+    public var shimPid: Int32
+    public var shimStart: UInt64
+    public var pid: Int32
+    public var pidStart: UInt64
+    public var exitCode: Int32?
+    public var createdAt: String
+    public var startedAt: String?
+    public var finishedAt: String?
+    public var bootId: String
+
+    public var shortId: String { String(id.prefix(12)) }
+}
+
+/// A bridge network known to hutch.
+public struct NetworkRecord: Codable, Sendable, Equatable {
+    public var name: String
+    public var id: String
+    public var bridge: String
+    public var subnet: String
+    public var gateway: String
+    public var isInternal: Bool
+    /// The last address handed out, so allocation goes round-robin (like host-local) and a
+    /// just-released address is not re-used at once.
+    public var lastIP: String?
+    public var createdAt: String
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// `hutch inspect` output, shaped like Docker's where the fields overlap.
+public struct ContainerJSON: Encodable {
+    public struct StateInfo: Encodable {
+        var Status: String
+        var Running: Bool
+        var Pid: Int32
+        var ExitCode: Int32
+        var StartedAt: String
+        var FinishedAt: String
+    }
+    public struct ConfigInfo: Encodable {
+        var Hostname: String
+        var Env: [String]
+        var Cmd: [String]
+        var WorkingDir: String
+    }
+    public struct HostConfigInfo: Encodable {
+        var NetworkMode: String
+        var AutoRemove: Bool
+        var Init: Bool
+    }
+    public struct PortBinding: Encodable, Equatable {
+        var HostIp: String
+        var HostPort: String
+    }
+    public struct NetworkSettingsInfo: Encodable {
+        var IPAddress: String
+        var IPPrefixLen: Int
+        var Gateway: String
+        var MacAddress: String
+        var SandboxKey: String
+        var Ports: [String: [PortBinding]?]
+    }
+    var Id: String
+    var Created: String
+    var Path: String
+    var Args: [String]
+    var State: StateInfo
+    var Name: String
+    var LogPath: String
+    var Config: ConfigInfo
+    var HostConfig: HostConfigInfo
+    var NetworkSettings: NetworkSettingsInfo
+
+    public init(_ c: ContainerRecord, network: NetworkRecord?, logPath: String) {
+        let running = c.status == .running
+        Id = c.id
+        Created = c.createdAt
+        Path = c.command.first ?? ""
+        Args = Array(c.command.dropFirst())
+        State = .init(Status: c.status.rawValue, Running: running, Pid: running ? c.pid : 0, ExitCode: c.exitCode ?? 0,
+                      StartedAt: c.startedAt ?? "0001-01-01T00:00:00Z", FinishedAt: c.finishedAt ?? "0001-01-01T00:00:00Z")
+        Name = c.name
+        LogPath = c.detached ? logPath : ""
+        Config = .init(Hostname: c.hostname, Env: c.env, Cmd: c.command, WorkingDir: c.workdir)
+        HostConfig = .init(NetworkMode: c.networkMode, AutoRemove: c.autoRemove, Init: c.useInit)
+        let attached = running && c.ipAddress != nil
+        NetworkSettings = .init(
+            IPAddress: attached ? c.ipAddress ?? "" : "",
+            IPPrefixLen: attached ? (network.flatMap { CIDRv4($0.subnet)?.prefix } ?? 0) : 0,
+            Gateway: attached ? network?.gateway ?? "" : "",
+            MacAddress: attached ? c.macAddress ?? "" : "",
+            SandboxKey: running ? "/proc/\(c.pid)/ns/net" : "",
+            Ports: [:])
+    }
+
+    /// A pretty-printed JSON array, as `docker inspect` prints.
+    public static func render<T: Encodable>(_ items: [T]) throws -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try enc.encode(items), as: UTF8.self)
+    }
+}

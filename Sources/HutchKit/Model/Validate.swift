@@ -1,0 +1,31 @@
+/// Input validation shared by every command. Each check returns a Bool; callers build the message
+/// naming the flag and the value.
+public enum Validate {
+    /// Docker's container/network name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+    public static func isName(_ s: String) -> Bool {
+        guard let f = s.utf8.first, isAlnum(f), s.utf8.count <= 128 else { return false }
+        return s.utf8.allSatisfy { isAlnum($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+    }
+
+    /// RFC 1123 hostname: dot-separated labels of 1–63 letters, digits and hyphens, not starting or
+    /// ending with a hyphen; 253 characters at most.
+    public static func isHostname(_ s: String) -> Bool {
+        guard !s.isEmpty, s.utf8.count <= 253 else { return false }
+        for label in s.split(separator: ".", omittingEmptySubsequences: false) {
+            let u = Array(label.utf8)
+            guard (1...63).contains(u.count), isAlnum(u.first!), isAlnum(u.last!),
+                  u.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: "-") }) else { return false }
+        }
+        return true
+    }
+
+    /// `-e` entries: `KEY=VALUE` (or `KEY`, taken from the caller's environment, as Docker does).
+    public static func isEnvKey(_ s: Substring) -> Bool {
+        guard let f = s.utf8.first, f != UInt8(ascii: "="), !(f >= 48 && f <= 57) else { return false }
+        return s.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "=") }
+    }
+
+    static func isAlnum(_ c: UInt8) -> Bool {
+        (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+    }
+}

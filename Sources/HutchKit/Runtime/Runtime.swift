@@ -1,0 +1,435 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import GRDB
+
+/// What `hutch run` was asked to do, validated.
+public struct RunOptions: Sendable {
+    public var name: String?
+    public var hostname: String?
+    public var network: NetworkMode = .bridge("bridge")
+    public var env: [String] = []
+    public var workdir: String?
+    public var detach = false
+    public var autoRemove = false
+    public var useInit = true
+    /// Docker's default capability set (CapEff/CapBnd 00000000a80425fb); nil keeps all (privileged).
+    public var capMask: String? = "a80425fb"
+    public var noNewPrivs = true
+    public var command: [String] = []
+    public init() {}
+}
+
+/// The container lifecycle: run, stop, kill, wait, rm, cleanup. The CLI is a thin layer over this.
+public final class Runtime {
+    public let store: Store
+    public let firewall: FirewallKind
+
+    public init(root: String, firewall: FirewallKind? = nil) throws {
+        store = try Store(root: root)
+        if let f = firewall { self.firewall = f }
+        else if let m = try store.meta("firewall"), let f = FirewallKind(rawValue: m) { self.firewall = f }
+        else { self.firewall = .nftables }
+    }
+
+    var driver: BridgeDriver { BridgeDriver(firewall: makeFirewall(firewall)) }
+
+    public func containerDir(_ id: String) -> String { store.root + "/containers/" + id }
+    public func logPath(_ id: String) -> String { containerDir(id) + "/ctr.log" }
+
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    // MARK: run
+
+    /// Creates and starts a container. Foreground: returns the command's exit status.
+    /// Detached: prints nothing itself, returns 0 and the record (the shim monitors from now on).
+    /// Any failure undoes every step already taken, in reverse order.
+    public func run(_ o: RunOptions, onStarted: (ContainerRecord) -> Void = { _ in }) throws -> Int32 {
+        guard !o.command.isEmpty else { throw HutchError("run needs a command: hutch run [OPTIONS] -- COMMAND [ARG...]") }
+        if let n = o.name, !Validate.isName(n) {
+            throw HutchError("invalid --name \"\(n)\": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+        }
+        if let h = o.hostname, !Validate.isHostname(h) {
+            throw HutchError("invalid --hostname \"\(h)\": use RFC 1123 labels (letters, digits, '-', at most 63 each)")
+        }
+        if let w = o.workdir, !w.hasPrefix("/") {
+            throw HutchError("invalid --workdir \"\(w)\": the working directory must be an absolute path")
+        }
+        if case .container = o.network, o.hostname != nil {
+            throw HutchError("conflicting options: --hostname and --network container:... (the container shares the other's UTS namespace)")
+        }
+        let env = try Self.environment(o.env, hostname: nil)
+
+        let id = Sys.randomID()
+        let shortId = String(id.prefix(12))
+        var undo = Undo()
+        defer { undo.run() }
+
+        // 1. Resolve the network mode.
+        var net: NetworkRecord?
+        var joined: ContainerRecord?
+        switch o.network {
+        case .bridge(let name):
+            guard let n = try store.network(name) else {
+                throw HutchError("network \(name) not found: create it with 'hutch network create \(name)' or use --network bridge")
+            }
+            net = n
+        case .container(let ref):
+            guard let t = try store.findContainer(ref) else { throw HutchError("no such container: \(ref) (in --network container:\(ref))") }
+            guard try reconcile(t).status == .running else {
+                throw HutchError("cannot join the network of container \(t.name): it is not running")
+            }
+            joined = t
+        case .host, .none: break
+        }
+
+        var hostname = o.hostname ?? shortId
+        if case .host = o.network, o.hostname == nil { hostname = Self.hostHostname() }
+        if let j = joined { hostname = j.hostname }
+
+        // 2. Reserve the name and the address in one transaction.
+        let now = Sys.now()
+        let (record, address) = try store.write { db -> (ContainerRecord, IPv4Address?) in
+            let name = try o.name ?? Names.generate(in: db)
+            if let other = try ContainerRecord.filter(Column("name") == name).fetchOne(db) {
+                throw HutchError("the container name \"\(name)\" is already in use by container \(other.shortId): remove it (hutch rm -f \(name)) or pick another --name")
+            }
+            var ip: IPv4Address?
+            if let n = net { ip = try IPAM.allocate(in: db, network: n, owner: id) }
+            let r = ContainerRecord(
+                id: id, name: name, command: o.command, hostname: hostname,
+                env: env + ["HOSTNAME=\(hostname)"], workdir: o.workdir ?? "/",
+                networkMode: o.network.description, network: net?.name,
+                ipAddress: ip?.description, macAddress: ip?.derivedMAC,
+                hostVeth: net == nil ? nil : "hv" + String(id.prefix(11)),
+                joinedId: joined?.id, autoRemove: o.autoRemove, detached: o.detach, useInit: o.useInit,
+                capMask: o.capMask, noNewPrivs: o.noNewPrivs, status: .created,
+                shimPid: 0, shimStart: 0, pid: 0, pidStart: 0, exitCode: nil,
+                createdAt: now, startedAt: nil, finishedAt: nil, bootId: Sys.bootID)
+            try r.insert(db)
+            return (r, ip)
+        }
+        undo.add { [store] in
+            _ = try? store.write { db in
+                try IPAM.release(in: db, owner: id)
+                _ = try ContainerRecord.deleteOne(db, key: id)
+            }
+        }
+
+        // 3. The container's folder and generated /etc files.
+        let dir = containerDir(id)
+        try Sys.mkdirs(dir, mode: 0o710)
+        undo.add { Sys.removeTree(dir) }
+        var binds: [String] = []
+        if let j = joined {
+            for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(containerDir(j.id))/\(f):/etc/\(f)") }
+        } else if case .host = o.network {
+            try Sys.writeFile(dir + "/hostname", hostname + "\n")
+            binds.append("\(dir)/hostname:/etc/hostname")
+        } else {
+            let gw = net.flatMap { IPv4Address($0.gateway) }
+            try Sys.writeFile(dir + "/hosts", HostsFile(hostname: hostname, name: record.name, address: address, gateway: gw).rendered)
+            try Sys.writeFile(dir + "/hostname", hostname + "\n")
+            try Sys.writeFile(dir + "/resolv.conf", ResolvConf.forContainer(host: Sys.readFile("/etc/resolv.conf") ?? ""))
+            for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(dir)/\(f):/etc/\(f)") }
+        }
+
+        // 4. The bridge (created on first use).
+        var spec: BridgeNetwork?
+        if let n = net {
+            let s = try Self.bridgeSpec(n)
+            spec = s
+            _ = try driver.ensure(s)
+        }
+
+        // 5. Start the shim; the container's first process waits on the go pipe.
+        var args = ["run"]
+        switch o.network {
+        case .host: args += ["--netns", "host"]
+        case .container: args += ["--netns", "/proc/\(joined!.pid)/ns/net", "--uts", "/proc/\(joined!.pid)/ns/uts"]
+        case .bridge, .none: args += ["--netns", "new", "--hostname", hostname]
+        }
+        if case .host = o.network { args += ["--hostname", hostname] }
+        for b in binds { args += ["--bind", b] }
+        args += ["--workdir", record.workdir]
+        for e in record.env { args += ["--env", e] }
+        if o.useInit { args.append("--init") }
+        if let c = o.capMask { args += ["--caps", c] }
+        if o.noNewPrivs { args.append("--no-new-privs") }
+        args += ["--exit-file", dir + "/exit"]
+        if o.detach {
+            args += ["--log", logPath(id), "--detach"]
+        }
+        for a in [ShimLocator.hutchPath, "--root", store.root, "--firewall", firewall.rawValue, "cleanup", id] {
+            args += ["--exit-cmd", a]
+        }
+        args.append("--")
+        args += o.command
+
+        let shim = try ShimProcess(arguments: args, detached: o.detach)
+        undo.add { shim.abort() }
+        let pid = try shim.readContainerPid()
+        guard let shimStart = Sys.processStartTime(shim.pid), let pidStart = Sys.processStartTime(pid) else {
+            throw HutchError("the container's process exited during setup")
+        }
+
+        // 6. Wire the network while the child waits.
+        if let s = spec, let a = address, let veth = record.hostVeth {
+            try driver.attach(s, containerPid: pid, hostVeth: veth, address: a, mac: a.derivedMAC)
+            undo.add { [driver] in try? driver.detach(hostVeth: veth) }
+        }
+
+        var running = record
+        running.status = .running
+        running.shimPid = shim.pid; running.shimStart = shimStart
+        running.pid = pid; running.pidStart = pidStart
+        running.startedAt = Sys.now()
+        try store.update(running)
+
+        // 7. Release the child; exec success or the failing step comes back on the error pipe.
+        do {
+            try shim.release()
+        } catch {
+            // The shim has reported the failure and exits on its own; reap it before unwinding.
+            _ = shim.waitExit()
+            throw error
+        }
+        undo.cancel()
+        onStarted(running)
+        if o.detach { return 0 }
+
+        // 8. Foreground: forward termination signals to the shim, wait, clean up.
+        ForegroundSignals.forward(to: shim.pid)
+        let status = shim.waitExit()
+        ForegroundSignals.restore()
+        try cleanup(id, exitCode: status)
+        return status
+    }
+
+    static func bridgeSpec(_ n: NetworkRecord) throws -> BridgeNetwork {
+        guard let subnet = CIDRv4(n.subnet), let gw = IPv4Address(n.gateway) else {
+            throw HutchError("network \(n.name) has a corrupt subnet or gateway in the state store")
+        }
+        return BridgeNetwork(name: n.name, bridge: n.bridge, subnet: subnet, gateway: gw, isInternal: n.isInternal)
+    }
+
+    /// `-e KEY=VALUE` or `-e KEY` (taken from the caller's environment, as Docker does),
+    /// on top of a default PATH and HOME.
+    static func environment(_ entries: [String], hostname: String?) throws -> [String] {
+        var env: [(String, String)] = [("PATH", defaultPath), ("HOME", "/root")]
+        if let t = getenv("TERM") { env.append(("TERM", String(cString: t))) }
+        for e in entries {
+            let parts = e.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard Validate.isEnvKey(parts[0]) else {
+                throw HutchError("invalid --env \"\(e)\": use KEY=VALUE with a non-empty KEY without spaces")
+            }
+            let key = String(parts[0])
+            let value: String
+            if parts.count == 2 { value = String(parts[1]) } else {
+                guard let v = getenv(key) else { continue }
+                value = String(cString: v)
+            }
+            env.removeAll { $0.0 == key }
+            env.append((key, value))
+        }
+        return env.map { "\($0.0)=\($0.1)" }
+    }
+
+    static func hostHostname() -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        gethostname(&buf, 255)
+        return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: exit and cleanup
+
+    /// Tears down what a container held once its process is gone: veth, lease, and with --rm the
+    /// record and folder. Idempotent and tolerant of things already gone; run by the foreground
+    /// CLI, by the shim's exit command for detached containers, and by reconcile after a crash.
+    public func cleanup(_ id: String, exitCode: Int32? = nil) throws {
+        guard let c = try store.read({ try ContainerRecord.fetchOne($0, key: id) }) else { return }
+        if let veth = c.hostVeth { try? driver.detach(hostVeth: veth) }
+        let code = exitCode ?? Sys.readFile(containerDir(id) + "/exit").flatMap { Int32($0.trimmingSpaces()) } ?? 137
+        if c.autoRemove {
+            try store.write { db in
+                try IPAM.release(in: db, owner: id)
+                _ = try ContainerRecord.deleteOne(db, key: id)
+            }
+            Sys.removeTree(containerDir(id))
+            return
+        }
+        try store.write { db in
+            try IPAM.release(in: db, owner: id)
+            guard var r = try ContainerRecord.fetchOne(db, key: id), r.status != .exited else { return }
+            r.status = .exited
+            r.exitCode = code
+            r.finishedAt = Sys.now()
+            try r.update(db)
+        }
+    }
+
+    /// Brings a record in line with reality: a "running" container whose shim is gone (crashed,
+    /// killed, or from an earlier boot) is cleaned up as exited.
+    @discardableResult
+    public func reconcile(_ c: ContainerRecord) throws -> ContainerRecord {
+        guard c.status == .running else { return c }
+        let sameBoot = c.bootId == Sys.bootID
+        if sameBoot && Sys.isAlive(pid: c.shimPid, start: c.shimStart) { return c }
+        // The monitor is gone. A container process still alive has nobody to record its exit:
+        // stop it rather than leave an unmanaged process holding an address.
+        if sameBoot && Sys.isAlive(pid: c.pid, start: c.pidStart) {
+            Glibc.kill(c.pid, SIGKILL)
+            _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 5000)
+        }
+        try cleanup(c.id)
+        return try store.read { try ContainerRecord.fetchOne($0, key: c.id) } ?? {
+            var g = c; g.status = .exited; return g
+        }()
+    }
+
+    public func containers(all: Bool) throws -> [ContainerRecord] {
+        try store.containers().compactMap { c in
+            let r = try reconcile(c)
+            guard try store.findContainer(r.id) != nil else { return nil }
+            return all || r.status == .running ? r : nil
+        }
+    }
+
+    // MARK: stop, kill, wait, rm
+
+    /// SIGTERM (or the given signal), then SIGKILL after `timeout` seconds; returns once the
+    /// container's network and state are cleaned up.
+    public func stop(_ ref: String, timeout: Int) throws -> ContainerRecord {
+        let c = try reconcile(try store.container(ref))
+        guard c.status == .running else { return c }
+        if Sys.isAlive(pid: c.pid, start: c.pidStart) {
+            Glibc.kill(c.pid, SIGTERM)
+            if !waitGone(pid: c.pid, start: c.pidStart, timeoutMS: timeout * 1000) {
+                Glibc.kill(c.pid, SIGKILL)
+                _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 10_000)
+            }
+        }
+        return try waitExited(c)
+    }
+
+    public func kill(_ ref: String, signal: Int32) throws {
+        let c = try reconcile(try store.container(ref))
+        guard c.status == .running, Sys.isAlive(pid: c.pid, start: c.pidStart) else {
+            throw HutchError("cannot kill container \(c.name): it is not running")
+        }
+        guard Glibc.kill(c.pid, signal) == 0 else { throw HutchError.sys("kill \(c.name)", errno) }
+    }
+
+    /// Blocks until the container has exited and been cleaned up; returns its final record.
+    public func wait(_ ref: String) throws -> ContainerRecord {
+        let c = try store.container(ref)
+        return try waitExited(c)
+    }
+
+    func waitExited(_ c: ContainerRecord) throws -> ContainerRecord {
+        // The shim exits after its exit command (the cleanup) finished; a foreground CLI cleans up
+        // right after its shim exits. Poll the record, repairing it if its monitor vanished.
+        while true {
+            guard let cur = try store.read({ try ContainerRecord.fetchOne($0, key: c.id) }) else {
+                var gone = c; gone.status = .exited; return gone
+            }
+            if cur.status != .running { return cur }
+            if !Sys.isAlive(pid: cur.shimPid, start: cur.shimStart) {
+                // Give a foreground CLI a moment to record the exit itself before repairing.
+                Sys.sleepMS(50)
+                if let again = try store.read({ try ContainerRecord.fetchOne($0, key: c.id) }), again.status == .running {
+                    return try reconcile(again)
+                }
+                continue
+            }
+            Sys.sleepMS(5)
+        }
+    }
+
+    func waitGone(pid: Int32, start: UInt64, timeoutMS: Int) -> Bool {
+        var waited = 0
+        while Sys.isAlive(pid: pid, start: start) {
+            if waited >= timeoutMS { return false }
+            Sys.sleepMS(5); waited += 5
+        }
+        return true
+    }
+
+    public func remove(_ ref: String, force: Bool) throws -> ContainerRecord {
+        var c = try reconcile(try store.container(ref))
+        if c.status == .running {
+            guard force else {
+                throw HutchError("cannot remove container \(c.name): it is running; stop it first or use rm -f")
+            }
+            if Sys.isAlive(pid: c.pid, start: c.pidStart) { Glibc.kill(c.pid, SIGKILL) }
+            c = try waitExited(c)
+        }
+        if let veth = c.hostVeth { try? driver.detach(hostVeth: veth) }
+        try store.write { db in
+            try IPAM.release(in: db, owner: c.id)
+            _ = try ContainerRecord.deleteOne(db, key: c.id)
+        }
+        Sys.removeTree(containerDir(c.id))
+        return c
+    }
+
+    // MARK: exec
+
+    /// Replaces this process with the shim in exec mode (it joins the container's namespaces and
+    /// runs the command), so nothing waits in between. Returns only on failure.
+    public func exec(_ ref: String, command: [String], env extra: [String], workdir: String?) throws -> Never {
+        let c = try reconcile(try store.container(ref))
+        guard c.status == .running, Sys.isAlive(pid: c.pid, start: c.pidStart) else {
+            throw HutchError("container \(c.name) is not running")
+        }
+        if let w = workdir, !w.hasPrefix("/") {
+            throw HutchError("invalid --workdir \"\(w)\": the working directory must be an absolute path")
+        }
+        var env = c.env
+        for e in try Self.environment(extra, hostname: nil).dropFirst(2) {
+            let key = e.prefix(while: { $0 != "=" })
+            env.removeAll { $0.prefix(while: { $0 != "=" }) == key }
+            env.append(e)
+        }
+        var args = [ShimLocator.path, "exec", "--pid", String(c.pid), "--workdir", workdir ?? c.workdir]
+        for e in env { args += ["--env", e] }
+        if let m = c.capMask { args += ["--caps", m] }
+        if c.noNewPrivs { args.append("--no-new-privs") }
+        args.append("--")
+        args += command
+        var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        execv(ShimLocator.path, &cargs)
+        throw HutchError("cannot run \(ShimLocator.path): \(errnoString(errno))")
+    }
+}
+
+/// A stack of undo steps: on a failed `run` every step already taken is reversed, newest first.
+struct Undo {
+    private var steps: [() -> Void] = []
+    mutating func add(_ f: @escaping () -> Void) { steps.append(f) }
+    mutating func cancel() { steps.removeAll() }
+    mutating func run() { while let f = steps.popLast() { f() } }
+}
+
+/// While a foreground container runs, the CLI must outlive it to clean up: keyboard signals
+/// (which the terminal also delivers to the container directly) are ignored, and SIGTERM/SIGHUP
+/// are passed on to the shim, which forwards them to the container.
+enum ForegroundSignals {
+    nonisolated(unsafe) static var target: pid_t = 0
+
+    static func forward(to pid: pid_t) {
+        target = pid
+        signal(SIGINT, SIG_IGN)
+        signal(SIGQUIT, SIG_IGN)
+        let handler: @convention(c) (Int32) -> Void = { sig in
+            if ForegroundSignals.target > 0 { _ = Glibc.kill(ForegroundSignals.target, sig) }
+        }
+        signal(SIGTERM, handler)
+        signal(SIGHUP, handler)
+    }
+
+    static func restore() {
+        target = 0
+        for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { signal(s, SIG_DFL) }
+    }
+}

@@ -1,0 +1,185 @@
+import GRDB
+
+extension ContainerRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "containers"
+}
+extension NetworkRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "networks"
+}
+
+/// An address lease: one IP of one network held by one container (or pod).
+public struct LeaseRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "leases"
+    public var network: String
+    public var ip: String
+    public var owner: String
+}
+
+/// The state store: one SQLite database under the state root. Every change that hands something
+/// out (a name, an address) happens in one IMMEDIATE transaction, so concurrent hutch processes
+/// serialise on SQLite's write lock and can never both win.
+public final class Store: @unchecked Sendable {
+    public let root: String
+    let db: DatabaseQueue
+
+    public static let defaultNetwork = NetworkRecord(
+        name: "bridge", id: String(repeating: "0", count: 64), bridge: "hutch0",
+        subnet: "10.87.0.0/16", gateway: "10.87.0.1", isInternal: false, lastIP: nil, createdAt: "")
+
+    public init(root: String) throws {
+        self.root = root
+        try Sys.mkdirs(root + "/containers", mode: 0o711)
+        var config = Configuration()
+        config.busyMode = .timeout(30)
+        config.journalMode = .wal
+        do {
+            db = try DatabaseQueue(path: root + "/hutch.db", configuration: config)
+            try Self.migrator.migrate(db)
+        } catch let e as DatabaseError {
+            throw HutchError("cannot open the state store in \(root): \(e.message ?? "\(e)")")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.create(table: "containers") { t in
+                t.primaryKey("id", .text)
+                t.column("name", .text).notNull().unique()
+                t.column("command", .text).notNull()
+                t.column("hostname", .text).notNull()
+                t.column("env", .text).notNull()
+                t.column("workdir", .text).notNull()
+                t.column("networkMode", .text).notNull()
+                t.column("network", .text)
+                t.column("ipAddress", .text)
+                t.column("macAddress", .text)
+                t.column("hostVeth", .text)
+                t.column("joinedId", .text)
+                t.column("autoRemove", .boolean).notNull()
+                t.column("detached", .boolean).notNull()
+                t.column("useInit", .boolean).notNull()
+                t.column("capMask", .text)
+                t.column("noNewPrivs", .boolean).notNull()
+                t.column("status", .text).notNull()
+                t.column("shimPid", .integer).notNull()
+                t.column("shimStart", .integer).notNull()
+                t.column("pid", .integer).notNull()
+                t.column("pidStart", .integer).notNull()
+                t.column("exitCode", .integer)
+                t.column("createdAt", .text).notNull()
+                t.column("startedAt", .text)
+                t.column("finishedAt", .text)
+                t.column("bootId", .text).notNull()
+            }
+            try db.create(table: "networks") { t in
+                t.primaryKey("name", .text)
+                t.column("id", .text).notNull().unique()
+                t.column("bridge", .text).notNull().unique()
+                t.column("subnet", .text).notNull()
+                t.column("gateway", .text).notNull()
+                t.column("isInternal", .boolean).notNull()
+                t.column("lastIP", .text)
+                t.column("createdAt", .text).notNull()
+            }
+            try db.create(table: "leases") { t in
+                t.column("network", .text).notNull()
+                t.column("ip", .text).notNull()
+                t.column("owner", .text).notNull()
+                t.primaryKey(["network", "ip"])
+            }
+            try db.create(index: "leases_owner", on: "leases", columns: ["owner"])
+            try db.create(table: "ports") { t in
+                t.column("proto", .text).notNull()
+                t.column("hostIP", .text).notNull()
+                t.column("hostPort", .integer).notNull()
+                t.column("containerPort", .integer).notNull()
+                t.column("owner", .text).notNull()
+                t.primaryKey(["proto", "hostIP", "hostPort"])
+            }
+            try db.create(index: "ports_owner", on: "ports", columns: ["owner"])
+            try db.create(table: "meta") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+            }
+        }
+        return m
+    }
+
+    /// Runs `body` in one IMMEDIATE transaction; database errors become one-line hutch errors.
+    public func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try db.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) { result = try body(db); return .commit }
+                return result!
+            }
+        } catch let e as DatabaseError {
+            throw HutchError("state store: \(e.message ?? "\(e)")")
+        }
+    }
+
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try db.read(body) } catch let e as DatabaseError {
+            throw HutchError("state store: \(e.message ?? "\(e)")")
+        }
+    }
+
+    // MARK: containers
+
+    public func containers() throws -> [ContainerRecord] {
+        try read { try ContainerRecord.order(Column("createdAt").desc).fetchAll($0) }
+    }
+
+    /// Finds a container by exact name, full id, or unique id prefix, as Docker does.
+    public func findContainer(_ ref: String) throws -> ContainerRecord? {
+        try read { db in try Self.findContainer(ref, in: db) }
+    }
+
+    public static func findContainer(_ ref: String, in db: Database) throws -> ContainerRecord? {
+        if let c = try ContainerRecord.filter(Column("name") == ref).fetchOne(db) { return c }
+        guard !ref.isEmpty, ref.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
+        let matches = try ContainerRecord.filter(Column("id").like(ref + "%")).limit(2).fetchAll(db)
+        if matches.count > 1 { throw HutchError("container id prefix \(ref) is ambiguous: give more characters") }
+        return matches.first
+    }
+
+    public func container(_ ref: String) throws -> ContainerRecord {
+        guard let c = try findContainer(ref) else {
+            throw HutchError("no such container: \(ref)")
+        }
+        return c
+    }
+
+    public func update(_ c: ContainerRecord) throws {
+        try write { try c.update($0) }
+    }
+
+    // MARK: networks
+
+    public static func network(_ name: String, in db: Database) throws -> NetworkRecord? {
+        if let n = try NetworkRecord.fetchOne(db, key: name) { return n }
+        if name == "bridge" {
+            var n = defaultNetwork
+            n.createdAt = Sys.now()
+            try n.insert(db)
+            return n
+        }
+        return nil
+    }
+
+    public func network(_ name: String) throws -> NetworkRecord? {
+        try write { try Self.network(name, in: $0) }
+    }
+
+    // MARK: meta
+
+    public func meta(_ key: String) throws -> String? {
+        try read { try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }
+    }
+
+    public static func setMeta(_ key: String, _ value: String, in db: Database) throws {
+        try db.execute(sql: "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       arguments: [key, value])
+    }
+}

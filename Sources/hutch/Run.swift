@@ -1,0 +1,38 @@
+import ArgumentParser
+import HutchKit
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command in new namespaces (bridge networking by default).",
+        discussion: "Example: hutch run --rm --name web -- python3 -m http.server 8000")
+
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .shortAndLong, help: "Run in the background and print the container id.") var detach = false
+    @Flag(name: .customLong("rm"), help: "Remove the container when it exits.") var autoRemove = false
+    @Option(help: "Assign a name to the container.") var name: String?
+    @Option(help: "Container host name (default: the short id).") var hostname: String?
+    @Option(name: [.customLong("network"), .customLong("net")],
+            help: ArgumentHelp("bridge (default), host, none, container:NAME.", valueName: "mode"),
+            transform: { try NetworkMode(parsing: $0) })
+    var network: NetworkMode = .bridge("bridge")
+    @Option(name: [.short, .long], help: ArgumentHelp("Set an environment variable (KEY=VALUE, or KEY to pass the caller's).", valueName: "env"))
+    var env: [String] = []
+    @Option(name: [.short, .long], help: "Working directory inside the container.") var workdir: String?
+    @Flag(inversion: .prefixedNo, help: "Run a tiny init as PID 1 that forwards signals and reaps zombies.") var `init` = true
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command: [String] = []
+
+    func run() throws {
+        if let first = command.first, first.hasPrefix("-"), first != "--" {
+            throw HutchError("unknown flag: \(first) (see 'hutch run --help')")
+        }
+        let rt = try global.runtime()
+        var o = RunOptions()
+        o.name = name; o.hostname = hostname; o.network = network; o.env = env; o.workdir = workdir
+        o.detach = detach; o.autoRemove = autoRemove; o.useInit = `init`
+        o.command = command.first == "--" ? Array(command.dropFirst()) : command
+        let status = try rt.run(o) { started in
+            if detach { print(started.id) }
+        }
+        if status != 0 { throw ExitStatus(status) }
+    }
+}

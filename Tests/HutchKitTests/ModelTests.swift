@@ -1,0 +1,122 @@
+import XCTest
+@testable import HutchKit
+
+final class AddressTests: XCTestCase {
+    func testIPv4Parsing() {
+        XCTAssertEqual(IPv4Address("10.87.0.1")?.description, "10.87.0.1")
+        for bad in ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.-1", "a.b.c.d", " 1.2.3.4", "1..2.3"] {
+            XCTAssertNil(IPv4Address(bad), bad)
+        }
+        XCTAssertEqual(IPv4Address("10.87.0.2")?.derivedMAC, "02:42:0a:57:00:02")
+    }
+
+    func testCIDR() throws {
+        let c = try XCTUnwrap(CIDRv4("10.87.0.1/16"))
+        XCTAssertEqual(c.network.description, "10.87.0.0")
+        XCTAssertEqual(c.broadcast.description, "10.87.255.255")
+        XCTAssertEqual(c.subnet.description, "10.87.0.0/16")
+        XCTAssertTrue(c.contains(IPv4Address("10.87.3.4")!))
+        XCTAssertFalse(c.contains(IPv4Address("10.88.0.1")!))
+        XCTAssertTrue(c.overlaps(CIDRv4("10.0.0.0/8")!))
+        XCTAssertTrue(c.overlaps(CIDRv4("10.87.5.0/24")!))
+        XCTAssertFalse(c.overlaps(CIDRv4("10.88.0.0/16")!))
+        XCTAssertTrue(CIDRv4("0.0.0.0/0")!.overlaps(c))
+        for bad in ["10.0.0.0", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/", "/8", "10.0.0.0/08", "x/8"] {
+            XCTAssertNil(CIDRv4(bad), bad)
+        }
+    }
+}
+
+final class ValidateTests: XCTestCase {
+    func testNames() {
+        for good in ["web", "a", "db-1", "x_y.z", "A9"] { XCTAssertTrue(Validate.isName(good), good) }
+        for bad in ["", "-web", ".x", "_x", "a b", "a/b", "é", "a:b"] { XCTAssertFalse(Validate.isName(bad), bad) }
+    }
+
+    func testHostnames() {
+        for good in ["box1", "a.b.c", "x-y", String(repeating: "a", count: 63)] { XCTAssertTrue(Validate.isHostname(good), good) }
+        for bad in ["", "-a", "a-", "a..b", "a_b", String(repeating: "a", count: 64), "a b"] {
+            XCTAssertFalse(Validate.isHostname(bad), bad)
+        }
+    }
+
+    func testEnvironment() throws {
+        let env = try Runtime.environment(["A=1", "PATH=/x", "EMPTY="], hostname: nil)
+        XCTAssertTrue(env.contains("A=1"))
+        XCTAssertTrue(env.contains("PATH=/x"))
+        XCTAssertFalse(env.contains("PATH=\(Runtime.defaultPath)"))
+        XCTAssertTrue(env.contains("EMPTY="))
+        for bad in ["=x", "A B=1", "1A=2", ""] {
+            XCTAssertThrowsError(try Runtime.environment([bad], hostname: nil), bad)
+        }
+    }
+
+    func testNetworkModes() throws {
+        XCTAssertEqual(try NetworkMode(parsing: "bridge"), .bridge("bridge"))
+        XCTAssertEqual(try NetworkMode(parsing: "host"), .host)
+        XCTAssertEqual(try NetworkMode(parsing: "none"), .none)
+        XCTAssertEqual(try NetworkMode(parsing: "container:web"), .container("web"))
+        XCTAssertEqual(try NetworkMode(parsing: "mynet"), .bridge("mynet"))
+        XCTAssertThrowsError(try NetworkMode(parsing: "container:"))
+        XCTAssertThrowsError(try NetworkMode(parsing: "bad name"))
+    }
+
+    func testSignals() {
+        XCTAssertEqual(Signals.parse("TERM"), 15)
+        XCTAssertEqual(Signals.parse("sigkill"), 9)
+        XCTAssertEqual(Signals.parse("SIGHUP"), 1)
+        XCTAssertEqual(Signals.parse("10"), 10)
+        XCTAssertNil(Signals.parse("0"))
+        XCTAssertNil(Signals.parse("NOPE"))
+    }
+}
+
+final class EtcFilesTests: XCTestCase {
+    func testHosts() {
+        let h = HostsFile(hostname: "box1", name: "web", address: IPv4Address("10.87.0.2"), gateway: IPv4Address("10.87.0.1"))
+        XCTAssertEqual(h.rendered, """
+            127.0.0.1\tlocalhost
+            ::1\tlocalhost ip6-localhost ip6-loopback
+            10.87.0.2\tbox1 web
+            10.87.0.1\thost.hutch.internal
+
+            """)
+        let none = HostsFile(hostname: "web", name: "web", address: nil, gateway: nil)
+        XCTAssertTrue(none.rendered.contains("127.0.1.1\tweb\n"))
+        XCTAssertFalse(none.rendered.contains("host.hutch.internal"))
+    }
+
+    func testResolvConfDropsLoopbackNameservers() {
+        let host = "# generated\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver ::1\nsearch example.org\noptions edns0"
+        XCTAssertEqual(ResolvConf.forContainer(host: host),
+                       "# generated\nnameserver 192.0.2.53\nsearch example.org\noptions edns0\n")
+    }
+}
+
+final class TableTests: XCTestCase {
+    func testDurations() {
+        XCTAssertEqual(Table.humanDuration(0), "Less than a second")
+        XCTAssertEqual(Table.humanDuration(5), "5 seconds")
+        XCTAssertEqual(Table.humanDuration(90), "About a minute")
+        XCTAssertEqual(Table.humanDuration(600), "10 minutes")
+        XCTAssertEqual(Table.humanDuration(3 * 86400), "3 days")
+    }
+
+    func testRender() {
+        XCTAssertEqual(Table.render([["A", "BB"], ["CCC", "D"]]), "A     BB\nCCC   D")
+    }
+
+    func testTimestamps() {
+        let now = Sys.now()
+        XCTAssertEqual(now.count, 30)
+        XCTAssertTrue(now.hasSuffix("Z"))
+        XCTAssertEqual(Sys.epochSeconds(ofRFC3339: "1970-01-02T00:00:00.000000000Z"), 86400)
+    }
+
+    func testRandomID() {
+        let a = Sys.randomID(), b = Sys.randomID()
+        XCTAssertEqual(a.count, 64)
+        XCTAssertNotEqual(a, b)
+        XCTAssertTrue(a.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+    }
+}
