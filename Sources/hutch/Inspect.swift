@@ -13,7 +13,8 @@ struct Inspect: ParsableCommand {
         for ref in containers {
             guard let c = try rt.store.findContainer(ref) else { missing.append(ref); continue }
             let r = try rt.reconcile(c)
-            items.append(ContainerJSON(r, network: try r.network.flatMap { try rt.store.network($0) }, logPath: rt.logPath(r.id)))
+            items.append(ContainerJSON(r, network: try r.network.flatMap { try rt.store.network($0) },
+                                       ports: try rt.ports(r), logPath: rt.logPath(r.id)))
         }
         print(try ContainerJSON.render(items))
         if !missing.isEmpty {

@@ -18,6 +18,10 @@ struct Run: ParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("Set an environment variable (KEY=VALUE, or KEY to pass the caller's).", valueName: "env"))
     var env: [String] = []
     @Option(name: [.short, .long], help: "Working directory inside the container.") var workdir: String?
+    @Option(name: [.short, .customLong("publish")],
+            help: ArgumentHelp("Publish a port: [hostIP:][hostPort:]containerPort[/tcp|udp], ranges allowed.", valueName: "spec"),
+            transform: { try PublishSpec.parse($0) })
+    var publish: [PublishSpec.Parsed] = []
     @Flag(inversion: .prefixedNo, help: "Run a tiny init as PID 1 that forwards signals and reaps zombies.") var `init` = true
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command: [String] = []
 
@@ -28,7 +32,7 @@ struct Run: ParsableCommand {
         let rt = try global.runtime()
         var o = RunOptions()
         o.name = name; o.hostname = hostname; o.network = network; o.env = env; o.workdir = workdir
-        o.detach = detach; o.autoRemove = autoRemove; o.useInit = `init`
+        o.detach = detach; o.autoRemove = autoRemove; o.useInit = `init`; o.publish = publish
         o.command = command.first == "--" ? Array(command.dropFirst()) : command
         let status = try rt.run(o) { started in
             if detach { print(started.id) }

@@ -108,7 +108,7 @@ final class StoreTests: XCTestCase {
     func testInspectJSONShape() throws {
         var r = record(Sys.randomID(), name: "web")
         r.status = .running; r.pid = 42; r.ipAddress = "10.87.0.2"; r.macAddress = "02:42:0a:57:00:02"
-        let json = try ContainerJSON.render([ContainerJSON(r, network: Store.defaultNetwork, logPath: "/x")])
+        let json = try ContainerJSON.render([ContainerJSON(r, network: Store.defaultNetwork, ports: try PublishSpec.parse("8080:80").mappings, logPath: "/x")])
         let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]).first!
         XCTAssertEqual(obj["Id"] as? String, r.id)
         XCTAssertEqual(obj["Name"] as? String, "web")
@@ -121,7 +121,8 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(ns["Gateway"] as? String, "10.87.0.1")
         XCTAssertEqual(ns["MacAddress"] as? String, "02:42:0a:57:00:02")
         XCTAssertEqual(ns["SandboxKey"] as? String, "/proc/42/ns/net")
-        XCTAssertNotNil(ns["Ports"] as? [String: Any])
+        let ports = try XCTUnwrap(ns["Ports"] as? [String: Any])
+        XCTAssertEqual(ports["80/tcp"] as? [[String: String]], [["HostIp": "0.0.0.0", "HostPort": "8080"]])
         XCTAssertEqual((obj["HostConfig"] as? [String: Any])?["NetworkMode"] as? String, "bridge")
         XCTAssertEqual((obj["Config"] as? [String: Any])?["Cmd"] as? [String], ["true"])
     }

@@ -44,7 +44,7 @@ public struct ContainerJSON: Encodable {
     var HostConfig: HostConfigInfo
     var NetworkSettings: NetworkSettingsInfo
 
-    public init(_ c: ContainerRecord, network: NetworkRecord?, logPath: String) {
+    public init(_ c: ContainerRecord, network: NetworkRecord?, ports: [PortMapping], logPath: String) {
         let running = c.status == .running
         Id = c.id
         Created = c.createdAt
@@ -63,13 +63,24 @@ public struct ContainerJSON: Encodable {
             Gateway: attached ? network?.gateway ?? "" : "",
             MacAddress: attached ? c.macAddress ?? "" : "",
             SandboxKey: running ? "/proc/\(c.pid)/ns/net" : "",
-            Ports: [:])
+            Ports: running ? Self.dockerPorts(ports) : [:])
+    }
+
+    /// `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}`, as Docker shows bindings.
+    static func dockerPorts(_ ports: [PortMapping]) -> [String: [PortBinding]?] {
+        var out: [String: [PortBinding]?] = [:]
+        for m in ports {
+            let key = "\(m.containerPort)/\(m.proto.rawValue)"
+            let b = PortBinding(HostIp: m.hostIPString, HostPort: String(m.hostPort))
+            out[key] = ((out[key] ?? nil) ?? []) + [b]
+        }
+        return out
     }
 
     /// A pretty-printed JSON array, as `docker inspect` prints.
     public static func render<T: Encodable>(_ items: [T]) throws -> String {
         let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        enc.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes, .sortedKeys]
         return String(decoding: try enc.encode(items), as: UTF8.self)
     }
 }

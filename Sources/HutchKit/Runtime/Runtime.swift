@@ -16,6 +16,8 @@ public struct RunOptions: Sendable {
     /// Docker's default capability set (CapEff/CapBnd 00000000a80425fb); nil keeps all (privileged).
     public var capMask: String? = "a80425fb"
     public var noNewPrivs = true
+    /// `-p` values, parsed (ranges expanded); host ports 0 are picked at reservation.
+    public var publish: [PublishSpec.Parsed] = []
     public var command: [String] = []
     public init() {}
 }
@@ -58,6 +60,14 @@ public final class Runtime {
         if case .container = o.network, o.hostname != nil {
             throw HutchError("conflicting options: --hostname and --network container:... (the container shares the other's UTS namespace)")
         }
+        if !o.publish.isEmpty {
+            switch o.network {
+            case .bridge: break
+            case .host: throw HutchError("-p/--publish cannot be used with --network host: the container already uses the host's ports")
+            case .none: throw HutchError("-p/--publish cannot be used with --network none: the container has no network to publish from")
+            case .container: throw HutchError("-p/--publish cannot be used with --network container:...: publish the ports on the container that owns the network")
+            }
+        }
         let env = try Self.environment(o.env, hostname: nil)
 
         let id = Sys.randomID()
@@ -89,13 +99,15 @@ public final class Runtime {
 
         // 2. Reserve the name and the address in one transaction.
         let now = Sys.now()
-        let (record, address) = try store.write { db -> (ContainerRecord, IPv4Address?) in
+        let (record, address, ports) = try store.write { db -> (ContainerRecord, IPv4Address?, [PortMapping]) in
             let name = try o.name ?? Names.generate(in: db)
             if let other = try ContainerRecord.filter(Column("name") == name).fetchOne(db) {
                 throw HutchError("the container name \"\(name)\" is already in use by container \(other.shortId): remove it (hutch rm -f \(name)) or pick another --name")
             }
             var ip: IPv4Address?
             if let n = net { ip = try IPAM.allocate(in: db, network: n, owner: id) }
+            let ports = try PortReservations.reserve(in: db, owner: id, specs: o.publish,
+                                                     isFreeOnHost: PortReservations.isFreeOnHost)
             let r = ContainerRecord(
                 id: id, name: name, command: o.command, hostname: hostname,
                 env: env + ["HOSTNAME=\(hostname)"], workdir: o.workdir ?? "/",
@@ -107,14 +119,9 @@ public final class Runtime {
                 shimPid: 0, shimStart: 0, pid: 0, pidStart: 0, exitCode: nil,
                 createdAt: now, startedAt: nil, finishedAt: nil, bootId: Sys.bootID)
             try r.insert(db)
-            return (r, ip)
+            return (r, ip, ports)
         }
-        undo.add { [store] in
-            _ = try? store.write { db in
-                try IPAM.release(in: db, owner: id)
-                _ = try ContainerRecord.deleteOne(db, key: id)
-            }
-        }
+        undo.add { [store] in _ = try? store.write { try Self.forget(id, in: $0) } }
 
         // 3. The container's folder and generated /etc files.
         let dir = containerDir(id)
@@ -177,6 +184,9 @@ public final class Runtime {
         if let s = spec, let a = address, let veth = record.hostVeth {
             try driver.attach(s, containerPid: pid, hostVeth: veth, address: a, mac: a.derivedMAC)
             undo.add { [driver] in try? driver.detach(hostVeth: veth) }
+        } else if case .none = o.network {
+            // ip link set lo up (inside the container's netns), as Docker's none network has it.
+            try NetlinkSession(netnsOfPid: pid).setUp("lo")
         }
 
         var running = record
@@ -251,15 +261,13 @@ public final class Runtime {
         if let veth = c.hostVeth { try? driver.detach(hostVeth: veth) }
         let code = exitCode ?? Sys.readFile(containerDir(id) + "/exit").flatMap { Int32($0.trimmingSpaces()) } ?? 137
         if c.autoRemove {
-            try store.write { db in
-                try IPAM.release(in: db, owner: id)
-                _ = try ContainerRecord.deleteOne(db, key: id)
-            }
+            try store.write { try Self.forget(id, in: $0) }
             Sys.removeTree(containerDir(id))
             return
         }
         try store.write { db in
             try IPAM.release(in: db, owner: id)
+            try PortReservations.release(in: db, owner: id)
             guard var r = try ContainerRecord.fetchOne(db, key: id), r.status != .exited else { return }
             r.status = .exited
             r.exitCode = code
@@ -365,12 +373,21 @@ public final class Runtime {
             c = try waitExited(c)
         }
         if let veth = c.hostVeth { try? driver.detach(hostVeth: veth) }
-        try store.write { db in
-            try IPAM.release(in: db, owner: c.id)
-            _ = try ContainerRecord.deleteOne(db, key: c.id)
-        }
+        try store.write { try Self.forget(c.id, in: $0) }
         Sys.removeTree(containerDir(c.id))
         return c
+    }
+
+    /// Deletes a container's record with everything it holds in the store (lease, ports).
+    static func forget(_ id: String, in db: Database) throws {
+        try IPAM.release(in: db, owner: id)
+        try PortReservations.release(in: db, owner: id)
+        _ = try ContainerRecord.deleteOne(db, key: id)
+    }
+
+    /// The host ports a container publishes, from the store (the source of truth for rules too).
+    public func ports(_ c: ContainerRecord) throws -> [PortMapping] {
+        try store.read { try PortReservations.mappings(in: $0, owner: c.id) }
     }
 
     // MARK: exec

@@ -1,0 +1,28 @@
+import ArgumentParser
+import HutchKit
+
+struct Port: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List a container's published ports (8000/tcp -> 0.0.0.0:8080).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Container (name or id).") var container: String
+    @Argument(help: ArgumentHelp("Only this container port.", valueName: "port[/proto]")) var port: String?
+
+    func run() throws {
+        let rt = try global.runtime()
+        let c = try rt.reconcile(try rt.store.container(container))
+        guard c.status == .running else { return }
+        var list = try rt.ports(c)
+        if let p = port {
+            let parts = p.split(separator: "/", maxSplits: 1).map(String.init)
+            guard let n = UInt16(parts[0]), n > 0, parts.count == 1 || ["tcp", "udp"].contains(parts[1]) else {
+                throw HutchError("invalid port \"\(p)\": use PORT or PORT/tcp or PORT/udp")
+            }
+            let proto = parts.count == 2 ? parts[1] : "tcp"
+            list = list.filter { $0.containerPort == n && $0.proto.rawValue == proto }
+            guard !list.isEmpty else { throw HutchError("no public port \(n)/\(proto) published for \(c.name)") }
+            for m in list { print("\(m.hostIPString):\(m.hostPort)") }
+            return
+        }
+        for m in list { print(m.description) }
+    }
+}
