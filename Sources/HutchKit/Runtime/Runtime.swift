@@ -32,6 +32,7 @@ public final class Runtime {
         if let f = firewall { self.firewall = f }
         else if let m = try store.meta("firewall"), let f = FirewallKind(rawValue: m) { self.firewall = f }
         else { self.firewall = .nftables }
+        try checkBoot()
     }
 
     var driver: BridgeDriver { BridgeDriver(firewall: makeFirewall(firewall)) }
@@ -146,7 +147,7 @@ public final class Runtime {
         if let n = net {
             let s = try Self.bridgeSpec(n)
             spec = s
-            _ = try driver.ensure(s)
+            try ensureNetwork(s)
         }
 
         // 5. Start the shim; the container's first process waits on the go pipe.
@@ -214,6 +215,19 @@ public final class Runtime {
         ForegroundSignals.restore()
         try cleanup(id, exitCode: status)
         return status
+    }
+
+    /// Creates the network's bridge on first use (refusing a subnet that overlaps a route the
+    /// host already has), or checks it is there: one netlink lookup on the hot path.
+    func ensureNetwork(_ s: BridgeNetwork) throws {
+        let nl = try NetlinkSession()
+        if try nl.link(s.bridge) == nil {
+            for r in try nl.routes() where r.prefix > 0 && r.overlaps(s.subnet) {
+                throw HutchError("the subnet \(s.subnet) of network \(s.name) overlaps the host route \(r.subnet): "
+                                 + "pick a free subnet (HUTCH_DEFAULT_SUBNET for the default bridge)")
+            }
+        }
+        _ = try driver.ensure(s)
     }
 
     static func bridgeSpec(_ n: NetworkRecord) throws -> BridgeNetwork {

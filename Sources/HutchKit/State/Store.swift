@@ -32,6 +32,9 @@ public final class Store: @unchecked Sendable {
         var config = Configuration()
         config.busyMode = .timeout(30)
         config.journalMode = .wal
+        // WAL + NORMAL: commits are atomic and survive a crash of hutch; only a power loss can
+        // drop the last commits. Saves an fsync per command on the hot path.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
             db = try DatabaseQueue(path: root + "/hutch.db", configuration: config)
             try Self.migrator.migrate(db)
@@ -158,14 +161,29 @@ public final class Store: @unchecked Sendable {
     // MARK: networks
 
     public static func network(_ name: String, in db: Database) throws -> NetworkRecord? {
-        if let n = try NetworkRecord.fetchOne(db, key: name) { return n }
-        if name == "bridge" {
-            var n = defaultNetwork
-            n.createdAt = Sys.now()
-            try n.insert(db)
+        let existing = try NetworkRecord.fetchOne(db, key: name)
+        guard name == "bridge" else { return existing }
+        // The default subnet is configurable (like dockerd's "bip") with HUTCH_DEFAULT_SUBNET; it
+        // takes effect while no container holds an address on the default network.
+        var n = existing ?? defaultNetwork
+        if let custom = Environment.get("HUTCH_DEFAULT_SUBNET") {
+            guard let c = CIDRv4(custom), c.prefix <= 30 else {
+                throw HutchError("invalid HUTCH_DEFAULT_SUBNET \"\(custom)\": use an IPv4 CIDR such as 10.87.0.0/16 (at most /30)")
+            }
+            n.subnet = c.subnet.description
+            n.gateway = c.subnet.firstHost.description
+        }
+        if let e = existing {
+            if e == n { return e }
+            let inUse = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM leases WHERE network = ?", arguments: [name]) ?? 0
+            if inUse > 0 { return e }
+            n.lastIP = nil
+            try n.update(db)
             return n
         }
-        return nil
+        n.createdAt = Sys.now()
+        try n.insert(db)
+        return n
     }
 
     public func network(_ name: String) throws -> NetworkRecord? {

@@ -1,0 +1,56 @@
+import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Runtime {
+    /// After a reboot every record from the earlier boot is stale: containers are marked exited
+    /// (with --rm, removed) and their leases and ports released before anything new is handed out
+    /// (Docker handed out duplicate addresses after restarts; host-local leaked leases).
+    /// One meta lookup per command when nothing changed.
+    func checkBoot() throws {
+        let boot = Sys.bootID
+        if try store.meta("bootId") == boot { return }
+        for c in try store.containers() where c.bootId != boot && c.status == .running {
+            try reconcile(c)
+        }
+        try store.write { try Store.setMeta("bootId", boot, in: $0) }
+    }
+
+    /// Finds and repairs what crashes left behind; returns one line per thing cleaned.
+    /// Touches only hutch's own objects: its records, its folders under the state root, and
+    /// leases/ports in its store.
+    public func gc() throws -> [String] {
+        var report: [String] = []
+        for c in try store.containers() where c.status == .running {
+            let r = try reconcile(c)
+            if r.status != .running { report.append("container \(c.name) (\(c.shortId)): its monitor was gone; cleaned up") }
+        }
+        let ids = Set(try store.read { try String.fetchAll($0, sql: "SELECT id FROM containers") })
+        let orphans = try store.write { db -> [String] in
+            let leaseOwners = try String.fetchAll(db, sql: "SELECT DISTINCT owner FROM leases")
+            let portOwners = try String.fetchAll(db, sql: "SELECT DISTINCT owner FROM ports")
+            var out: [String] = []
+            for o in Set(leaseOwners + portOwners) where !ids.contains(o) {
+                try IPAM.release(in: db, owner: o)
+                try PortReservations.release(in: db, owner: o)
+                out.append("address lease / ports of vanished container \(o.prefix(12)) released")
+            }
+            return out
+        }
+        report += orphans
+        if let d = opendir(store.root + "/containers") {
+            var stale: [String] = []
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name.count == 64, !ids.contains(name) { stale.append(name) }
+            }
+            closedir(d)
+            for s in stale {
+                Sys.removeTree(containerDir(s))
+                report.append("folder of vanished container \(s.prefix(12)) removed")
+            }
+        }
+        return report
+    }
+}
