@@ -22,6 +22,7 @@ struct Run: ParsableCommand {
             help: ArgumentHelp("Publish a port: [hostIP:][hostPort:]containerPort[/tcp|udp], ranges allowed.", valueName: "spec"),
             transform: { try PublishSpec.parse($0) })
     var publish: [PublishSpec.Parsed] = []
+    @Option(help: "Join a pod's network, UTS and IPC namespaces.") var pod: String?
     @Flag(inversion: .prefixedNo, help: "Run a tiny init as PID 1 that forwards signals and reaps zombies.") var `init` = true
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command: [String] = []
 
@@ -32,7 +33,7 @@ struct Run: ParsableCommand {
         let rt = try global.runtime()
         var o = RunOptions()
         o.name = name; o.hostname = hostname; o.network = network; o.env = env; o.workdir = workdir
-        o.detach = detach; o.autoRemove = autoRemove; o.useInit = `init`; o.publish = publish
+        o.detach = detach; o.autoRemove = autoRemove; o.useInit = `init`; o.publish = publish; o.pod = pod
         o.command = command.first == "--" ? Array(command.dropFirst()) : command
         let status = try rt.run(o) { started in
             if detach { print(started.id) }

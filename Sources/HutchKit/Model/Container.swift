@@ -75,6 +75,22 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var startedAt: String?
     public var finishedAt: String?
     public var bootId: String
+    /// The pod this container belongs to (its id), if any.
+    public var pod: String? = nil
+    /// The pod's infra (pause) container, which holds the pod's namespaces.
+    public var isInfra: Bool = false
+
+    public var shortId: String { String(id.prefix(12)) }
+}
+
+/// A pod: a pause process (the infra container) holding net/uts/ipc namespaces that member
+/// containers join, as Kubernetes does with its pause container.
+public struct PodRecord: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var hostname: String
+    public var infraId: String
+    public var createdAt: String
 
     public var shortId: String { String(id.prefix(12)) }
 }

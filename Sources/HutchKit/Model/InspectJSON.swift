@@ -84,3 +84,38 @@ public struct ContainerJSON: Encodable {
         return String(decoding: try enc.encode(items), as: UTF8.self)
     }
 }
+
+/// `hutch pod inspect` output (Podman's field names where they overlap).
+public struct PodJSON: Encodable {
+    public struct Member: Encodable {
+        var Id: String
+        var Name: String
+        var State: String
+    }
+    var Id: String
+    var Name: String
+    var Created: String
+    var State: String
+    var Hostname: String
+    var InfraContainerID: String
+    var InfraPid: Int32
+    var IPAddress: String
+    var NetworkMode: String
+    var Ports: [String: [ContainerJSON.PortBinding]?]
+    var Containers: [Member]
+
+    public init(_ p: PodRecord, status: String, infra: ContainerRecord?, ports: [PortMapping], members: [ContainerRecord]) {
+        let running = infra?.status == .running
+        Id = p.id
+        Name = p.name
+        Created = p.createdAt
+        State = status
+        Hostname = p.hostname
+        InfraContainerID = p.infraId
+        InfraPid = running ? infra?.pid ?? 0 : 0
+        IPAddress = running ? infra?.ipAddress ?? "" : ""
+        NetworkMode = infra?.networkMode ?? ""
+        Ports = running ? ContainerJSON.dockerPorts(ports) : [:]
+        Containers = members.map { Member(Id: $0.id, Name: $0.name, State: $0.status.rawValue) }
+    }
+}

@@ -18,6 +18,10 @@ public struct RunOptions: Sendable {
     public var noNewPrivs = true
     /// `-p` values, parsed (ranges expanded); host ports 0 are picked at reservation.
     public var publish: [PublishSpec.Parsed] = []
+    /// `--pod NAME`: join the pod's net, uts and ipc namespaces.
+    public var pod: String?
+    /// Internal: this is a pod's infra container (PID 1 is a pause process, no command).
+    var infraOf: PodRecord?
     public var command: [String] = []
     public init() {}
 }
@@ -48,7 +52,9 @@ public final class Runtime {
     /// Detached: prints nothing itself, returns 0 and the record (the shim monitors from now on).
     /// Any failure undoes every step already taken, in reverse order.
     public func run(_ o: RunOptions, onStarted: (ContainerRecord) -> Void = { _ in }) throws -> Int32 {
-        guard !o.command.isEmpty else { throw HutchError("run needs a command: hutch run [OPTIONS] -- COMMAND [ARG...]") }
+        guard !o.command.isEmpty || o.infraOf != nil else {
+            throw HutchError("run needs a command: hutch run [OPTIONS] -- COMMAND [ARG...]")
+        }
         if let n = o.name, !Validate.isName(n) {
             throw HutchError("invalid --name \"\(n)\": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")
         }
@@ -57,6 +63,11 @@ public final class Runtime {
         }
         if let w = o.workdir, !w.hasPrefix("/") {
             throw HutchError("invalid --workdir \"\(w)\": the working directory must be an absolute path")
+        }
+        if o.pod != nil {
+            if !o.publish.isEmpty { throw HutchError("-p/--publish cannot be used with --pod: publish ports on the pod (hutch pod create -p ...)") }
+            if o.network != .bridge("bridge") { throw HutchError("--network cannot be used with --pod: the container joins the pod's network") }
+            if o.hostname != nil { throw HutchError("--hostname cannot be used with --pod: the pod's containers share its hostname") }
         }
         if case .container = o.network, o.hostname != nil {
             throw HutchError("conflicting options: --hostname and --network container:... (the container shares the other's UTS namespace)")
@@ -79,7 +90,15 @@ public final class Runtime {
         // 1. Resolve the network mode.
         var net: NetworkRecord?
         var joined: ContainerRecord?
-        switch o.network {
+        var pod: PodRecord? = o.infraOf
+        if let ref = o.pod {
+            guard let p = try store.findPod(ref) else { throw HutchError("no such pod: \(ref) (create it with 'hutch pod create --name \(ref)')") }
+            guard let infra = try store.findContainer(p.infraId), try reconcile(infra).status == .running else {
+                throw HutchError("pod \(p.name) is not running (its infra process is gone): remove it with 'hutch pod rm -f \(p.name)'")
+            }
+            pod = p
+            joined = infra
+        } else { switch o.network {
         case .bridge(let name):
             guard let n = try store.network(name) else {
                 throw HutchError("network \(name) not found: create it with 'hutch network create \(name)' or use --network bridge")
@@ -92,11 +111,12 @@ public final class Runtime {
             }
             joined = t
         case .host, .none: break
-        }
+        } }
 
         var hostname = o.hostname ?? shortId
         if case .host = o.network, o.hostname == nil { hostname = Self.hostHostname() }
         if let j = joined { hostname = j.hostname }
+        if let p = o.infraOf { hostname = p.hostname }
 
         // 2. Reserve the name and the address in one transaction.
         let now = Sys.now()
@@ -112,13 +132,14 @@ public final class Runtime {
             let r = ContainerRecord(
                 id: id, name: name, command: o.command, hostname: hostname,
                 env: env + ["HOSTNAME=\(hostname)"], workdir: o.workdir ?? "/",
-                networkMode: o.network.description, network: net?.name,
+                networkMode: o.pod != nil ? "container:\(joined!.id)" : o.network.description, network: net?.name,
                 ipAddress: ip?.description, macAddress: ip?.derivedMAC,
                 hostVeth: net == nil ? nil : "hv" + String(id.prefix(11)),
                 joinedId: joined?.id, autoRemove: o.autoRemove, detached: o.detach, useInit: o.useInit,
                 capMask: o.capMask, noNewPrivs: o.noNewPrivs, status: .created,
                 shimPid: 0, shimStart: 0, pid: 0, pidStart: 0, exitCode: nil,
-                createdAt: now, startedAt: nil, finishedAt: nil, bootId: Sys.bootID)
+                createdAt: now, startedAt: nil, finishedAt: nil, bootId: Sys.bootID,
+                pod: pod?.id, isInfra: o.infraOf != nil)
             try r.insert(db)
             return (r, ip, ports)
         }
@@ -136,7 +157,8 @@ public final class Runtime {
             binds.append("\(dir)/hostname:/etc/hostname")
         } else {
             let gw = net.flatMap { IPv4Address($0.gateway) }
-            try Sys.writeFile(dir + "/hosts", HostsFile(hostname: hostname, name: record.name, address: address, gateway: gw).rendered)
+            let hostsName = o.infraOf?.name ?? record.name
+            try Sys.writeFile(dir + "/hosts", HostsFile(hostname: hostname, name: hostsName, address: address, gateway: gw).rendered)
             try Sys.writeFile(dir + "/hostname", hostname + "\n")
             try Sys.writeFile(dir + "/resolv.conf", ResolvConf.forContainer(host: Sys.readFile("/etc/resolv.conf") ?? ""))
             for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(dir)/\(f):/etc/\(f)") }
@@ -152,16 +174,18 @@ public final class Runtime {
 
         // 5. Start the shim; the container's first process waits on the go pipe.
         var args = ["run"]
-        switch o.network {
-        case .host: args += ["--netns", "host"]
-        case .container: args += ["--netns", "/proc/\(joined!.pid)/ns/net", "--uts", "/proc/\(joined!.pid)/ns/uts"]
-        case .bridge, .none: args += ["--netns", "new", "--hostname", hostname]
+        if let j = joined {
+            args += ["--netns", "/proc/\(j.pid)/ns/net", "--uts", "/proc/\(j.pid)/ns/uts"]
+            if o.pod != nil { args += ["--ipc", "/proc/\(j.pid)/ns/ipc"] }
+        } else if case .host = o.network {
+            args += ["--netns", "host", "--hostname", hostname]
+        } else {
+            args += ["--netns", "new", "--hostname", hostname]
         }
-        if case .host = o.network { args += ["--hostname", hostname] }
         for b in binds { args += ["--bind", b] }
         args += ["--workdir", record.workdir]
         for e in record.env { args += ["--env", e] }
-        if o.useInit { args.append("--init") }
+        if o.infraOf != nil { args.append("--pause") } else if o.useInit { args.append("--init") }
         if let c = o.capMask { args += ["--caps", c] }
         if o.noNewPrivs { args.append("--no-new-privs") }
         args += ["--exit-file", dir + "/exit"]
@@ -171,8 +195,10 @@ public final class Runtime {
         for a in [ShimLocator.hutchPath, "--root", store.root, "--firewall", firewall.rawValue, "cleanup", id] {
             args += ["--exit-cmd", a]
         }
-        args.append("--")
-        args += o.command
+        if o.infraOf == nil {
+            args.append("--")
+            args += o.command
+        }
 
         let shim = try ShimProcess(arguments: args, detached: o.detach)
         undo.add { shim.abort() }
@@ -272,6 +298,12 @@ public final class Runtime {
     /// CLI, by the shim's exit command for detached containers, and by reconcile after a crash.
     public func cleanup(_ id: String, exitCode: Int32? = nil) throws {
         guard let c = try store.read({ try ContainerRecord.fetchOne($0, key: id) }) else { return }
+        if c.isInfra, let pod = c.pod {
+            // The pod's namespaces are going: its members go with them (their shims clean up).
+            for m in try store.members(ofPod: pod) where m.status == .running && Sys.isAlive(pid: m.pid, start: m.pidStart) {
+                Glibc.kill(m.pid, SIGKILL)
+            }
+        }
         if let veth = c.hostVeth { try? driver.detach(hostVeth: veth) }
         let code = exitCode ?? Sys.readFile(containerDir(id) + "/exit").flatMap { Int32($0.trimmingSpaces()) } ?? 137
         if c.autoRemove {
@@ -377,8 +409,11 @@ public final class Runtime {
         return true
     }
 
-    public func remove(_ ref: String, force: Bool) throws -> ContainerRecord {
+    public func remove(_ ref: String, force: Bool, podRemoval: Bool = false) throws -> ContainerRecord {
         var c = try reconcile(try store.container(ref))
+        if c.isInfra, !podRemoval, let pod = c.pod, let p = try store.read({ try PodRecord.fetchOne($0, key: pod) }) {
+            throw HutchError("container \(c.name) is the infra container of pod \(p.name): remove the pod (hutch pod rm -f \(p.name))")
+        }
         if c.status == .running {
             guard force else {
                 throw HutchError("cannot remove container \(c.name): it is running; stop it first or use rm -f")

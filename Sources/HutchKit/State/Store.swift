@@ -3,6 +3,9 @@ import GRDB
 extension ContainerRecord: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "containers"
 }
+extension PodRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "pods"
+}
 extension NetworkRecord: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "networks"
 }
@@ -74,6 +77,15 @@ public final class Store: @unchecked Sendable {
                 t.column("startedAt", .text)
                 t.column("finishedAt", .text)
                 t.column("bootId", .text).notNull()
+                t.column("pod", .text)
+                t.column("isInfra", .boolean).notNull().defaults(to: false)
+            }
+            try db.create(table: "pods") { t in
+                t.primaryKey("id", .text)
+                t.column("name", .text).notNull().unique()
+                t.column("hostname", .text).notNull()
+                t.column("infraId", .text).notNull()
+                t.column("createdAt", .text).notNull()
             }
             try db.create(table: "networks") { t in
                 t.primaryKey("name", .text)
@@ -156,6 +168,28 @@ public final class Store: @unchecked Sendable {
 
     public func update(_ c: ContainerRecord) throws {
         try write { try c.update($0) }
+    }
+
+    // MARK: pods
+
+    /// Finds a pod by exact name, full id, or unique id prefix.
+    public func findPod(_ ref: String) throws -> PodRecord? {
+        try read { db in
+            if let p = try PodRecord.filter(Column("name") == ref).fetchOne(db) { return p }
+            guard !ref.isEmpty, ref.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
+            let m = try PodRecord.filter(Column("id").like(ref + "%")).limit(2).fetchAll(db)
+            if m.count > 1 { throw HutchError("pod id prefix \(ref) is ambiguous: give more characters") }
+            return m.first
+        }
+    }
+
+    public func pod(_ ref: String) throws -> PodRecord {
+        guard let p = try findPod(ref) else { throw HutchError("no such pod: \(ref)") }
+        return p
+    }
+
+    public func members(ofPod id: String) throws -> [ContainerRecord] {
+        try read { try ContainerRecord.filter(Column("pod") == id && Column("isInfra") == false).order(Column("createdAt")).fetchAll($0) }
     }
 
     // MARK: networks

@@ -1,0 +1,90 @@
+import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct PodOptions: Sendable {
+    public var name: String?
+    public var hostname: String?
+    public var network: NetworkMode = .bridge("bridge")
+    public var publish: [PublishSpec.Parsed] = []
+    public init() {}
+}
+
+extension Runtime {
+    /// Creates a pod: records it (reserving the name), then starts its infra container — a pause
+    /// process in new net/uts/ipc/pid namespaces, wired and published exactly like a container.
+    public func createPod(_ o: PodOptions) throws -> PodRecord {
+        if let n = o.name, !Validate.isName(n) {
+            throw HutchError("invalid --name \"\(n)\": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+        }
+        if let h = o.hostname, !Validate.isHostname(h) {
+            throw HutchError("invalid --hostname \"\(h)\": use RFC 1123 labels (letters, digits, '-', at most 63 each)")
+        }
+        if case .container = o.network { throw HutchError("a pod cannot use --network container:...: it owns its network") }
+        let id = Sys.randomID()
+        let pod = try store.write { db -> PodRecord in
+            let name = try o.name ?? Names.generate(in: db)
+            if try PodRecord.filter(Column("name") == name).fetchCount(db) > 0 {
+                throw HutchError("the pod name \"\(name)\" is already in use: remove it (hutch pod rm -f \(name)) or pick another --name")
+            }
+            var hostname = o.hostname ?? name
+            if !Validate.isHostname(hostname) { hostname = String(id.prefix(12)) }
+            let p = PodRecord(id: id, name: name, hostname: hostname, infraId: "", createdAt: Sys.now())
+            try p.insert(db)
+            return p
+        }
+        var ro = RunOptions()
+        ro.name = String(id.prefix(12)) + "-infra"
+        ro.network = o.network
+        ro.publish = o.publish
+        ro.detach = true
+        ro.useInit = false
+        ro.infraOf = pod
+        do {
+            var infraId = ""
+            _ = try run(ro) { infraId = $0.id }
+            var done = pod
+            done.infraId = infraId
+            try store.write { try done.update($0) }
+            return done
+        } catch {
+            _ = try? store.write { try PodRecord.deleteOne($0, key: id) }
+            throw error
+        }
+    }
+
+    /// Stops a pod: its members first, then the pause process.
+    public func stopPod(_ ref: String, timeout: Int) throws -> PodRecord {
+        let p = try store.pod(ref)
+        for m in try store.members(ofPod: p.id) { _ = try stop(m.id, timeout: timeout) }
+        if try store.findContainer(p.infraId) != nil { _ = try stop(p.infraId, timeout: timeout) }
+        return p
+    }
+
+    /// Removes a pod: refuses while members run unless `force`; then members, the infra
+    /// container (with its rules, lease and veth) and the record.
+    public func removePod(_ ref: String, force: Bool) throws -> PodRecord {
+        let p = try store.pod(ref)
+        let members = try store.members(ofPod: p.id).map { try reconcile($0) }
+        let running = members.filter { $0.status == .running }
+        if !running.isEmpty && !force {
+            throw HutchError("cannot remove pod \(p.name): containers \(running.map(\.name).joined(separator: ", ")) are running; stop them or use pod rm -f")
+        }
+        for m in members { _ = try remove(m.id, force: true) }
+        if try store.findContainer(p.infraId) != nil { _ = try remove(p.infraId, force: true, podRemoval: true) }
+        try store.write { _ = try PodRecord.deleteOne($0, key: p.id) }
+        return p
+    }
+
+    /// The pod's state as Podman words it: Running while its infra process runs, else Exited.
+    public func podStatus(_ p: PodRecord) throws -> (infra: ContainerRecord?, status: String) {
+        guard let infra = try store.findContainer(p.infraId) else { return (nil, "Exited") }
+        let r = try reconcile(infra)
+        return (r, r.status == .running ? "Running" : "Exited")
+    }
+
+    public func pods() throws -> [PodRecord] {
+        try store.read { try PodRecord.order(Column("createdAt").desc).fetchAll($0) }
+    }
+}
