@@ -1,0 +1,93 @@
+// hutch-shim exec: run a command inside a running container.
+//
+// The CLI execv's the shim, so this process is what the user waits on. It joins the container's
+// namespaces (mnt last: after it, /proc is the container's), forks so that the command lands in
+// the container's pid namespace, forwards signals, and exits with the command's status.
+// Errors are one line `hutch: ...` on stderr: 125 for a failed step, 126/127 for a command that
+// cannot be run / is not found.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include "shim.h"
+
+__attribute__((noreturn, format(printf, 1, 2))) static void exec_fail(const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "hutch: %s\n", line);
+    exit(EXIT_SHIM);
+}
+
+static const struct {
+    const char *name;
+    int flag;
+} kinds[] = {
+    { "ipc", CLONE_NEWIPC },
+    { "uts", CLONE_NEWUTS },
+    { "net", CLONE_NEWNET },
+    { "pid", CLONE_NEWPID },
+    { "mnt", CLONE_NEWNS }, // last: joining it changes our root, cwd and /proc
+};
+enum { NKINDS = sizeof kinds / sizeof kinds[0] };
+
+void exec_in_container(struct exec_spec *s) {
+    // 1. Open every namespace file first, while /proc is still the host's.
+    int fds[NKINDS];
+    for (int i = 0; i < NKINDS; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)s->pid, kinds[i].name);
+        fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (fds[i] < 0) {
+            if (errno == ENOENT || errno == ESRCH) exec_fail("the container's process %d is not running", (int)s->pid);
+            exec_fail("cannot open %s: %s", path, strerror(errno));
+        }
+    }
+
+    // 2. Capabilities are prepared now (libcap allocates); the child only applies them.
+    if (s->caps.enabled && caps_prepare(&s->caps, s->caps.mask) < 0)
+        exec_fail("cannot prepare capabilities: %s", strerror(errno));
+
+    // 3. Join: ipc, uts, net, pid (applies to our children), mnt.
+    for (int i = 0; i < NKINDS; i++) {
+        if (setns(fds[i], kinds[i].flag) < 0)
+            exec_fail("cannot join the container's %s namespace: %s", kinds[i].name, strerror(errno));
+        close(fds[i]);
+    }
+
+    // 4. Block the forwarded signals and SIGCHLD (they queue for sigwaitinfo), then fork the
+    //    command into the container's pid namespace.
+    sigset_t forward, blocked;
+    forwarded_signals(&forward);
+    blocked = forward;
+    sigaddset(&blocked, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &blocked, NULL);
+    report_mode = REPORT_HUTCH;
+    pid_t child = raw_clone(0);
+    if (child < 0) exec_fail("fork: %s", strerror(errno));
+
+    if (child == 0) {
+        // The command's process: system calls only until exec (as in child.c). Its own session,
+        // so that a keyboard signal reaches it once, through our forwarding.
+        if (setsid() < 0) child_fail("setsid", errno, "setsid", true);
+        if (chdir(s->workdir) < 0) child_fail("chdir", errno, s->workdir, true);
+        if (caps_apply(&s->caps) < 0) child_fail("caps", errno, "cannot reduce capabilities", true);
+        if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+            child_fail("no-new-privs", errno, "prctl(PR_SET_NO_NEW_PRIVS)", true);
+        mark_fds_cloexec();
+        exec_command(s->argv, s->env, "exec");
+    }
+
+    // 5. Forward signals until the command exits, then exit with its status.
+    int status = wait_forwarding(child, &forward);
+    exit(status < 0 ? EXIT_SHIM : status_to_code(status));
+}

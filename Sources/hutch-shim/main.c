@@ -1,0 +1,233 @@
+// hutch-shim: argument parsing and dispatch.
+//
+//   hutch-shim run  [OPTIONS] [-- CMD ARG...]     start a container (spawn.c)
+//   hutch-shim exec --pid PID [OPTIONS] -- CMD ARG...   run a command in one (exec.c)
+//
+// The contract with the Swift CLI is docs/shim-protocol.md. Every argument error is one line
+// `hutch-shim: ...` on stderr and exit status 125.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include "shim.h"
+
+static const char usage_text[] =
+    "usage: hutch-shim run [--netns new|host|PATH] [--uts new|host|PATH] [--ipc new|host|PATH]\n"
+    "                      [--hostname NAME] [--bind SRC:DST]... [--no-proc] [--workdir DIR]\n"
+    "                      [--env K=V]... [--init | --pause] [--caps HEX] [--no-new-privs]\n"
+    "                      [--log PATH] [--exit-file PATH] [--exit-cmd ARG]... [--detach]\n"
+    "                      [-- CMD ARG...]\n"
+    "       hutch-shim exec --pid PID [--env K=V]... [--workdir DIR] [--caps HEX]\n"
+    "                      [--no-new-privs] -- CMD ARG...\n"
+    "See docs/shim-protocol.md.\n";
+
+// `run` only: the CLI reads fd 3 for the pid, so an argument error goes there too (a detached
+// shim's stderr is /dev/null).
+static bool errors_to_status_fd = false;
+
+void usage_error(const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "hutch-shim: %s\n", line);
+    if (errors_to_status_fd) dprintf(FD_STATUS, "hutch-shim: %s\n", line);
+    exit(EXIT_SHIM);
+}
+
+// A tiny cursor over argv: options come first, `--` (or the first non-option word) starts the
+// command. `--opt VALUE` and `--opt=VALUE` are both accepted.
+struct args {
+    int argc, i;
+    char **argv;
+    const char *name;   // the current option, without any `=VALUE`
+    const char *inline_value;
+};
+
+static bool next_option(struct args *a) {
+    if (a->i >= a->argc) return false;
+    char *arg = a->argv[a->i];
+    if (strcmp(arg, "--") == 0) { a->i++; return false; }
+    if (strncmp(arg, "--", 2) != 0) return false;
+    a->i++;
+    char *eq = strchr(arg, '=');
+    a->inline_value = NULL;
+    if (eq) {
+        // Split `--opt=value` in place (argv is ours to modify).
+        *eq = '\0';
+        a->inline_value = eq + 1;
+    }
+    a->name = arg;
+    return true;
+}
+
+static bool is(struct args *a, const char *name) { return strcmp(a->name, name) == 0; }
+
+static const char *value(struct args *a) {
+    if (a->inline_value) return a->inline_value;
+    if (a->i >= a->argc) usage_error("%s needs a value", a->name);
+    return a->argv[a->i++];
+}
+
+static void flag(struct args *a) {
+    if (a->inline_value) usage_error("%s takes no value", a->name);
+}
+
+// `new`, `host` or a path to a namespace file.
+static void parse_ns(struct ns_opt *ns, const char *v, const char *opt) {
+    if (strcmp(v, "new") == 0) ns->mode = NS_NEW;
+    else if (strcmp(v, "host") == 0) ns->mode = NS_HOST;
+    else if (v[0] == '/') { ns->mode = NS_PATH; ns->path = v; }
+    else usage_error("invalid %s \"%s\": use new, host or an absolute path to a namespace file", opt, v);
+}
+
+// SRC:DST, split at the last ':' (DST is a path inside the container such as /etc/hosts).
+static void parse_bind(struct bind *b, char *v) {
+    char *colon = strrchr(v, ':');
+    if (!colon || colon == v || colon[1] == '\0')
+        usage_error("invalid --bind \"%s\": use SRC:DST", v);
+    b->spec = strdup(v);
+    *colon = '\0';
+    b->src = v;
+    b->dst = colon + 1;
+    if (b->src[0] != '/' || b->dst[0] != '/')
+        usage_error("invalid --bind \"%s\": SRC and DST must be absolute paths", b->spec);
+}
+
+static void check_env(const char *e) {
+    const char *eq = strchr(e, '=');
+    if (!eq || eq == e) usage_error("invalid --env \"%s\": use KEY=VALUE", e);
+}
+
+static void check_workdir(const char *w) {
+    if (w[0] != '/') usage_error("invalid --workdir \"%s\": must be an absolute path", w);
+}
+
+static uint64_t caps_arg(const char *v) {
+    uint64_t mask;
+    if (parse_caps(v, &mask) < 0) usage_error("invalid --caps \"%s\": use a hexadecimal mask such as a80425fb", v);
+    return mask;
+}
+
+// Copies what is left of argv (the command) into a NULL-terminated array.
+static char **rest(struct args *a) {
+    int n = a->argc - a->i;
+    char **out = calloc((size_t)n + 1, sizeof *out);
+    if (!out) usage_error("out of memory");
+    for (int k = 0; k < n; k++) out[k] = a->argv[a->i + k];
+    return out;
+}
+
+static int parse_run(int argc, char **argv) {
+    errors_to_status_fd = fcntl(FD_STATUS, F_GETFD) >= 0;
+    struct run_spec *s = calloc(1, sizeof *s);
+    // Every list holds at most argc entries, so one allocation each is enough.
+    if (!s) usage_error("out of memory");
+    s->binds = calloc((size_t)argc, sizeof *s->binds);
+    s->env = calloc((size_t)argc + 1, sizeof *s->env);
+    s->exit_cmd = calloc((size_t)argc + 1, sizeof *s->exit_cmd);
+    if (!s->binds || !s->env || !s->exit_cmd) usage_error("out of memory");
+    int nenv = 0, nexit = 0;
+    s->net = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWNET, .step = "setns-net" };
+    s->uts = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWUTS, .step = "setns-uts" };
+    s->ipc = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWIPC, .step = "setns-ipc" };
+    s->workdir = "/";
+    s->log_fd = s->devnull_fd = s->sync_rd = s->sync_wr = -1;
+
+    struct args a = { .argc = argc, .argv = argv, .i = 0 };
+    while (next_option(&a)) {
+        if (is(&a, "--netns")) parse_ns(&s->net, value(&a), "--netns");
+        else if (is(&a, "--uts")) parse_ns(&s->uts, value(&a), "--uts");
+        else if (is(&a, "--ipc")) parse_ns(&s->ipc, value(&a), "--ipc");
+        else if (is(&a, "--hostname")) s->hostname = value(&a);
+        else if (is(&a, "--bind")) parse_bind(&s->binds[s->nbinds++], (char *)value(&a));
+        else if (is(&a, "--no-proc")) { flag(&a); s->no_proc = true; }
+        else if (is(&a, "--workdir")) { s->workdir = value(&a); check_workdir(s->workdir); }
+        else if (is(&a, "--env")) { s->env[nenv] = (char *)value(&a); check_env(s->env[nenv++]); }
+        else if (is(&a, "--init")) { flag(&a); s->init = true; }
+        else if (is(&a, "--pause")) { flag(&a); s->pause = true; }
+        else if (is(&a, "--caps")) { s->caps.enabled = true; s->caps.mask = caps_arg(value(&a)); }
+        else if (is(&a, "--no-new-privs")) { flag(&a); s->no_new_privs = true; }
+        else if (is(&a, "--log")) s->log = value(&a);
+        else if (is(&a, "--exit-file")) s->exit_file = value(&a);
+        else if (is(&a, "--exit-cmd")) s->exit_cmd[nexit++] = (char *)value(&a);
+        else if (is(&a, "--detach")) { flag(&a); s->detach = true; }
+        else usage_error("run: unknown option %s", a.name);
+    }
+    s->argv = rest(&a);
+
+    if (s->init && s->pause) usage_error("--init and --pause exclude each other");
+    if (s->pause && s->argv[0]) usage_error("--pause takes no command");
+    if (!s->pause && !s->argv[0]) usage_error("run: missing command (or --pause)");
+    if (s->hostname && s->uts.mode != NS_NEW) usage_error("--hostname needs a new UTS namespace (--uts new)");
+    if (s->hostname && (s->hostname[0] == '\0' || strlen(s->hostname) > 64))
+        usage_error("invalid --hostname \"%s\": 1 to 64 characters", s->hostname);
+    run_container(s);
+}
+
+static int parse_exec(int argc, char **argv) {
+    struct exec_spec *s = calloc(1, sizeof *s);
+    if (!s) usage_error("out of memory");
+    s->env = calloc((size_t)argc + 1, sizeof *s->env);
+    if (!s->env) usage_error("out of memory");
+    s->workdir = "/";
+    int nenv = 0;
+
+    struct args a = { .argc = argc, .argv = argv, .i = 0 };
+    while (next_option(&a)) {
+        if (is(&a, "--pid")) {
+            const char *v = value(&a);
+            char *end;
+            errno = 0;
+            long p = strtol(v, &end, 10);
+            if (errno || *end || p <= 0 || p > 0x3fffffff) usage_error("invalid --pid \"%s\"", v);
+            s->pid = (pid_t)p;
+        }
+        else if (is(&a, "--env")) { s->env[nenv] = (char *)value(&a); check_env(s->env[nenv++]); }
+        else if (is(&a, "--workdir")) { s->workdir = value(&a); check_workdir(s->workdir); }
+        else if (is(&a, "--caps")) { s->caps.enabled = true; s->caps.mask = caps_arg(value(&a)); }
+        else if (is(&a, "--no-new-privs")) { flag(&a); s->no_new_privs = true; }
+        else usage_error("exec: unknown option %s", a.name);
+    }
+    s->argv = rest(&a);
+    if (s->pid == 0) usage_error("exec: missing --pid");
+    if (!s->argv[0]) usage_error("exec: missing command");
+    exec_in_container(s);
+}
+
+char *args_area_start, *args_area_end;
+
+// Overwrites the shim's argv strings in place (the setproctitle trick: a non-NUL last byte
+// makes /proc/PID/cmdline stop at the first NUL), so that the container's init and pause show
+// as `hutch-shim init` / `hutch-shim pause` instead of every run option (env values, host paths).
+// Plain memory writes: fine between clone and exec.
+void set_title(const char *title) {
+    size_t n = (size_t)(args_area_end - args_area_start);
+    if (!args_area_start || n < 2) return;
+    size_t t = strlen(title);
+    if (t > n - 2) t = n - 2;
+    memcpy(args_area_start, title, t);
+    memset(args_area_start + t, 0, n - t);
+    args_area_end[-1] = ' ';
+}
+
+int main(int argc, char **argv) {
+    // argv strings are contiguous: remember the area before parsing splits `--opt=value`.
+    if (argc > 0) {
+        args_area_start = argv[0];
+        args_area_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+    }
+    if (argc < 2) usage_error("missing mode: run or exec (see --help)");
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "run") == 0) return parse_run(argc - 2, argv + 2);
+    if (strcmp(argv[1], "exec") == 0) return parse_exec(argc - 2, argv + 2);
+    usage_error("unknown mode \"%s\": use run or exec", argv[1]);
+}

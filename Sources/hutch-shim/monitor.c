@@ -1,0 +1,89 @@
+// hutch-shim: waiting for a child while forwarding signals, and what happens after it exits.
+//
+// The monitor stays resident for every detached container, so it is kept small: no heap use
+// after setup, no buffers beyond a path on the stack, signals taken synchronously with
+// sigwaitinfo (no handlers, no races).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include "shim.h"
+
+// The signals the shim passes on to the container's PID 1 (docs/shim-protocol.md).
+void forwarded_signals(sigset_t *set) {
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGQUIT);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGUSR2);
+    sigaddset(set, SIGWINCH);
+}
+
+// Docker's convention: the exit code, or 128+N when killed by signal N.
+int status_to_code(int status) {
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return EXIT_SHIM;
+}
+
+// Waits for `child`, forwarding the signals in `forward` to it. The caller has blocked those
+// and SIGCHLD, so they queue up for sigwaitinfo. Returns the wait status, or -1.
+int wait_forwarding(pid_t child, const sigset_t *forward) {
+    sigset_t set = *forward;
+    sigaddset(&set, SIGCHLD);
+    for (;;) {
+        // Check before every wait: SIGCHLDs coalesce, the exit itself cannot be missed this way.
+        int status;
+        pid_t p = waitpid(child, &status, WNOHANG);
+        if (p == child) return status;
+        if (p < 0 && errno != EINTR) return -1;
+        int sig = sigwaitinfo(&set, NULL);
+        if (sig > 0 && sig != SIGCHLD) kill(child, sig);
+    }
+}
+
+// `CODE\n` into PATH.tmp, then rename to PATH: readers see the whole file or none.
+void write_exit_file(const char *path, int code) {
+    char tmp[PATH_MAX];
+    char line[16];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        fprintf(stderr, "hutch-shim: exit file path too long: %s\n", path);
+        return;
+    }
+    int len = snprintf(line, sizeof line, "%d\n", code);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, line, (size_t)len) != len || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+        fprintf(stderr, "hutch-shim: cannot write exit file %s: %s\n", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        unlink(tmp);
+    }
+}
+
+// Runs argv (PATH lookup in the shim's own environment) and waits for it. The shim keeps its
+// signals blocked meanwhile, so a late SIGTERM cannot interrupt the cleanup.
+int run_and_wait(char **argv) {
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "hutch-shim: cannot run the exit command: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        reset_signals();
+        mark_fds_cloexec();
+        execvp(argv[0], argv);
+        fprintf(stderr, "hutch-shim: cannot run the exit command %s: %s\n", argv[0], strerror(errno));
+        _exit(EXIT_NOTFOUND);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    return status_to_code(status);
+}

@@ -1,0 +1,174 @@
+// hutch-shim run: clone the container's first process, sync with the CLI, monitor it.
+//
+// The shim (the "monitor", like conmon) never leaves the caller's namespaces: it runs the exit
+// command there once the container is gone. Only the clone child enters new namespaces or
+// setns'es into joined ones (child.c).
+//
+//   shim (monitor)                          child (container PID 1)
+//   prepare: ns fds, log, caps, sync pipe
+//   block signals, clone  ---------------->  close fds 3/4, wait on sync pipe
+//   `PID\n` on fd 3, close 3, 5
+//   read `G` on fd 4, relay on sync pipe -->  setns, hostname, mounts, stdio, caps, exec
+//   forward signals, waitpid                  (fd 5: a report, or EOF at exec)
+//   exit file, exit command, exit CODE
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include "shim.h"
+
+static bool status_fd_open = false;
+
+// A failure of the shim itself (before the child runs): one line on stderr and, since the CLI
+// reads fd 3 for the pid, the same line there instead of a pid; exit 125.
+__attribute__((noreturn, format(printf, 1, 2))) static void shim_fail(const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "hutch-shim: %s\n", line);
+    if (status_fd_open) dprintf(FD_STATUS, "hutch-shim: %s\n", line);
+    exit(EXIT_SHIM);
+}
+
+pid_t raw_clone(unsigned long flags) {
+    // Fork-like clone: no new stack (the child continues on a copy-on-write copy of ours) and
+    // SIGCHLD to the parent when it exits. glibc's fork handlers do not run, which is fine for
+    // this single-threaded process.
+    return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+}
+
+// Is fd open? If not, /dev/null takes its number so that nothing we open later lands there.
+static bool ensure_fd(int fd, int flags) {
+    if (fcntl(fd, F_GETFD) >= 0) return true;
+    int n = open("/dev/null", flags | O_CLOEXEC);
+    if (n >= 0 && n != fd) {
+        dup3(n, fd, O_CLOEXEC);
+        close(n);
+    }
+    return false;
+}
+
+// Opens the namespace file of a joined namespace, in the host's mount namespace.
+static void open_ns(struct ns_opt *ns, const char *what) {
+    if (ns->mode != NS_PATH) return;
+    ns->fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+    if (ns->fd < 0) shim_fail("cannot open the %s namespace %s: %s", what, ns->path, strerror(errno));
+}
+
+static void close_if(int *fd) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+void run_container(struct run_spec *s) {
+    // 1. The protocol fds. By hand they may be missing: then no pid report, no go wait, and
+    //    setup errors on stderr.
+    s->have_status = ensure_fd(FD_STATUS, O_WRONLY);
+    s->have_go = ensure_fd(FD_GO, O_RDONLY);
+    s->have_err = ensure_fd(FD_ERR, O_WRONLY);
+    status_fd_open = s->have_status;
+    report_mode = s->have_err ? REPORT_PIPE : REPORT_STDERR;
+
+    // 2. Remember who started us: if that changes (the CLI died while waiting in the
+    //    foreground), the exit command must run.
+    pid_t start_ppid = getppid();
+
+    // 3. Detached: our own session (the CLI's posix_spawn usually did it already).
+    if (s->detach && getsid(0) != getpid()) setsid();
+
+    // 4. Prepare everything the child needs, so that it only makes system calls.
+    open_ns(&s->net, "network");
+    open_ns(&s->uts, "UTS");
+    open_ns(&s->ipc, "IPC");
+    if (s->log) {
+        s->log_fd = open(s->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (s->log_fd < 0) shim_fail("cannot open the log %s: %s", s->log, strerror(errno));
+        s->devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (s->devnull_fd < 0) shim_fail("cannot open /dev/null: %s", strerror(errno));
+    }
+    if (s->caps.enabled && caps_prepare(&s->caps, s->caps.mask) < 0)
+        shim_fail("cannot prepare capabilities: %s", strerror(errno));
+    int sync[2];
+    if (pipe2(sync, O_CLOEXEC) < 0) shim_fail("pipe: %s", strerror(errno));
+    s->sync_rd = sync[0];
+    s->sync_wr = sync[1];
+
+    // 5. Block the forwarded signals, SIGCHLD and SIGPIPE: they queue for sigwaitinfo in the
+    //    monitor loop (a SIGTERM during setup is forwarded once the child runs), and a write
+    //    to a dead child's pipe returns EPIPE instead of killing us. The child inherits the
+    //    mask and resets it right before exec.
+    sigset_t forward, blocked;
+    forwarded_signals(&forward);
+    blocked = forward;
+    sigaddset(&blocked, SIGCHLD);
+    sigaddset(&blocked, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &blocked, NULL);
+
+    // 6. Clone the container's first process: always new pid and mount namespaces, new
+    //    net/uts/ipc unless host or joined.
+    unsigned long flags = CLONE_NEWPID | CLONE_NEWNS;
+    if (s->net.mode == NS_NEW) flags |= CLONE_NEWNET;
+    if (s->uts.mode == NS_NEW) flags |= CLONE_NEWUTS;
+    if (s->ipc.mode == NS_NEW) flags |= CLONE_NEWIPC;
+    pid_t child = raw_clone(flags);
+    if (child < 0) shim_fail("clone: %s", strerror(errno));
+    if (child == 0) child_main(s); // never returns: from here to exec, system calls only
+
+    // 7. Report the container's host pid and close fd 3. Drop our copies of what only the
+    //    child uses: fd 5 (so the CLI sees EOF when the child execs), the sync read end, the
+    //    namespace and log fds.
+    if (s->have_status) dprintf(FD_STATUS, "%d\n", (int)child);
+    close(FD_STATUS);
+    close(FD_ERR);
+    close_if(&s->sync_rd);
+    close_if(&s->net.fd);
+    close_if(&s->uts.fd);
+    close_if(&s->ipc.fd);
+    close_if(&s->log_fd);
+    close_if(&s->devnull_fd);
+    if (s->caps.state) {
+        cap_free(s->caps.state);
+        s->caps.state = NULL;
+    }
+
+    // 8. Wait for the CLI's `G` (it wires the network meanwhile) and relay it to the child.
+    //    EOF or anything else: abort, kill and reap the child, exit 125 without exit file or
+    //    exit command (the CLI unwinds on its own).
+    if (s->have_go) {
+        char go = 0;
+        ssize_t n;
+        do n = read(FD_GO, &go, 1); while (n < 0 && errno == EINTR);
+        close(FD_GO);
+        if (n != 1 || go != 'G') {
+            kill(child, SIGKILL);
+            while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {}
+            exit(EXIT_SHIM);
+        }
+    } else {
+        close(FD_GO);
+    }
+    if (write(s->sync_wr, "G", 1) < 0) {
+        // EPIPE: the child is already gone; its status comes from waitpid below.
+    }
+    close_if(&s->sync_wr);
+
+    // 9. Monitor: forward signals to the container's PID 1 until it exits.
+    int status = wait_forwarding(child, &forward);
+    int code = status < 0 ? EXIT_SHIM : status_to_code(status);
+
+    // 10. The exit file, then the exit command when nobody else will clean up: detached, or
+    //     the CLI that started us in the foreground is gone.
+    if (s->exit_file) write_exit_file(s->exit_file, code);
+    if (s->exit_cmd[0] && (s->detach || getppid() != start_ppid)) run_and_wait(s->exit_cmd);
+    exit(code);
+}
