@@ -1,0 +1,91 @@
+/*
+ * CHutchNet: thin plain-function glue over libnl-route-3, libnftables and posix_spawn for Swift.
+ *
+ * Conventions: functions return 0 (or a count / index) on success and a negative errno on failure.
+ * Kernel errors are passed through as the errno the kernel reported (not libnl's NLE_* codes), so
+ * Swift can name them with strerror. No macros are part of the interface.
+ */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- netlink sockets (netns.c) ---------------------------------------------------------------- */
+
+/* One NETLINK_ROUTE socket (a struct nl_sock underneath). */
+typedef struct hn_nl hn_nl;
+
+/* Opens a socket in the calling thread's network namespace. NULL and *err = -errno on failure. */
+hn_nl *hn_nl_open(int *err);
+/* Opens a socket inside the network namespace at `path` (e.g. /proc/PID/ns/net or a bind mount).
+ * A dedicated pthread opens the path, setns()es into it, connects the socket and exits; the socket
+ * stays bound to that namespace for its lifetime. The calling thread never changes namespace. */
+hn_nl *hn_nl_open_netns_path(const char *path, int *err);
+/* Same, for /proc/PID/ns/net. */
+hn_nl *hn_nl_open_netns_pid(pid_t pid, int *err);
+void hn_nl_close(hn_nl *nl);
+
+/* ---- links (link.c) --------------------------------------------------------------------------- */
+
+/* ip link show NAME: 0 with *ifindex and *flags (IFF_*), -ENODEV if there is no such link. */
+int hn_link_get(hn_nl *nl, const char *name, int32_t *ifindex, uint32_t *flags);
+/* ip link add NAME [address MAC] type bridge. mac may be NULL (6 bytes otherwise). */
+int hn_bridge_add(hn_nl *nl, const char *name, const uint8_t *mac);
+/* ip link add HOST [master M] [up] type veth peer name PEER [address MAC] [up] netns PID
+ * One message: the peer is created directly inside the netns of peer_pid (0: the socket's netns).
+ * master_ifindex 0: no master. peer_mac may be NULL. */
+int hn_veth_add(hn_nl *nl, const char *host, const char *peer, pid_t peer_pid,
+                int32_t master_ifindex, int host_up, const uint8_t *peer_mac, int peer_up);
+/* ip link set NAME master M (master_ifindex 0: nomaster) */
+int hn_link_set_master(hn_nl *nl, const char *name, int32_t master_ifindex);
+/* ip link set NAME up|down */
+int hn_link_set_up(hn_nl *nl, const char *name, int up);
+/* ip link set NAME address MAC (6 bytes) */
+int hn_link_set_mac(hn_nl *nl, const char *name, const uint8_t *mac);
+/* ip link del NAME: -ENODEV if missing. */
+int hn_link_del(hn_nl *nl, const char *name);
+
+/* ---- addresses and routes (addr.c) ------------------------------------------------------------ */
+
+/* ip addr add A/PREFIX broadcast B dev IFINDEX. Addresses in host byte order. */
+int hn_addr_add_v4(hn_nl *nl, int32_t ifindex, uint32_t addr, int prefix, uint32_t broadcast);
+/* ip route add default via GW [dev IFINDEX] (ifindex 0: let the kernel resolve). Host byte order. */
+int hn_route_add_default_v4(hn_nl *nl, uint32_t gateway, int32_t ifindex);
+
+typedef struct hn_route4 {
+    uint32_t dst;      /* host byte order */
+    uint8_t prefix;
+    uint8_t type;      /* RTN_* */
+    uint32_t table;
+    int32_t oif;       /* 0 when none */
+} hn_route4;
+/* ip -4 route show table TABLE: *out is malloc'ed (free with hn_free), *count entries. */
+int hn_routes_v4(hn_nl *nl, uint32_t table, hn_route4 **out, size_t *count);
+
+void hn_free(void *p);
+
+/* ---- nftables (nft.c) ------------------------------------------------------------------------- */
+
+/* nft -f - <<< cmds, in the calling thread's netns: returns 0 on success. *output gets nft's
+ * output (listings), *error its error text; both malloc'ed (free with hn_free), may be NULL. */
+int hn_nft_run(const char *cmds, char **output, char **error);
+
+/* ---- running a helper program (spawn.c) ------------------------------------------------------- */
+
+/* posix_spawn(argv[0], argv) with stdin fed from `input` (len bytes, may be NULL), stdout and
+ * stderr captured (merged into *output, malloc'ed). Waits for it. Returns the exit status (0..255),
+ * 128+signal if killed, or -errno if it could not be started. */
+int hn_run(const char *const argv[], const char *input, size_t len, char **output);
+
+/* flock(LOCK_EX) on a file (created 0600 if missing): returns the fd (>= 0) or -errno.
+ * hn_unlock closes it. */
+int hn_lock_file(const char *path);
+void hn_unlock_file(int fd);
+
+#ifdef __cplusplus
+}
+#endif

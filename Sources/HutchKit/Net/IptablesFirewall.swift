@@ -1,0 +1,184 @@
+import CHutchNet
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// iptables backend: `iptables-restore -w --noflush` batches into hutch's own chains.
+///
+/// ```
+/// filter: FORWARD     -> -j HUTCH-FORWARD      (inserted once, only if absent)
+/// nat:    POSTROUTING -> -j HUTCH-POSTROUTING  (inserted once, only if absent)
+/// ```
+/// Every rule of a network carries `-m comment --comment "hutch:NAME"`. A change reads the two
+/// tables once (`iptables-save -t filter|nat`), then applies one batch per change that deletes the
+/// network's existing rules (by their exact saved text) and adds the new ones, so running it twice
+/// leaves one copy, and no other rule or chain is flushed or touched. Read-modify-write runs under
+/// an flock so concurrent hutch processes do not interleave.
+///
+/// Rule order in HUTCH-FORWARD: each network's "into the bridge" rules are inserted at the top and
+/// its "out of the bridge" rules appended at the bottom, so a packet from one network to another
+/// meets the destination's drop before the source's accept (isolation), whatever the order in
+/// which the networks were created.
+public struct IptablesFirewall: Firewall {
+    public var kind: FirewallKind { .iptables }
+    /// Where iptables-restore/iptables-save live; nil: the first of /usr/sbin, /sbin, /usr/bin, /bin.
+    public var binDirectory: String?
+    public var lockPath: String
+
+    public init(binDirectory: String? = nil, lockPath: String = "/run/hutch-iptables.lock") {
+        self.binDirectory = binDirectory; self.lockPath = lockPath
+    }
+
+    public static let forwardChain = "HUTCH-FORWARD"
+    public static let postroutingChain = "HUTCH-POSTROUTING"
+
+    /// What a table holds that matters to one network, parsed from `iptables-save -t TABLE`.
+    public struct TableState: Sendable, Hashable {
+        public var chainExists = false
+        public var jumpExists = false
+        /// The network's rules as saved: "-A HUTCH-... --comment \"hutch:NAME\" ...".
+        public var owned: [String] = []
+        public init(chainExists: Bool = false, jumpExists: Bool = false, owned: [String] = []) {
+            self.chainExists = chainExists; self.jumpExists = jumpExists; self.owned = owned
+        }
+    }
+
+    /// Parses one table of `iptables-save` for hutch's chain `chain`, its jump from `builtin`, and the
+    /// rules of that chain tagged with `comment`.
+    public static func parse(save: String, chain: String, builtin: String, comment: String) -> TableState {
+        var st = TableState()
+        for line in save.split(separator: "\n") {
+            if line.hasPrefix(":\(chain) ") { st.chainExists = true }
+            else if line == "-A \(builtin) -j \(chain)" { st.jumpExists = true }
+            else if line.hasPrefix("-A \(chain) "), commentOf(line) == comment { st.owned.append(String(line)) }
+        }
+        return st
+    }
+
+    /// The value of `--comment` in a saved rule, without the quotes iptables-save may add.
+    static func commentOf(_ line: Substring) -> String? {
+        guard let r = line.range(of: "--comment ") else { return nil }
+        let rest = line[r.upperBound...]
+        if rest.first == "\"" {
+            guard let end = rest.dropFirst().firstIndex(of: "\"") else { return nil }
+            return String(rest[rest.index(after: rest.startIndex)..<end])
+        }
+        return String(rest.prefix { $0 != " " })
+    }
+
+    /// The network's rules: `top` inserted at the head of the chain (in this order), `bottom` appended.
+    public static func forwardRules(_ n: BridgeNetwork) -> (top: [String], bottom: [String]) {
+        let c = "-m comment --comment \"\(n.ruleComment)\"", br = n.bridge
+        if n.isInternal {
+            return (top: ["-i \(br) -o \(br) \(c) -j ACCEPT",
+                          "-o \(br) \(c) -j DROP"],
+                    bottom: ["-i \(br) \(c) -j DROP"])
+        }
+        return (top: ["-o \(br) -m conntrack --ctstate RELATED,ESTABLISHED \(c) -j ACCEPT",
+                      "-o \(br) -m conntrack --ctstate DNAT \(c) -j ACCEPT",
+                      "-o \(br) \(c) -j DROP"],
+                bottom: ["-i \(br) \(c) -j ACCEPT"])
+    }
+
+    public static func natRules(_ n: BridgeNetwork) -> [String] {
+        n.isInternal ? [] : ["-s \(n.subnet) ! -o \(n.bridge) -m comment --comment \"\(n.ruleComment)\" -j MASQUERADE"]
+    }
+
+    /// The setup batch for iptables-restore --noflush, given what the tables hold now.
+    public static func renderSetup(_ n: BridgeNetwork, filter: TableState, nat: TableState) -> String {
+        let f = forwardRules(n)
+        var s = "*filter\n" + prelude(forwardChain, builtin: "FORWARD", filter)
+        for r in f.top.reversed() { s += "-I \(forwardChain) 1 \(r)\n" }
+        for r in f.bottom { s += "-A \(forwardChain) \(r)\n" }
+        s += "COMMIT\n*nat\n" + prelude(postroutingChain, builtin: "POSTROUTING", nat)
+        for r in natRules(n) { s += "-A \(postroutingChain) \(r)\n" }
+        return s + "COMMIT\n"
+    }
+
+    /// The teardown batch, nil when nothing of the network is left.
+    public static func renderTeardown(filter: TableState, nat: TableState) -> String? {
+        if filter.owned.isEmpty && nat.owned.isEmpty { return nil }
+        var s = ""
+        if !filter.owned.isEmpty { s += "*filter\n" + deletes(filter) + "COMMIT\n" }
+        if !nat.owned.isEmpty { s += "*nat\n" + deletes(nat) + "COMMIT\n" }
+        return s
+    }
+
+    static func prelude(_ chain: String, builtin: String, _ st: TableState) -> String {
+        // With --noflush, declaring a chain flushes it when it exists: declare it only when absent.
+        (st.chainExists ? "" : ":\(chain) - [0:0]\n")
+            + (st.jumpExists ? "" : "-I \(builtin) -j \(chain)\n")
+            + deletes(st)
+    }
+
+    static func deletes(_ st: TableState) -> String {
+        st.owned.map { "-D" + $0.dropFirst(2) + "\n" }.joined()
+    }
+
+    // MARK: applying
+
+    public func setupNetwork(_ n: BridgeNetwork) throws {
+        try locked {
+            let (f, t) = try state(n)
+            try restore(Self.renderSetup(n, filter: f, nat: t), step: "iptables: rules of network \(n.name)")
+        }
+    }
+
+    public func teardownNetwork(_ n: BridgeNetwork) throws {
+        try locked {
+            let (f, t) = try state(n)
+            if let b = Self.renderTeardown(filter: f, nat: t) {
+                try restore(b, step: "iptables: remove rules of network \(n.name)")
+            }
+        }
+    }
+
+    func state(_ n: BridgeNetwork) throws -> (TableState, TableState) {
+        let f = try save("filter"), t = try save("nat")
+        return (Self.parse(save: f, chain: Self.forwardChain, builtin: "FORWARD", comment: n.ruleComment),
+                Self.parse(save: t, chain: Self.postroutingChain, builtin: "POSTROUTING", comment: n.ruleComment))
+    }
+
+    func locked<T>(_ body: () throws -> T) throws -> T {
+        // Best effort: without a writable lock path the batches are still atomic one by one.
+        let fd = hn_lock_file(lockPath)
+        defer { if fd >= 0 { hn_unlock_file(fd) } }
+        return try body()
+    }
+
+    func tool(_ name: String) throws -> String {
+        let dirs = binDirectory.map { [$0] } ?? ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        for d in dirs where access(d + "/" + name, X_OK) == 0 { return d + "/" + name }
+        throw HutchError("\(name) not found (install iptables, or use --firewall nftables)")
+    }
+
+    func save(_ table: String) throws -> String {
+        let (status, out) = try Command.run([tool("iptables-save"), "-t", table])
+        guard status == 0 else { throw HutchError("iptables-save -t \(table) failed: \(out.trimmingSpaces())") }
+        return out
+    }
+
+    public func restore(_ batch: String, step: String) throws {
+        let (status, out) = try Command.run([tool("iptables-restore"), "-w", "10", "--noflush"], input: batch)
+        guard status == 0 else { throw HutchError("\(step) failed: \(out.trimmingSpaces())") }
+    }
+}
+
+/// Runs a helper program through posix_spawn (C), stdin fed, stdout+stderr captured.
+public enum Command {
+    public static func run(_ argv: [String], input: String = "") throws -> (status: Int32, output: String) {
+        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
+        cargs.append(nil)
+        defer { for p in cargs { free(p) } }
+        var out: UnsafeMutablePointer<CChar>?
+        let count = input.utf8.count
+        let r: Int32 = cargs.withUnsafeBufferPointer { a in
+            a.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: a.count) { argvp in
+                input.withCString { hn_run(argvp, count == 0 ? nil : $0, count, &out) }
+            }
+        }
+        defer { hn_free(out) }
+        if r < 0 { throw HutchError.sys("run \(argv[0])", -r) }
+        return (r, out.map { String(cString: $0) } ?? "")
+    }
+}

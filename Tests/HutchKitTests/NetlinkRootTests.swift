@@ -1,0 +1,304 @@
+import XCTest
+import Foundation
+import Synchronization
+@testable import HutchKit
+
+/// Root tests of the network layer with real links, namespaces, rules and packets.
+///
+///     HUTCH_NETNS_TEST=1 unshare --net swift test --scratch-path .build-net --filter NetlinkRootTests
+///
+/// The whole test process lives in a throwaway netns (it refuses to run in PID 1's netns).
+/// "Containers" and an "outside" host are `unshare --net sleep` children, killed at the end.
+final class NetlinkRootTests: XCTestCase {
+    var children: [Process] = []
+
+    override func setUpWithError() throws {
+        guard ProcessInfo.processInfo.environment["HUTCH_NETNS_TEST"] == "1" else {
+            throw XCTSkip("root netns test: set HUTCH_NETNS_TEST=1 and run under `unshare --net`")
+        }
+        guard getuid() == 0 else { throw XCTSkip("needs root") }
+        guard Self.nsID("/proc/self/ns/net") != Self.nsID("/proc/1/ns/net") else {
+            throw XCTSkip("refusing to touch PID 1's network namespace: run under `unshare --net`")
+        }
+    }
+
+    override func tearDown() {
+        for p in children where p.isRunning { p.terminate(); p.waitUntilExit() }
+        children.removeAll()
+    }
+
+    // MARK: helpers
+
+    static func nsID(_ path: String) -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? path
+    }
+
+    /// A process in a fresh netns; returns once the namespace switch happened.
+    func spawnNetns() throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        p.arguments = ["--net", "sleep", "60"]
+        try p.run()
+        children.append(p)
+        let mine = Self.nsID("/proc/self/ns/net")
+        for _ in 0..<500 {
+            let theirs = Self.nsID("/proc/\(p.processIdentifier)/ns/net")
+            if theirs != mine && theirs.hasPrefix("net:") { return p.processIdentifier }
+            usleep(2000)
+        }
+        throw HutchError("unshare child did not switch netns")
+    }
+
+    /// Starts a background process (killed in tearDown).
+    func background(_ argv: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: argv[0])
+        p.arguments = Array(argv.dropFirst())
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        children.append(p)
+        return p
+    }
+
+    @discardableResult
+    func sh(_ argv: [String], input: String = "") throws -> (status: Int32, output: String) {
+        try Command.run(argv, input: input)
+    }
+
+    func out(_ argv: [String]) throws -> String {
+        let r = try sh(argv)
+        XCTAssertEqual(r.status, 0, "\(argv.joined(separator: " ")): \(r.output)")
+        return r.output
+    }
+
+    func inNetns(_ pid: Int32, _ argv: [String]) -> [String] {
+        ["/usr/bin/nsenter", "--target", "\(pid)", "--net"] + argv
+    }
+
+    static let ip = "/usr/sbin/ip"
+    static let python = "/usr/bin/python3"
+
+    /// A one-shot TCP server in a netns that answers with the client's address.
+    func server(netns pid: Int32, address: String, port: Int) throws {
+        let code = """
+        import socket
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("\(address)", \(port))); s.listen(8)
+        while True:
+            c, a = s.accept(); c.sendall(a[0].encode()); c.close()
+        """
+        _ = try background(inNetns(pid, [Self.python, "-c", code]))
+    }
+
+    /// Connects from a netns (nil: the test's own) and returns what the server said, or nil.
+    func connect(from pid: Int32?, to address: String, port: Int, timeout: Double = 1.0) throws -> String? {
+        let code = """
+        import socket, sys, time
+        for i in range(40):
+            try:
+                c = socket.create_connection(("\(address)", \(port)), timeout=\(timeout))
+                print(c.recv(100).decode()); sys.exit(0)
+            except ConnectionRefusedError:
+                time.sleep(0.05)
+            except OSError as e:
+                print("ERR", e); sys.exit(1)
+        sys.exit(1)
+        """
+        let argv = [Self.python, "-c", code]
+        let r = try sh(pid.map { inNetns($0, argv) } ?? argv)
+        return r.status == 0 ? r.output.trimmingCharacters(in: .whitespacesAndNewlines) : nil
+    }
+
+    /// An "outside" host: a netns reachable from the test's netns over hx-NAME 198.51.100.1/24
+    /// <-> ox0 198.51.100.2/24, with no route back to container subnets (so only MASQUERADE works).
+    func makeOutside(_ tag: String) throws -> Int32 {
+        let pid = try spawnNetns()
+        let host = try NetlinkSession()
+        try host.createVeth("hx-\(tag)", peer: "ox0", peerNetnsPid: pid, master: nil, hostUp: true, peerMAC: nil, peerUp: true)
+        try host.addAddress("hx-\(tag)", CIDRv4("198.51.100.1/24")!)
+        let ns = try NetlinkSession(netnsOfPid: pid)
+        try ns.addAddress("ox0", CIDRv4("198.51.100.2/24")!)
+        try ns.setUp("lo")
+        try server(netns: pid, address: "198.51.100.2", port: 8081)
+        return pid
+    }
+
+    func ruleset(_ fw: any Firewall) throws -> String {
+        switch fw.kind {
+        case .nftables: return try NftablesFirewall.run("list ruleset")
+        case .iptables: return try out(["/usr/sbin/iptables-save", "-t", "filter"]) + out(["/usr/sbin/iptables-save", "-t", "nat"])
+        }
+    }
+
+    func count(_ needle: String, in hay: String) -> Int { hay.components(separatedBy: needle).count - 1 }
+
+    func ms(_ body: () throws -> Void) rethrows -> Double {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try body()
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+    }
+
+    // MARK: tests
+
+    func testSessionInOtherNetns() throws {
+        let pid = try spawnNetns()
+        let a = try NetlinkSession(netnsOfPid: pid)
+        let b = try NetlinkSession(netnsPath: "/proc/\(pid)/ns/net")
+        try a.createBridge("zz0")
+        XCTAssertNotNil(b.linkIndex("zz0"), "the two sessions see the same netns")
+        XCTAssertNil(try NetlinkSession().linkIndex("zz0"), "but not the test's own netns")
+        XCTAssertFalse(try a.createBridge("zz0"), "EEXIST tolerated")
+        try a.setMAC("zz0", "02:42:0a:00:00:09")
+        try a.setUp("zz0")
+        XCTAssertTrue(try a.link("zz0")!.isUp)
+        XCTAssertTrue(try a.addAddress("zz0", CIDRv4("10.9.0.1/24")!))
+        XCTAssertFalse(try a.addAddress("zz0", CIDRv4("10.9.0.1/24")!), "EEXIST tolerated")
+        XCTAssertTrue(try a.routes().contains(CIDRv4("10.9.0.0/24")!))
+        XCTAssertFalse(try NetlinkSession().routes().contains(CIDRv4("10.9.0.0/24")!))
+        let link = try out(inNetns(pid, [Self.ip, "link", "show", "zz0"]))
+        XCTAssertTrue(link.contains("02:42:0a:00:00:09"), link)
+        XCTAssertTrue(try a.deleteLink("zz0"))
+        XCTAssertFalse(try a.deleteLink("zz0"), "missing tolerated")
+        XCTAssertThrowsError(try NetlinkSession(netnsOfPid: 999_999_999))
+        XCTAssertThrowsError(try a.setUp("nope0")) { XCTAssertTrue("\($0)".contains("No such device"), "\($0)") }
+    }
+
+    func testBridgeNftables() throws { try exercise(NftablesFirewall(), tag: "n", third: 201) }
+    func testBridgeIptables() throws {
+        try exercise(IptablesFirewall(lockPath: NSTemporaryDirectory() + "hutch-iptables-test.lock"), tag: "i", third: 202)
+    }
+    func testInternalNftables() throws { try exerciseInternal(NftablesFirewall(), tag: "ni", third: 203) }
+    func testInternalIptables() throws {
+        try exerciseInternal(IptablesFirewall(lockPath: NSTemporaryDirectory() + "hutch-iptables-test.lock"), tag: "ii", third: 204)
+    }
+
+    /// The full life of a normal network on one backend, with real packets.
+    func exercise(_ fw: any Firewall, tag: String, third: Int) throws {
+        let n = BridgeNetwork(name: "net-\(tag).x", bridge: "hbr-\(tag)", subnet: CIDRv4("10.\(third).0.0/24")!,
+                              gateway: IPv4Address("10.\(third).0.1")!, isInternal: false)
+        let driver = BridgeDriver(firewall: fw)
+        let host = try NetlinkSession()
+
+        // ensure: creates, then is idempotent and cheap.
+        var created = false
+        let first = try ms { created = try driver.ensure(n) }
+        XCTAssertTrue(created)
+        XCTAssertFalse(try driver.ensure(n))
+        let loops = 200
+        let fast = try ms { for _ in 0..<loops { _ = try driver.ensure(n) } } / Double(loops)
+        XCTAssertEqual(Sysctl.read("net/ipv4/ip_forward"), "1")
+        let br = try out([Self.ip, "-4", "addr", "show", "dev", n.bridge])
+        XCTAssertTrue(br.contains("inet 10.\(third).0.1/24"), br)
+        XCTAssertTrue(try host.link(n.bridge)!.isUp)
+        XCTAssertTrue(try out([Self.ip, "link", "show", n.bridge]).contains(n.gateway.derivedMAC))
+        XCTAssertTrue(try host.routes().contains(n.subnet))
+
+        // firewall rules present, once, even after a second setup.
+        try fw.setupNetwork(n)
+        var rules = try ruleset(fw)
+        XCTAssertEqual(count(n.ruleComment + "\"", in: rules), 5, rules)
+        XCTAssertTrue(rules.contains("masquerade") || rules.contains("MASQUERADE"), rules)
+
+        // attach: eth0 in the container with address, MAC, route; host end on the bridge.
+        let outside = try makeOutside(tag)
+        let c = try spawnNetns()
+        let addr = IPv4Address("10.\(third).0.2")!
+        let attachMS = try ms {
+            try driver.attach(n, containerPid: c, hostVeth: "hv-\(tag)", address: addr, mac: addr.derivedMAC)
+        }
+        let eth0 = try out(inNetns(c, [Self.ip, "addr", "show", "eth0"]))
+        XCTAssertTrue(eth0.contains("inet 10.\(third).0.2/24 brd 10.\(third).0.255"), eth0)
+        XCTAssertTrue(eth0.contains(addr.derivedMAC), eth0)
+        XCTAssertTrue(eth0.contains(",UP"), eth0)
+        XCTAssertTrue(try out(inNetns(c, [Self.ip, "link", "show", "lo"])).contains(",UP"))
+        let route = try out(inNetns(c, [Self.ip, "route"]))
+        XCTAssertTrue(route.contains("default via 10.\(third).0.1 dev eth0"), route)
+        let hv = try out([Self.ip, "link", "show", "hv-\(tag)"])
+        XCTAssertTrue(hv.contains("master \(n.bridge)") && hv.contains("state UP"), hv)
+
+        // packets: host -> container, container -> gateway, container -> outside (masqueraded).
+        try server(netns: c, address: "0.0.0.0", port: 8080)
+        XCTAssertEqual(try connect(from: nil, to: "10.\(third).0.2", port: 8080), "10.\(third).0.1")
+        XCTAssertEqual(try connect(from: c, to: "198.51.100.2", port: 8081), "198.51.100.1",
+                       "forwarded and masqueraded to the outside host's view")
+        // Unsolicited connections routed into the bridge are dropped (no published port).
+        try sh(inNetns(outside, [Self.ip, "route", "add", "10.\(third).0.0/24", "via", "198.51.100.1"]))
+        XCTAssertNil(try connect(from: outside, to: "10.\(third).0.2", port: 8080, timeout: 0.5))
+
+        // attach failing half-way leaves nothing: eth0 already exists in that netns.
+        XCTAssertThrowsError(try driver.attach(n, containerPid: c, hostVeth: "hw-\(tag)", address: IPv4Address("10.\(third).0.3")!, mac: "02:42:00:00:00:03"))
+        XCTAssertNil(host.linkIndex("hw-\(tag)"))
+        XCTAssertThrowsError(try driver.attach(n, containerPid: c, hostVeth: "hw-\(tag)", address: IPv4Address("10.99.0.3")!, mac: "02:42:00:00:00:03"))
+
+        // detach
+        let detachMS = try ms { try driver.detach(hostVeth: "hv-\(tag)") }
+        XCTAssertNil(host.linkIndex("hv-\(tag)"))
+        XCTAssertNotEqual(try sh(inNetns(c, [Self.ip, "link", "show", "eth0"])).status, 0, "peer gone with the host end")
+        try driver.detach(hostVeth: "hv-\(tag)") // missing tolerated
+
+        // attach/detach cycles on the same container, timed.
+        var att: [Double] = [], det: [Double] = []
+        for _ in 0..<20 {
+            att.append(try ms { try driver.attach(n, containerPid: c, hostVeth: "hv-\(tag)", address: addr, mac: addr.derivedMAC) })
+            det.append(try ms { try driver.detach(hostVeth: "hv-\(tag)") })
+        }
+        func med(_ a: [Double]) -> Double { a.sorted()[a.count / 2] }
+
+        // remove: bridge and rules gone, twice is fine.
+        let removeMS = try ms { try driver.remove(n) }
+        try driver.remove(n)
+        XCTAssertNil(host.linkIndex(n.bridge))
+        rules = try ruleset(fw)
+        XCTAssertFalse(rules.contains(n.ruleComment), rules)
+        XCTAssertFalse(rules.contains("fwd-\(n.name)"), rules)
+        try sh([Self.ip, "link", "del", "hx-\(tag)"])
+
+        print(String(format: "[hutch-net %@] ensure create %.2f ms, ensure exists %.3f ms, attach first %.2f ms / median %.2f ms, detach first %.2f ms / median %.2f ms, remove %.2f ms",
+                     fw.kind.rawValue, first, fast, attachMS, med(att), detachMS, med(det), removeMS))
+    }
+
+    /// An internal network: containers reach each other and the gateway, nothing leaves or enters.
+    func exerciseInternal(_ fw: any Firewall, tag: String, third: Int) throws {
+        let n = BridgeNetwork(name: "int-\(tag)", bridge: "hbr-\(tag)", subnet: CIDRv4("10.\(third).0.0/24")!,
+                              gateway: IPv4Address("10.\(third).0.1")!, isInternal: true)
+        let driver = BridgeDriver(firewall: fw)
+        XCTAssertTrue(try driver.ensure(n))
+        var rules = try ruleset(fw)
+        XCTAssertEqual(count(n.ruleComment + "\"", in: rules), fw.kind == .nftables ? 2 : 3, rules)
+
+        _ = try makeOutside(tag)
+        let c1 = try spawnNetns(), c2 = try spawnNetns()
+        let a1 = IPv4Address("10.\(third).0.2")!, a2 = IPv4Address("10.\(third).0.3")!
+        try driver.attach(n, containerPid: c1, hostVeth: "hv1-\(tag)", address: a1, mac: a1.derivedMAC)
+        try driver.attach(n, containerPid: c2, hostVeth: "hv2-\(tag)", address: a2, mac: a2.derivedMAC)
+        try server(netns: c2, address: "0.0.0.0", port: 8080)
+        XCTAssertEqual(try connect(from: c1, to: "\(a2)", port: 8080), "\(a1)", "same bridge")
+        XCTAssertEqual(try connect(from: nil, to: "\(a2)", port: 8080), "\(n.gateway)", "host to container")
+        XCTAssertNil(try connect(from: c1, to: "198.51.100.2", port: 8081, timeout: 0.5), "nothing leaves an internal network")
+
+        try driver.detach(hostVeth: "hv1-\(tag)")
+        try driver.detach(hostVeth: "hv2-\(tag)")
+        try driver.remove(n)
+        rules = try ruleset(fw)
+        XCTAssertFalse(rules.contains(n.ruleComment), rules)
+        try sh([Self.ip, "link", "del", "hx-\(tag)"])
+    }
+
+    /// Many hutch processes may create the same network at once ("chain already exists" races).
+    func testConcurrentEnsure() throws {
+        for fw in [NftablesFirewall(), IptablesFirewall(lockPath: NSTemporaryDirectory() + "hutch-iptables-test.lock")] as [any Firewall] {
+            let n = BridgeNetwork(name: "par-\(fw.kind.rawValue)", bridge: "hbr-par", subnet: CIDRv4("10.205.0.0/24")!,
+                                  gateway: IPv4Address("10.205.0.1")!)
+            let driver = BridgeDriver(firewall: fw)
+            let errors = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                do { _ = try driver.ensure(n) } catch { errors.withLock { $0.append("\(error)") } }
+            }
+            XCTAssertEqual(errors.withLock { $0 }, [])
+            XCTAssertEqual(count(n.ruleComment + "\"", in: try ruleset(fw)), 5)
+            try driver.remove(n)
+            XCTAssertFalse(try ruleset(fw).contains(n.ruleComment))
+        }
+    }
+}
