@@ -193,6 +193,11 @@ void child_main(struct run_spec *s) {
     // 8. A fresh procfs, so that /proc (and ps) show the container's pid namespace.
     if (!s->no_proc && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         child_fail("mount-proc", errno, "/proc", true);
+    // 8b. A read-only sysfs mounted from inside the container's network namespace, so
+    // /sys/class/net shows its own interfaces (for --netns host: the caller's), as Docker does.
+    if (!s->no_proc &&
+        mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        child_fail("mount-sysfs", errno, "/sys", true);
 
     // 9. The generated files (/etc/hosts, /etc/hostname, /etc/resolv.conf).
     for (int i = 0; i < s->nbinds; i++) {

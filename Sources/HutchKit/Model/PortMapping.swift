@@ -95,3 +95,19 @@ public enum PublishSpec {
         return a...b
     }
 }
+
+/// One published port as the firewall needs it: plain data, so rendering is a pure function that
+/// golden tests can pin. Rules are derived from the store's reservations, so they can always be
+/// rebuilt (`hutch network reload`).
+public struct PortForward: Hashable, Sendable {
+    /// The container (or pod infra container) id; every rule/element carries it.
+    public var owner: String
+    public var mapping: PortMapping
+    public var containerIP: IPv4Address
+    /// The bridge network the container is on (hairpin and localhost rules need the bridge).
+    public var network: BridgeNetwork
+
+    public init(owner: String, mapping: PortMapping, containerIP: IPv4Address, network: BridgeNetwork) {
+        self.owner = owner; self.mapping = mapping; self.containerIP = containerIP; self.network = network
+    }
+}
