@@ -20,6 +20,8 @@ final class NetlinkRootTests: XCTestCase {
         guard Self.nsID("/proc/self/ns/net") != Self.nsID("/proc/1/ns/net") else {
             throw XCTSkip("refusing to touch PID 1's network namespace: run under `unshare --net`")
         }
+        // Foundation's run loop (Process) needs loopback for its wakeup sockets.
+        try NetlinkSession().setUp("lo")
     }
 
     override func tearDown() {
@@ -115,10 +117,11 @@ final class NetlinkRootTests: XCTestCase {
     func makeOutside(_ tag: String) throws -> Int32 {
         let pid = try spawnNetns()
         let host = try NetlinkSession()
-        try host.createVeth("hx-\(tag)", peer: "ox0", peerNetnsPid: pid, master: nil, hostUp: true, peerMAC: nil, peerUp: true)
+        try host.createVeth("hx-\(tag)", peer: "ox0", peerNetnsPid: pid, master: nil, hostUp: true, peerMAC: nil)
         try host.addAddress("hx-\(tag)", CIDRv4("198.51.100.1/24")!)
         let ns = try NetlinkSession(netnsOfPid: pid)
         try ns.addAddress("ox0", CIDRv4("198.51.100.2/24")!)
+        try ns.setUp("ox0")
         try ns.setUp("lo")
         try server(netns: pid, address: "198.51.100.2", port: 8081)
         return pid
@@ -300,5 +303,37 @@ final class NetlinkRootTests: XCTestCase {
             try driver.remove(n)
             XCTAssertFalse(try ruleset(fw).contains(n.ruleComment))
         }
+    }
+
+    /// Rules that other software installed stay as they are; a network that turns internal loses
+    /// its MASQUERADE.
+    func testForeignRulesUntouchedAndInternalSwitch() throws {
+        try out(["/usr/sbin/iptables", "-w", "-A", "FORWARD", "-s", "192.0.2.0/24", "-j", "ACCEPT"])
+        try out(["/usr/sbin/iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-s", "192.0.2.0/24", "-j", "MASQUERADE"])
+        try NftablesFirewall.run("add table ip other\nadd chain ip other c { type filter hook forward priority 0; }\nadd rule ip other c counter\n")
+        let before = try ruleset(IptablesFirewall()) + NftablesFirewall.run("list table ip other")
+        for fw in [NftablesFirewall(), IptablesFirewall(lockPath: NSTemporaryDirectory() + "hutch-iptables-test.lock")] as [any Firewall] {
+            var n = BridgeNetwork(name: "sw-\(fw.kind.rawValue)", bridge: "hbr-sw", subnet: CIDRv4("10.206.0.0/24")!,
+                                  gateway: IPv4Address("10.206.0.1")!)
+            try fw.setupNetwork(n)
+            // iptables-save also shows the foreign MASQUERADE; nft: hutch's table only.
+            func masq() throws -> Int {
+                count("MASQUERADE", in: try (fw.kind == .iptables ? ruleset(fw) : NftablesFirewall.run("list table ip hutch")).uppercased())
+            }
+            XCTAssertEqual(try masq(), fw.kind == .iptables ? 2 : 1)
+            n.isInternal = true
+            try fw.setupNetwork(n)
+            XCTAssertEqual(try masq(), fw.kind == .iptables ? 1 : 0)
+            try fw.teardownNetwork(n)
+            try fw.teardownNetwork(n)
+            XCTAssertFalse(try ruleset(fw).contains(n.ruleComment))
+        }
+        let after = try ruleset(IptablesFirewall()) + NftablesFirewall.run("list table ip other")
+        func foreign(_ s: String) -> [Substring] {
+            s.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.contains("HUTCH") }
+        }
+        XCTAssertEqual(foreign(before), foreign(after))
+        try NftablesFirewall().removeAll()
+        XCTAssertFalse(try NftablesFirewall.run("list ruleset").contains("table ip hutch"))
     }
 }

@@ -35,11 +35,12 @@ void hn_nl_close(hn_nl *nl);
 int hn_link_get(hn_nl *nl, const char *name, int32_t *ifindex, uint32_t *flags);
 /* ip link add NAME [address MAC] type bridge. mac may be NULL (6 bytes otherwise). */
 int hn_bridge_add(hn_nl *nl, const char *name, const uint8_t *mac);
-/* ip link add HOST [master M] [up] type veth peer name PEER [address MAC] [up] netns PID
+/* ip link add HOST [master M] [up] type veth peer name PEER [address MAC] netns PID
  * One message: the peer is created directly inside the netns of peer_pid (0: the socket's netns).
- * master_ifindex 0: no master. peer_mac may be NULL. */
+ * master_ifindex 0: no master. peer_mac may be NULL. (Bringing the peer up in the same message
+ * fails with ENOTCONN when it lands in another netns: set it up from a session in that netns.) */
 int hn_veth_add(hn_nl *nl, const char *host, const char *peer, pid_t peer_pid,
-                int32_t master_ifindex, int host_up, const uint8_t *peer_mac, int peer_up);
+                int32_t master_ifindex, int host_up, const uint8_t *peer_mac);
 /* ip link set NAME master M (master_ifindex 0: nomaster) */
 int hn_link_set_master(hn_nl *nl, const char *name, int32_t master_ifindex);
 /* ip link set NAME up|down */

@@ -48,9 +48,9 @@ public struct BridgeDriver: Sendable {
             throw HutchError("address \(address) is not a host address of \(n.subnet) other than the gateway")
         }
         let host = try NetlinkSession()
-        // ip link add VETH master BRIDGE up type veth peer name eth0 address MAC up netns PID
+        // ip link add VETH master BRIDGE up type veth peer name eth0 address MAC netns PID
         try host.createVeth(hostVeth, peer: "eth0", peerNetnsPid: containerPid, master: n.bridge,
-                            hostUp: true, peerMAC: mac, peerUp: false)
+                            hostUp: true, peerMAC: mac)
         do {
             let ns = try NetlinkSession(netnsOfPid: containerPid)
             guard let eth0 = try ns.link("eth0") else {

@@ -78,15 +78,16 @@ public final class NetlinkSession {
 
     /// ip link add HOST type veth peer name PEER netns PID
     public func createVeth(_ host: String, peer: String, peerNetnsPid: Int32) throws {
-        try createVeth(host, peer: peer, peerNetnsPid: peerNetnsPid, master: nil, hostUp: false, peerMAC: nil, peerUp: false)
+        try createVeth(host, peer: peer, peerNetnsPid: peerNetnsPid, master: nil, hostUp: false, peerMAC: nil)
     }
 
-    /// ip link add HOST [master BRIDGE] [up] type veth peer name PEER [address MAC] [up] netns PID
+    /// ip link add HOST [master BRIDGE] [up] type veth peer name PEER [address MAC] netns PID
     ///
     /// One message: the peer is born inside the target netns (so its name only has to be free
-    /// there), with its MAC; the host end is born enslaved and up.
+    /// there), with its MAC; the host end is born enslaved and up. The peer starts down: bring it
+    /// up from a session in its netns (the kernel refuses "up" for a peer created across netns).
     public func createVeth(_ host: String, peer: String, peerNetnsPid: Int32, master: String?,
-                           hostUp: Bool, peerMAC: String?, peerUp: Bool) throws {
+                           hostUp: Bool, peerMAC: String?) throws {
         var masterIndex: Int32 = 0
         if let m = master {
             guard let l = try link(m) else { throw HutchError.sys("ip link show \(m)" + whereLabel, ENODEV) }
@@ -94,7 +95,7 @@ public final class NetlinkSession {
         }
         let mac = try peerMAC.map { try MAC.parse($0) }
         let r = mac.withOptionalBytes {
-            hn_veth_add(nl, host, peer, peerNetnsPid, masterIndex, hostUp ? 1 : 0, $0, peerUp ? 1 : 0)
+            hn_veth_add(nl, host, peer, peerNetnsPid, masterIndex, hostUp ? 1 : 0, $0)
         }
         if r < 0 { throw fail("ip link add \(host) type veth peer name \(peer) netns \(peerNetnsPid)", r) }
     }

@@ -70,7 +70,10 @@ public struct NftablesFirewall: Firewall {
             """
         }
         s += "add element \(table) bridges { \(br) : jump \(fwd) }\n"
-        if !n.isInternal {
+        if n.isInternal {
+            // No way out; also removes the MASQUERADE of an earlier non-internal network of this name.
+            s += natTeardown(n)
+        } else {
             s += """
             add chain \(table) \(nat)
             flush chain \(table) \(nat)
@@ -86,13 +89,20 @@ public struct NftablesFirewall: Firewall {
     /// exists) so the deletes cannot fail on what is already gone: nft 1.0.6 has no `destroy`.
     /// Always removes both chains, so it also cleans up after a network whose isInternal changed.
     public static func renderTeardown(_ n: BridgeNetwork) -> String {
-        let fwd = fwdChain(n), nat = natChain(n), br = quoted(n.bridge)
+        let fwd = fwdChain(n), br = quoted(n.bridge)
         return """
         add chain \(table) \(fwd)
         add element \(table) bridges { \(br) : jump \(fwd) }
         delete element \(table) bridges { \(br) }
         flush chain \(table) \(fwd)
         delete chain \(table) \(fwd)
+
+        """ + natTeardown(n)
+    }
+
+    static func natTeardown(_ n: BridgeNetwork) -> String {
+        let nat = natChain(n)
+        return """
         add chain \(table) \(nat)
         add element \(table) subnets { \(n.subnet) : jump \(nat) }
         delete element \(table) subnets { \(n.subnet) }

@@ -1,0 +1,50 @@
+"""A CLI that dies mid-run must not leak: the shim notices and cleans up when the container ends."""
+import os
+import signal
+import subprocess
+
+from harness import wait_until
+
+
+def test_foreground_cli_killed_then_container_exits(h):
+    go = os.path.join(h.tmp, "go")
+    started = os.path.join(h.tmp, "started")
+    argv = h.argv([h.hutch_bin, "--root", h.root, "run", "--rm", "--name", "orphan", "--", "sh", "-c",
+                   f"touch {started}; while [ ! -e {go} ]; do sleep 0.1; done"])
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env=h.hutch_env())
+    try:
+        wait_until(lambda: os.path.exists(started), desc="the container to start")
+        h.remember("orphan")
+        p.send_signal(signal.SIGKILL)  # the CLI only; the shim and the container live on
+        p.wait(10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    open(go, "w").close()
+    # When the container ends, the shim runs the cleanup the dead CLI would have run (--rm).
+    wait_until(lambda: h.links("veth") == [], desc="the veth to be deleted")
+    wait_until(lambda: h.ps_ids(all=True) == [], desc="the --rm container to be removed")
+    wait_until(lambda: h.state_entries() == [], desc="its state to be removed")
+    wait_until(lambda: h.leftover_processes() == [], desc="the shim to exit")
+
+
+def test_shim_killed_next_command_repairs(h):
+    cid = h.run_d("--name", "victim", "--", "sleep", "300")
+    c = h.inspect(cid)
+    pid = c["State"]["Pid"]
+    ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    # SIGKILL the monitor and the container (a crash): nothing will clean up by itself.
+    os.kill(ppid, signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: h.leftover_processes() == [], desc="the killed processes to go")
+    # the next hutch commands see the container as exited, and rm cleans everything
+    st = wait_until(lambda: (lambda s: s if s["Status"] == "exited" else None)(h.inspect("victim")["State"]),
+                    desc="hutch to notice the container died")
+    assert st["Running"] is False
+    h.hutch("rm", "victim")
+    assert h.links("veth") == []
+    assert h.state_entries() == []
+    # and its IP and name are free again
+    h.run_d("--name", "victim", "--", "sleep", "300")
