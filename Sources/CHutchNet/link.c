@@ -130,3 +130,49 @@ int hn_link_del(hn_nl *nl, const char *name) {
         nla_put_string(msg, IFLA_IFNAME, name) < 0) { nlmsg_free(msg); return -EMSGSIZE; }
     return hn_talk(nl, msg, 0, NULL, NULL);
 }
+
+/* bridge link set dev NAME hairpin on|off: RTM_SETLINK, family AF_BRIDGE, IFLA_PROTINFO nest with
+ * IFLA_BRPORT_MODE (what iproute2's `bridge link` sends). NAME must be a bridge port. */
+int hn_bridge_port_set_hairpin(hn_nl *nl, const char *name, int on) {
+    int32_t ifindex = 0;
+    int r = hn_link_get(nl, name, &ifindex, NULL);
+    if (r < 0) return r;
+    struct nl_msg *msg = nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK);
+    if (!msg) return -ENOMEM;
+    struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = ifindex };
+    struct nlattr *nest;
+    if (nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
+        !(nest = nla_nest_start(msg, IFLA_PROTINFO | NLA_F_NESTED)) ||
+        nla_put_u8(msg, IFLA_BRPORT_MODE, on ? 1 : 0) < 0) { nlmsg_free(msg); return -EMSGSIZE; }
+    nla_nest_end(msg, nest);
+    return hn_talk(nl, msg, 0, NULL, NULL);
+}
+
+struct hairpin_answer { int found; int mode; };
+
+static int on_brport(struct nl_msg *msg, void *arg) {
+    struct nlmsghdr *h = nlmsg_hdr(msg);
+    struct hairpin_answer *a = arg;
+    if (h->nlmsg_type != RTM_NEWLINK) return NL_OK;
+    struct nlattr *tb[IFLA_MAX + 1];
+    if (nlmsg_parse(h, sizeof(struct ifinfomsg), tb, IFLA_MAX, NULL) < 0 || !tb[IFLA_PROTINFO]) return NL_OK;
+    struct nlattr *pt[IFLA_BRPORT_MAX + 1];
+    if (nla_parse_nested(pt, IFLA_BRPORT_MAX, tb[IFLA_PROTINFO], NULL) < 0) return NL_OK;
+    if (pt[IFLA_BRPORT_MODE]) { a->found = 1; a->mode = nla_get_u8(pt[IFLA_BRPORT_MODE]); }
+    return NL_OK;
+}
+
+/* bridge -d link show dev NAME: 1 if hairpin is on, 0 if off, -errno on failure. */
+int hn_bridge_port_get_hairpin(hn_nl *nl, const char *name) {
+    int32_t ifindex = 0;
+    int r = hn_link_get(nl, name, &ifindex, NULL);
+    if (r < 0) return r;
+    struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, 0);
+    if (!msg) return -ENOMEM;
+    struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = ifindex };
+    if (nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0) { nlmsg_free(msg); return -EMSGSIZE; }
+    struct hairpin_answer a = { 0, 0 };
+    r = hn_talk(nl, msg, 0, on_brport, &a);
+    if (r < 0) return r;
+    return a.found ? a.mode : -ENOENT;
+}

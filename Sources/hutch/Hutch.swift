@@ -6,7 +6,7 @@ struct Hutch: ParsableCommand {
         commandName: "hutch",
         abstract: "Run commands in fresh Linux namespaces, networked the way Docker does it.",
         version: HutchKitVersion.string,
-        subcommands: [Run.self, PS.self, Inspect.self, Logs.self, Exec.self, Stop.self, Kill.self, Wait.self, Remove.self, Port.self, GC.self, Pod.self,
+        subcommands: [Run.self, PS.self, Inspect.self, Logs.self, Exec.self, Stop.self, Kill.self, Wait.self, Remove.self, Port.self, GC.self, Pod.self, Network.self,
                       Cleanup.self]
     )
 }

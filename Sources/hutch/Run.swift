@@ -23,6 +23,9 @@ struct Run: ParsableCommand {
             transform: { try PublishSpec.parse($0) })
     var publish: [PublishSpec.Parsed] = []
     @Option(help: "Join a pod's network, UTS and IPC namespaces.") var pod: String?
+    @Option(name: .customLong("cap-add"), help: ArgumentHelp("Add a Linux capability (or ALL).", valueName: "cap")) var capAdd: [String] = []
+    @Option(name: .customLong("cap-drop"), help: ArgumentHelp("Drop a Linux capability (or ALL).", valueName: "cap")) var capDrop: [String] = []
+    @Flag(help: "Keep every capability and allow privilege gain (no no_new_privs).") var privileged = false
     @Flag(inversion: .prefixedNo, help: "Run a tiny init as PID 1 that forwards signals and reaps zombies.") var `init` = true
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command: [String] = []
 
@@ -35,6 +38,13 @@ struct Run: ParsableCommand {
         o.name = name; o.hostname = hostname; o.network = network; o.env = env; o.workdir = workdir
         o.detach = detach; o.autoRemove = autoRemove; o.useInit = `init`; o.publish = publish; o.pod = pod
         o.command = command.first == "--" ? Array(command.dropFirst()) : command
+        let mask = try Capabilities.mask(add: capAdd, drop: capDrop)
+        if privileged {
+            o.capMask = nil
+            o.noNewPrivs = false
+        } else {
+            o.capMask = Capabilities.hex(mask)
+        }
         let status = try rt.run(o) { started in
             if detach { print(started.id) }
         }

@@ -120,3 +120,15 @@ final class TableTests: XCTestCase {
         XCTAssertTrue(a.allSatisfy { $0.isHexDigit && !$0.isUppercase })
     }
 }
+
+final class CapabilityTests: XCTestCase {
+    func testMasks() throws {
+        XCTAssertEqual(try Capabilities.mask(add: [], drop: []), 0xa80425fb)
+        XCTAssertEqual(try Capabilities.mask(add: ["NET_ADMIN"], drop: ["ALL"]), 1 << 12)
+        XCTAssertEqual(try Capabilities.mask(add: ["cap_sys_admin"], drop: []), 0xa80425fb | (1 << 21))
+        XCTAssertEqual(try Capabilities.mask(add: [], drop: ["NET_RAW"]), 0xa80425fb & ~UInt64(1 << 13))
+        XCTAssertEqual(Capabilities.bits("CHECKPOINT_RESTORE"), 1 << 40)
+        XCTAssertThrowsError(try Capabilities.mask(add: ["NOPE"], drop: []))
+        XCTAssertThrowsError(try Capabilities.mask(add: [], drop: ["CAP_"]))
+    }
+}

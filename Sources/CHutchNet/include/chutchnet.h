@@ -49,6 +49,10 @@ int hn_link_set_up(hn_nl *nl, const char *name, int up);
 int hn_link_set_mac(hn_nl *nl, const char *name, const uint8_t *mac);
 /* ip link del NAME: -ENODEV if missing. */
 int hn_link_del(hn_nl *nl, const char *name);
+/* bridge link set dev NAME hairpin on|off (NAME is a bridge port). */
+int hn_bridge_port_set_hairpin(hn_nl *nl, const char *name, int on);
+/* bridge -d link show dev NAME: 1 hairpin on, 0 off, -errno (-ENOENT: not a bridge port). */
+int hn_bridge_port_get_hairpin(hn_nl *nl, const char *name);
 
 /* ---- addresses and routes (addr.c) ------------------------------------------------------------ */
 

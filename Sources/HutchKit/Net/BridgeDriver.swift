@@ -22,6 +22,7 @@ public struct BridgeDriver: Sendable {
         let nl = try NetlinkSession()
         if let l = try nl.link(n.bridge), l.isUp {
             if Sysctl.read("net/ipv4/ip_forward") != "1" { try Sysctl.write("net/ipv4/ip_forward", "1") }
+            try enableRouteLocalnet(n)
             return false
         }
         // ip link add BRIDGE address 02:42:GW type bridge: a fixed MAC, so the gateway's MAC
@@ -30,6 +31,7 @@ public struct BridgeDriver: Sendable {
         do {
             try nl.addAddress(n.bridge, n.gatewayCIDR)
             try Sysctl.write("net/ipv4/ip_forward", "1")
+            try enableRouteLocalnet(n)
             try firewall.setupNetwork(n)
             try nl.setUp(n.bridge)
         } catch {
@@ -37,6 +39,13 @@ public struct BridgeDriver: Sendable {
             throw error
         }
         return true
+    }
+
+    /// route_localnet=1 on the bridge only (never `all`): lets 127.0.0.1 be DNAT'ed to a container
+    /// on this bridge. The firewall's CVE-2020-8558 guard drops 127/8 arriving from anywhere but lo.
+    func enableRouteLocalnet(_ n: BridgeNetwork) throws {
+        let key = "net/ipv4/conf/\(n.bridge)/route_localnet"
+        if Sysctl.read(key) != "1" { try Sysctl.write(key, "1") }
     }
 
     /// Wires a container: `hostVeth` on the bridge and up; its peer born inside the netns of
@@ -52,6 +61,9 @@ public struct BridgeDriver: Sendable {
         try host.createVeth(hostVeth, peer: "eth0", peerNetnsPid: containerPid, master: n.bridge,
                             hostUp: true, peerMAC: mac)
         do {
+            // bridge link set dev VETH hairpin on: a container reaching its own published port
+            // through the host's address gets the (masqueraded) answer back out of the same port.
+            try host.setHairpin(hostVeth, true)
             let ns = try NetlinkSession(netnsOfPid: containerPid)
             guard let eth0 = try ns.link("eth0") else {
                 throw HutchError.sys("ip link show eth0 (netns of pid \(containerPid))", ENODEV)

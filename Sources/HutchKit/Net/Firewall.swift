@@ -36,15 +36,22 @@ public enum FirewallKind: String, Sendable, CaseIterable {
 ///   container directly. MASQUERADE for the subnet leaving through any other interface.
 /// - internal: only traffic that enters and leaves through the bridge; no MASQUERADE.
 ///
-/// Port publishing will add `addPorts(_:container:)`/`removePorts` requirements here: in nftables as
-/// elements of `tcp`/`udp` verdict maps keyed by port (cost independent of the number of rules), in
-/// iptables as rules in a `HUTCH-DNAT` chain; the forward rules above already accept DNAT'ed traffic.
+/// Published ports (`addPorts`/`removePorts`): DNAT from outside (PREROUTING, local destinations),
+/// from the host itself (OUTPUT, 127.0.0.1 included through route_localnet on the bridge), hairpin
+/// masquerade, and the CVE-2020-8558 guard. The forward rules above already accept DNAT'ed traffic.
 public protocol Firewall: Sendable {
     var kind: FirewallKind { get }
     /// Idempotent: running it twice leaves one copy of the rules.
     func setupNetwork(_ n: BridgeNetwork) throws
     /// Tolerates rules that are already gone.
     func teardownNetwork(_ n: BridgeNetwork) throws
+    /// Publishes ports. Idempotent: adding what exists is fine. One batch.
+    func addPorts(_ ports: [PortForward]) throws
+    /// Unpublishes ports. Tolerates already-gone rules. One batch.
+    func removePorts(_ ports: [PortForward]) throws
+    /// Removes everything of hutch's in this backend (table / chains and jumps): backend switch,
+    /// uninstall. Missing is fine.
+    func removeAll() throws
 }
 
 public func makeFirewall(_ kind: FirewallKind) -> any Firewall {

@@ -124,6 +124,9 @@ public struct IptablesFirewall: Firewall {
         }
     }
 
+    public func addPorts(_ ports: [PortForward]) throws {}
+    public func removePorts(_ ports: [PortForward]) throws {}
+
     public func teardownNetwork(_ n: BridgeNetwork) throws {
         try locked {
             let (f, t) = try state(n)
@@ -132,6 +135,8 @@ public struct IptablesFirewall: Firewall {
             }
         }
     }
+
+    public func removeAll() throws {}
 
     func state(_ n: BridgeNetwork) throws -> (TableState, TableState) {
         let f = try save("filter"), t = try save("nat")

@@ -113,6 +113,19 @@ public final class NetlinkSession {
         if r < 0 { throw fail("ip link set \(link) up", r) }
     }
 
+    /// bridge link set dev LINK hairpin on|off (LINK must be a bridge port)
+    public func setHairpin(_ link: String, _ on: Bool) throws {
+        let r = hn_bridge_port_set_hairpin(nl, link, on ? 1 : 0)
+        if r < 0 { throw fail("bridge link set dev \(link) hairpin \(on ? "on" : "off")", r) }
+    }
+
+    /// bridge -d link show dev LINK: its hairpin mode.
+    public func hairpin(_ link: String) throws -> Bool {
+        let r = hn_bridge_port_get_hairpin(nl, link)
+        if r < 0 { throw fail("bridge -d link show dev \(link)", r) }
+        return r == 1
+    }
+
     /// ip link set LINK down
     public func setDown(_ link: String) throws {
         let r = hn_link_set_up(nl, link, 0)

@@ -119,6 +119,9 @@ public struct NftablesFirewall: Firewall {
         try Self.run(Self.renderSetup(n), step: "nft: rules of network \(n.name)")
     }
 
+    public func addPorts(_ ports: [PortForward]) throws {}
+    public func removePorts(_ ports: [PortForward]) throws {}
+
     public func teardownNetwork(_ n: BridgeNetwork) throws {
         try Self.run(Self.renderSkeleton(), step: "nft: create table ip hutch")
         try Self.run(Self.renderTeardown(n), step: "nft: remove rules of network \(n.name)")

@@ -22,9 +22,23 @@ extension Runtime {
     /// leases/ports in its store.
     public func gc() throws -> [String] {
         var report: [String] = []
-        for c in try store.containers() where c.status == .running {
+        for c in try store.containers() where c.status != .exited {
             let r = try reconcile(c)
-            if r.status != .running { report.append("container \(c.name) (\(c.shortId)): its monitor was gone; cleaned up") }
+            if c.status == .created && r.status != .created {
+                report.append("container \(c.name) (\(c.shortId)): its creation was interrupted; undone")
+            } else if c.status == .running && r.status != .running {
+                report.append("container \(c.name) (\(c.shortId)): its monitor was gone; cleaned up")
+            }
+        }
+        // A pod whose creation was interrupted before its infra container was recorded.
+        for p in try pods() where Table.secondsSince(p.createdAt) > 10 {
+            let infraMissing = try p.infraId.isEmpty || store.findContainer(p.infraId) == nil
+            if infraMissing {
+                if try store.members(ofPod: p.id).isEmpty {
+                    try store.write { _ = try PodRecord.deleteOne($0, key: p.id) }
+                    report.append("pod \(p.name) (\(p.shortId)): its creation was interrupted; removed")
+                }
+            }
         }
         let ids = Set(try store.read { try String.fetchAll($0, sql: "SELECT id FROM containers") })
         let orphans = try store.write { db -> [String] in

@@ -34,6 +34,7 @@ extension Runtime {
             try p.insert(db)
             return p
         }
+        Fault.point("pod.after-record")
         var ro = RunOptions()
         ro.name = String(id.prefix(12)) + "-infra"
         ro.network = o.network
@@ -44,6 +45,7 @@ extension Runtime {
         do {
             var infraId = ""
             _ = try run(ro) { infraId = $0.id }
+            Fault.point("pod.after-infra")
             var done = pod
             done.infraId = infraId
             try store.write { try done.update($0) }

@@ -31,18 +31,25 @@ public final class Runtime {
     public let store: Store
     public let firewall: FirewallKind
 
+    /// `firewall`: the backend the caller asked for (--firewall / HUTCH_FIREWALL). The choice is
+    /// per host and recorded in the store; asking for the other one switches the host over.
     public init(root: String, firewall: FirewallKind? = nil) throws {
         store = try Store(root: root)
-        if let f = firewall { self.firewall = f }
-        else if let m = try store.meta("firewall"), let f = FirewallKind(rawValue: m) { self.firewall = f }
-        else { self.firewall = .nftables }
+        let recorded = try store.meta("firewall").flatMap { FirewallKind(rawValue: $0) }
+        self.firewall = firewall ?? recorded ?? .nftables
         try checkBoot()
+        if let f = firewall, f != recorded {
+            if let old = recorded { try switchFirewall(from: old, to: f) }
+            else { try store.write { try Store.setMeta("firewall", f.rawValue, in: $0) } }
+        }
     }
 
     var driver: BridgeDriver { BridgeDriver(firewall: makeFirewall(firewall)) }
 
     public func containerDir(_ id: String) -> String { store.root + "/containers/" + id }
     public func logPath(_ id: String) -> String { containerDir(id) + "/ctr.log" }
+
+    static let selfStart: UInt64 = Sys.processStartTime(getpid()) ?? 0
 
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -137,13 +144,16 @@ public final class Runtime {
                 hostVeth: net == nil ? nil : "hv" + String(id.prefix(11)),
                 joinedId: joined?.id, autoRemove: o.autoRemove, detached: o.detach, useInit: o.useInit,
                 capMask: o.capMask, noNewPrivs: o.noNewPrivs, status: .created,
-                shimPid: 0, shimStart: 0, pid: 0, pidStart: 0, exitCode: nil,
+                // Until the shim takes over, the creating CLI is the record's owner: if it dies
+                // half-way, reconcile sees a "created" record whose owner is gone and undoes it.
+                shimPid: getpid(), shimStart: Self.selfStart, pid: 0, pidStart: 0, exitCode: nil,
                 createdAt: now, startedAt: nil, finishedAt: nil, bootId: Sys.bootID,
                 pod: pod?.id, isInfra: o.infraOf != nil)
             try r.insert(db)
             return (r, ip, ports)
         }
         undo.add { [store] in _ = try? store.write { try Self.forget(id, in: $0) } }
+        Fault.point("run.after-reserve")
 
         // 3. The container's folder and generated /etc files.
         let dir = containerDir(id)
@@ -164,12 +174,15 @@ public final class Runtime {
             for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(dir)/\(f):/etc/\(f)") }
         }
 
+        Fault.point("run.after-files")
+
         // 4. The bridge (created on first use).
         var spec: BridgeNetwork?
         if let n = net {
             let s = try Self.bridgeSpec(n)
             spec = s
             try ensureNetwork(s)
+            Fault.point("run.after-bridge")
         }
 
         // 5. Start the shim; the container's first process waits on the go pipe.
@@ -207,10 +220,19 @@ public final class Runtime {
             throw HutchError("the container's process exited during setup")
         }
 
+        Fault.point("run.after-spawn")
+
         // 6. Wire the network while the child waits.
         if let s = spec, let a = address, let veth = record.hostVeth {
             try driver.attach(s, containerPid: pid, hostVeth: veth, address: a, mac: a.derivedMAC)
             undo.add { [driver] in try? driver.detach(hostVeth: veth) }
+            Fault.point("run.after-attach")
+            if !ports.isEmpty {
+                let forwards = ports.map { PortForward(owner: id, mapping: $0, containerIP: a, network: s) }
+                try driver.firewall.addPorts(forwards)
+                undo.add { [driver] in try? driver.firewall.removePorts(forwards) }
+                Fault.point("run.after-ports")
+            }
         } else if case .none = o.network {
             // ip link set lo up (inside the container's netns), as Docker's none network has it.
             try NetlinkSession(netnsOfPid: pid).setUp("lo")
@@ -222,6 +244,7 @@ public final class Runtime {
         running.pid = pid; running.pidStart = pidStart
         running.startedAt = Sys.now()
         try store.update(running)
+        Fault.point("run.after-running")
 
         // 7. Release the child; exec success or the failing step comes back on the error pipe.
         do {
@@ -232,6 +255,7 @@ public final class Runtime {
             throw error
         }
         undo.cancel()
+        Fault.point("run.after-release")
         onStarted(running)
         if o.detach { return 0 }
 
@@ -298,13 +322,16 @@ public final class Runtime {
     /// CLI, by the shim's exit command for detached containers, and by reconcile after a crash.
     public func cleanup(_ id: String, exitCode: Int32? = nil) throws {
         guard let c = try store.read({ try ContainerRecord.fetchOne($0, key: id) }) else { return }
+        Fault.point("cleanup.start")
         if c.isInfra, let pod = c.pod {
             // The pod's namespaces are going: its members go with them (their shims clean up).
             for m in try store.members(ofPod: pod) where m.status == .running && Sys.isAlive(pid: m.pid, start: m.pidStart) {
                 Glibc.kill(m.pid, SIGKILL)
             }
         }
+        try removeForwards(c)
         if let veth = c.hostVeth { try? driver.detach(hostVeth: veth) }
+        Fault.point("cleanup.after-detach")
         let code = exitCode ?? Sys.readFile(containerDir(id) + "/exit").flatMap { Int32($0.trimmingSpaces()) } ?? 137
         if c.autoRemove {
             try store.write { try Self.forget(id, in: $0) }
@@ -326,6 +353,16 @@ public final class Runtime {
     /// killed, or from an earlier boot) is cleaned up as exited.
     @discardableResult
     public func reconcile(_ c: ContainerRecord) throws -> ContainerRecord {
+        if c.status == .created {
+            // A run that crashed half-way: undo whatever it did (rules, veth, lease, record).
+            if c.bootId == Sys.bootID && Sys.isAlive(pid: c.shimPid, start: c.shimStart) { return c }
+            try removeForwards(c)
+            if let veth = c.hostVeth { try? driver.detach(hostVeth: veth) }
+            try store.write { try Self.forget(c.id, in: $0) }
+            Sys.removeTree(containerDir(c.id))
+            var gone = c; gone.status = .exited; gone.exitCode = 125
+            return gone
+        }
         guard c.status == .running else { return c }
         let sameBoot = c.bootId == Sys.bootID
         if sameBoot && Sys.isAlive(pid: c.shimPid, start: c.shimStart) { return c }
@@ -344,7 +381,8 @@ public final class Runtime {
     public func containers(all: Bool) throws -> [ContainerRecord] {
         try store.containers().compactMap { c in
             let r = try reconcile(c)
-            guard try store.findContainer(r.id) != nil else { return nil }
+            // A repaired record may be gone altogether (--rm, or an interrupted creation).
+            if r.status != c.status, try store.read({ try ContainerRecord.fetchOne($0, key: r.id) }) == nil { return nil }
             return all || r.status == .running ? r : nil
         }
     }
@@ -421,7 +459,10 @@ public final class Runtime {
             if Sys.isAlive(pid: c.pid, start: c.pidStart) { Glibc.kill(c.pid, SIGKILL) }
             c = try waitExited(c)
         }
+        Fault.point("rm.after-kill")
+        try removeForwards(c)
         if let veth = c.hostVeth { try? driver.detach(hostVeth: veth) }
+        Fault.point("rm.after-detach")
         try store.write { try Self.forget(c.id, in: $0) }
         Sys.removeTree(containerDir(c.id))
         return c
@@ -432,6 +473,21 @@ public final class Runtime {
         try IPAM.release(in: db, owner: id)
         try PortReservations.release(in: db, owner: id)
         _ = try ContainerRecord.deleteOne(db, key: id)
+    }
+
+    /// The firewall's view of a container's published ports, derived from the store.
+    func forwards(_ c: ContainerRecord) throws -> [PortForward] {
+        guard let ip = c.ipAddress.flatMap({ IPv4Address($0) }), let netName = c.network else { return [] }
+        let mappings = try ports(c)
+        guard !mappings.isEmpty, let n = try store.read({ try NetworkRecord.fetchOne($0, key: netName) }) else { return [] }
+        let spec = try Self.bridgeSpec(n)
+        return mappings.map { PortForward(owner: c.id, mapping: $0, containerIP: ip, network: spec) }
+    }
+
+    /// Removes a container's DNAT rules (tolerating rules already gone); a no-op without ports.
+    func removeForwards(_ c: ContainerRecord) throws {
+        let f = try forwards(c)
+        if !f.isEmpty { try? driver.firewall.removePorts(f) }
     }
 
     /// The host ports a container publishes, from the store (the source of truth for rules too).

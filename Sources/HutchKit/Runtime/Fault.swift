@@ -1,0 +1,24 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Test-only fault injection: `HUTCH_FAULT=run.after-attach hutch run ...` makes hutch SIGKILL
+/// itself at that step, as a crash would, so tests can check that the next hutch command (or
+/// `hutch gc`) repairs everything. `Fault.steps` lists every named step.
+public enum Fault {
+    public static let steps = [
+        "run.after-reserve", "run.after-files", "run.after-bridge", "run.after-spawn", "run.after-attach",
+        "run.after-ports", "run.after-running", "run.after-release",
+        "rm.after-kill", "rm.after-detach",
+        "pod.after-record", "pod.after-infra",
+        "cleanup.start", "cleanup.after-detach",
+    ]
+
+    static let armed: String? = Environment.get("HUTCH_FAULT")
+
+    @inline(__always)
+    static func point(_ name: StaticString) {
+        guard let a = armed, a == name.description else { return }
+        kill(getpid(), SIGKILL)
+    }
+}
