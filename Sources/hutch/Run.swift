@@ -23,6 +23,11 @@ struct Run: ParsableCommand {
             transform: { try PublishSpec.parse($0) })
     var publish: [PublishSpec.Parsed] = []
     @Option(help: "Join a pod's network, UTS and IPC namespaces.") var pod: String?
+    @Option(help: "Static IPv4 address on a user-defined network.",
+            transform: { s in guard let a = IPv4Address(s) else { throw HutchError("invalid --ip \"\(s)\": use an IPv4 address") }; return a })
+    var ip: IPv4Address?
+    @Option(name: .customLong("network-alias"), help: ArgumentHelp("Extra name on a user-defined network.", valueName: "alias"))
+    var networkAlias: [String] = []
     @Option(name: .customLong("cap-add"), help: ArgumentHelp("Add a Linux capability (or ALL).", valueName: "cap")) var capAdd: [String] = []
     @Option(name: .customLong("cap-drop"), help: ArgumentHelp("Drop a Linux capability (or ALL).", valueName: "cap")) var capDrop: [String] = []
     @Flag(help: "Keep every capability and allow privilege gain (no no_new_privs).") var privileged = false
@@ -36,7 +41,7 @@ struct Run: ParsableCommand {
         let rt = try global.runtime()
         var o = RunOptions()
         o.name = name; o.hostname = hostname; o.network = network; o.env = env; o.workdir = workdir
-        o.detach = detach; o.autoRemove = autoRemove; o.useInit = `init`; o.publish = publish; o.pod = pod
+        o.detach = detach; o.autoRemove = autoRemove; o.useInit = `init`; o.publish = publish; o.pod = pod; o.ip = ip; o.aliases = networkAlias
         o.command = command.first == "--" ? Array(command.dropFirst()) : command
         let mask = try Capabilities.mask(add: capAdd, drop: capDrop)
         if privileged {

@@ -132,3 +132,41 @@ final class CapabilityTests: XCTestCase {
         XCTAssertThrowsError(try Capabilities.mask(add: [], drop: ["CAP_"]))
     }
 }
+
+final class NameResolutionTests: XCTestCase {
+    func testHostsWithPeersAndAliases() {
+        var h = HostsFile(hostname: "abc123", name: "web", address: IPv4Address("10.90.0.3"), gateway: IPv4Address("10.90.0.1"))
+        h.aliases = ["www"]
+        h.peers = [(IPv4Address("10.90.0.9")!, ["db", "database"]), (IPv4Address("10.90.0.2")!, ["cache"])]
+        XCTAssertEqual(h.rendered, """
+            127.0.0.1\tlocalhost
+            ::1\tlocalhost ip6-localhost ip6-loopback
+            10.90.0.3\tabc123 web www
+            10.90.0.1\thost.hutch.internal
+            10.90.0.2\tcache
+            10.90.0.9\tdb database
+
+            """)
+    }
+
+    func testRewriteKeepsInodeAndPadsToBlocks() throws {
+        let path = "/tmp/hutch-hosts-\(Sys.randomID().prefix(8))"
+        try Sys.writeFile(path, "old\n")
+        defer { unlink(path) }
+        var before = stat(); stat(path, &before)
+        let h = HostsFile(hostname: "x", name: "x", address: IPv4Address("10.90.0.2"), gateway: nil)
+        h.rewrite(at: path)
+        var after = stat(); stat(path, &after)
+        XCTAssertEqual(before.st_ino, after.st_ino)
+        XCTAssertEqual(after.st_size, 4096)
+        let text = try XCTUnwrap(Sys.readFile(path))
+        XCTAssertTrue(text.hasPrefix(h.rendered))
+        XCTAssertTrue(text.dropFirst(h.rendered.count).allSatisfy { $0 == " " || $0 == "\n" })
+    }
+
+    func testSubnetPoolAvoidsDefaultsAndIsOrdered() {
+        let pool = Runtime.subnetPool()
+        XCTAssertEqual(pool.first?.description, "10.90.0.0/24")
+        XCTAssertFalse(pool.contains { $0.overlaps(CIDRv4("10.87.0.0/16")!) || $0.overlaps(CIDRv4("10.88.0.0/16")!) })
+    }
+}

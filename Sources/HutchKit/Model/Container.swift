@@ -79,6 +79,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var pod: String? = nil
     /// The pod's infra (pause) container, which holds the pod's namespaces.
     public var isInfra: Bool = false
+    /// `--network-alias` names (user-defined networks only).
+    public var aliases: [String] = []
 
     public var shortId: String { String(id.prefix(12)) }
 }

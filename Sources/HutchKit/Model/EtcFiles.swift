@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The generated files a container sees at /etc/hosts, /etc/hostname and /etc/resolv.conf.
 /// Value types with a rendered string, written into the container's folder and bind-mounted.
 public struct HostsFile: Equatable, Sendable {
@@ -5,13 +9,48 @@ public struct HostsFile: Equatable, Sendable {
     public var name: String
     public var address: IPv4Address?
     public var gateway: IPv4Address?
+    /// `--network-alias` names of this container.
+    public var aliases: [String] = []
+    /// The other containers on a user-defined network: address and names.
+    public var peers: [(IPv4Address, [String])] = []
+
+    public init(hostname: String, name: String, address: IPv4Address?, gateway: IPv4Address?) {
+        self.hostname = hostname; self.name = name; self.address = address; self.gateway = gateway
+    }
+
+    public static func == (a: Self, b: Self) -> Bool { a.rendered == b.rendered }
 
     public var rendered: String {
         var s = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-        let names = hostname == name ? hostname : "\(hostname) \(name)"
+        var own = [hostname]
+        for n in [name] + aliases where !own.contains(n) { own.append(n) }
+        let names = own.joined(separator: " ")
         if let a = address { s += "\(a)\t\(names)\n" } else { s += "127.0.1.1\t\(names)\n" }
         if let g = gateway { s += "\(g)\thost.hutch.internal\n" }
+        for (ip, n) in peers.sorted(by: { $0.0 < $1.0 }) where !n.isEmpty {
+            s += "\(ip)\t\(n.joined(separator: " "))\n"
+        }
         return s
+    }
+
+    /// The block size hosts files are padded to, so an update is one write of whole blocks.
+    static let block = 4096
+
+    /// Replaces the file's content in place (it is bind-mounted, so its inode must stay): the new
+    /// text padded with spaces to a whole number of blocks, written by one pwrite at offset 0 —
+    /// never truncated first, so a resolver reading during an update sees the old or the new
+    /// names, never an empty file. Trailing spaces on the last line are harmless to resolvers.
+    public func rewrite(at path: String) {
+        var bytes = Array(rendered.utf8)
+        let size = max(Self.block, (bytes.count + Self.block) / Self.block * Self.block)
+        bytes.append(contentsOf: [UInt8](repeating: 32, count: size - bytes.count - 1))
+        bytes.append(10)
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        var st = stat()
+        if fstat(fd, &st) == 0, Int(st.st_size) > size { _ = ftruncate(fd, off_t(size)) }
+        close(fd)
     }
 }
 

@@ -119,3 +119,32 @@ public struct PodJSON: Encodable {
         Containers = members.map { Member(Id: $0.id, Name: $0.name, State: $0.status.rawValue) }
     }
 }
+
+/// `hutch network inspect` output, shaped like Docker's.
+public struct NetworkJSON: Encodable {
+    public struct IPAMConfig: Encodable { var Subnet: String; var Gateway: String }
+    public struct IPAMInfo: Encodable { var Driver: String; var Config: [IPAMConfig] }
+    public struct Endpoint: Encodable { var Name: String; var IPv4Address: String; var MacAddress: String }
+    var Name: String
+    var Id: String
+    var Created: String
+    var Driver: String
+    var IPAM: IPAMInfo
+    var Internal: Bool
+    var Options: [String: String]
+    var Containers: [String: Endpoint]
+
+    public init(_ n: NetworkRecord, members: [(id: String, name: String, ip: String, mac: String)]) {
+        Name = n.name
+        Id = n.id
+        Created = n.createdAt
+        Driver = "bridge"
+        IPAM = IPAMInfo(Driver: "default", Config: [IPAMConfig(Subnet: n.subnet, Gateway: n.gateway)])
+        Internal = n.isInternal
+        Options = ["com.docker.network.bridge.name": n.bridge]
+        let prefix = CIDRv4(n.subnet)?.prefix ?? 32
+        var c: [String: Endpoint] = [:]
+        for m in members { c[m.id] = Endpoint(Name: m.name, IPv4Address: "\(m.ip)/\(prefix)", MacAddress: m.mac) }
+        Containers = c
+    }
+}

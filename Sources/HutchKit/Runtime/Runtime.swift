@@ -18,6 +18,10 @@ public struct RunOptions: Sendable {
     public var noNewPrivs = true
     /// `-p` values, parsed (ranges expanded); host ports 0 are picked at reservation.
     public var publish: [PublishSpec.Parsed] = []
+    /// `--ip`: a static address on a user-defined network.
+    public var ip: IPv4Address?
+    /// `--network-alias`: extra names on a user-defined network.
+    public var aliases: [String] = []
     /// `--pod NAME`: join the pod's net, uts and ipc namespaces.
     public var pod: String?
     /// Internal: this is a pod's infra container (PID 1 is a pause process, no command).
@@ -87,6 +91,14 @@ public final class Runtime {
             case .container: throw HutchError("-p/--publish cannot be used with --network container:...: publish the ports on the container that owns the network")
             }
         }
+        for a in o.aliases where !Validate.isHostname(a) {
+            throw HutchError("invalid --network-alias \"\(a)\": use RFC 1123 labels (letters, digits, '-')")
+        }
+        if o.ip != nil || !o.aliases.isEmpty {
+            guard case .bridge(let n) = o.network, n != "bridge", o.pod == nil else {
+                throw HutchError("--ip and --network-alias need a user-defined network (hutch network create NAME, then --network NAME)")
+            }
+        }
         let env = try Self.environment(o.env, hostname: nil)
 
         let id = Sys.randomID()
@@ -133,7 +145,7 @@ public final class Runtime {
                 throw HutchError("the container name \"\(name)\" is already in use by container \(other.shortId): remove it (hutch rm -f \(name)) or pick another --name")
             }
             var ip: IPv4Address?
-            if let n = net { ip = try IPAM.allocate(in: db, network: n, owner: id) }
+            if let n = net { ip = try IPAM.allocate(in: db, network: n, owner: id, requested: o.ip) }
             let ports = try PortReservations.reserve(in: db, owner: id, specs: o.publish,
                                                      isFreeOnHost: PortReservations.isFreeOnHost)
             let r = ContainerRecord(
@@ -148,7 +160,7 @@ public final class Runtime {
                 // half-way, reconcile sees a "created" record whose owner is gone and undoes it.
                 shimPid: getpid(), shimStart: Self.selfStart, pid: 0, pidStart: 0, exitCode: nil,
                 createdAt: now, startedAt: nil, finishedAt: nil, bootId: Sys.bootID,
-                pod: pod?.id, isInfra: o.infraOf != nil)
+                pod: pod?.id, isInfra: o.infraOf != nil, aliases: o.aliases)
             try r.insert(db)
             return (r, ip, ports)
         }
@@ -168,7 +180,9 @@ public final class Runtime {
         } else {
             let gw = net.flatMap { IPv4Address($0.gateway) }
             let hostsName = o.infraOf?.name ?? record.name
-            try Sys.writeFile(dir + "/hosts", HostsFile(hostname: hostname, name: hostsName, address: address, gateway: gw).rendered)
+            var hosts = HostsFile(hostname: hostname, name: hostsName, address: address, gateway: gw)
+            hosts.aliases = o.aliases
+            try Sys.writeFile(dir + "/hosts", hosts.rendered)
             try Sys.writeFile(dir + "/hostname", hostname + "\n")
             try Sys.writeFile(dir + "/resolv.conf", ResolvConf.forContainer(host: Sys.readFile("/etc/resolv.conf") ?? ""))
             for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(dir)/\(f):/etc/\(f)") }
@@ -245,6 +259,7 @@ public final class Runtime {
         running.startedAt = Sys.now()
         try store.update(running)
         Fault.point("run.after-running")
+        refreshNames(network: running.network)
 
         // 7. Release the child; exec success or the failing step comes back on the error pipe.
         do {
@@ -333,6 +348,7 @@ public final class Runtime {
         if let veth = c.hostVeth { try? driver.detach(hostVeth: veth) }
         Fault.point("cleanup.after-detach")
         let code = exitCode ?? Sys.readFile(containerDir(id) + "/exit").flatMap { Int32($0.trimmingSpaces()) } ?? 137
+        defer { refreshNames(network: c.network) }
         if c.autoRemove {
             try store.write { try Self.forget(id, in: $0) }
             Sys.removeTree(containerDir(id))

@@ -79,6 +79,7 @@ public final class Store: @unchecked Sendable {
                 t.column("bootId", .text).notNull()
                 t.column("pod", .text)
                 t.column("isInfra", .boolean).notNull().defaults(to: false)
+                t.column("aliases", .text).notNull().defaults(to: "[]")
             }
             try db.create(table: "pods") { t in
                 t.primaryKey("id", .text)
