@@ -7,7 +7,8 @@ REL_FLAGS  = -c release --static-swift-stdlib
 APT_PACKAGES = libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev nftables iptables iproute2 \
                conntrack util-linux procps psmisc python3 python3-pytest curl libsqlite3-dev
 
-.PHONY: all deps build release test unit test-netlink test-integration demo install clean
+
+.PHONY: all deps build release shim test unit test-netlink test-integration demo install clean
 
 all: build
 
@@ -19,11 +20,21 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+SHIM_SRC   = $(wildcard Sources/hutch-shim/*.c) Sources/hutch-shim/shim.h
+SHIM_CC    = cc -std=gnu11 -O2 -Wall -Wextra -static
+
 build: deps
 	$(SWIFT) build --build-tests
+	$(MAKE) shim BIN=$$($(SWIFT) build --show-bin-path)
 
 release: deps
 	$(SWIFT) build $(REL_FLAGS)
+	$(MAKE) shim BIN=$$($(SWIFT) build $(REL_FLAGS) --show-bin-path)
+
+# The shim: plain C, statically linked (no Swift runtime), placed next to the hutch binary.
+shim: $(BIN)/hutch-shim
+$(BIN)/hutch-shim: $(SHIM_SRC)
+	$(SHIM_CC) -o $@ $(filter %.c,$(SHIM_SRC)) -lcap
 
 # Everything: unit tests (no root), the netlink layer inside a throwaway netns, then the root
 # integration suite (each test in its own throwaway host netns and state root).
