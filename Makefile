@@ -4,11 +4,11 @@ PREFIX    ?= /usr/local
 DEBUG_BIN  = .build/debug
 REL_FLAGS  = -c release --static-swift-stdlib
 
-APT_PACKAGES = libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev nftables iptables iproute2 \
-               conntrack util-linux procps psmisc python3 python3-pytest curl libsqlite3-dev
+APT_PACKAGES = libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev libnftnl-dev nftables iptables iproute2 \
+               conntrack util-linux procps psmisc python3 python3-pytest curl libsqlite3-dev iperf3 strace
 
 
-.PHONY: all deps build release shim test unit test-netlink test-integration demo install clean
+.PHONY: all deps build release shim bench-build bench bench-quick bench-ports test unit test-netlink test-integration demo install clean
 
 all: build
 
@@ -49,6 +49,22 @@ test-netlink:
 test-integration:
 	HUTCH=$(CURDIR)/$(DEBUG_BIN)/hutch HUTCH_SHIM=$(CURDIR)/$(DEBUG_BIN)/hutch-shim \
 	  python3 -m pytest -q -p no:cacheprovider Tests/integration
+
+# Not a test: publish/unpublish cost at 1, 100, 1,000 mappings on both backends, in a throwaway netns.
+bench-ports: deps
+	SWIFT=$(SWIFT) sh bench/ports.sh
+
+# Not a test: the benchmark suite of issue 7 (release build in its own scratch path, everything
+# inside throwaway namespaces). Prints one table; raw numbers go to bench/results/*.json.
+BENCH_SCRATCH = .build-bench
+BENCH_BIN     = $$($(SWIFT) build $(REL_FLAGS) --scratch-path $(BENCH_SCRATCH) --show-bin-path)
+bench-build: deps
+	$(SWIFT) build $(REL_FLAGS) --scratch-path $(BENCH_SCRATCH)
+	$(MAKE) -B shim BIN=$(BENCH_BIN)
+bench: bench-build
+	python3 bench/bench.py --hutch $(BENCH_BIN)/hutch
+bench-quick: bench-build
+	python3 bench/bench.py --quick --hutch $(BENCH_BIN)/hutch
 
 demo: build
 	HUTCH=$(CURDIR)/$(DEBUG_BIN)/hutch bash examples/demo.sh

@@ -21,7 +21,7 @@ let package = Package(
             path: "Sources/CHutchNet",
             cSettings: [.unsafeFlags(["-I/usr/include/libnl3", "-Wall"])],
             linkerSettings: [
-                .linkedLibrary("nl-route-3"), .linkedLibrary("nl-3"), .linkedLibrary("nftables"),
+                .linkedLibrary("nl-route-3"), .linkedLibrary("nl-3"), .linkedLibrary("nftables"), .linkedLibrary("nftnl"),
             ]
         ),
         .target(

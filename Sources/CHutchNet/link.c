@@ -148,12 +148,13 @@ int hn_bridge_port_set_hairpin(hn_nl *nl, const char *name, int on) {
     return hn_talk(nl, msg, 0, NULL, NULL);
 }
 
-struct hairpin_answer { int found; int mode; };
+struct hairpin_answer { int32_t ifindex; int found; int mode; };
 
 static int on_brport(struct nl_msg *msg, void *arg) {
     struct nlmsghdr *h = nlmsg_hdr(msg);
     struct hairpin_answer *a = arg;
     if (h->nlmsg_type != RTM_NEWLINK) return NL_OK;
+    if (((struct ifinfomsg *)nlmsg_data(h))->ifi_index != a->ifindex) return NL_OK;
     struct nlattr *tb[IFLA_MAX + 1];
     if (nlmsg_parse(h, sizeof(struct ifinfomsg), tb, IFLA_MAX, NULL) < 0 || !tb[IFLA_PROTINFO]) return NL_OK;
     struct nlattr *pt[IFLA_BRPORT_MAX + 1];
@@ -167,12 +168,13 @@ int hn_bridge_port_get_hairpin(hn_nl *nl, const char *name) {
     int32_t ifindex = 0;
     int r = hn_link_get(nl, name, &ifindex, NULL);
     if (r < 0) return r;
-    struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, 0);
+    /* Only the AF_BRIDGE dump carries IFLA_PROTINFO (bridge ports). */
+    struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, NLM_F_DUMP);
     if (!msg) return -ENOMEM;
-    struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = ifindex };
+    struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE };
     if (nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0) { nlmsg_free(msg); return -EMSGSIZE; }
-    struct hairpin_answer a = { 0, 0 };
-    r = hn_talk(nl, msg, 0, on_brport, &a);
+    struct hairpin_answer a = { ifindex, 0, 0 };
+    r = hn_talk(nl, msg, 1, on_brport, &a);
     if (r < 0) return r;
     return a.found ? a.mode : -ENOENT;
 }

@@ -16,13 +16,36 @@ final class NetFirewallRenderTests: XCTestCase {
         add table ip hutch { comment "hutch container networks"; }
         add map ip hutch bridges { type ifname : verdict; }
         add map ip hutch subnets { type ipv4_addr : verdict; flags interval; }
+        add set ip hutch bridge_ifs { type ifname; }
+        add map ip hutch tcp_ports { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+        add map ip hutch udp_ports { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+        add map ip hutch tcp_any { type inet_service : ipv4_addr . inet_service; }
+        add map ip hutch udp_any { type inet_service : ipv4_addr . inet_service; }
+        add set ip hutch hairpin { type ipv4_addr . ipv4_addr . inet_proto . inet_service; }
         add chain ip hutch forward { type filter hook forward priority filter; policy accept; }
         add chain ip hutch postrouting { type nat hook postrouting priority srcnat; policy accept; }
+        add chain ip hutch prerouting { type nat hook prerouting priority dstnat; policy accept; }
+        add chain ip hutch output { type nat hook output priority -100; policy accept; }
+        add chain ip hutch localnet-guard { type filter hook prerouting priority raw; policy accept; }
+        add chain ip hutch ports
         flush chain ip hutch forward
         add rule ip hutch forward oifname vmap @bridges comment "hutch"
         add rule ip hutch forward iifname vmap @bridges comment "hutch"
         flush chain ip hutch postrouting
+        add rule ip hutch postrouting ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin masquerade comment "hutch: hairpin"
+        add rule ip hutch postrouting ct status dnat ip saddr 127.0.0.0/8 oifname @bridge_ifs masquerade comment "hutch: localhost"
         add rule ip hutch postrouting ip saddr vmap @subnets comment "hutch"
+        flush chain ip hutch prerouting
+        add rule ip hutch prerouting fib daddr type local jump ports comment "hutch"
+        flush chain ip hutch output
+        add rule ip hutch output fib daddr type local jump ports comment "hutch"
+        flush chain ip hutch ports
+        add rule ip hutch ports dnat ip to ip daddr . tcp dport map @tcp_ports comment "hutch"
+        add rule ip hutch ports dnat ip to tcp dport map @tcp_any comment "hutch"
+        add rule ip hutch ports dnat ip to ip daddr . udp dport map @udp_ports comment "hutch"
+        add rule ip hutch ports dnat ip to udp dport map @udp_any comment "hutch"
+        flush chain ip hutch localnet-guard
+        add rule ip hutch localnet-guard iifname != "lo" ip daddr 127.0.0.0/8 drop comment "hutch: CVE-2020-8558"
 
         """)
     }
@@ -36,6 +59,7 @@ final class NetFirewallRenderTests: XCTestCase {
         add rule ip hutch fwd-web iifname "hutch1" accept comment "hutch:web"
         add rule ip hutch fwd-web oifname "hutch1" drop comment "hutch:web"
         add element ip hutch bridges { "hutch1" : jump fwd-web }
+        add element ip hutch bridge_ifs { "hutch1" }
         add chain ip hutch nat-web
         flush chain ip hutch nat-web
         add rule ip hutch nat-web oifname != "hutch1" masquerade comment "hutch:web"
@@ -51,6 +75,7 @@ final class NetFirewallRenderTests: XCTestCase {
         add rule ip hutch fwd-secret iifname "hutch2" oifname "hutch2" accept comment "hutch:secret"
         add rule ip hutch fwd-secret drop comment "hutch:secret"
         add element ip hutch bridges { "hutch2" : jump fwd-secret }
+        add element ip hutch bridge_ifs { "hutch2" }
         add chain ip hutch nat-secret
         add element ip hutch subnets { 10.90.0.0/24 : jump nat-secret }
         delete element ip hutch subnets { 10.90.0.0/24 }
@@ -66,6 +91,8 @@ final class NetFirewallRenderTests: XCTestCase {
         add chain ip hutch fwd-web
         add element ip hutch bridges { "hutch1" : jump fwd-web }
         delete element ip hutch bridges { "hutch1" }
+        add element ip hutch bridge_ifs { "hutch1" }
+        delete element ip hutch bridge_ifs { "hutch1" }
         flush chain ip hutch fwd-web
         delete chain ip hutch fwd-web
         add chain ip hutch nat-web

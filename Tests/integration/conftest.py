@@ -6,6 +6,7 @@
 The binary: $HUTCH, else .build/debug/hutch in the repository.
 """
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -27,6 +28,11 @@ def pytest_configure(config):
             pytest.exit(f"missing tool: {tool} (run `make deps`)", returncode=2)
     # The first `ip netns add` on a machine bind-mounts /run/netns onto itself, which would show
     # up as a mount "leak" of whichever test comes first: do it once up front.
+    # Throwaway namespaces of earlier runs that were killed before their teardown (pid gone).
+    for name in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split():
+        m = re.fullmatch(r"hutch-[to]-(\d+)-[0-9a-f]+", name)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            subprocess.run(["ip", "netns", "del", name])
     warm = f"hutch-t-{os.getpid()}-warmup"
     subprocess.run(["ip", "netns", "add", warm], check=True)
     subprocess.run(["ip", "netns", "del", warm], check=True)

@@ -625,8 +625,12 @@ class Host(Namespace):
         for info in self.known.values():
             if info["start"] is not None and proc_starttime(info["pid"]) == info["start"]:
                 pids.add(info["pid"])
-        pids |= set(pids_with_ns("net", [i["netns"] for i in self.known.values()]))
-        pids |= set(pids_with_ns("pid", [i["pidns"] for i in self.known.values()]))
+        # Namespace inodes are recycled once a namespace dies, so they identify a container's
+        # namespaces only while its recorded first process is still alive (a pid namespace dies
+        # with its init anyway).
+        live = [i for i in self.known.values() if i["start"] is not None and proc_starttime(i["pid"]) == i["start"]]
+        pids |= set(pids_with_ns("net", [i["netns"] for i in live]))
+        pids |= set(pids_with_ns("pid", [i["pidns"] for i in live]))
         me = os.getpid()
         for pid in _all_pids():
             if pid != me and self.root in cmdline(pid) and proc_starttime(pid) is not None:

@@ -29,6 +29,7 @@ def test_many_sequential_unique_ips(h):
 
 def test_many_concurrent_unique_ips(h):
     n = 8
+    h.hutch("ps", "-a")  # the store exists first: this test is about names and IPs (see first_use below)
     argvs = [h.argv([h.hutch_bin, "--root", h.root, "run", "-d", "--name", f"p{i}", "--", "sleep", "300"])
              for i in range(n)]
     procs = [subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
@@ -51,6 +52,7 @@ def test_many_concurrent_unique_ips(h):
 
 
 def test_concurrent_same_name_only_one_wins(h):
+    h.hutch("ps", "-a")
     argv = h.argv([h.hutch_bin, "--root", h.root, "run", "-d", "--name", "same", "--", "sleep", "300"])
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                               env=h.hutch_env()) for _ in range(4)]
@@ -68,7 +70,7 @@ def test_concurrent_first_use_of_a_fresh_root(h):
     # Concurrent hutch processes on a brand-new state root must all see a usable store
     # (schema creation is part of the same transactional story as names and IPs).
     failures = []
-    for rep in range(6):
+    for rep in range(10):
         root = f"{h.root}/fresh{rep}"
         argv = h.argv([h.hutch_bin, "--root", root, "ps", "-a"])
         procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,

@@ -45,6 +45,15 @@ def test_bridge_mode_default(h):
     assert f"link/ether {mac_for(str(iface.ip))} " in mac, mac
 
 
+def test_sysfs_shows_the_containers_interfaces(h):
+    # /sys/class/net must describe the container's netns, not the machine's (Docker mounts a
+    # fresh sysfs); tools read MACs and link state from there.
+    r = h.hutch("run", "--rm", "--", "sh", "-c", "ls /sys/class/net; echo ===; ip -o link show dev eth0; echo ===; cat /sys/class/net/eth0/address")
+    names, link, mac = parts(r, 3, "===\n")
+    assert sorted(names.split()) == ["eth0", "lo"], names
+    assert f"link/ether {mac.strip()} " in link
+
+
 def test_bridge_host_side(h):
     cid = h.run_d("--", "sleep", "300")
     c = h.inspect(cid)
@@ -169,3 +178,14 @@ def test_subnet_overlapping_a_host_route_is_refused(h):
 def test_default_route_does_not_count_as_overlap(h):
     h.outside(default_route=True)
     h.hutch("run", "--rm", "--", "true")
+
+
+def test_target_exit_deletes_its_veth_even_while_joined(h):
+    # A joiner keeps the target's netns alive; the target's veth and lease must still go at its exit.
+    web = h.run_d("--name", "web", "--", "sleep", "300")
+    h.run_d("--name", "side", "--net", "container:web", "--", "sleep", "300")
+    h.hutch("stop", "-t", "5", "web", timeout=30)
+    wait_until(lambda: h.veth_name(web) not in h.links(), desc="web's veth to be deleted")
+    assert h.inspect("side")["State"]["Running"] is True
+    h.hutch("rm", "-f", "web")
+    assert h.links("veth") == []

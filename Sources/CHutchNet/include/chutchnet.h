@@ -79,6 +79,25 @@ void hn_free(void *p);
  * output (listings), *error its error text; both malloc'ed (free with hn_free), may be NULL. */
 int hn_nft_run(const char *cmds, char **output, char **error);
 
+/* ---- nftables set/map elements (nftel.c, libnftnl) ------------------------------------------- */
+
+/* One element of a set or map: key and data in nft's register layout (each field of a
+ * concatenation padded to 4 bytes, network byte order). data_len 0: a set element. */
+typedef struct hn_nft_elem {
+    const char *set;
+    const uint8_t *key;
+    uint32_t key_len;
+    const uint8_t *data;
+    uint32_t data_len;
+    const char *comment; /* NULL or "": none */
+} hn_nft_elem;
+
+/* One transaction in `table ip TABLE` (no cache, nothing read back): add (add != 0) the elements,
+ * or delete them, each first added (no-op when present) so a missing one is fine. Elements of the
+ * same set should be adjacent (one message each run). 0 or -errno: -ENOENT when the table or a
+ * set is missing, -EBUSY when a key exists with other data (another owner's element). */
+int hn_nft_set_elems(const char *table, const hn_nft_elem *elems, size_t n, int add);
+
 /* ---- running a helper program (spawn.c) ------------------------------------------------------- */
 
 /* posix_spawn(argv[0], argv) with stdin fed from `input` (len bytes, may be NULL), stdout and

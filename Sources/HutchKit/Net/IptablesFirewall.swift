@@ -124,8 +124,27 @@ public struct IptablesFirewall: Firewall {
         }
     }
 
-    public func addPorts(_ ports: [PortForward]) throws {}
-    public func removePorts(_ ports: [PortForward]) throws {}
+    public func addPorts(_ ports: [PortForward]) throws {
+        guard !ports.isEmpty else { return }
+        try locked {
+            let nat = try SaveState(save("nat")), raw = try SaveState(save("raw"))
+            if let b = Self.renderAddPorts(ports, nat: nat, raw: raw) {
+                try restore(b, step: "iptables: publish ports")
+            }
+        }
+        flushUDPConntrack(ports)
+    }
+
+    public func removePorts(_ ports: [PortForward]) throws {
+        guard !ports.isEmpty else { return }
+        try locked {
+            let nat = try SaveState(save("nat"))
+            if let b = Self.renderRemovePorts(ports, nat: nat) {
+                try restore(b, step: "iptables: unpublish ports")
+            }
+        }
+        flushUDPConntrack(ports)
+    }
 
     public func teardownNetwork(_ n: BridgeNetwork) throws {
         try locked {
@@ -136,7 +155,14 @@ public struct IptablesFirewall: Firewall {
         }
     }
 
-    public func removeAll() throws {}
+    /// Removes hutch's chains and the jumps to them from filter, nat and raw; nothing else.
+    public func removeAll() throws {
+        try locked {
+            let b = try Self.renderRemoveAll(filter: SaveState(save("filter")), nat: SaveState(save("nat")),
+                                             raw: SaveState(save("raw")))
+            if let b { try restore(b, step: "iptables: remove hutch's chains") }
+        }
+    }
 
     func state(_ n: BridgeNetwork) throws -> (TableState, TableState) {
         let f = try save("filter"), t = try save("nat")
@@ -185,5 +211,105 @@ public enum Command {
         defer { hn_free(out) }
         if r < 0 { throw HutchError.sys("run \(argv[0])", -r) }
         return (r, out.map { String(cString: $0) } ?? "")
+    }
+}
+
+// MARK: published ports
+
+extension IptablesFirewall {
+    public static let dnatChain = "HUTCH"
+    public static let rawChain = "HUTCH-RAW"
+    /// nat PREROUTING/OUTPUT -> HUTCH for local destinations, like Docker's DOCKER chain.
+    static let dnatJumps = ["-A PREROUTING -m addrtype --dst-type LOCAL -j \(dnatChain)",
+                            "-A OUTPUT -m addrtype --dst-type LOCAL -j \(dnatChain)"]
+    static let postroutingJump = "-I POSTROUTING -j \(postroutingChain)"
+    static let rawJump = "-I PREROUTING -j \(rawChain)"
+    /// CVE-2020-8558: route_localnet on hutch's bridges must not let a neighbour reach 127.0.0.0/8.
+    static let localnetGuard = "-A \(rawChain) -d 127.0.0.0/8 ! -i lo -m comment --comment \"hutch:CVE-2020-8558\" -j DROP"
+
+    /// A table as `iptables-save -t TABLE` shows it: declared chains and rule lines (quotes dropped,
+    /// so `--comment "hutch:x"` and `--comment hutch:x` compare equal).
+    public struct SaveState: Sendable, Hashable {
+        public var chains: Set<String> = []
+        public var lines: [String] = []
+        public init(_ save: String = "") {
+            for l in save.split(separator: "\n") {
+                if l.hasPrefix(":") { chains.insert(String(l.dropFirst().prefix { $0 != " " })) }
+                else if l.hasPrefix("-A ") { lines.append(SaveState.normal(l)) }
+            }
+        }
+        static func normal(_ l: some StringProtocol) -> String { String(l.filter { $0 != "\"" }) }
+        func has(_ rule: String) -> Bool { lines.contains(SaveState.normal(rule)) }
+    }
+
+    /// The rules of one published port, in iptables-save form (`-A CHAIN ...`):
+    /// DNAT in HUTCH (restricted to hostIP when set); MASQUERADE of hairpin traffic (the container to
+    /// itself through the host's address; not for loopback-only mappings); MASQUERADE of the host's
+    /// own 127.0.0.0/8 traffic DNAT'ed into the container (when 127.0.0.1 reaches the mapping).
+    public static func portRules(_ p: PortForward) -> (nat: [String], post: [String]) {
+        let m = p.mapping, pr = m.proto.rawValue
+        let c = "-m comment --comment \"\(NftablesFirewall.portComment(p.owner))\""
+        let dst = m.hostIP.map { " -d \($0)/32" } ?? ""
+        let dnat = "-A \(dnatChain)\(dst) -p \(pr) -m \(pr) --dport \(m.hostPort) \(c) -j DNAT --to-destination \(p.containerIP):\(m.containerPort)"
+        var post: [String] = []
+        let loopbackOnly = m.hostIP?.isLoopback ?? false
+        if !loopbackOnly {
+            post.append("-A \(postroutingChain) -s \(p.containerIP)/32 -d \(p.containerIP)/32 -p \(pr) -m \(pr) --dport \(m.containerPort) \(c) -j MASQUERADE")
+        }
+        if m.hostIP == nil || loopbackOnly {
+            post.append("-A \(postroutingChain) -s 127.0.0.0/8 -d \(p.containerIP)/32 -p \(pr) -m \(pr) --dport \(m.containerPort) \(c) -j MASQUERADE")
+        }
+        return ([dnat], post)
+    }
+
+    /// The batch publishing `ports`, given the nat and raw tables now; nil when all is there.
+    /// Chains and jumps are created when missing; a rule already present is not added twice.
+    public static func renderAddPorts(_ ports: [PortForward], nat: SaveState, raw: SaveState) -> String? {
+        var n = "", seen = Set<String>()
+        if !nat.chains.contains(dnatChain) { n += ":\(dnatChain) - [0:0]\n" }
+        if !nat.chains.contains(postroutingChain) { n += ":\(postroutingChain) - [0:0]\n" }
+        for j in dnatJumps where !nat.has(j) { n += j + "\n" }
+        if !nat.has("-A POSTROUTING -j \(postroutingChain)") { n += postroutingJump + "\n" }
+        for p in ports {
+            let r = portRules(p)
+            for l in r.nat + r.post where !nat.has(l) && seen.insert(l).inserted { n += l + "\n" }
+        }
+        var w = ""
+        if !raw.chains.contains(rawChain) { w += ":\(rawChain) - [0:0]\n" }
+        if !raw.has("-A PREROUTING -j \(rawChain)") { w += rawJump + "\n" }
+        if !raw.has(localnetGuard) { w += localnetGuard + "\n" }
+        if n.isEmpty && w.isEmpty { return nil }
+        return (n.isEmpty ? "" : "*nat\n" + n + "COMMIT\n") + (w.isEmpty ? "" : "*raw\n" + w + "COMMIT\n")
+    }
+
+    /// The batch removing `ports`' rules that are present; nil when none is.
+    public static func renderRemovePorts(_ ports: [PortForward], nat: SaveState) -> String? {
+        var n = "", seen = Set<String>()
+        for p in ports {
+            let r = portRules(p)
+            for l in r.nat + r.post where nat.has(l) && seen.insert(l).inserted { n += "-D" + l.dropFirst(2) + "\n" }
+        }
+        return n.isEmpty ? nil : "*nat\n" + n + "COMMIT\n"
+    }
+
+    /// Removes every HUTCH* chain and every jump to one from a built-in chain: backend switch,
+    /// uninstall. Other tools' rules and chains are not touched. nil when there is nothing.
+    public static func renderRemoveAll(filter: SaveState, nat: SaveState, raw: SaveState) -> String? {
+        var s = ""
+        for (name, st) in [("filter", filter), ("nat", nat), ("raw", raw)] {
+            let mine = st.chains.filter { $0.hasPrefix("HUTCH") }.sorted()
+            if mine.isEmpty { continue }
+            var t = ""
+            for l in st.lines {
+                let chain = l.dropFirst(3).prefix { $0 != " " }
+                guard !chain.hasPrefix("HUTCH"), let j = l.range(of: " -j ") else { continue }
+                let target = l[j.upperBound...].prefix { $0 != " " }
+                if target.hasPrefix("HUTCH") { t += "-D" + l.dropFirst(2) + "\n" }
+            }
+            for c in mine { t += "-F \(c)\n" }
+            for c in mine { t += "-X \(c)\n" }
+            s += "*\(name)\n" + t + "COMMIT\n"
+        }
+        return s.isEmpty ? nil : s
     }
 }

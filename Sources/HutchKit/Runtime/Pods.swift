@@ -42,15 +42,25 @@ extension Runtime {
         ro.detach = true
         ro.useInit = false
         ro.infraOf = pod
+        var infraId = ""
         do {
-            var infraId = ""
             _ = try run(ro) { infraId = $0.id }
+            if case .host = o.network {
+                // A host-mode infra container only gets /etc/hostname, but members bind the
+                // infra's hosts and resolv.conf too: give them an /etc/hosts naming the pod and
+                // the host's own resolver configuration (same netns, so loopback servers work).
+                let dir = containerDir(infraId)
+                try Sys.writeFile(dir + "/hosts", HostsFile(hostname: pod.hostname, name: pod.name, address: nil, gateway: nil).rendered)
+                try Sys.writeFile(dir + "/resolv.conf", Sys.readFile("/etc/resolv.conf") ?? "")
+            }
             Fault.point("pod.after-infra")
             var done = pod
             done.infraId = infraId
             try store.write { try done.update($0) }
             return done
         } catch {
+            // The infra container may already run (a later step failed): it goes with the pod.
+            if !infraId.isEmpty { _ = try? remove(infraId, force: true, podRemoval: true) }
             _ = try? store.write { try PodRecord.deleteOne($0, key: id) }
             throw error
         }

@@ -137,7 +137,10 @@ public final class ShimProcess {
         guard parts.count == 3, let e = Int32(parts[1]) else { return HutchError("container setup failed: \(line)") }
         let (step, msg) = (parts[0], parts[2])
         if step == "exec" {
-            if e == ENOENT { return HutchError("exec failed: \(msg): executable file not found in $PATH", exitCode: 127) }
+            if e == ENOENT {
+                if msg.contains("/") { return HutchError("exec failed: \(msg): no such file or directory", exitCode: 127) }
+                return HutchError("exec failed: \(msg): executable file not found in $PATH", exitCode: 127)
+            }
             return HutchError("exec failed: \(msg): \(errnoString(e))", exitCode: 126)
         }
         if step == "chdir" { return HutchError("cannot change to the working directory: \(msg)", exitCode: 125) }

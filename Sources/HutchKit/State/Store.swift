@@ -1,4 +1,7 @@
 import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension ContainerRecord: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "containers"
@@ -38,6 +41,11 @@ public final class Store: @unchecked Sendable {
         // WAL + NORMAL: commits are atomic and survive a crash of hutch; only a power loss can
         // drop the last commits. Saves an fsync per command on the hot path.
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        // Opening (the switch to WAL) and migrating a fresh store are not covered by SQLite's
+        // busy timeout: serialise them between hutch processes with a file lock.
+        let lock = open(root + "/hutch.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if lock >= 0 { while flock(lock, LOCK_EX) != 0 && errno == EINTR {} }
+        defer { if lock >= 0 { close(lock) } }
         do {
             db = try DatabaseQueue(path: root + "/hutch.db", configuration: config)
             try Self.migrator.migrate(db)

@@ -1,0 +1,115 @@
+/* nftables set/map elements through libnftnl over a plain NETLINK_NETFILTER socket: no cache, no
+ * table dump, so adding the 1,000th element costs what the first did. One transaction per call. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <linux/netlink.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
+#include <libnftnl/batch.h>
+#include <libnftnl/common.h>
+#include <libnftnl/set.h>
+#include <libnftnl/udata.h>
+#include "chutchnet.h"
+
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
+#define CHUNK 128 /* elements per message */
+
+/* Appends one NEW/DELSETELEM message for elements [from, to) (all of the same set) at buf+*off. */
+static int put_msg(char *buf, size_t cap, size_t *off, const char *table, const hn_nft_elem *e,
+                   size_t from, size_t to, uint16_t type, uint16_t flags, uint32_t seq) {
+    struct nftnl_set *s = nftnl_set_alloc();
+    if (!s) return -ENOMEM;
+    nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+    nftnl_set_set_str(s, NFTNL_SET_NAME, e[from].set);
+    for (size_t i = from; i < to; i++) {
+        struct nftnl_set_elem *x = nftnl_set_elem_alloc();
+        if (!x) { nftnl_set_free(s); return -ENOMEM; }
+        nftnl_set_elem_set(x, NFTNL_SET_ELEM_KEY, e[i].key, e[i].key_len);
+        if (type == NFT_MSG_NEWSETELEM && e[i].data_len)
+            nftnl_set_elem_set(x, NFTNL_SET_ELEM_DATA, e[i].data, e[i].data_len);
+        if (type == NFT_MSG_NEWSETELEM && e[i].comment && *e[i].comment) {
+            /* what nft writes for `comment "..."`: a NFTNL_UDATA_SET_ELEM_COMMENT TLV, NUL included */
+            struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(256);
+            if (!u || !nftnl_udata_put_strz(u, NFTNL_UDATA_SET_ELEM_COMMENT, e[i].comment)) {
+                if (u) nftnl_udata_buf_free(u);
+                nftnl_set_elem_free(x); nftnl_set_free(s); return -EMSGSIZE;
+            }
+            nftnl_set_elem_set(x, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u));
+            nftnl_udata_buf_free(u);
+        }
+        nftnl_set_elem_add(s, x);
+    }
+    if (*off + 512 + (to - from) * 512 > cap) { nftnl_set_free(s); return -EMSGSIZE; }
+    struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf + *off, type, NFPROTO_IPV4, flags, seq);
+    nftnl_set_elems_nlmsg_build_payload(nlh, s);
+    *off += NLMSG_ALIGN(nlh->nlmsg_len);
+    nftnl_set_free(s);
+    return 0;
+}
+
+int hn_nft_set_elems(const char *table, const hn_nft_elem *e, size_t n, int add) {
+    if (n == 0) return 0;
+    size_t cap = 4096 + n * 2 * 512;
+    char *buf = calloc(1, cap);
+    if (!buf) return -ENOMEM;
+    uint32_t seq = (uint32_t)time(NULL) << 8, first = seq;
+    size_t off = 0;
+    struct nlmsghdr *h = nftnl_batch_begin(buf + off, seq++);
+    off += NLMSG_ALIGN(h->nlmsg_len);
+    int msgs = 0, r = 0;
+    /* Deleting: add each element first (a no-op when it is there with the same data), so the delete
+     * cannot fail on an element that is already gone. */
+    for (int pass = add ? 1 : 0; pass < 2 && r == 0; pass++) {
+        uint16_t type = pass == 1 && add ? NFT_MSG_NEWSETELEM : (pass == 0 ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM);
+        uint16_t flags = (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0) | NLM_F_ACK;
+        for (size_t i = 0; i < n && r == 0;) {
+            size_t j = i + 1;
+            while (j < n && j - i < CHUNK && strcmp(e[j].set, e[i].set) == 0) j++;
+            r = put_msg(buf, cap, &off, table, e, i, j, type, flags, seq++);
+            msgs++;
+            i = j;
+        }
+    }
+    if (r < 0) { free(buf); return r; }
+    h = nftnl_batch_end(buf + off, seq++);
+    off += NLMSG_ALIGN(h->nlmsg_len);
+
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+    if (fd < 0) { r = -errno; free(buf); return r; }
+    int one = 1, sz = (int)(off + 65536);
+    setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    struct timeval tv = { .tv_sec = 10 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+    if (sendto(fd, buf, off, 0, (struct sockaddr *)&sa, sizeof sa) != (ssize_t)off) {
+        r = -errno; close(fd); free(buf); return r ? r : -EIO;
+    }
+    /* One answer (ack or error) per message that asked for an ack. */
+    char rb[16384];
+    int answers = 0;
+    while (answers < msgs) {
+        ssize_t got = recv(fd, rb, sizeof rb, 0);
+        if (got < 0) { if (errno == EINTR) continue; r = r ? r : -errno; break; }
+        for (struct nlmsghdr *m = (struct nlmsghdr *)rb; NLMSG_OK(m, (size_t)got); m = NLMSG_NEXT(m, got)) {
+            if (m->nlmsg_seq < first) continue;
+            if (m->nlmsg_type == NLMSG_ERROR) {
+                struct nlmsgerr *er = NLMSG_DATA(m);
+                answers++;
+                if (er->error && !r) r = er->error;
+            }
+        }
+    }
+    close(fd);
+    free(buf);
+    return r;
+}

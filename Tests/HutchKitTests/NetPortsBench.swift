@@ -1,0 +1,80 @@
+import XCTest
+import Foundation
+@testable import HutchKit
+
+/// `make bench-ports`: the cost of publishing/unpublishing one port with 1, 100 and 1,000 mappings
+/// already published, for both backends, beside exec'ing `iptables -t nat -A` per rule.
+/// Not a test: skipped unless HUTCH_BENCH=1, and only inside a throwaway netns.
+final class NetPortsBench: XCTestCase {
+    func testBenchPorts() throws {
+        guard ProcessInfo.processInfo.environment["HUTCH_BENCH"] == "1" else { throw XCTSkip("set HUTCH_BENCH=1 (make bench-ports)") }
+        guard getuid() == 0 else { throw XCTSkip("needs root") }
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")) ?? "a"
+        let init1 = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/1/ns/net")) ?? "a"
+        guard me != init1 else { throw XCTSkip("refusing to run in PID 1's netns: run under `unshare --net`") }
+        _ = try Command.run(["/usr/sbin/ip", "link", "set", "lo", "up"])
+
+        let n = BridgeNetwork(name: "bench", bridge: "hbr-bench", subnet: CIDRv4("10.250.0.0/16")!, gateway: IPv4Address("10.250.0.1")!)
+        let reps = Int(ProcessInfo.processInfo.environment["HUTCH_BENCH_REPS"] ?? "20") ?? 20
+        func fwd(_ i: Int, _ port: UInt16) -> PortForward {
+            PortForward(owner: String(format: "%064x", i), mapping: PortMapping(hostIP: nil, hostPort: port, containerPort: 80, proto: .tcp),
+                        containerIP: IPv4Address(0x0afa_0000 + UInt32(2 + i)), network: n)
+        }
+        func ms(_ body: () throws -> Void) rethrows -> Double {
+            let t0 = DispatchTime.now().uptimeNanoseconds; try body()
+            return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        }
+        func median(_ a: [Double]) -> Double { let s = a.sorted(); return s[s.count / 2] }
+        var lines = ["mappings  backend                          add 1 (ms)  remove 1 (ms)   (median of \(reps))"]
+        func row(_ size: Int, _ name: String, _ add: Double, _ rm: Double?) {
+            lines.append(String(format: "%8d  %-32@ %10.3f  %13@", size, name as NSString, add,
+                                (rm.map { String(format: "%.3f", $0) } ?? "-") as NSString))
+        }
+        var nftAdd: [Int: Double] = [:]
+        let ipt = IptablesFirewall(lockPath: NSTemporaryDirectory() + "hutch-bench.lock")
+        for size in [1, 100, 1000] {
+            let existing = (0..<size).map { fwd($0, UInt16(20000 + $0)) }
+            let probe = fwd(5000, 9999)
+            // nftables: libnftnl elements (what addPorts does)
+            let nft = NftablesFirewall()
+            try? nft.removeAll()
+            try nft.setupNetwork(n)
+            try nft.addPorts(existing)
+            var a: [Double] = [], r: [Double] = []
+            for _ in 0..<reps { a.append(try ms { try nft.addPorts([probe]) }); r.append(try ms { try nft.removePorts([probe]) }) }
+            nftAdd[size] = median(a)
+            row(size, "nftables (libnftnl elements)", median(a), median(r))
+            // nftables through libnftables text (re-reads the table into its cache each call)
+            a = []; r = []
+            for _ in 0..<reps {
+                a.append(try ms { try NftablesFirewall.run(NftablesFirewall.renderPorts([probe], adding: true)) })
+                r.append(try ms { try NftablesFirewall.run(NftablesFirewall.renderPorts([probe], adding: false)) })
+            }
+            row(size, "nftables (libnftables text)", median(a), median(r))
+            try nft.removeAll()
+            // iptables backend: iptables-save + one iptables-restore --noflush batch
+            try? ipt.removeAll()
+            try ipt.setupNetwork(n)
+            try ipt.addPorts(existing)
+            a = []; r = []
+            for _ in 0..<max(reps / 4, 3) { a.append(try ms { try ipt.addPorts([probe]) }); r.append(try ms { try ipt.removePorts([probe]) }) }
+            row(size, "iptables (save + restore batch)", median(a), median(r))
+            // baseline: exec `iptables -t nat -A` per rule
+            a = []; r = []
+            let rule = ["-p", "tcp", "--dport", "9999", "-j", "DNAT", "--to-destination", "10.250.0.2:80"]
+            for _ in 0..<max(reps / 4, 3) {
+                a.append(try ms { _ = try Command.run(["/usr/sbin/iptables", "-w", "-t", "nat", "-A", "HUTCH"] + rule) })
+                r.append(try ms { _ = try Command.run(["/usr/sbin/iptables", "-w", "-t", "nat", "-D", "HUTCH"] + rule) })
+            }
+            row(size, "baseline: iptables -t nat -A/-D", median(a), median(r))
+            try ipt.teardownNetwork(n)
+            try ipt.removeAll()
+        }
+        if let one = nftAdd[1], let k = nftAdd[1000] {
+            lines.append(String(format: "nftables add cost at 1,000 / at 1: %.2fx (goal <= 1.5x)", k / one))
+        }
+        let report = lines.joined(separator: "\n")
+        print(report)
+        if let path = ProcessInfo.processInfo.environment["HUTCH_BENCH_OUT"] { try report.write(toFile: path, atomically: true, encoding: .utf8) }
+    }
+}

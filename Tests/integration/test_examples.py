@@ -1,0 +1,92 @@
+"""The examples/ Makefiles, driven inside the throwaway host (NETNS, ROOT, HUTCH variables).
+
+Each target is run the way a user would script it, twice where it must be idempotent; the
+harness's leak check then proves that `make down` left nothing behind.
+"""
+import json
+import os
+import signal
+
+from harness import REPO, _rand, proc_starttime, run, wait_until
+
+POD_WEB = os.path.join(REPO, "examples", "pod-web")
+
+
+def make(h, target, peer, timeout=60, check=True):
+    argv = ["make", "--no-print-directory", "-C", POD_WEB, target,
+            f"HUTCH={h.hutch_bin}", f"ROOT={h.root}", f"NETNS={h.name}", f"PEER={peer}"]
+    r = run(argv, timeout=timeout, env=h.hutch_env())
+    if check:
+        assert r.rc == 0, f"make {target} failed (rc={r.rc}):\nstdout: {r.out}\nstderr: {r.err}"
+    return r
+
+
+def pods(h):
+    return h.hutch("pod", "ls", "-q").out.split()
+
+
+def pod_web_state(h):
+    return json.loads(h.hutch("pod", "inspect", "pod-web").out)[0]
+
+
+def assert_down(h, peer):
+    assert pods(h) == []
+    assert h.ps_ids(all=True) == []
+    assert h.links("veth") == []
+    assert h.state_entries() == []
+    assert not os.path.exists(f"/run/netns/{peer}"), "make check/down left its peer namespace"
+    assert not [l for l in h.run(["nft", "list", "ruleset"], check=False).out.splitlines() if "8080" in l]
+
+
+def test_pod_web_up_check_down(h):
+    peer = "hutch-ex-" + _rand()  # (not a name the leak check would excuse)
+    try:
+        make(h, "up", peer)
+        first = pod_web_state(h)
+        assert first["State"] == "Running"
+        assert {c["Name"]: c["State"] for c in first["Containers"]} == \
+            {"pod-web-web": "running", "pod-web-poller": "running"}
+        # up again: nothing restarted, nothing duplicated
+        r = make(h, "up", peer)
+        assert "already running" in r.out, r.out
+        again = pod_web_state(h)
+        assert again["InfraPid"] == first["InfraPid"]
+        assert sorted(c["Id"] for c in again["Containers"]) == sorted(c["Id"] for c in first["Containers"])
+        assert len(pods(h)) == 1 and len(h.ps_ids(all=True)) == 3
+
+        r = make(h, "check", peer, timeout=120)
+        assert r.out.count("ok") >= 3, r.out
+        assert not os.path.exists(f"/run/netns/{peer}")
+        make(h, "check", peer, timeout=120)  # check is repeatable too
+    finally:
+        make(h, "down", peer, check=False)
+    r = make(h, "down", peer)
+    assert "not there" in r.out, r.out
+    assert_down(h, peer)
+
+
+def test_pod_web_up_repairs_a_dead_pod(h):
+    peer = "hutch-ex-" + _rand()
+    try:
+        make(h, "up", peer)
+        info = pod_web_state(h)
+        pause = info["InfraPid"]
+        start = proc_starttime(pause)
+        h.remember(info["InfraContainerID"])
+        os.kill(pause, signal.SIGKILL)
+        wait_until(lambda: proc_starttime(pause) != start, desc="the pause process to die")
+        wait_until(lambda: pod_web_state(h)["State"] == "Exited", desc="hutch to see the pod dead")
+        r = make(h, "up", peer)
+        assert "recreating" in r.out, r.out
+        fresh = pod_web_state(h)
+        assert fresh["State"] == "Running" and fresh["InfraPid"] != pause
+        assert {c["State"] for c in fresh["Containers"]} == {"running"}
+        # a member that exited is restarted by the next up, in the same pod
+        h.hutch("stop", "-t", "1", "pod-web-poller", timeout=30)
+        r = make(h, "up", peer)
+        assert "pod-web-poller started" in r.out, r.out
+        assert pod_web_state(h)["InfraPid"] == fresh["InfraPid"]
+        make(h, "check", peer, timeout=120)
+    finally:
+        make(h, "down", peer, check=False)
+    assert_down(h, peer)
