@@ -23,9 +23,10 @@ say "A throwaway 'host' network namespace ($NS) and state root ($ROOT)"
 ip netns add $NS
 onhost ip link set lo up
 
-say "Start a web server in bridge mode (the default network, like docker0)"
-printf '$ hutch run -d --name web -- python3 -m http.server 8000\n'
-h run -d --name web -w /tmp -- python3 -m http.server 8000
+say "Start a web server in bridge mode (the default network, like docker0), port 8000 published on 8080"
+printf '$ hutch run -d --name web -p 8080:8000 -- python3 -m http.server 8000\n'
+h run -d --name web -p 8080:8000 -w /tmp -- python3 -m http.server 8000
+printf '$ hutch port web\n'; h port web
 
 say "hutch created the bridge hutch0 with the gateway address, and a veth for the container"
 show onhost ip -br addr show hutch0
@@ -42,8 +43,11 @@ for i in $(seq 50); do onhost curl -s -o /dev/null "http://$IP:8000/" && break; 
 printf '$ curl -s http://%s:8000/ | head -3\n' "$IP"
 onhost curl -s "http://$IP:8000/" | head -3
 
-say "Outbound traffic from the subnet is masqueraded (nftables table 'ip hutch')"
-show onhost nft list table ip hutch
+say "The published port is a kernel DNAT rule (no proxy): the host reaches it on 127.0.0.1:8080"
+printf '$ curl -s -o /dev/null -w "%%{http_code}\\n" http://127.0.0.1:8080/\n'
+onhost curl -s -o /dev/null -w "%{http_code}\n" http://127.0.0.1:8080/
+show onhost nft list map ip hutch tcp_any
+show onhost nft list chain ip hutch nat-bridge
 
 say "ps, logs, and removal"
 printf '$ hutch ps\n'; h ps
