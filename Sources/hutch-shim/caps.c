@@ -46,9 +46,10 @@ int caps_prepare(struct caps_plan *plan, uint64_t mask) {
     for (int c = 0; c <= plan->last_cap; c++) {
         if (!(plan->mask & (UINT64_C(1) << c))) continue;
         cap_value_t v = c;
+        // Inheritable stays empty, as Docker has it since CVE-2022-24769: a file with inheritable
+        // file capabilities must not gain them across exec.
         if (cap_set_flag(plan->state, CAP_EFFECTIVE, 1, &v, CAP_SET) < 0 ||
-            cap_set_flag(plan->state, CAP_PERMITTED, 1, &v, CAP_SET) < 0 ||
-            cap_set_flag(plan->state, CAP_INHERITABLE, 1, &v, CAP_SET) < 0)
+            cap_set_flag(plan->state, CAP_PERMITTED, 1, &v, CAP_SET) < 0)
             return -1;
     }
     return 0;
@@ -57,7 +58,7 @@ int caps_prepare(struct caps_plan *plan, uint64_t mask) {
 // After clone, before exec (system calls only):
 //   1. drop every capability outside the mask from the bounding set (needs CAP_SETPCAP, so
 //      this comes while the effective set is still full);
-//   2. set effective, permitted and inheritable to the mask (capset);
+//   2. set effective and permitted to the mask, inheritable empty (capset);
 //   3. clear the ambient set.
 int caps_apply(const struct caps_plan *plan) {
     if (!plan->enabled) return 0;

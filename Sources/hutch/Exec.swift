@@ -10,6 +10,7 @@ struct Exec: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
 
     func run() throws {
+        if let first = command.first, first == "-h" || first == "--help" { throw CleanExit.helpRequest(self) }
         if let first = command.first, first.hasPrefix("-"), first != "--" {
             throw HutchError("unknown flag: \(first) (see 'hutch exec --help')")
         }

@@ -39,10 +39,20 @@ struct GlobalOptions: ParsableArguments {
             } else { break }
         }
         guard !lead.isEmpty, i < args.count else { return args }
+        // In front of an unknown command, drop them so ArgumentParser names the command.
+        func named(_ c: ParsableCommand.Type, _ word: String) -> Bool {
+            c._commandName == word || c.configuration.aliases.contains(word)
+        }
+        guard let sub = Hutch.configuration.subcommands.first(where: { named($0, args[i]) }) else {
+            return Array(args[i...])
+        }
         // Sub-subcommands (e.g. `network ls`) take the options after their own name too.
-        var cmd = [args[i]]
-        if ["network", "pod"].contains(args[i]), i + 1 < args.count { cmd.append(args[i + 1]) }
-        return cmd + lead + Array(args[(i + cmd.count)...])
+        let nested = sub.configuration.subcommands
+        if nested.isEmpty { return [args[i]] + lead + Array(args[(i + 1)...]) }
+        guard i + 1 < args.count, nested.contains(where: { named($0, args[i + 1]) }) else {
+            return Array(args[i...])
+        }
+        return [args[i], args[i + 1]] + lead + Array(args[(i + 2)...])
     }
 
     func runtime() throws -> Runtime {

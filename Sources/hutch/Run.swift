@@ -35,6 +35,7 @@ struct Run: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command: [String] = []
 
     func run() throws {
+        if let first = command.first, first == "-h" || first == "--help" { throw CleanExit.helpRequest(self) }
         if let first = command.first, first.hasPrefix("-"), first != "--" {
             throw HutchError("unknown flag: \(first) (see 'hutch run --help')")
         }
@@ -43,7 +44,8 @@ struct Run: ParsableCommand {
         o.name = name; o.hostname = hostname; o.network = network; o.env = env; o.workdir = workdir
         o.detach = detach; o.autoRemove = autoRemove; o.useInit = `init`; o.publish = publish; o.pod = pod; o.ip = ip; o.aliases = networkAlias
         o.command = command.first == "--" ? Array(command.dropFirst()) : command
-        let mask = try Capabilities.mask(add: capAdd, drop: capDrop)
+        // Never more than the caller holds: `--cap-add ALL` means all of the bounding set.
+        let mask = try Capabilities.mask(add: capAdd, drop: capDrop) & Capabilities.callerBounding()
         if privileged {
             o.capMask = nil
             o.noNewPrivs = false

@@ -111,6 +111,13 @@ def host_bounding_set():
         return status_fields(f.read())["CapBnd"]
 
 
+def rule_owners(h):
+    """Container ids named in firewall rule comments ("hutch:<id>") in the throwaway netns, both
+    backends."""
+    text = h.sh("nft list ruleset 2>/dev/null; iptables-save 2>/dev/null", check=False).out
+    return set(re.findall(r"hutch:([0-9a-f]{64})", text))
+
+
 def assert_nothing_held(h, sleep_mark=None, what=""):
     """Exact leak check of the throwaway host while no container should exist or run."""
     problems = []
@@ -135,6 +142,9 @@ def assert_nothing_held(h, sleep_mark=None, what=""):
     mounts = [l for l in open("/proc/self/mountinfo").read().splitlines() if h.root in l]
     if mounts:
         problems.append(f"mounts: {mounts}")
+    owners = rule_owners(h)
+    if owners:
+        problems.append(f"firewall rules of containers: {sorted(owners)}")
     assert not problems, f"{what}: left behind:\n  " + "\n  ".join(problems)
 
 
@@ -195,6 +205,7 @@ def test_stress_30_parallel_runs_and_removes(h):
             assert int(c["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]) == 18500 + i
     assert sorted(h.links("veth")) == sorted(h.veth_name(i) for i in ids)
     assert counts(h) == {"containers": n, "pods": 0, "leases": n, "ports": n}
+    assert rule_owners(h) == set(ids), "every container has its DNAT rules, nobody else's"
     leased = sorted(sql(h, "select ip from leases").split())
     assert leased == sorted(ips)
 
@@ -483,6 +494,7 @@ def test_random_kill9_of_run_cli_then_gc(h):
     running = [n for n, (_, st) in records(h).items() if st == "running"]
     assert count(h, "leases") == len(running), info
     assert len(h.links("veth")) == len(running), info
+    assert rule_owners(h) == {records(h)[n][0] for n in running}, info
     ids = h.ps_ids(all=True)
     if ids:
         h.hutch("rm", "-f", *ids, timeout=60)
@@ -748,6 +760,7 @@ def test_default_capabilities_and_no_new_privs(h):
     assert f["CapPrm"] == DEFAULT_CAPS, hex(f["CapPrm"])
     assert f["CapBnd"] == DEFAULT_CAPS, hex(f["CapBnd"])
     assert f["CapAmb"] == 0
+    assert f["CapInh"] == 0  # empty, as Docker since CVE-2022-24769
     assert f["NoNewPrivs"] == 1
     # without the init too (the user's command is PID 1)
     f = caps_in(h, "--no-init")

@@ -42,4 +42,12 @@ public enum Capabilities {
     }
 
     public static func hex(_ m: UInt64) -> String { String(m, radix: 16) }
+
+    /// The calling process's bounding set (CapBnd in /proc/self/status); all bits if unreadable.
+    public static func callerBounding() -> UInt64 {
+        guard let status = Sys.readFile("/proc/self/status"),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapBnd:") }),
+              let v = UInt64(line.dropFirst("CapBnd:".count).trimmingSpaces(), radix: 16) else { return ~0 }
+        return v
+    }
 }

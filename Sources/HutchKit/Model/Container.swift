@@ -93,6 +93,10 @@ public struct PodRecord: Codable, Sendable, Equatable {
     public var hostname: String
     public var infraId: String
     public var createdAt: String
+    /// While `pod create` runs, the creating CLI (pid + start time); 0 once the pod is complete.
+    /// A pod whose creator died half-way is undone by the next command that looks at pods.
+    public var ownerPid: Int32 = 0
+    public var ownerStart: UInt64 = 0
 
     public var shortId: String { String(id.prefix(12)) }
 }

@@ -30,15 +30,10 @@ extension Runtime {
                 report.append("container \(c.name) (\(c.shortId)): its monitor was gone; cleaned up")
             }
         }
-        // A pod whose creation was interrupted before its infra container was recorded.
-        for p in try pods() where Table.secondsSince(p.createdAt) > 10 {
-            let infraMissing = try p.infraId.isEmpty || store.findContainer(p.infraId) == nil
-            if infraMissing {
-                if try store.members(ofPod: p.id).isEmpty {
-                    try store.write { _ = try PodRecord.deleteOne($0, key: p.id) }
-                    report.append("pod \(p.name) (\(p.shortId)): its creation was interrupted; removed")
-                }
-            }
+        // Pods whose `pod create` was interrupted.
+        for p in try store.read({ try PodRecord.fetchAll($0) }) where podCreationInterrupted(p) {
+            try reconcilePod(p)
+            report.append("pod \(p.name) (\(p.shortId)): its creation was interrupted; undone")
         }
         let ids = Set(try store.read { try String.fetchAll($0, sql: "SELECT id FROM containers") })
         let orphans = try store.write { db -> [String] in

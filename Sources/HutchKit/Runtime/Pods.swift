@@ -23,6 +23,7 @@ extension Runtime {
         }
         if case .container = o.network { throw HutchError("a pod cannot use --network container:...: it owns its network") }
         let id = Sys.randomID()
+        if let n = o.name, let stale = try store.findPod(n) { try reconcilePod(stale) }
         let pod = try store.write { db -> PodRecord in
             let name = try o.name ?? Names.generate(in: db)
             if try PodRecord.filter(Column("name") == name).fetchCount(db) > 0 {
@@ -30,7 +31,8 @@ extension Runtime {
             }
             var hostname = o.hostname ?? name
             if !Validate.isHostname(hostname) { hostname = String(id.prefix(12)) }
-            let p = PodRecord(id: id, name: name, hostname: hostname, infraId: "", createdAt: Sys.now())
+            let p = PodRecord(id: id, name: name, hostname: hostname, infraId: "", createdAt: Sys.now(),
+                              ownerPid: getpid(), ownerStart: Self.selfStart)
             try p.insert(db)
             return p
         }
@@ -56,6 +58,8 @@ extension Runtime {
             Fault.point("pod.after-infra")
             var done = pod
             done.infraId = infraId
+            done.ownerPid = 0
+            done.ownerStart = 0
             try store.write { try done.update($0) }
             return done
         } catch {
@@ -97,6 +101,22 @@ extension Runtime {
     }
 
     public func pods() throws -> [PodRecord] {
-        try store.read { try PodRecord.order(Column("createdAt").desc).fetchAll($0) }
+        try store.read { try PodRecord.order(Column("createdAt").desc).fetchAll($0) }.compactMap { try reconcilePod($0) }
+    }
+
+    /// A pod whose `pod create` died half-way (its creator is gone before it finished).
+    func podCreationInterrupted(_ p: PodRecord) -> Bool {
+        p.ownerPid != 0 && !(Sys.isAlive(pid: p.ownerPid, start: p.ownerStart))
+    }
+
+    /// Undoes an interrupted `pod create`: its infra container (rules, lease, veth, process) and
+    /// its record. Returns nil when the pod was removed.
+    @discardableResult
+    func reconcilePod(_ p: PodRecord) throws -> PodRecord? {
+        guard podCreationInterrupted(p) else { return p }
+        let infras = try store.read { try ContainerRecord.filter(Column("pod") == p.id).fetchAll($0) }
+        for c in infras { _ = try? remove(c.id, force: true, podRemoval: true) }
+        try store.write { _ = try PodRecord.deleteOne($0, key: p.id) }
+        return nil
     }
 }

@@ -95,6 +95,8 @@ public final class Store: @unchecked Sendable {
                 t.column("hostname", .text).notNull()
                 t.column("infraId", .text).notNull()
                 t.column("createdAt", .text).notNull()
+                t.column("ownerPid", .integer).notNull().defaults(to: 0)
+                t.column("ownerStart", .integer).notNull().defaults(to: 0)
             }
             try db.create(table: "networks") { t in
                 t.primaryKey("name", .text)
