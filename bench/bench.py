@@ -490,7 +490,7 @@ class Bench:
             self.res.add(f"1st vs {count}th container", skipped=f"failed after {len(ids)}: {e}")
         if len(times) == count:
             k = min(10, count // 5)
-            self.res.add(f"run -d #1 ({what})", [times[0]])
+            self.res.add(f"run -d #1 ({what})", [times[0]], extra=dict(all_ms=[round(x, 3) for x in times]))
             self.res.add(f"run -d #{count} ({what})", [times[-1]], baseline=f"run -d #1 ({what})",
                          target="<= 1.3x" if published else None)
             self.res.add(f"run -d #1-{k} ({what})", times[:k])

@@ -87,11 +87,23 @@ def main():
         m = re.match(r"socket\(AF_NETLINK, .*NETLINK_NETFILTER\) = (\d+)", text)
         if m:
             nf_socks[(pid, m.group(1))] = True
-        m = re.match(r"sendmsg\((\d+), .*<(\d+\.\d+)>$", text)
+        m = re.match(r"close\((\d+)\)", text)
+        if m and (pid, m.group(1)) in nf_socks:
+            del nf_socks[(pid, m.group(1))]  # fd numbers are reused (netlink route sockets)
+            d = re.search(r"<(\d+\.\d+)>$", text)
+            nf_close = float(d.group(1)) * 1000 if d else 0.0
+            nf_time += nf_close
+            continue
+        m = re.match(r"(?:sendmsg|sendto)\((\d+), .*<(\d+\.\d+)>$", text)
         if m and (pid, m.group(1)) in nf_socks:
             nf_msgs += 1
             nf_time += float(m.group(2)) * 1000
-    print(f"\nnftables: {nf_msgs} sendmsg on NETLINK_NETFILTER sockets, {nf_time:.1f} ms in the kernel")
+    print(f"\nnftables: {nf_msgs} batches sent on NETLINK_NETFILTER sockets; {nf_time:.1f} ms in the kernel "
+          f"(send + close: closing the socket after a delete waits for the commit's release)")
+    dl = [float(re.search(r"<(\d+\.\d+)>$", x).group(1)) * 1000 for _, _, x in rows
+          if "RTM_DELLINK" in x and re.search(r"<(\d+\.\d+)>$", x)]
+    if dl:
+        print(f"veth delete (RTM_DELLINK): {sum(dl):.1f} ms in the kernel")
     slow = sorted(((float(re.search(r"<(\d+\.\d+)>$", x).group(1)) * 1000, pid, x) for pid, _, x in rows
                    if re.search(r"<(\d+\.\d+)>$", x) and not re.match(r"(wait4|read|rt_sigtimedwait|futex|clone3?|"
                                                                      r"<\.\.\.)", x)), reverse=True)[:8]

@@ -2,7 +2,7 @@ import ArgumentParser
 import HutchKit
 
 struct Exec: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a command inside a running container's namespaces.")
+    static let configuration = CommandConfiguration(commandName: "exec", abstract: "Run a command inside a running container's namespaces.")
     @OptionGroup var global: GlobalOptions
     @Option(name: [.short, .long], help: "Set an environment variable.") var env: [String] = []
     @Option(name: [.short, .long], help: "Working directory inside the container.") var workdir: String?

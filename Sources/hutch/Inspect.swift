@@ -2,7 +2,7 @@ import ArgumentParser
 import HutchKit
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print containers' details as a JSON array (Docker's shape).")
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Print containers' details as a JSON array (Docker's shape).")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Containers (names or ids).") var containers: [String]
 

@@ -2,7 +2,7 @@ import ArgumentParser
 import HutchKit
 
 struct Stop: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Stop running containers (SIGTERM, then SIGKILL after a grace period).")
+    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop running containers (SIGTERM, then SIGKILL after a grace period).")
     @OptionGroup var global: GlobalOptions
     @Option(name: [.short, .customLong("time")], help: "Seconds to wait before killing.") var time: Int = 10
     @Argument(help: "Containers (names or ids).") var containers: [String]
@@ -15,7 +15,7 @@ struct Stop: ParsableCommand {
 }
 
 struct Kill: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Send a signal to running containers (default KILL).")
+    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal to running containers (default KILL).")
     @OptionGroup var global: GlobalOptions
     @Option(name: [.short, .long], help: "Signal name or number.") var signal: String = "KILL"
     @Argument(help: "Containers (names or ids).") var containers: [String]
@@ -30,7 +30,7 @@ struct Kill: ParsableCommand {
 }
 
 struct Wait: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Block until containers stop, then print their exit codes.")
+    static let configuration = CommandConfiguration(commandName: "wait", abstract: "Block until containers stop, then print their exit codes.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Containers (names or ids).") var containers: [String]
 
@@ -54,7 +54,7 @@ struct Remove: ParsableCommand {
 
 /// Run by the shim when a detached container exits (hidden): tears its network down.
 struct Cleanup: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Clean up after an exited container (run by the shim).", shouldDisplay: false)
+    static let configuration = CommandConfiguration(commandName: "cleanup", abstract: "Clean up after an exited container (run by the shim).", shouldDisplay: false)
     @OptionGroup var global: GlobalOptions
     @Argument var id: String
 

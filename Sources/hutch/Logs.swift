@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 struct Logs: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a detached container's output.")
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a detached container's output.")
     @OptionGroup var global: GlobalOptions
     @Flag(name: .shortAndLong, help: "Follow the output until the container stops.") var follow = false
     @Argument(help: "Container (name or id).") var container: String

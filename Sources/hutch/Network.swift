@@ -3,6 +3,7 @@ import HutchKit
 
 struct Network: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "network",
         abstract: "Manage networks: each is a Linux bridge with its own subnet, isolated from the others.",
         subcommands: [NetworkCreate.self, NetworkList.self, NetworkInspect.self, NetworkRemove.self, NetworkPrune.self,
                       NetworkReload.self])

@@ -3,6 +3,7 @@ import HutchKit
 
 struct Pod: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "pod",
         abstract: "Manage pods: a pause process holds shared namespaces, containers join with run --pod.",
         subcommands: [PodCreate.self, PodList.self, PodInspect.self, PodPS.self, PodStop.self, PodRemove.self])
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import HutchKit
 
 struct Port: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List a container's published ports (8000/tcp -> 0.0.0.0:8080).")
+    static let configuration = CommandConfiguration(commandName: "port", abstract: "List a container's published ports (8000/tcp -> 0.0.0.0:8080).")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Container (name or id).") var container: String
     @Argument(help: ArgumentHelp("Only this container port.", valueName: "port[/proto]")) var port: String?

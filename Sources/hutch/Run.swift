@@ -3,6 +3,7 @@ import HutchKit
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a command in new namespaces (bridge networking by default).",
         discussion: "Example: hutch run --rm --name web -- python3 -m http.server 8000")
 

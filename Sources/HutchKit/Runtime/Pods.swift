@@ -89,6 +89,9 @@ extension Runtime {
         }
         for m in members { _ = try remove(m.id, force: true) }
         if try store.findContainer(p.infraId) != nil { _ = try remove(p.infraId, force: true, podRemoval: true) }
+        // A `run --pod` racing with this removal may have joined after the first sweep; the pause
+        // process is gone now (nothing new can join), so one more sweep catches every member.
+        for m in try store.members(ofPod: p.id) { _ = try? remove(m.id, force: true) }
         try store.write { _ = try PodRecord.deleteOne($0, key: p.id) }
         return p
     }

@@ -48,11 +48,20 @@ public final class Store: @unchecked Sendable {
         defer { if lock >= 0 { close(lock) } }
         do {
             db = try DatabaseQueue(path: root + "/hutch.db", configuration: config)
-            try Self.migrator.migrate(db)
+            // The migrator only when the schema is not the current one (user_version): it costs
+            // a few milliseconds that every command would otherwise pay.
+            let version = try db.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } ?? 0
+            if version != Self.schemaVersion {
+                try Self.migrator.migrate(db)
+                try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)") }
+            }
         } catch let e as DatabaseError {
             throw HutchError("cannot open the state store in \(root): \(e.message ?? "\(e)")")
         }
     }
+
+    /// Bumped with every migration added below.
+    static let schemaVersion = 1
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
