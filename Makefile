@@ -3,9 +3,11 @@ SWIFT     ?= swift
 PREFIX    ?= /usr/local
 DEBUG_BIN  = .build/debug
 REL_FLAGS  = -c release --static-swift-stdlib
+# A python3 that has pytest: the one on PATH if it does, else Debian's (python3-pytest).
+PYTHON    ?= $(shell python3 -c 'import pytest' >/dev/null 2>&1 && echo python3 || echo /usr/bin/python3)
 
 APT_PACKAGES = libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev libnftnl-dev nftables iptables iproute2 \
-               conntrack util-linux procps psmisc python3 python3-pytest curl libsqlite3-dev iperf3 strace
+               conntrack util-linux procps psmisc python3 python3-pytest curl libsqlite3-dev sqlite3 iperf3 strace make gcc
 
 
 .PHONY: all deps build release shim bench-build bench bench-quick bench-ports test unit test-netlink test-integration demo install clean
@@ -48,7 +50,7 @@ test-netlink:
 
 test-integration:
 	HUTCH=$(CURDIR)/$(DEBUG_BIN)/hutch HUTCH_SHIM=$(CURDIR)/$(DEBUG_BIN)/hutch-shim \
-	  python3 -m pytest -q -p no:cacheprovider Tests/integration
+	  $(PYTHON) -m pytest -q -p no:cacheprovider Tests/integration
 
 # Not a test: publish/unpublish cost at 1, 100, 1,000 mappings on both backends, in a throwaway netns.
 bench-ports: deps
