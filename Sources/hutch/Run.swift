@@ -15,7 +15,7 @@ struct Run: ParsableCommand {
     @Option(name: [.customLong("network"), .customLong("net")],
             help: ArgumentHelp("bridge (default), host, none, container:NAME.", valueName: "mode"),
             transform: { try NetworkMode(parsing: $0) })
-    var network: NetworkMode = .bridge("bridge")
+    var network: NetworkMode?
     @Option(name: [.short, .long], help: ArgumentHelp("Set an environment variable (KEY=VALUE, or KEY to pass the caller's).", valueName: "env"))
     var env: [String] = []
     @Option(name: [.short, .long], help: "Working directory inside the container.") var workdir: String?
@@ -42,7 +42,7 @@ struct Run: ParsableCommand {
         }
         let rt = try global.runtime()
         var o = RunOptions()
-        o.name = name; o.hostname = hostname; o.network = network; o.env = env; o.workdir = workdir
+        o.name = name; o.hostname = hostname; o.network = network ?? .bridge("bridge"); o.networkGiven = network != nil; o.env = env; o.workdir = workdir
         o.detach = detach; o.autoRemove = autoRemove; o.useInit = `init`; o.publish = publish; o.pod = pod; o.ip = ip; o.aliases = networkAlias
         o.command = command.first == "--" ? Array(command.dropFirst()) : command
         // Never more than the caller holds: `--cap-add ALL` means all of the bounding set.

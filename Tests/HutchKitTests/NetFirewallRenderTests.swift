@@ -121,6 +121,7 @@ final class NetFirewallRenderTests: XCTestCase {
         -I HUTCH-FORWARD 1 -o hutch1 -m comment --comment "hutch:web" -j DROP
         -I HUTCH-FORWARD 1 -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
         -I HUTCH-FORWARD 1 -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
+        -I HUTCH-FORWARD 1 -i hutch1 -o hutch1 -m comment --comment "hutch:web" -j ACCEPT
         -A HUTCH-FORWARD -i hutch1 -m comment --comment "hutch:web" -j ACCEPT
         COMMIT
         *nat
@@ -203,6 +204,7 @@ final class NetFirewallRenderTests: XCTestCase {
         -I HUTCH-FORWARD 1 -o hutch1 -m comment --comment "hutch:web" -j DROP
         -I HUTCH-FORWARD 1 -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
         -I HUTCH-FORWARD 1 -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
+        -I HUTCH-FORWARD 1 -i hutch1 -o hutch1 -m comment --comment "hutch:web" -j ACCEPT
         -A HUTCH-FORWARD -i hutch1 -m comment --comment "hutch:web" -j ACCEPT
         COMMIT
         *nat

@@ -74,8 +74,9 @@ public struct BridgeDriver: Sendable {
             // straight into another netns with ENOTCONN, so eth0 comes up here)
             try ns.setUp("eth0")
             try ns.setUp("lo")
-            // ip route add default via GATEWAY dev eth0
-            try ns.addDefaultRoute(via: n.gateway, dev: nil)
+            // ip route add default via GATEWAY dev eth0 — not on an internal network, whose
+            // containers get only the subnet's route (no way out), as Docker's do.
+            if !n.isInternal { try ns.addDefaultRoute(via: n.gateway, dev: nil) }
         } catch {
             _ = try? host.deleteLink(hostVeth)
             throw error

@@ -74,7 +74,10 @@ public struct IptablesFirewall: Firewall {
                           "-o \(br) \(c) -j DROP"],
                     bottom: ["-i \(br) \(c) -j DROP"])
         }
-        return (top: ["-o \(br) -m conntrack --ctstate RELATED,ESTABLISHED \(c) -j ACCEPT",
+        // Traffic between members of the bridge first: with br_netfilter on, bridged frames pass
+        // FORWARD too and would otherwise hit the DROP below (Docker has the same rule).
+        return (top: ["-i \(br) -o \(br) \(c) -j ACCEPT",
+                      "-o \(br) -m conntrack --ctstate RELATED,ESTABLISHED \(c) -j ACCEPT",
                       "-o \(br) -m conntrack --ctstate DNAT \(c) -j ACCEPT",
                       "-o \(br) \(c) -j DROP"],
                 bottom: ["-i \(br) \(c) -j ACCEPT"])

@@ -34,6 +34,9 @@ extension Runtime {
             throw HutchError("invalid --bridge \"\(b)\": an interface name of 1-15 printable characters without '/'")
         }
         if let s = o.subnet, s.prefix > 30 { throw HutchError("invalid --subnet \(s): use a prefix of /30 or shorter") }
+        if let s = o.subnet, !s.isNetworkAddress {
+            throw HutchError("invalid --subnet \(s): it has host bits set; did you mean \(s.subnet)?")
+        }
         if o.gateway != nil && o.subnet == nil { throw HutchError("--gateway needs --subnet") }
         let hostRoutes = try NetlinkSession().routes().filter { $0.prefix > 0 }
         let id = Sys.randomID()

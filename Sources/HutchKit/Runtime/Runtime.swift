@@ -8,6 +8,8 @@ public struct RunOptions: Sendable {
     public var name: String?
     public var hostname: String?
     public var network: NetworkMode = .bridge("bridge")
+    /// Whether --network was given (so `--pod` can refuse it even when it names the default).
+    public var networkGiven = false
     public var env: [String] = []
     public var workdir: String?
     public var detach = false
@@ -77,8 +79,9 @@ public final class Runtime {
         }
         if o.pod != nil {
             if !o.publish.isEmpty { throw HutchError("-p/--publish cannot be used with --pod: publish ports on the pod (hutch pod create -p ...)") }
-            if o.network != .bridge("bridge") { throw HutchError("--network cannot be used with --pod: the container joins the pod's network") }
+            if o.networkGiven || o.network != .bridge("bridge") { throw HutchError("--network cannot be used with --pod: the container joins the pod's network") }
             if o.hostname != nil { throw HutchError("--hostname cannot be used with --pod: the pod's containers share its hostname") }
+            if o.ip != nil || !o.aliases.isEmpty { throw HutchError("--ip and --network-alias cannot be used with --pod: the container shares the pod's address") }
         }
         if case .container = o.network, o.hostname != nil {
             throw HutchError("conflicting options: --hostname and --network container:... (the container shares the other's UTS namespace)")
