@@ -25,11 +25,12 @@ static const char usage_text[] =
     "                      [--no-new-privs] -- CMD ARG...\n"
     "See docs/shim-protocol.md.\n";
 
-// `run` only: the CLI reads fd 3 for the pid, so an argument error goes there too (a detached
-// shim's stderr is /dev/null).
+// A failure of the shim itself (bad arguments, or a step before the child runs): one line on
+// stderr and, in `run`, the same line on fd 3 where the CLI reads the pid (a detached shim's
+// stderr is /dev/null); exit 125.
 static bool errors_to_status_fd = false;
 
-void usage_error(const char *fmt, ...) {
+void shim_fatal(const char *fmt, ...) {
     char line[512];
     va_list ap;
     va_start(ap, fmt);
@@ -70,12 +71,12 @@ static bool is(struct args *a, const char *name) { return strcmp(a->name, name) 
 
 static const char *value(struct args *a) {
     if (a->inline_value) return a->inline_value;
-    if (a->i >= a->argc) usage_error("%s needs a value", a->name);
+    if (a->i >= a->argc) shim_fatal("%s needs a value", a->name);
     return a->argv[a->i++];
 }
 
 static void flag(struct args *a) {
-    if (a->inline_value) usage_error("%s takes no value", a->name);
+    if (a->inline_value) shim_fatal("%s takes no value", a->name);
 }
 
 // `new`, `host` or a path to a namespace file.
@@ -83,34 +84,34 @@ static void parse_ns(struct ns_opt *ns, const char *v, const char *opt) {
     if (strcmp(v, "new") == 0) ns->mode = NS_NEW;
     else if (strcmp(v, "host") == 0) ns->mode = NS_HOST;
     else if (v[0] == '/') { ns->mode = NS_PATH; ns->path = v; }
-    else usage_error("invalid %s \"%s\": use new, host or an absolute path to a namespace file", opt, v);
+    else shim_fatal("invalid %s \"%s\": use new, host or an absolute path to a namespace file", opt, v);
 }
 
 // SRC:DST, split at the last ':' (DST is a path inside the container such as /etc/hosts).
 static void parse_bind(struct bind *b, char *v) {
     char *colon = strrchr(v, ':');
     if (!colon || colon == v || colon[1] == '\0')
-        usage_error("invalid --bind \"%s\": use SRC:DST", v);
+        shim_fatal("invalid --bind \"%s\": use SRC:DST", v);
     b->spec = strdup(v);
     *colon = '\0';
     b->src = v;
     b->dst = colon + 1;
     if (b->src[0] != '/' || b->dst[0] != '/')
-        usage_error("invalid --bind \"%s\": SRC and DST must be absolute paths", b->spec);
+        shim_fatal("invalid --bind \"%s\": SRC and DST must be absolute paths", b->spec);
 }
 
 static void check_env(const char *e) {
     const char *eq = strchr(e, '=');
-    if (!eq || eq == e) usage_error("invalid --env \"%s\": use KEY=VALUE", e);
+    if (!eq || eq == e) shim_fatal("invalid --env \"%s\": use KEY=VALUE", e);
 }
 
 static void check_workdir(const char *w) {
-    if (w[0] != '/') usage_error("invalid --workdir \"%s\": must be an absolute path", w);
+    if (w[0] != '/') shim_fatal("invalid --workdir \"%s\": must be an absolute path", w);
 }
 
 static uint64_t caps_arg(const char *v) {
     uint64_t mask;
-    if (parse_caps(v, &mask) < 0) usage_error("invalid --caps \"%s\": use a hexadecimal mask such as a80425fb", v);
+    if (parse_caps(v, &mask) < 0) shim_fatal("invalid --caps \"%s\": use a hexadecimal mask such as a80425fb", v);
     return mask;
 }
 
@@ -118,7 +119,7 @@ static uint64_t caps_arg(const char *v) {
 static char **rest(struct args *a) {
     int n = a->argc - a->i;
     char **out = calloc((size_t)n + 1, sizeof *out);
-    if (!out) usage_error("out of memory");
+    if (!out) shim_fatal("out of memory");
     for (int k = 0; k < n; k++) out[k] = a->argv[a->i + k];
     return out;
 }
@@ -127,11 +128,11 @@ static int parse_run(int argc, char **argv) {
     errors_to_status_fd = fcntl(FD_STATUS, F_GETFD) >= 0;
     struct run_spec *s = calloc(1, sizeof *s);
     // Every list holds at most argc entries, so one allocation each is enough.
-    if (!s) usage_error("out of memory");
+    if (!s) shim_fatal("out of memory");
     s->binds = calloc((size_t)argc, sizeof *s->binds);
     s->env = calloc((size_t)argc + 1, sizeof *s->env);
     s->exit_cmd = calloc((size_t)argc + 1, sizeof *s->exit_cmd);
-    if (!s->binds || !s->env || !s->exit_cmd) usage_error("out of memory");
+    if (!s->binds || !s->env || !s->exit_cmd) shim_fatal("out of memory");
     int nenv = 0, nexit = 0;
     s->net = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWNET, .step = "setns-net" };
     s->uts = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWUTS, .step = "setns-uts" };
@@ -157,24 +158,24 @@ static int parse_run(int argc, char **argv) {
         else if (is(&a, "--exit-file")) s->exit_file = value(&a);
         else if (is(&a, "--exit-cmd")) s->exit_cmd[nexit++] = (char *)value(&a);
         else if (is(&a, "--detach")) { flag(&a); s->detach = true; }
-        else usage_error("run: unknown option %s", a.name);
+        else shim_fatal("run: unknown option %s", a.name);
     }
     s->argv = rest(&a);
 
-    if (s->init && s->pause) usage_error("--init and --pause exclude each other");
-    if (s->pause && s->argv[0]) usage_error("--pause takes no command");
-    if (!s->pause && !s->argv[0]) usage_error("run: missing command (or --pause)");
-    if (s->hostname && s->uts.mode != NS_NEW) usage_error("--hostname needs a new UTS namespace (--uts new)");
+    if (s->init && s->pause) shim_fatal("--init and --pause exclude each other");
+    if (s->pause && s->argv[0]) shim_fatal("--pause takes no command");
+    if (!s->pause && !s->argv[0]) shim_fatal("run: missing command (or --pause)");
+    if (s->hostname && s->uts.mode != NS_NEW) shim_fatal("--hostname needs a new UTS namespace (--uts new)");
     if (s->hostname && (s->hostname[0] == '\0' || strlen(s->hostname) > 64))
-        usage_error("invalid --hostname \"%s\": 1 to 64 characters", s->hostname);
+        shim_fatal("invalid --hostname \"%s\": 1 to 64 characters", s->hostname);
     run_container(s);
 }
 
 static int parse_exec(int argc, char **argv) {
     struct exec_spec *s = calloc(1, sizeof *s);
-    if (!s) usage_error("out of memory");
+    if (!s) shim_fatal("out of memory");
     s->env = calloc((size_t)argc + 1, sizeof *s->env);
-    if (!s->env) usage_error("out of memory");
+    if (!s->env) shim_fatal("out of memory");
     s->workdir = "/";
     int nenv = 0;
 
@@ -185,18 +186,18 @@ static int parse_exec(int argc, char **argv) {
             char *end;
             errno = 0;
             long p = strtol(v, &end, 10);
-            if (errno || *end || p <= 0 || p > 0x3fffffff) usage_error("invalid --pid \"%s\"", v);
+            if (errno || *end || p <= 0 || p > 0x3fffffff) shim_fatal("invalid --pid \"%s\"", v);
             s->pid = (pid_t)p;
         }
         else if (is(&a, "--env")) { s->env[nenv] = (char *)value(&a); check_env(s->env[nenv++]); }
         else if (is(&a, "--workdir")) { s->workdir = value(&a); check_workdir(s->workdir); }
         else if (is(&a, "--caps")) { s->caps.enabled = true; s->caps.mask = caps_arg(value(&a)); }
         else if (is(&a, "--no-new-privs")) { flag(&a); s->no_new_privs = true; }
-        else usage_error("exec: unknown option %s", a.name);
+        else shim_fatal("exec: unknown option %s", a.name);
     }
     s->argv = rest(&a);
-    if (s->pid == 0) usage_error("exec: missing --pid");
-    if (!s->argv[0]) usage_error("exec: missing command");
+    if (s->pid == 0) shim_fatal("exec: missing --pid");
+    if (!s->argv[0]) shim_fatal("exec: missing command");
     exec_in_container(s);
 }
 
@@ -222,12 +223,12 @@ int main(int argc, char **argv) {
         args_area_start = argv[0];
         args_area_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
     }
-    if (argc < 2) usage_error("missing mode: run or exec (see --help)");
+    if (argc < 2) shim_fatal("missing mode: run or exec (see --help)");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage_text, stdout);
         return 0;
     }
     if (strcmp(argv[1], "run") == 0) return parse_run(argc - 2, argv + 2);
     if (strcmp(argv[1], "exec") == 0) return parse_exec(argc - 2, argv + 2);
-    usage_error("unknown mode \"%s\": use run or exec", argv[1]);
+    shim_fatal("unknown mode \"%s\": use run or exec", argv[1]);
 }

@@ -25,21 +25,6 @@
 #include <sys/wait.h>
 #include "shim.h"
 
-static bool status_fd_open = false;
-
-// A failure of the shim itself (before the child runs): one line on stderr and, since the CLI
-// reads fd 3 for the pid, the same line there instead of a pid; exit 125.
-__attribute__((noreturn, format(printf, 1, 2))) static void shim_fail(const char *fmt, ...) {
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "hutch-shim: %s\n", line);
-    if (status_fd_open) dprintf(FD_STATUS, "hutch-shim: %s\n", line);
-    exit(EXIT_SHIM);
-}
-
 pid_t raw_clone(unsigned long flags) {
     // Fork-like clone: no new stack (the child continues on a copy-on-write copy of ours) and
     // SIGCHLD to the parent when it exits. glibc's fork handlers do not run, which is fine for
@@ -62,7 +47,7 @@ static bool ensure_fd(int fd, int flags) {
 static void open_ns(struct ns_opt *ns, const char *what) {
     if (ns->mode != NS_PATH) return;
     ns->fd = open(ns->path, O_RDONLY | O_CLOEXEC);
-    if (ns->fd < 0) shim_fail("cannot open the %s namespace %s: %s", what, ns->path, strerror(errno));
+    if (ns->fd < 0) shim_fatal("cannot open the %s namespace %s: %s", what, ns->path, strerror(errno));
 }
 
 static void close_if(int *fd) {
@@ -76,7 +61,6 @@ void run_container(struct run_spec *s) {
     s->have_status = ensure_fd(FD_STATUS, O_WRONLY);
     s->have_go = ensure_fd(FD_GO, O_RDONLY);
     s->have_err = ensure_fd(FD_ERR, O_WRONLY);
-    status_fd_open = s->have_status;
     report_mode = s->have_err ? REPORT_PIPE : REPORT_STDERR;
 
     // 2. Remember who started us: if that changes (the CLI died while waiting in the
@@ -92,14 +76,14 @@ void run_container(struct run_spec *s) {
     open_ns(&s->ipc, "IPC");
     if (s->log) {
         s->log_fd = open(s->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (s->log_fd < 0) shim_fail("cannot open the log %s: %s", s->log, strerror(errno));
+        if (s->log_fd < 0) shim_fatal("cannot open the log %s: %s", s->log, strerror(errno));
         s->devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (s->devnull_fd < 0) shim_fail("cannot open /dev/null: %s", strerror(errno));
+        if (s->devnull_fd < 0) shim_fatal("cannot open /dev/null: %s", strerror(errno));
     }
     if (s->caps.enabled && caps_prepare(&s->caps, s->caps.mask) < 0)
-        shim_fail("cannot prepare capabilities: %s", strerror(errno));
+        shim_fatal("cannot prepare capabilities: %s", strerror(errno));
     int sync[2];
-    if (pipe2(sync, O_CLOEXEC) < 0) shim_fail("pipe: %s", strerror(errno));
+    if (pipe2(sync, O_CLOEXEC) < 0) shim_fatal("pipe: %s", strerror(errno));
     s->sync_rd = sync[0];
     s->sync_wr = sync[1];
 
@@ -121,7 +105,7 @@ void run_container(struct run_spec *s) {
     if (s->uts.mode == NS_NEW) flags |= CLONE_NEWUTS;
     if (s->ipc.mode == NS_NEW) flags |= CLONE_NEWIPC;
     pid_t child = raw_clone(flags);
-    if (child < 0) shim_fail("clone: %s", strerror(errno));
+    if (child < 0) shim_fatal("clone: %s", strerror(errno));
     if (child == 0) child_main(s); // never returns: from here to exec, system calls only
 
     // 7. Report the container's host pid and close fd 3. Drop our copies of what only the

@@ -25,6 +25,18 @@ public enum Validate {
         return s.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "=") }
     }
 
+    /// Throws the one-line error for a bad name given with `flag`.
+    public static func name(_ s: String, flag: String = "--name") throws {
+        guard isName(s) else { throw HutchError("invalid \(flag) \"\(s)\": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*") }
+    }
+
+    /// Throws the one-line error for a bad hostname given with `flag`.
+    public static func hostname(_ s: String, flag: String = "--hostname") throws {
+        guard isHostname(s) else {
+            throw HutchError("invalid \(flag) \"\(s)\": use RFC 1123 labels (letters, digits, '-', at most 63 each)")
+        }
+    }
+
     static func isAlnum(_ c: UInt8) -> Bool {
         (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
     }

@@ -24,9 +24,7 @@ extension Runtime {
     /// `hutch network create`: validates, picks a subnet that overlaps neither another hutch
     /// network nor a host route, records the network and creates its bridge and rules.
     public func createNetwork(_ o: NetworkOptions) throws -> NetworkRecord {
-        guard Validate.isName(o.name) else {
-            throw HutchError("invalid network name \"\(o.name)\": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")
-        }
+        try Validate.name(o.name, flag: "network name")
         if ["bridge", "host", "none", "default"].contains(o.name) {
             throw HutchError("network name \"\(o.name)\" is reserved: pick another name")
         }

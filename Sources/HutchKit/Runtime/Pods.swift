@@ -15,12 +15,8 @@ extension Runtime {
     /// Creates a pod: records it (reserving the name), then starts its infra container — a pause
     /// process in new net/uts/ipc/pid namespaces, wired and published exactly like a container.
     public func createPod(_ o: PodOptions) throws -> PodRecord {
-        if let n = o.name, !Validate.isName(n) {
-            throw HutchError("invalid --name \"\(n)\": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")
-        }
-        if let h = o.hostname, !Validate.isHostname(h) {
-            throw HutchError("invalid --hostname \"\(h)\": use RFC 1123 labels (letters, digits, '-', at most 63 each)")
-        }
+        if let n = o.name { try Validate.name(n) }
+        if let h = o.hostname { try Validate.hostname(h) }
         if case .container = o.network { throw HutchError("a pod cannot use --network container:...: it owns its network") }
         let id = Sys.randomID()
         if let n = o.name, let stale = try store.findPod(n) { try reconcilePod(stale) }

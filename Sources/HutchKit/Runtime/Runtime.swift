@@ -68,12 +68,8 @@ public final class Runtime {
         guard !o.command.isEmpty || o.infraOf != nil else {
             throw HutchError("run needs a command: hutch run [OPTIONS] -- COMMAND [ARG...]")
         }
-        if let n = o.name, !Validate.isName(n) {
-            throw HutchError("invalid --name \"\(n)\": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")
-        }
-        if let h = o.hostname, !Validate.isHostname(h) {
-            throw HutchError("invalid --hostname \"\(h)\": use RFC 1123 labels (letters, digits, '-', at most 63 each)")
-        }
+        if let n = o.name { try Validate.name(n) }
+        if let h = o.hostname { try Validate.hostname(h) }
         if let w = o.workdir, !w.hasPrefix("/") {
             throw HutchError("invalid --workdir \"\(w)\": the working directory must be an absolute path")
         }
@@ -94,9 +90,7 @@ public final class Runtime {
             case .container: throw HutchError("-p/--publish cannot be used with --network container:...: publish the ports on the container that owns the network")
             }
         }
-        for a in o.aliases where !Validate.isHostname(a) {
-            throw HutchError("invalid --network-alias \"\(a)\": use RFC 1123 labels (letters, digits, '-')")
-        }
+        for a in o.aliases { try Validate.hostname(a, flag: "--network-alias") }
         if o.ip != nil || !o.aliases.isEmpty {
             guard case .bridge(let n) = o.network, n != "bridge", o.pod == nil else {
                 throw HutchError("--ip and --network-alias need a user-defined network (hutch network create NAME, then --network NAME)")

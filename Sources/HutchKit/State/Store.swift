@@ -172,10 +172,16 @@ public final class Store: @unchecked Sendable {
     }
 
     public static func findContainer(_ ref: String, in db: Database) throws -> ContainerRecord? {
-        if let c = try ContainerRecord.filter(Column("name") == ref).fetchOne(db) { return c }
+        try find(ContainerRecord.self, ref, kind: "container", in: db)
+    }
+
+    /// A record by exact name, else by full id or unique id prefix (lowercase hex), as Docker
+    /// resolves references.
+    static func find<T: FetchableRecord & TableRecord>(_ type: T.Type, _ ref: String, kind: String, in db: Database) throws -> T? {
+        if let r = try T.filter(Column("name") == ref).fetchOne(db) { return r }
         guard !ref.isEmpty, ref.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
-        let matches = try ContainerRecord.filter(Column("id").like(ref + "%")).limit(2).fetchAll(db)
-        if matches.count > 1 { throw HutchError("container id prefix \(ref) is ambiguous: give more characters") }
+        let matches = try T.filter(Column("id").like(ref + "%")).limit(2).fetchAll(db)
+        if matches.count > 1 { throw HutchError("\(kind) id prefix \(ref) is ambiguous: give more characters") }
         return matches.first
     }
 
@@ -194,13 +200,7 @@ public final class Store: @unchecked Sendable {
 
     /// Finds a pod by exact name, full id, or unique id prefix.
     public func findPod(_ ref: String) throws -> PodRecord? {
-        try read { db in
-            if let p = try PodRecord.filter(Column("name") == ref).fetchOne(db) { return p }
-            guard !ref.isEmpty, ref.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
-            let m = try PodRecord.filter(Column("id").like(ref + "%")).limit(2).fetchAll(db)
-            if m.count > 1 { throw HutchError("pod id prefix \(ref) is ambiguous: give more characters") }
-            return m.first
-        }
+        try read { try Self.find(PodRecord.self, ref, kind: "pod", in: $0) }
     }
 
     public func pod(_ ref: String) throws -> PodRecord {
