@@ -69,7 +69,7 @@ extension Runtime {
     /// Stops a pod: its members first, then the pause process.
     public func stopPod(_ ref: String, timeout: Int) throws -> PodRecord {
         let p = try store.pod(ref)
-        for m in try store.members(ofPod: p.id) { _ = try stop(m.id, timeout: timeout) }
+        _ = try stopAll(store.members(ofPod: p.id), timeout: timeout)
         if try store.findContainer(p.infraId) != nil { _ = try stop(p.infraId, timeout: timeout) }
         return p
     }

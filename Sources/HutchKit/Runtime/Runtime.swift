@@ -405,16 +405,25 @@ public final class Runtime {
     /// SIGTERM (or the given signal), then SIGKILL after `timeout` seconds; returns once the
     /// container's network and state are cleaned up.
     public func stop(_ ref: String, timeout: Int) throws -> ContainerRecord {
-        let c = try reconcile(try store.container(ref))
-        guard c.status == .running else { return c }
-        if Sys.isAlive(pid: c.pid, start: c.pidStart) {
-            Glibc.kill(c.pid, SIGTERM)
-            if !waitGone(pid: c.pid, start: c.pidStart, timeoutMS: timeout * 1000) {
-                Glibc.kill(c.pid, SIGKILL)
-                _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 10_000)
-            }
+        try stopAll([store.container(ref)], timeout: timeout)[0]
+    }
+
+    /// Stops several containers with one grace period: SIGTERM to all, wait up to `timeout`
+    /// seconds for all, SIGKILL to what is left (so N containers that ignore SIGTERM cost one
+    /// timeout, not N).
+    public func stopAll(_ list: [ContainerRecord], timeout: Int) throws -> [ContainerRecord] {
+        let cs = try list.map { try reconcile($0) }
+        let live = cs.filter { $0.status == .running && Sys.isAlive(pid: $0.pid, start: $0.pidStart) }
+        for c in live { Glibc.kill(c.pid, SIGTERM) }
+        var waited = 0
+        while live.contains(where: { Sys.isAlive(pid: $0.pid, start: $0.pidStart) }) && waited < timeout * 1000 {
+            Sys.sleepMS(5); waited += 5
         }
-        return try waitExited(c)
+        for c in live where Sys.isAlive(pid: c.pid, start: c.pidStart) {
+            Glibc.kill(c.pid, SIGKILL)
+            _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 10_000)
+        }
+        return try cs.map { $0.status == .running ? try waitExited($0) : $0 }
     }
 
     public func kill(_ ref: String, signal: Int32) throws {
