@@ -4,35 +4,6 @@ import Glibc
 import GRDB
 import Dispatch
 
-/// What `hutch run` was asked to do, validated.
-public struct RunOptions: Sendable {
-    public var name: String?
-    public var hostname: String?
-    public var network: NetworkMode = .bridge("bridge")
-    /// Whether --network was given (so `--pod` can refuse it even when it names the default).
-    public var networkGiven = false
-    public var env: [String] = []
-    public var workdir: String?
-    public var detach = false
-    public var autoRemove = false
-    public var useInit = true
-    /// Docker's default capability set (CapEff/CapBnd 00000000a80425fb); nil keeps all (privileged).
-    public var capMask: String? = "a80425fb"
-    public var noNewPrivs = true
-    /// `-p` values, parsed (ranges expanded); host ports 0 are picked at reservation.
-    public var publish: [PublishSpec.Parsed] = []
-    /// `--ip`: a static address on a user-defined network.
-    public var ip: IPv4Address?
-    /// `--network-alias`: extra names on a user-defined network.
-    public var aliases: [String] = []
-    /// `--pod NAME`: join the pod's net, uts and ipc namespaces.
-    public var pod: String?
-    /// Internal: this is a pod's infra container (PID 1 is a pause process, no command).
-    var infraOf: PodRecord?
-    public var command: [String] = []
-    public init() {}
-}
-
 /// The container lifecycle: run, stop, kill, wait, rm, cleanup. The CLI is a thin layer over this.
 public final class Runtime {
     public let store: Store
@@ -66,37 +37,7 @@ public final class Runtime {
     /// Detached: prints nothing itself, returns 0 and the record (the shim monitors from now on).
     /// Any failure undoes every step already taken, in reverse order.
     public func run(_ o: RunOptions, onStarted: (ContainerRecord) -> Void = { _ in }) throws -> Int32 {
-        guard !o.command.isEmpty || o.infraOf != nil else {
-            throw HutchError("run needs a command: hutch run [OPTIONS] -- COMMAND [ARG...]")
-        }
-        if let n = o.name { try Validate.name(n) }
-        if let h = o.hostname { try Validate.hostname(h) }
-        if let w = o.workdir, !w.hasPrefix("/") {
-            throw HutchError("invalid --workdir \"\(w)\": the working directory must be an absolute path")
-        }
-        if o.pod != nil {
-            if !o.publish.isEmpty { throw HutchError("-p/--publish cannot be used with --pod: publish ports on the pod (hutch pod create -p ...)") }
-            if o.networkGiven || o.network != .bridge("bridge") { throw HutchError("--network cannot be used with --pod: the container joins the pod's network") }
-            if o.hostname != nil { throw HutchError("--hostname cannot be used with --pod: the pod's containers share its hostname") }
-            if o.ip != nil || !o.aliases.isEmpty { throw HutchError("--ip and --network-alias cannot be used with --pod: the container shares the pod's address") }
-        }
-        if case .container = o.network, o.hostname != nil {
-            throw HutchError("conflicting options: --hostname and --network container:... (the container shares the other's UTS namespace)")
-        }
-        if !o.publish.isEmpty {
-            switch o.network {
-            case .bridge: break
-            case .host: throw HutchError("-p/--publish cannot be used with --network host: the container already uses the host's ports")
-            case .none: throw HutchError("-p/--publish cannot be used with --network none: the container has no network to publish from")
-            case .container: throw HutchError("-p/--publish cannot be used with --network container:...: publish the ports on the container that owns the network")
-            }
-        }
-        for a in o.aliases { try Validate.hostname(a, flag: "--network-alias") }
-        if o.ip != nil || !o.aliases.isEmpty {
-            guard case .bridge(let n) = o.network, n != "bridge", o.pod == nil else {
-                throw HutchError("--ip and --network-alias need a user-defined network (hutch network create NAME, then --network NAME)")
-            }
-        }
+        try o.validate()
         let env = try Self.environment(o.env, hostname: nil)
 
         let id = Sys.randomID()
@@ -105,30 +46,7 @@ public final class Runtime {
         defer { undo.run() }
 
         // 1. Resolve the network mode.
-        var net: NetworkRecord?
-        var joined: ContainerRecord?
-        var pod: PodRecord? = o.infraOf
-        if let ref = o.pod {
-            guard let p = try store.findPod(ref) else { throw HutchError("no such pod: \(ref) (create it with 'hutch pod create --name \(ref)')") }
-            guard let infra = try store.findContainer(p.infraId), try reconcile(infra).status == .running else {
-                throw HutchError("pod \(p.name) is not running (its infra process is gone): remove it with 'hutch pod rm -f \(p.name)'")
-            }
-            pod = p
-            joined = infra
-        } else { switch o.network {
-        case .bridge(let name):
-            guard let n = try store.network(name) else {
-                throw HutchError("network \(name) not found: create it with 'hutch network create \(name)' or use --network bridge")
-            }
-            net = n
-        case .container(let ref):
-            guard let t = try store.findContainer(ref) else { throw HutchError("no such container: \(ref) (in --network container:\(ref))") }
-            guard try reconcile(t).status == .running else {
-                throw HutchError("cannot join the network of container \(t.name): it is not running")
-            }
-            joined = t
-        case .host, .none: break
-        } }
+        let (net, joined, pod) = try resolveNetwork(o)
 
         var hostname = o.hostname ?? shortId
         if case .host = o.network, o.hostname == nil { hostname = Self.hostHostname() }
@@ -278,6 +196,33 @@ public final class Runtime {
         ForegroundSignals.restore()
         try cleanup(id, exitCode: status)
         return status
+    }
+
+    /// What a run's network mode points at: the bridge network, or the container (a pod's infra
+    /// container) whose namespaces it joins, and the pod it belongs to.
+    func resolveNetwork(_ o: RunOptions) throws -> (NetworkRecord?, ContainerRecord?, PodRecord?) {
+        if let ref = o.pod {
+            guard let p = try store.findPod(ref) else { throw HutchError("no such pod: \(ref) (create it with 'hutch pod create --name \(ref)')") }
+            guard let infra = try store.findContainer(p.infraId), try reconcile(infra).status == .running else {
+                throw HutchError("pod \(p.name) is not running (its infra process is gone): remove it with 'hutch pod rm -f \(p.name)'")
+            }
+            return (nil, infra, p)
+        }
+        switch o.network {
+        case .bridge(let name):
+            guard let n = try store.network(name) else {
+                throw HutchError("network \(name) not found: create it with 'hutch network create \(name)' or use --network bridge")
+            }
+            return (n, nil, o.infraOf)
+        case .container(let ref):
+            guard let t = try store.findContainer(ref) else { throw HutchError("no such container: \(ref) (in --network container:\(ref))") }
+            guard try reconcile(t).status == .running else {
+                throw HutchError("cannot join the network of container \(t.name): it is not running")
+            }
+            return (nil, t, nil)
+        case .host, .none:
+            return (nil, nil, o.infraOf)
+        }
     }
 
     /// Creates the network's bridge on first use (refusing a subnet that overlaps a route the
