@@ -65,8 +65,6 @@ public enum Sys {
         rmdir(path)
     }
 
-    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
-
     /// The kernel's boot id: records from an earlier boot are stale by definition.
     public static let bootID: String = {
         (readFile("/proc/sys/kernel/random/boot_id") ?? "unknown").trimmingSpaces()
