@@ -25,6 +25,7 @@ struct NetworkCreate: ParsableCommand {
     func run() throws {
         var o = NetworkOptions(name: name)
         o.subnet = subnet; o.gateway = gateway; o.isInternal = `internal`; o.bridge = bridge
+        try o.validate()
         print(try global.runtime().createNetwork(o).id)
     }
 }

@@ -23,6 +23,7 @@ struct PodCreate: ParsableCommand {
     func run() throws {
         var o = PodOptions()
         o.name = name; o.hostname = hostname; o.network = network; o.publish = publish
+        try o.validate()
         print(try global.runtime().createPod(o).id)
     }
 }

@@ -40,7 +40,6 @@ struct Run: ParsableCommand {
         if let first = command.first, first.hasPrefix("-"), first != "--" {
             throw HutchError("unknown flag: \(first) (see 'hutch run --help')")
         }
-        let rt = try global.runtime()
         var o = RunOptions()
         o.name = name; o.hostname = hostname; o.network = network ?? .bridge("bridge"); o.networkGiven = network != nil; o.env = env; o.workdir = workdir
         o.detach = detach; o.autoRemove = autoRemove; o.useInit = `init`; o.publish = publish; o.pod = pod; o.ip = ip; o.aliases = networkAlias
@@ -53,7 +52,10 @@ struct Run: ParsableCommand {
         } else {
             o.capMask = Capabilities.hex(mask)
         }
-        let status = try rt.run(o) { started in
+        // Everything that can be checked without the state store is checked before it is opened
+        // (or, on first use, created).
+        try o.validate()
+        let status = try global.runtime().run(o) { started in
             if detach { print(started.id) }
         }
         if status != 0 { throw ExitStatus(status) }

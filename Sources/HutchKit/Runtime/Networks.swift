@@ -10,6 +10,22 @@ public struct NetworkOptions: Sendable {
     public var isInternal = false
     public var bridge: String?
     public init(name: String) { self.name = name }
+
+    /// The checks that need neither the store nor the host's routes.
+    public func validate() throws {
+        try Validate.name(name, flag: "network name")
+        if ["bridge", "host", "none", "default"].contains(name) {
+            throw HutchError("network name \"\(name)\" is reserved: pick another name")
+        }
+        if let b = bridge, !(1...15).contains(b.utf8.count) || !b.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "/") }) {
+            throw HutchError("invalid --bridge \"\(b)\": an interface name of 1-15 printable characters without '/'")
+        }
+        if let s = subnet, s.prefix > 30 { throw HutchError("invalid --subnet \(s): use a prefix of /30 or shorter") }
+        if let s = subnet, !s.isNetworkAddress {
+            throw HutchError("invalid --subnet \(s): it has host bits set; did you mean \(s.subnet)?")
+        }
+        if gateway != nil && subnet == nil { throw HutchError("--gateway needs --subnet") }
+    }
 }
 
 extension Runtime {
@@ -24,18 +40,7 @@ extension Runtime {
     /// `hutch network create`: validates, picks a subnet that overlaps neither another hutch
     /// network nor a host route, records the network and creates its bridge and rules.
     public func createNetwork(_ o: NetworkOptions) throws -> NetworkRecord {
-        try Validate.name(o.name, flag: "network name")
-        if ["bridge", "host", "none", "default"].contains(o.name) {
-            throw HutchError("network name \"\(o.name)\" is reserved: pick another name")
-        }
-        if let b = o.bridge, !(1...15).contains(b.utf8.count) || !b.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "/") }) {
-            throw HutchError("invalid --bridge \"\(b)\": an interface name of 1-15 printable characters without '/'")
-        }
-        if let s = o.subnet, s.prefix > 30 { throw HutchError("invalid --subnet \(s): use a prefix of /30 or shorter") }
-        if let s = o.subnet, !s.isNetworkAddress {
-            throw HutchError("invalid --subnet \(s): it has host bits set; did you mean \(s.subnet)?")
-        }
-        if o.gateway != nil && o.subnet == nil { throw HutchError("--gateway needs --subnet") }
+        try o.validate()
         let hostRoutes = try NetlinkSession().routes().filter { $0.prefix > 0 }
         let id = Sys.randomID()
         let bridge = o.bridge ?? "hb-" + String(id.prefix(11))

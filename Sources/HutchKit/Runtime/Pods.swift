@@ -9,15 +9,19 @@ public struct PodOptions: Sendable {
     public var network: NetworkMode = .bridge("bridge")
     public var publish: [PublishSpec.Parsed] = []
     public init() {}
+
+    public func validate() throws {
+        if let n = name { try Validate.name(n) }
+        if let h = hostname { try Validate.hostname(h) }
+        if case .container = network { throw HutchError("a pod cannot use --network container:...: it owns its network") }
+    }
 }
 
 extension Runtime {
     /// Creates a pod: records it (reserving the name), then starts its infra container — a pause
     /// process in new net/uts/ipc/pid namespaces, wired and published exactly like a container.
     public func createPod(_ o: PodOptions) throws -> PodRecord {
-        if let n = o.name { try Validate.name(n) }
-        if let h = o.hostname { try Validate.hostname(h) }
-        if case .container = o.network { throw HutchError("a pod cannot use --network container:...: it owns its network") }
+        try o.validate()
         let id = Sys.randomID()
         if let n = o.name, let stale = try store.findPod(n) { try reconcilePod(stale) }
         let pod = try store.write { db -> PodRecord in

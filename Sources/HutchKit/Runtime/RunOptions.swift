@@ -28,7 +28,7 @@ public struct RunOptions: Sendable {
 
     /// Checks every option on its own and against the others, before anything is created: one
     /// line naming the flag and the value, exit 125.
-    func validate() throws {
+    public func validate() throws {
         guard !command.isEmpty || infraOf != nil else {
             throw HutchError("run needs a command: hutch run [OPTIONS] -- COMMAND [ARG...]")
         }
