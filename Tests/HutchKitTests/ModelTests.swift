@@ -41,13 +41,15 @@ final class ValidateTests: XCTestCase {
     }
 
     func testEnvironment() throws {
-        let env = try Runtime.environment(["A=1", "PATH=/x", "EMPTY="], hostname: nil)
+        let env = try Runtime.environment(["A=1", "PATH=/x", "EMPTY="])
         XCTAssertTrue(env.contains("A=1"))
         XCTAssertTrue(env.contains("PATH=/x"))
         XCTAssertFalse(env.contains("PATH=\(Runtime.defaultPath)"))
         XCTAssertTrue(env.contains("EMPTY="))
+        let merged = try Runtime.environment(["PATH=/y", "NEW=1"], base: ["PATH=/x", "HOSTNAME=h", "E="])
+        XCTAssertEqual(merged, ["HOSTNAME=h", "E=", "PATH=/y", "NEW=1"])
         for bad in ["=x", "A B=1", "1A=2", ""] {
-            XCTAssertThrowsError(try Runtime.environment([bad], hostname: nil), bad)
+            XCTAssertThrowsError(try Runtime.environment([bad]), bad)
         }
     }
 

@@ -38,7 +38,7 @@ public final class Runtime {
     /// Any failure undoes every step already taken, in reverse order.
     public func run(_ o: RunOptions, onStarted: (ContainerRecord) -> Void = { _ in }) throws -> Int32 {
         try o.validate()
-        let env = try Self.environment(o.env, hostname: nil)
+        let env = try Self.environment(o.env)
 
         let id = Sys.randomID()
         let shortId = String(id.prefix(12))
@@ -245,11 +245,19 @@ public final class Runtime {
         return BridgeNetwork(name: n.name, bridge: n.bridge, subnet: subnet, gateway: gw, isInternal: n.isInternal)
     }
 
-    /// `-e KEY=VALUE` or `-e KEY` (taken from the caller's environment, as Docker does),
-    /// on top of a default PATH and HOME.
-    static func environment(_ entries: [String], hostname: String?) throws -> [String] {
-        var env: [(String, String)] = [("PATH", defaultPath), ("HOME", "/root")]
-        if let t = getenv("TERM") { env.append(("TERM", String(cString: t))) }
+    /// `-e KEY=VALUE` or `-e KEY` (taken from the caller's environment, as Docker does), on top
+    /// of `base` (a container's environment, for exec) or of a default PATH, HOME and TERM.
+    static func environment(_ entries: [String], base: [String]? = nil) throws -> [String] {
+        var env: [(String, String)]
+        if let b = base {
+            env = b.map { e in
+                let kv = e.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                return (String(kv[0]), kv.count == 2 ? String(kv[1]) : "")
+            }
+        } else {
+            env = [("PATH", defaultPath), ("HOME", "/root")]
+            if let t = getenv("TERM") { env.append(("TERM", String(cString: t))) }
+        }
         for e in entries {
             let parts = e.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard Validate.isEnvKey(parts[0]) else {
@@ -482,12 +490,7 @@ public final class Runtime {
         if let w = workdir, !w.hasPrefix("/") {
             throw HutchError("invalid --workdir \"\(w)\": the working directory must be an absolute path")
         }
-        var env = c.env
-        for e in try Self.environment(extra, hostname: nil).dropFirst(2) {
-            let key = e.prefix(while: { $0 != "=" })
-            env.removeAll { $0.prefix(while: { $0 != "=" }) == key }
-            env.append(e)
-        }
+        let env = try Self.environment(extra, base: c.env)
         var args = [ShimLocator.path, "exec", "--pid", String(c.pid), "--workdir", workdir ?? c.workdir]
         for e in env { args += ["--env", e] }
         if let m = c.capMask { args += ["--caps", m] }
