@@ -20,6 +20,7 @@ import sqlite3
 import pytest
 
 from harness import HOST_OUT_IP, OUTSIDE_IP, PY, WHOAMI, parts, wait_until
+from harness import Backend as Fw
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 BACKENDS = ["nftables", "iptables"]
@@ -32,45 +33,6 @@ BLOCKED = (7, 28)
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-class Fw:
-    """The throwaway host with `--firewall BACKEND` on every hutch call (None: no flag)."""
-
-    def __init__(self, h, backend=None):
-        self.h = h
-        self.backend = backend
-
-    def hutch(self, *args, **kw):
-        lead = ("--firewall", self.backend) if self.backend else ()
-        return self.h.hutch(*lead, *args, **kw)
-
-    def inspect(self, name):
-        r = self.hutch("inspect", name)
-        data = json.loads(r.out)
-        assert isinstance(data, list) and len(data) == 1, r.out
-        self.h._note(data[0])  # the harness's process leak check then knows its pid
-        return data[0]
-
-    def run_d(self, *args):
-        r = self.hutch("run", "-d", *args)
-        cid = r.out.strip()
-        assert HEX64.fullmatch(cid), f"run -d printed {r.out!r}, want a 64-hex id (stderr {r.err!r})"
-        self.inspect(cid)
-        return cid
-
-    def ip_of(self, name):
-        return self.inspect(name)["NetworkSettings"]["IPAddress"]
-
-
-@pytest.fixture(autouse=True)
-def remove_pods_first(h):
-    """Runs before the harness's teardown: `hutch pod rm -f` every pod still there."""
-    yield
-    r = h.hutch("pod", "ls", "-q", check=False)
-    ids = r.out.split() if r.rc == 0 else []
-    if ids:
-        h.hutch("pod", "rm", "-f", *ids, check=False, timeout=60)
 
 
 def net_create(hx, name, *opts):

@@ -18,17 +18,7 @@ HEX12 = re.compile(r"[0-9a-f]{12}")
 
 
 # ---------------------------------------------------------------------------------------------
-# helpers (kept here: the harness belongs to another file's owner)
-
-
-@pytest.fixture(autouse=True)
-def remove_pods_first(h):
-    """Runs before the harness's teardown: `hutch pod rm -f` every pod still there."""
-    yield
-    r = h.hutch("pod", "ls", "-q", check=False)
-    ids = r.out.split() if r.rc == 0 else []
-    if ids:
-        h.hutch("pod", "rm", "-f", *ids, check=False, timeout=60)
+# helpers
 
 
 def pod_create(h, *args):

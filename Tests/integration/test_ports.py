@@ -20,6 +20,7 @@ import threading
 import pytest
 
 from harness import HOST_OUT_IP, OUTSIDE_IP, PY, wait_until
+from harness import Backend as Fw
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 OWNER = re.compile(r"hutch:([0-9a-f]{64})")
@@ -89,43 +90,6 @@ def srv(name, *specs):
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-class Fw:
-    """The throwaway host with `--firewall BACKEND` on every hutch call."""
-
-    def __init__(self, h, backend):
-        self.h = h
-        self.backend = backend
-
-    def argv(self, *args):
-        return [self.h.hutch_bin, "--firewall", self.backend, "--root", self.h.root, *map(str, args)]
-
-    def hutch(self, *args, **kw):
-        return self.h.hutch("--firewall", self.backend, *args, **kw)
-
-    def inspect(self, name):
-        r = self.hutch("inspect", name)
-        data = json.loads(r.out)
-        assert isinstance(data, list) and len(data) == 1, r.out
-        self.h._note(data[0])  # the harness's process leak check then knows its pid
-        return data[0]
-
-    def run_d(self, *args):
-        r = self.hutch("run", "-d", *args)
-        cid = r.out.strip()
-        assert HEX64.fullmatch(cid), f"run -d printed {r.out!r}, want a 64-hex id (stderr {r.err!r})"
-        self.inspect(cid)
-        return cid
-
-    def ip_of(self, name):
-        return self.inspect(name)["NetworkSettings"]["IPAddress"]
-
-    def wait_exited(self, name):
-        return wait_until(lambda: self.inspect(name)["State"]["Status"] == "exited", desc=f"{name} to exit")
-
-    def port(self, name, *spec):
-        return self.hutch("port", name, *spec).out
 
 
 def rules(h, backend):
