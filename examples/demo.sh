@@ -41,7 +41,8 @@ IP=$(h inspect web | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][
 say "The host reaches the server at the container's address $IP"
 for i in $(seq 50); do onhost curl -s -o /dev/null "http://$IP:8000/" && break; sleep 0.1; done
 printf '$ curl -s http://%s:8000/ | head -3\n' "$IP"
-onhost curl -s "http://$IP:8000/" | head -3
+page=$(onhost curl -s "http://$IP:8000/")   # not piped into head: with pipefail, curl's EPIPE would fail the demo
+sed -n 1,3p <<<"$page"
 
 say "The published port is a kernel DNAT rule (no proxy): the host reaches it on 127.0.0.1:8080"
 printf '$ curl -s -o /dev/null -w "%%{http_code}\\n" http://127.0.0.1:8080/\n'

@@ -93,31 +93,25 @@ int hn_veth_add(hn_nl *nl, const char *host, const char *peer, pid_t peer_pid,
 
 /* RTM_NEWLINK addressed by name (ifi_index 0): one message, no lookup first. */
 static int change_by_name(hn_nl *nl, const char *name, uint32_t flags, uint32_t change,
-                          int32_t master, int set_master, const uint8_t *mac) {
+                          const uint8_t *mac) {
     if (strlen(name) >= IFNAMSIZ) return -EINVAL;
     struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWLINK, 0);
     if (!msg) return -ENOMEM;
     struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_flags = flags, .ifi_change = change };
     if (nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
         nla_put_string(msg, IFLA_IFNAME, name) < 0 ||
-        (set_master && nla_put_u32(msg, IFLA_MASTER, (uint32_t)master) < 0) ||
         (mac && nla_put(msg, IFLA_ADDRESS, 6, mac) < 0)) { nlmsg_free(msg); return -EMSGSIZE; }
     return hn_talk(nl, msg, 0, NULL, NULL);
 }
 
-/* ip link set NAME master M */
-int hn_link_set_master(hn_nl *nl, const char *name, int32_t master_ifindex) {
-    return change_by_name(nl, name, 0, 0, master_ifindex, 1, NULL);
-}
-
 /* ip link set NAME up|down */
 int hn_link_set_up(hn_nl *nl, const char *name, int up) {
-    return change_by_name(nl, name, up ? IFF_UP : 0, IFF_UP, 0, 0, NULL);
+    return change_by_name(nl, name, up ? IFF_UP : 0, IFF_UP, NULL);
 }
 
 /* ip link set NAME address MAC */
 int hn_link_set_mac(hn_nl *nl, const char *name, const uint8_t *mac) {
-    return change_by_name(nl, name, 0, 0, 0, 0, mac);
+    return change_by_name(nl, name, 0, 0, mac);
 }
 
 /* ip link del NAME */

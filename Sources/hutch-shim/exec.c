@@ -10,23 +10,12 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/prctl.h>
 #include "shim.h"
-
-__attribute__((noreturn, format(printf, 1, 2))) static void exec_fail(const char *fmt, ...) {
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "hutch: %s\n", line);
-    exit(EXIT_SHIM);
-}
 
 static const struct {
     const char *name;
@@ -48,19 +37,19 @@ void exec_in_container(struct exec_spec *s) {
         snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)s->pid, kinds[i].name);
         fds[i] = open(path, O_RDONLY | O_CLOEXEC);
         if (fds[i] < 0) {
-            if (errno == ENOENT || errno == ESRCH) exec_fail("the container's process %d is not running", (int)s->pid);
-            exec_fail("cannot open %s: %s", path, strerror(errno));
+            if (errno == ENOENT || errno == ESRCH) shim_fatal("the container's process %d is not running", (int)s->pid);
+            shim_fatal("cannot open %s: %s", path, strerror(errno));
         }
     }
 
     // 2. Capabilities are prepared now (libcap allocates); the child only applies them.
     if (s->caps.enabled && caps_prepare(&s->caps, s->caps.mask) < 0)
-        exec_fail("cannot prepare capabilities: %s", strerror(errno));
+        shim_fatal("cannot prepare capabilities: %s", strerror(errno));
 
     // 3. Join: ipc, uts, net, pid (applies to our children), mnt.
     for (int i = 0; i < NKINDS; i++) {
         if (setns(fds[i], kinds[i].flag) < 0)
-            exec_fail("cannot join the container's %s namespace: %s", kinds[i].name, strerror(errno));
+            shim_fatal("cannot join the container's %s namespace: %s", kinds[i].name, strerror(errno));
         close(fds[i]);
     }
 
@@ -73,7 +62,7 @@ void exec_in_container(struct exec_spec *s) {
     sigprocmask(SIG_BLOCK, &blocked, NULL);
     report_mode = REPORT_HUTCH;
     pid_t child = raw_clone(0);
-    if (child < 0) exec_fail("fork: %s", strerror(errno));
+    if (child < 0) shim_fatal("fork: %s", strerror(errno));
 
     if (child == 0) {
         // The command's process: system calls only until exec (as in child.c). Its own session,

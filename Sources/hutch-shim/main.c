@@ -28,7 +28,10 @@ static const char usage_text[] =
 // A failure of the shim itself (bad arguments, or a step before the child runs): one line on
 // stderr and, in `run`, the same line on fd 3 where the CLI reads the pid (a detached shim's
 // stderr is /dev/null); exit 125.
+// In `exec` mode the shim stands in for the `hutch exec` process that exec'ed it, so its
+// errors carry hutch's own prefix.
 static bool errors_to_status_fd = false;
+const char *fatal_prefix = "hutch-shim";
 
 void shim_fatal(const char *fmt, ...) {
     char line[512];
@@ -36,8 +39,8 @@ void shim_fatal(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "hutch-shim: %s\n", line);
-    if (errors_to_status_fd) dprintf(FD_STATUS, "hutch-shim: %s\n", line);
+    fprintf(stderr, "%s: %s\n", fatal_prefix, line);
+    if (errors_to_status_fd) dprintf(FD_STATUS, "%s: %s\n", fatal_prefix, line);
     exit(EXIT_SHIM);
 }
 
@@ -172,6 +175,7 @@ static int parse_run(int argc, char **argv) {
 }
 
 static int parse_exec(int argc, char **argv) {
+    fatal_prefix = "hutch";
     struct exec_spec *s = calloc(1, sizeof *s);
     if (!s) shim_fatal("out of memory");
     s->env = calloc((size_t)argc + 1, sizeof *s->env);

@@ -81,6 +81,7 @@ struct exec_spec {
 };
 
 // main.c
+extern const char *fatal_prefix; // "hutch-shim", or "hutch" in exec mode
 __attribute__((noreturn, format(printf, 1, 2))) void shim_fatal(const char *fmt, ...);
 extern char *args_area_start, *args_area_end; // the shim's argv strings, for set_title
 void set_title(const char *title);

@@ -309,8 +309,8 @@ final class NetlinkRootTests: XCTestCase {
     /// Rules that other software installed stay as they are; a network that turns internal loses
     /// its MASQUERADE.
     func testForeignRulesUntouchedAndInternalSwitch() throws {
-        try out(["/usr/sbin/iptables", "-w", "-A", "FORWARD", "-s", "192.0.2.0/24", "-j", "ACCEPT"])
-        try out(["/usr/sbin/iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-s", "192.0.2.0/24", "-j", "MASQUERADE"])
+        _ = try out(["/usr/sbin/iptables", "-w", "-A", "FORWARD", "-s", "192.0.2.0/24", "-j", "ACCEPT"])
+        _ = try out(["/usr/sbin/iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-s", "192.0.2.0/24", "-j", "MASQUERADE"])
         try NftablesFirewall.run("add table ip other\nadd chain ip other c { type filter hook forward priority 0; }\nadd rule ip other c counter\n")
         let before = try ruleset(IptablesFirewall()) + NftablesFirewall.run("list table ip other")
         for fw in [NftablesFirewall(), IptablesFirewall(lockPath: NSTemporaryDirectory() + "hutch-iptables-test.lock")] as [any Firewall] {

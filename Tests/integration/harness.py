@@ -696,6 +696,19 @@ class Host(Namespace):
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
+def rules(h, backend):
+    """The throwaway host's rules of the given backend, as text."""
+    if backend == "iptables":
+        return h.sh("iptables-save").out
+    return h.sh("nft list ruleset").out
+
+
+def hutch_nft_table(h):
+    """`nft list table ip hutch` in the throwaway host, "" when there is no such table."""
+    r = h.sh("nft list table ip hutch", check=False)
+    return r.out if r.rc == 0 else ""
+
+
 class Backend:
     """The throwaway host `h` seen through one firewall backend: `--firewall BACKEND` on every
     hutch call (no option at all when backend is None)."""

@@ -90,3 +90,12 @@ def test_pod_web_up_repairs_a_dead_pod(h):
     finally:
         make(h, "down", peer, check=False)
     assert_down(h, peer)
+
+
+def test_demo_runs_and_cleans_up(h):
+    """The README's `make demo` script: it makes its own throwaway namespace and state root, must
+    succeed, and must leave nothing behind (the fixture's leak check)."""
+    env = dict(os.environ, HUTCH=h.hutch_bin)
+    r = run(["bash", os.path.join(REPO, "examples", "demo.sh")], env=env, timeout=120)
+    assert r.rc == 0, f"demo failed: {r.out[-2000:]}\n{r.err[-2000:]}"
+    assert "== Done" in r.out, r.out[-2000:]

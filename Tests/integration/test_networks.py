@@ -20,7 +20,7 @@ import sqlite3
 import pytest
 
 from harness import HOST_OUT_IP, OUTSIDE_IP, PY, WHOAMI, parts, wait_until
-from harness import Backend as Fw
+from harness import Backend as Fw, hutch_nft_table, rules
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 BACKENDS = ["nftables", "iptables"]
@@ -142,18 +142,6 @@ def resolves_to(hx, ctr, name, ip):
 def wait_unresolvable(hx, ctr, name):
     # bounded: the members' hosts files are rewritten when a member goes
     wait_until(lambda: getent(hx, ctr, name)[0] != 0, timeout=20, desc=f"{name} to stop resolving in {ctr}")
-
-
-def rules(h, backend):
-    """The throwaway host's rules of the given backend, as text."""
-    if backend == "iptables":
-        return h.sh("iptables-save").out
-    return h.sh("nft list ruleset").out
-
-
-def hutch_nft_table(h):
-    r = h.sh("nft list table ip hutch", check=False)
-    return r.out if r.rc == 0 else ""
 
 
 def leases(h, net):

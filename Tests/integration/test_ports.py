@@ -20,7 +20,7 @@ import threading
 import pytest
 
 from harness import HOST_OUT_IP, OUTSIDE_IP, PY, wait_until
-from harness import Backend as Fw
+from harness import Backend as Fw, hutch_nft_table, rules
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 OWNER = re.compile(r"hutch:([0-9a-f]{64})")
@@ -90,18 +90,6 @@ def srv(name, *specs):
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-def rules(h, backend):
-    """The throwaway host's rules of the given backend, as text."""
-    if backend == "iptables":
-        return h.sh("iptables-save").out
-    return h.sh("nft list ruleset").out
-
-
-def nft_hutch(h):
-    r = h.sh("nft list table ip hutch", check=False)
-    return r.out if r.rc == 0 else ""
 
 
 def owners(text):
@@ -181,14 +169,14 @@ def dnat_of(h, backend, cid):
     if backend == "iptables":
         return [l for l in h.sh("iptables-save -t nat").out.splitlines()
                 if l.startswith("-A HUTCH ") and f"hutch:{cid}" in l]
-    return [l for l in nft_hutch(h).splitlines() if f"hutch:{cid}" in l]
+    return [l for l in hutch_nft_table(h).splitlines() if f"hutch:{cid}" in l]
 
 
 def assert_no_rules_of(h, backend, cid):
     text = rules(h, backend)
     assert f"hutch:{cid}" not in text, f"{backend}: rules of {cid[:12]} are still there:\n{text}"
     if backend == "nftables":
-        assert cid not in nft_hutch(h)
+        assert cid not in hutch_nft_table(h)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,9 +272,9 @@ def test_every_form_and_direction(h, backend):
                      if l.startswith("DNAT") and f"dpt:{hp} " in l + " " and f"to:{ip}:{cp}" in l]
             assert lines, f"no `DNAT ... dpt:{hp} ... to:{ip}:{cp}` in iptables -t nat -L HUTCH -n:\n{listing}"
             assert all(f"hutch:{cid}" in l for l in lines), lines
-        assert f"hutch:{cid}" not in nft_hutch(h)
+        assert f"hutch:{cid}" not in hutch_nft_table(h)
     else:
-        table = nft_hutch(h)
+        table = hutch_nft_table(h)
         for m in ("tcp_ports", "tcp_any", "udp_any"):
             assert f"map {m}" in table, table
         assert f'comment "hutch:{cid}"' in table, table
@@ -509,7 +497,7 @@ def test_rules_go_with_the_container(h, backend):
     text = rules(h, backend)
     assert owners(text) == set(), f"{backend}: rules left for {owners(text)}:\n{text}"
     if backend == "nftables":
-        assert owners(nft_hutch(h)) == set()
+        assert owners(hutch_nft_table(h)) == set()
 
     # and the port is free for a new container
     hx.run_d("--name", "e", "-p", f"{P}:80", *srv("e", "tcp:80"))
@@ -555,13 +543,13 @@ def test_backend_switch_moves_published_ports(h):
     out = h.outside()
     a = nft.run_d("--name", "a", "-p", "8087:80", *srv("a", "tcp:80"))
     assert http_ok(h, f"http://{HOST_OUT_IP}:8087/", ns=out) == OUTSIDE_IP
-    assert f"hutch:{a}" in nft_hutch(h)
+    assert f"hutch:{a}" in hutch_nft_table(h)
     assert f"hutch:{a}" not in h.sh("iptables-save").out
 
     # any command naming the other backend switches the host over
     ipt.hutch("ps")
     assert f"hutch:{a}" in h.sh("iptables-save").out, h.sh("iptables-save").out
-    assert f"hutch:{a}" not in nft_hutch(h), nft_hutch(h)
+    assert f"hutch:{a}" not in hutch_nft_table(h), hutch_nft_table(h)
     assert http_ok(h, f"http://{HOST_OUT_IP}:8087/", ns=out) == OUTSIDE_IP
     http_ok(h, "http://127.0.0.1:8087/")
     b = ipt.run_d("--name", "b", "-p", "8088:80", *srv("b", "tcp:80"))
@@ -569,7 +557,7 @@ def test_backend_switch_moves_published_ports(h):
 
     # and back
     nft.hutch("ps")
-    table, saved = nft_hutch(h), h.sh("iptables-save").out
+    table, saved = hutch_nft_table(h), h.sh("iptables-save").out
     assert f"hutch:{a}" in table and f"hutch:{b}" in table, table
     assert owners(saved) == set(), saved
     for p in (8087, 8088):

@@ -41,8 +41,6 @@ int hn_bridge_add(hn_nl *nl, const char *name, const uint8_t *mac);
  * fails with ENOTCONN when it lands in another netns: set it up from a session in that netns.) */
 int hn_veth_add(hn_nl *nl, const char *host, const char *peer, pid_t peer_pid,
                 int32_t master_ifindex, int host_up, const uint8_t *peer_mac);
-/* ip link set NAME master M (master_ifindex 0: nomaster) */
-int hn_link_set_master(hn_nl *nl, const char *name, int32_t master_ifindex);
 /* ip link set NAME up|down */
 int hn_link_set_up(hn_nl *nl, const char *name, int up);
 /* ip link set NAME address MAC (6 bytes) */

@@ -20,10 +20,18 @@ public struct BridgeDriver: Sendable {
     @discardableResult
     public func ensure(_ n: BridgeNetwork) throws -> Bool {
         let nl = try NetlinkSession()
-        if let l = try nl.link(n.bridge), l.isUp {
+        let existing = try nl.link(n.bridge)
+        if let l = existing, l.isUp {
             if Sysctl.read("net/ipv4/ip_forward") != "1" { try Sysctl.write("net/ipv4/ip_forward", "1") }
             try enableRouteLocalnet(n)
             return false
+        }
+        // A new bridge must not shadow a network the host already routes to (default route aside).
+        if existing == nil {
+            for r in try nl.routes() where r.prefix > 0 && r.overlaps(n.subnet) {
+                throw HutchError("the subnet \(n.subnet) of network \(n.name) overlaps the host route \(r.subnet): "
+                                 + "pick a free subnet (HUTCH_DEFAULT_SUBNET for the default bridge)")
+            }
         }
         // ip link add BRIDGE address 02:42:GW type bridge: a fixed MAC, so the gateway's MAC
         // the containers cache does not change as ports come and go.

@@ -100,13 +100,6 @@ public final class NetlinkSession {
         if r < 0 { throw fail("ip link add \(host) type veth peer name \(peer) netns \(peerNetnsPid)", r) }
     }
 
-    /// ip link set LINK master BRIDGE
-    public func setMaster(_ link: String, bridge: String) throws {
-        guard let b = try self.link(bridge) else { throw HutchError.sys("ip link show \(bridge)" + whereLabel, ENODEV) }
-        let r = hn_link_set_master(nl, link, b.index)
-        if r < 0 { throw fail("ip link set \(link) master \(bridge)", r) }
-    }
-
     /// ip link set LINK up
     public func setUp(_ link: String) throws {
         let r = hn_link_set_up(nl, link, 1)
@@ -124,12 +117,6 @@ public final class NetlinkSession {
         let r = hn_bridge_port_get_hairpin(nl, link)
         if r < 0 { throw fail("bridge -d link show dev \(link)", r) }
         return r == 1
-    }
-
-    /// ip link set LINK down
-    public func setDown(_ link: String) throws {
-        let r = hn_link_set_up(nl, link, 0)
-        if r < 0 { throw fail("ip link set \(link) down", r) }
     }
 
     /// ip link set LINK address MAC

@@ -82,7 +82,7 @@ extension Runtime {
             return n
         }
         do {
-            try ensureNetwork(try Self.bridgeSpec(record))
+            try driver.ensure(try Self.bridgeSpec(record))
         } catch {
             _ = try? store.write { _ = try NetworkRecord.deleteOne($0, key: record.name) }
             throw error

@@ -111,7 +111,7 @@ public final class Runtime {
         if let n = net {
             let s = try Self.bridgeSpec(n)
             spec = s
-            try ensureNetwork(s)
+            try driver.ensure(s)
             Fault.point("run.after-bridge")
         }
 
@@ -223,19 +223,6 @@ public final class Runtime {
         case .host, .none:
             return (nil, nil, o.infraOf)
         }
-    }
-
-    /// Creates the network's bridge on first use (refusing a subnet that overlaps a route the
-    /// host already has), or checks it is there: one netlink lookup on the hot path.
-    func ensureNetwork(_ s: BridgeNetwork) throws {
-        let nl = try NetlinkSession()
-        if try nl.link(s.bridge) == nil {
-            for r in try nl.routes() where r.prefix > 0 && r.overlaps(s.subnet) {
-                throw HutchError("the subnet \(s.subnet) of network \(s.name) overlaps the host route \(r.subnet): "
-                                 + "pick a free subnet (HUTCH_DEFAULT_SUBNET for the default bridge)")
-            }
-        }
-        _ = try driver.ensure(s)
     }
 
     static func bridgeSpec(_ n: NetworkRecord) throws -> BridgeNetwork {

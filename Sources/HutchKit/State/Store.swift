@@ -240,8 +240,13 @@ public final class Store: @unchecked Sendable {
         return n
     }
 
+    /// A network by name. A read on the hot path; a write only to record (or re-subnet, with
+    /// HUTCH_DEFAULT_SUBNET) the default network.
     public func network(_ name: String) throws -> NetworkRecord? {
-        try write { try Self.network(name, in: $0) }
+        let mayChange = name == "bridge" && Environment.get("HUTCH_DEFAULT_SUBNET") != nil
+        if !mayChange, let n = try read({ try NetworkRecord.fetchOne($0, key: name) }) { return n }
+        guard name == "bridge" else { return nil }
+        return try write { try Self.network(name, in: $0) }
     }
 
     // MARK: meta
