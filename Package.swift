@@ -9,7 +9,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // The C shim (Sources/hutch-shim) is not a SwiftPM target: SwiftPM links every executable
@@ -21,15 +20,15 @@ let package = Package(
             path: "Sources/CHutchNet",
             cSettings: [.unsafeFlags(["-I/usr/include/libnl3", "-Wall"])],
             linkerSettings: [
-                .linkedLibrary("nl-route-3"), .linkedLibrary("nl-3"), .linkedLibrary("nftables"), .linkedLibrary("nftnl"),
+                // libnftables is dlopen()ed on first use (nft.c), so not linked here.
+                .linkedLibrary("nl-route-3"), .linkedLibrary("nl-3"), .linkedLibrary("nftnl"),
             ]
         ),
+        // C: SQLite for the state store, plus the two calls Swift can't make directly.
+        .target(name: "CSQLite", path: "Sources/CSQLite", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "HutchKit",
-            dependencies: [
-                "CHutchNet",
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
+            dependencies: ["CHutchNet", "CSQLite"],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/libnl3"])]
         ),
         .executableTarget(

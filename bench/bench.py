@@ -660,6 +660,46 @@ class Bench:
         self.res.notes.append(f"strace of `hutch {' '.join(args)}`: {trace} (timeline), {summary} (syscall summary); "
                               f"bench/phases.py {trace} splits it into steps")
 
+    # -- timeline (HUTCH_TIMELINE: untraced, step by step) ----------------------------------------
+
+    def timeline(self):
+        """Medians of the time between hutch's own HUTCH_TIMELINE marks (spawn -> `main` is exec,
+        dynamic linking and the Swift runtime; the last step, `done` -> exit, is the process exit
+        as the caller sees it)."""
+        cases = [("run --rm --net none -- true", ["run", "--rm", "--net", "none", "--", "true"])]
+        if self.ports_ok:
+            cases.append(("run --rm -p 18080:80 -- true", ["run", "--rm", "-p", "18080:80", "--", "true"]))
+        env = dict(os.environ, HUTCH_TIMELINE="1")
+        self.timelines = {}
+        for title, args in cases:
+            steps, order = {}, []
+            for i in range(self.n(40, 15) + 2):
+                t0 = time.monotonic_ns()
+                r = subprocess.run(self.hutch(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   env=env, timeout=CMD_TIMEOUT)
+                t1 = time.monotonic_ns()
+                if r.returncode != 0 or i < 2:
+                    continue
+                prev = t0
+                for line in r.stderr.splitlines():
+                    f = line.split()
+                    if len(f) == 3 and f[0] == "hutch-timeline":
+                        if f[1] not in order:
+                            order.append(f[1])
+                        steps.setdefault(f[1], []).append((int(f[2]) - prev) / 1e6)
+                        prev = int(f[2])
+                steps.setdefault("exit", []).append((t1 - prev) / 1e6)
+                steps.setdefault("total", []).append((t1 - t0) / 1e6)
+            self.timelines[title] = [(k, statistics.median(steps[k])) for k in order + ["exit", "total"] if k in steps]
+
+    def timeline_table(self):
+        out = []
+        for title, rows in getattr(self, "timelines", {}).items():
+            out.append(f"where the milliseconds of `hutch {title}` go (HUTCH_TIMELINE, medians; each step "
+                       f"is the time since the previous mark):")
+            out += [f"  {k:<14} {v:6.2f} ms" for k, v in rows]
+        return "\n".join(out)
+
     def run_all(self, outdir, stamp, profile=True):
         self.baselines()
         self.peers()
@@ -667,6 +707,7 @@ class Bench:
         self.parallel()
         self.many()
         self.iperf()
+        self.timeline()
         if profile:
             self.profile(outdir, stamp)
         self.cleanup_containers()
@@ -689,11 +730,11 @@ def inner(ctx_path):
         hdr = (f"hutch bench{' (quick)' if ctx['quick'] else ''}: {info['cpu']}, {info['cores']} cores, "
                f"{info['mem_MiB']} MiB, kernel {info['kernel']}, {info['os']}, hutch {info['hutch_rev']}, "
                f"load {' '.join(info['loadavg_start'])} -> {' '.join(info['loadavg_end'])}, {info['duration_s']} s")
-        print("\n" + hdr + "\n\n" + table)
+        print("\n" + hdr + "\n\n" + table + "\n\n" + b.timeline_table())
         out = os.path.join(ctx["outdir"], f"bench-{stamp}{'-quick' if ctx['quick'] else ''}.json")
         with open(out, "w") as f:
             json.dump(dict(machine=info, quick=ctx["quick"], ports=b.ports_ok, ports_reason=b.ports_reason,
-                           rows=b.res.rows, notes=b.res.notes), f, indent=1)
+                           rows=b.res.rows, notes=b.res.notes, timelines=getattr(b, "timelines", {})), f, indent=1)
         print(f"\nraw numbers: {out}")
 
 

@@ -172,3 +172,40 @@ int hn_bridge_port_get_hairpin(hn_nl *nl, const char *name) {
     if (r < 0) return r;
     return a.found ? a.mode : -ENOENT;
 }
+
+struct names_answer {
+    char *buf;
+    size_t len, used;
+    int truncated;
+};
+
+static int on_link_name(struct nl_msg *msg, void *arg) {
+    struct nlmsghdr *h = nlmsg_hdr(msg);
+    struct names_answer *a = arg;
+    if (h->nlmsg_type != RTM_NEWLINK) return NL_OK;
+    struct nlattr *tb[IFLA_MAX + 1];
+    if (nlmsg_parse(h, sizeof(struct ifinfomsg), tb, IFLA_MAX, NULL) < 0 || !tb[IFLA_IFNAME]) return NL_OK;
+    const char *name = nla_get_string(tb[IFLA_IFNAME]);
+    size_t n = strnlen(name, IFNAMSIZ) + 1;
+    if (a->used + n > a->len) { a->truncated = 1; return NL_OK; }
+    memcpy(a->buf + a->used, name, n - 1);
+    a->buf[a->used + n - 1] = '\n';
+    a->used += n;
+    return NL_OK;
+}
+
+/* ip -o link show: every link's name, one per line, into buf (NUL-terminated). Returns the
+   number of bytes written or -errno (-ENOSPC when buf is too small). */
+int hn_link_names(hn_nl *nl, char *buf, size_t len) {
+    if (len == 0) return -ENOSPC;
+    struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, NLM_F_DUMP);
+    if (!msg) return -ENOMEM;
+    struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+    if (nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
+        nla_put_u32(msg, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS) < 0) { nlmsg_free(msg); return -EMSGSIZE; }
+    struct names_answer a = { buf, len - 1, 0, 0 };
+    int r = hn_talk(nl, msg, 1, on_link_name, &a);
+    buf[a.used] = '\0';
+    if (r < 0) return r;
+    return a.truncated ? -ENOSPC : (int)a.used;
+}

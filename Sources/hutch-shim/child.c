@@ -14,8 +14,11 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <linux/close_range.h>
 #include "shim.h"
@@ -141,6 +144,25 @@ void exec_command(char **argv, char **env, const char *report_step) {
     child_fail(report_step, errno, argv[0], false);
 }
 
+// ip link set lo up, in the new network namespace this process is already in: one ioctl here
+// instead of a netlink session opened into the namespace from the CLI.
+static int loopback_up(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
 // --- the container's first process --------------------------------------------------------------
 
 // Closes every fd >= 3 for real (the init and pause keep running, they do not exec).
@@ -182,6 +204,10 @@ void child_main(struct run_spec *s) {
         close(ns->fd);
     }
 
+    // 5b. A new network namespace starts with lo down; Docker's containers (every mode that has
+    //     a netns of its own) have it up.
+    if (s->net.mode == NS_NEW && loopback_up() < 0) child_fail("lo-up", errno, "lo", true);
+
     // 6. The hostname, in our own UTS namespace (main.c checked that it is a new one).
     if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
         child_fail("sethostname", errno, s->hostname, true);
@@ -195,8 +221,11 @@ void child_main(struct run_spec *s) {
         child_fail("mount-proc", errno, "/proc", true);
     // 8b. A read-only sysfs mounted from inside the container's network namespace, so
     // /sys/class/net shows its own interfaces (for --netns host: the caller's), as Docker does.
+    // EBUSY: /sys already is this very sysfs (the caller runs under `ip netns exec`, which mounts
+    // the namespace's sysfs there, and the container shares that netns): keep it.
     if (!s->no_proc &&
-        mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 &&
+        errno != EBUSY)
         child_fail("mount-sysfs", errno, "/sys", true);
 
     // 9. The generated files (/etc/hosts, /etc/hostname, /etc/resolv.conf).

@@ -16,7 +16,7 @@ struct Inspect: ParsableCommand {
             items.append(ContainerJSON(r, network: try r.network.flatMap { try rt.store.network($0) },
                                        ports: try rt.ports(r), logPath: rt.logPath(r.id)))
         }
-        print(try ContainerJSON.render(items))
+        print(ContainerJSON.render(items))
         if !missing.isEmpty {
             throw HutchError("no such container: \(missing.joined(separator: ", "))")
         }

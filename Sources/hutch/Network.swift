@@ -57,7 +57,7 @@ struct NetworkInspect: ParsableCommand {
             let members = try rt.attached(to: n.name).map { (id: $0.id, name: $0.name, ip: $0.ipAddress ?? "", mac: $0.macAddress ?? "") }
             items.append(NetworkJSON(n, members: members))
         }
-        print(try ContainerJSON.render(items))
+        print(ContainerJSON.render(items))
     }
 }
 

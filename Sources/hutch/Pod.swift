@@ -61,7 +61,7 @@ struct PodInspect: ParsableCommand {
             items.append(PodJSON(p, status: st.status, infra: st.infra, ports: try st.infra.map { try rt.ports($0) } ?? [],
                                  members: members))
         }
-        print(try ContainerJSON.render(items))
+        print(ContainerJSON.render(items))
     }
 }
 

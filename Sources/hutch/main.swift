@@ -8,8 +8,11 @@ import Glibc
 // ArgumentParser's 64), 126/127 when the command cannot run / is not found, otherwise the
 // command's own status. Errors are one line on stderr.
 do {
+    Timeline.mark("main")
     var command = try Hutch.parseAsRoot(GlobalOptions.hoisted(Array(CommandLine.arguments.dropFirst())))
+    Timeline.mark("parsed")
     try command.run()
+    Timeline.mark("done")
     Out.flush()
     exit(0)
 } catch let e as HutchError {

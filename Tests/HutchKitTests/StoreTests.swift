@@ -1,5 +1,4 @@
 import XCTest
-import GRDB
 @testable import HutchKit
 
 final class StoreTests: XCTestCase {
@@ -108,7 +107,7 @@ final class StoreTests: XCTestCase {
     func testInspectJSONShape() throws {
         var r = record(Sys.randomID(), name: "web")
         r.status = .running; r.pid = 42; r.ipAddress = "10.87.0.2"; r.macAddress = "02:42:0a:57:00:02"
-        let json = try ContainerJSON.render([ContainerJSON(r, network: Store.defaultNetwork, ports: try PublishSpec.parse("8080:80").mappings, logPath: "/x")])
+        let json = ContainerJSON.render([ContainerJSON(r, network: Store.defaultNetwork, ports: try PublishSpec.parse("8080:80").mappings, logPath: "/x")])
         let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]).first!
         XCTAssertEqual(obj["Id"] as? String, r.id)
         XCTAssertEqual(obj["Name"] as? String, "web")
@@ -125,5 +124,19 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(ports["80/tcp"] as? [[String: String]], [["HostIp": "0.0.0.0", "HostPort": "8080"]])
         XCTAssertEqual((obj["HostConfig"] as? [String: Any])?["NetworkMode"] as? String, "bridge")
         XCTAssertEqual((obj["Config"] as? [String: Any])?["Cmd"] as? [String], ["true"])
+    }
+
+    func testRecordsSurviveReopenAndTheWALFilesStay() throws {
+        var r = record(Sys.randomID(), name: "web")
+        r.command = ["sh", "-c", "echo \"/x\""]; r.env = ["A=1", "PATH=/bin"]; r.aliases = ["db"]; r.exitCode = 3
+        r.shimStart = UInt64.max; r.pod = "p"; r.capMask = "ff"
+        try store.write { try r.insert($0) }
+        store = nil
+        let again = try Store(root: root)
+        XCTAssertEqual(try again.container("web"), r)
+        // Closing never checkpoints nor deletes the WAL (each command would recreate it).
+        XCTAssertEqual(access(root + "/hutch.db-wal", F_OK), 0)
+        XCTAssertEqual(try again.read { try $0.int(sql: "PRAGMA user_version") }, Store.schemaVersion)
+        XCTAssertEqual(try again.read { try $0.strings(sql: "PRAGMA journal_mode") }, ["wal"])
     }
 }

@@ -544,6 +544,14 @@ class Host(Namespace):
     def ip_of(self, name):
         return self.inspect(name)["NetworkSettings"]["IPAddress"]
 
+    def wait_veth_gone(self, cid, desc="its veth to go"):
+        """Waits until container `cid`'s host-side veth is gone: the kernel deletes the pair with
+        the container's network namespace, asynchronously, a moment after the last process exits."""
+        wait_until(lambda: self.veth_name(cid) not in self.links(), desc=desc)
+
+    def wait_no_veths(self, desc="every veth to go"):
+        wait_until(lambda: self.links("veth") == [], desc=desc)
+
     def veth_name(self, cid):
         return "hv" + cid[:11]
 
@@ -657,6 +665,12 @@ class Host(Namespace):
             problems.append("processes left behind: " + describe(procs))
         if self._outside:
             self._outside.delete()  # also removes its veth pair
+        # The kernel deletes a veth pair with its container's network namespace, asynchronously
+        # (bounded poll, no timing asserted).
+        try:
+            wait_until(lambda: not self.links("veth"), timeout=5, desc="no veth left")
+        except HarnessError:
+            pass
         try:
             veths = self.links("veth")
         except HarnessError as e:

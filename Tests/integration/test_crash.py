@@ -44,7 +44,7 @@ def test_shim_killed_next_command_repairs(h):
                     desc="hutch to notice the container died")
     assert st["Running"] is False
     h.hutch("rm", "victim")
-    assert h.links("veth") == []
+    h.wait_no_veths()
     assert h.state_entries() == []
     # and its IP and name are free again
     h.run_d("--name", "victim", "--", "sleep", "300")

@@ -32,7 +32,7 @@ def pod_web_state(h):
 def assert_down(h, peer):
     assert pods(h) == []
     assert h.ps_ids(all=True) == []
-    assert h.links("veth") == []
+    h.wait_no_veths()
     assert h.state_entries() == []
     assert not os.path.exists(f"/run/netns/{peer}"), "make check/down left its peer namespace"
     assert not [l for l in h.run(["nft", "list", "ruleset"], check=False).out.splitlines() if "8080" in l]

@@ -11,7 +11,7 @@ from harness import proc_starttime, wait_until
 
 def assert_gone(h, cid):
     """No veth, no state folder, no record left for cid."""
-    assert h.veth_name(cid) not in h.links(), h.sh("ip -o link").out
+    h.wait_veth_gone(cid)
     assert h.state_entries(cid) == [], f"state left: {h.state_entries(cid)}"
     assert cid[:12] not in h.ps_ids(all=True)
 
@@ -24,7 +24,7 @@ def test_stop_with_init_forwards_sigterm(h):
     c = h.inspect("s")
     assert c["State"]["Status"] == "exited" and c["State"]["Running"] is False
     assert c["State"]["ExitCode"] == 143, "sleep should die of the forwarded SIGTERM (128+15)"
-    assert h.veth_name(cid) not in h.links(), "veth must be deleted when the container exits"
+    h.wait_veth_gone(cid)
     assert cid[:12] in h.ps_ids(all=True) and cid[:12] not in h.ps_ids(all=False)
 
 
@@ -155,7 +155,7 @@ def test_run_rm_foreground_leaves_nothing(h):
     r = h.hutch("run", "--rm", "--name", "tmp", "--", "sh", "-c", "echo hello; exit 6", check=False)
     assert r.rc == 6 and r.out == "hello\n", r
     assert h.ps_ids(all=True) == []
-    assert h.links("veth") == []
+    h.wait_no_veths()
     assert h.state_entries() == []
     assert h.leftover_processes() == []
 
@@ -165,7 +165,7 @@ def test_run_foreground_without_rm_keeps_record(h):
     assert r.rc == 4
     c = h.inspect("keep")
     assert c["State"]["Status"] == "exited" and c["State"]["ExitCode"] == 4
-    assert h.links("veth") == []
+    h.wait_no_veths()
 
 
 def test_run_detached_rm_removes_itself(h):
@@ -217,4 +217,4 @@ def test_foreground_run_forwards_sigterm(h):
             p.wait()
     assert p.returncode == 7, (p.returncode, p.stderr.read())
     assert h.ps_ids(all=True) == []
-    assert h.links("veth") == []
+    h.wait_no_veths()

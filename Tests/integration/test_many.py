@@ -3,7 +3,7 @@ import ipaddress
 import re
 import subprocess
 
-from harness import GATEWAY
+from harness import GATEWAY, wait_until
 
 
 def check_unique(h, ids):
@@ -63,7 +63,7 @@ def test_concurrent_same_name_only_one_wins(h):
     assert sorted(rc for rc, _ in rcs) == [0, 125, 125, 125], rcs
     h.remember("same")
     assert len(h.ps_ids(all=True)) == 1
-    assert len(h.links("veth")) == 1
+    wait_until(lambda: len(h.links("veth")) == 1, desc="one veth left")
 
 
 def test_concurrent_first_use_of_a_fresh_root(h):

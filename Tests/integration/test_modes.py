@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from harness import GATEWAY, PY, ns_inode, parts, wait_until
+from harness import GATEWAY, PY, ns_inode, parts, run, wait_until
 
 
 def mac_for(ip):
@@ -99,6 +99,18 @@ def test_host_mode_sees_the_callers_netns(h):
     assert not h.links("veth"), "host mode created a veth"
 
 
+def test_host_mode_under_ip_netns_exec(h):
+    # `ip netns exec` mounts the namespace's own sysfs on /sys; mounting it again for a container
+    # sharing that netns is EBUSY, which must not fail the run (the mounted one is the right one).
+    argv = ["ip", "netns", "exec", h.name, h.hutch_bin, "--root", h.root, "run", "--rm", "--net", "host", "--",
+            "sh", "-c", "ls /sys/class/net; echo ===; stat -L -c %i /proc/self/ns/net"]
+    r = run(argv)
+    assert r.rc == 0, r.err
+    names, ino = parts(r, 2, "===\n")
+    assert "lo" in names.split(), names
+    assert int(ino) == h.inode
+
+
 def test_host_mode_has_own_pid_namespace(h):
     r = h.hutch("run", "--rm", "--net", "host", "--", "sh", "-c", "echo $$")
     assert int(r.out) <= 2, r.out
@@ -188,4 +200,4 @@ def test_target_exit_deletes_its_veth_even_while_joined(h):
     wait_until(lambda: h.veth_name(web) not in h.links(), desc="web's veth to be deleted")
     assert h.inspect("side")["State"]["Running"] is True
     h.hutch("rm", "-f", "web")
-    assert h.links("veth") == []
+    h.wait_no_veths()

@@ -108,7 +108,7 @@ def assert_pod_gone(h, pod_id, infra_id, ip=None, host_port=None):
     assert h.hutch("pod", "inspect", pod_id, check=False).rc == 125
     assert h.ps_ids(all=True) == []
     wait_until(lambda: "hv" + infra_id[:11] not in h.links(), desc="the pod's veth to go")
-    assert h.links("veth") == [], h.links("veth")
+    h.wait_no_veths()
     assert db_rows(h, "pods") == []
     assert db_rows(h, "containers") == []
     assert db_rows(h, "leases") == [], "the pod's IP lease was not released"

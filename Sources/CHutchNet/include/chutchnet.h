@@ -45,6 +45,9 @@ int hn_veth_add(hn_nl *nl, const char *host, const char *peer, pid_t peer_pid,
 int hn_link_set_up(hn_nl *nl, const char *name, int up);
 /* ip link set NAME address MAC (6 bytes) */
 int hn_link_set_mac(hn_nl *nl, const char *name, const uint8_t *mac);
+/* ip -o link show: every link's name, one per line, into buf (NUL-terminated). Returns the number
+ * of bytes written or -errno (-ENOSPC when buf is too small). */
+int hn_link_names(hn_nl *nl, char *buf, size_t len);
 /* ip link del NAME: -ENODEV if missing. */
 int hn_link_del(hn_nl *nl, const char *name);
 /* bridge link set dev NAME hairpin on|off (NAME is a bridge port). */
@@ -95,6 +98,10 @@ typedef struct hn_nft_elem {
  * same set should be adjacent (one message each run). 0 or -errno: -ENOENT when the table or a
  * set is missing, -EBUSY when a key exists with other data (another owner's element). */
 int hn_nft_set_elems(const char *table, const hn_nft_elem *elems, size_t n, int add);
+/* The same; after a successful delete the socket is handed to `linger_helper linger` (the path
+ * of hutch-shim) instead of being closed here, so this process does not wait for the kernel's
+ * deferred release of the deleted elements (see nftel.c). NULL: close here. */
+int hn_nft_set_elems_ex(const char *table, const hn_nft_elem *elems, size_t n, int add, const char *linger_helper);
 
 /* ---- running a helper program (spawn.c) ------------------------------------------------------- */
 

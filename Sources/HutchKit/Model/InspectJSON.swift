@@ -1,8 +1,6 @@
-import Foundation
-
 /// `hutch inspect` output, shaped like Docker's where the fields overlap.
-public struct ContainerJSON: Encodable {
-    public struct StateInfo: Encodable {
+public struct ContainerJSON {
+    public struct StateInfo {
         var Status: String
         var Running: Bool
         var Pid: Int32
@@ -10,22 +8,22 @@ public struct ContainerJSON: Encodable {
         var StartedAt: String
         var FinishedAt: String
     }
-    public struct ConfigInfo: Encodable {
+    public struct ConfigInfo {
         var Hostname: String
         var Env: [String]
         var Cmd: [String]
         var WorkingDir: String
     }
-    public struct HostConfigInfo: Encodable {
+    public struct HostConfigInfo {
         var NetworkMode: String
         var AutoRemove: Bool
         var Init: Bool
     }
-    public struct PortBinding: Encodable, Equatable {
+    public struct PortBinding: Equatable {
         var HostIp: String
         var HostPort: String
     }
-    public struct NetworkSettingsInfo: Encodable {
+    public struct NetworkSettingsInfo {
         var IPAddress: String
         var IPPrefixLen: Int
         var Gateway: String
@@ -78,16 +76,50 @@ public struct ContainerJSON: Encodable {
     }
 
     /// A pretty-printed JSON array, as `docker inspect` prints.
-    public static func render<T: Encodable>(_ items: [T]) throws -> String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes, .sortedKeys]
-        return String(decoding: try enc.encode(items), as: UTF8.self)
+    public static func render(_ items: [any JSONConvertible]) -> String {
+        JSON.array(items.map(\.json)).render(pretty: true)
+    }
+}
+
+/// A value shown as JSON by an `inspect` command.
+public protocol JSONConvertible {
+    var json: JSON { get }
+}
+
+extension ContainerJSON: JSONConvertible {
+    static func ports(_ p: [String: [PortBinding]?]) -> JSON {
+        .object(p.mapValues { b in b.map { .array($0.map { .object(["HostIp": .string($0.HostIp), "HostPort": .string($0.HostPort)]) }) } ?? .null })
+    }
+
+    public var json: JSON {
+        .object([
+            "Id": .string(Id), "Created": .string(Created), "Path": .string(Path), "Args": .strings(Args),
+            "State": .object([
+                "Status": .string(State.Status), "Running": .bool(State.Running), "Pid": .int(Int64(State.Pid)),
+                "ExitCode": .int(Int64(State.ExitCode)), "StartedAt": .string(State.StartedAt),
+                "FinishedAt": .string(State.FinishedAt),
+            ]),
+            "Name": .string(Name), "LogPath": .string(LogPath),
+            "Config": .object([
+                "Hostname": .string(Config.Hostname), "Env": .strings(Config.Env), "Cmd": .strings(Config.Cmd),
+                "WorkingDir": .string(Config.WorkingDir),
+            ]),
+            "HostConfig": .object([
+                "NetworkMode": .string(HostConfig.NetworkMode), "AutoRemove": .bool(HostConfig.AutoRemove),
+                "Init": .bool(HostConfig.Init),
+            ]),
+            "NetworkSettings": .object([
+                "IPAddress": .string(NetworkSettings.IPAddress), "IPPrefixLen": .int(Int64(NetworkSettings.IPPrefixLen)),
+                "Gateway": .string(NetworkSettings.Gateway), "MacAddress": .string(NetworkSettings.MacAddress),
+                "SandboxKey": .string(NetworkSettings.SandboxKey), "Ports": Self.ports(NetworkSettings.Ports),
+            ]),
+        ])
     }
 }
 
 /// `hutch pod inspect` output (Podman's field names where they overlap).
-public struct PodJSON: Encodable {
-    public struct Member: Encodable {
+public struct PodJSON {
+    public struct Member {
         var Id: String
         var Name: String
         var State: String
@@ -121,10 +153,10 @@ public struct PodJSON: Encodable {
 }
 
 /// `hutch network inspect` output, shaped like Docker's.
-public struct NetworkJSON: Encodable {
-    public struct IPAMConfig: Encodable { var Subnet: String; var Gateway: String }
-    public struct IPAMInfo: Encodable { var Driver: String; var Config: [IPAMConfig] }
-    public struct Endpoint: Encodable { var Name: String; var IPv4Address: String; var MacAddress: String }
+public struct NetworkJSON {
+    public struct IPAMConfig { var Subnet: String; var Gateway: String }
+    public struct IPAMInfo { var Driver: String; var Config: [IPAMConfig] }
+    public struct Endpoint { var Name: String; var IPv4Address: String; var MacAddress: String }
     var Name: String
     var Id: String
     var Created: String
@@ -146,5 +178,32 @@ public struct NetworkJSON: Encodable {
         var c: [String: Endpoint] = [:]
         for m in members { c[m.id] = Endpoint(Name: m.name, IPv4Address: "\(m.ip)/\(prefix)", MacAddress: m.mac) }
         Containers = c
+    }
+}
+
+extension PodJSON: JSONConvertible {
+    public var json: JSON {
+        .object([
+            "Id": .string(Id), "Name": .string(Name), "Created": .string(Created), "State": .string(State),
+            "Hostname": .string(Hostname), "InfraContainerID": .string(InfraContainerID), "InfraPid": .int(Int64(InfraPid)),
+            "IPAddress": .string(IPAddress), "NetworkMode": .string(NetworkMode), "Ports": ContainerJSON.ports(Ports),
+            "Containers": .array(Containers.map { .object(["Id": .string($0.Id), "Name": .string($0.Name), "State": .string($0.State)]) }),
+        ])
+    }
+}
+
+extension NetworkJSON: JSONConvertible {
+    public var json: JSON {
+        .object([
+            "Name": .string(Name), "Id": .string(Id), "Created": .string(Created), "Driver": .string(Driver),
+            "IPAM": .object([
+                "Driver": .string(IPAM.Driver),
+                "Config": .array(IPAM.Config.map { .object(["Subnet": .string($0.Subnet), "Gateway": .string($0.Gateway)]) }),
+            ]),
+            "Internal": .bool(Internal), "Options": .object(Options.mapValues { .string($0) }),
+            "Containers": .object(Containers.mapValues {
+                .object(["Name": .string($0.Name), "IPv4Address": .string($0.IPv4Address), "MacAddress": .string($0.MacAddress)])
+            }),
+        ])
     }
 }

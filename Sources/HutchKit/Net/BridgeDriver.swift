@@ -78,10 +78,9 @@ public struct BridgeDriver: Sendable {
             }
             // ip addr add ADDRESS/PREFIX broadcast + dev eth0
             _ = try ns.addAddress(index: eth0.index, CIDRv4(address: address, prefix: n.subnet.prefix), label: "eth0")
-            // ip link set eth0 up; ip link set lo up (the kernel refuses IFF_UP on a peer created
-            // straight into another netns with ENOTCONN, so eth0 comes up here)
+            // ip link set eth0 up (the kernel refuses IFF_UP on a peer created straight into
+            // another netns with ENOTCONN, so eth0 comes up here; the shim's child brings lo up)
             try ns.setUp("eth0")
-            try ns.setUp("lo")
             // ip route add default via GATEWAY dev eth0 — not on an internal network, whose
             // containers get only the subnet's route (no way out), as Docker's do.
             if !n.isInternal { try ns.addDefaultRoute(via: n.gateway, dev: nil) }

@@ -57,7 +57,7 @@ public struct IptablesFirewall: Firewall {
 
     /// The value of `--comment` in a saved rule, without the quotes iptables-save may add.
     static func commentOf(_ line: Substring) -> String? {
-        guard let r = line.range(of: "--comment ") else { return nil }
+        guard let r = line.firstRange(of: "--comment ") else { return nil }
         let rest = line[r.upperBound...]
         if rest.first == "\"" {
             guard let end = rest.dropFirst().firstIndex(of: "\"") else { return nil }
@@ -305,7 +305,7 @@ extension IptablesFirewall {
             var t = ""
             for l in st.lines {
                 let chain = l.dropFirst(3).prefix { $0 != " " }
-                guard !chain.hasPrefix("HUTCH"), let j = l.range(of: " -j ") else { continue }
+                guard !chain.hasPrefix("HUTCH"), let j = l.firstRange(of: " -j ") else { continue }
                 let target = l[j.upperBound...].prefix { $0 != " " }
                 if target.hasPrefix("HUTCH") { t += "-D" + l.dropFirst(2) + "\n" }
             }

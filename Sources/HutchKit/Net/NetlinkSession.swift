@@ -63,6 +63,19 @@ public final class NetlinkSession {
         return Link(index: index, flags: flags)
     }
 
+    /// ip -o link show: the names of every link.
+    public func linkNames() throws -> [String] {
+        var size = 64 * 1024
+        while true {
+            var buf = [CChar](repeating: 0, count: size)
+            let r = hn_link_names(nl, &buf, size)
+            if r == -ENOSPC && size < 16 << 20 { size *= 4; continue }
+            if r < 0 { throw fail("ip link show", r) }
+            return String(decoding: buf.prefix(Int(r)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                .split(separator: "\n").map(String.init)
+        }
+    }
+
     /// ip link show NAME (nil when missing or unreadable)
     public func linkIndex(_ name: String) -> Int32? { (try? link(name))??.index }
 

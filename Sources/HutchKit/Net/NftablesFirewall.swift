@@ -285,7 +285,7 @@ extension NftablesFirewall {
 
     static func keyText(_ e: NftElement) -> String {
         let t = e.text
-        if let r = t.range(of: " comment ") { return String(t[..<r.lowerBound]) }
+        if let r = t.firstRange(of: " comment ") { return String(t[..<r.lowerBound]) }
         return t
     }
 
@@ -310,7 +310,7 @@ extension NftablesFirewall {
                                     data: datas[i].isEmpty ? nil : copy(datas[i]), data_len: UInt32(datas[i].count),
                                     comment: strings[i].1))
         }
-        return cels.withUnsafeBufferPointer { hn_nft_set_elems("hutch", $0.baseAddress, $0.count, add ? 1 : 0) }
+        return cels.withUnsafeBufferPointer { hn_nft_set_elems_ex("hutch", $0.baseAddress, $0.count, add ? 1 : 0, ShimLocator.lingerHelper) }
     }
 }
 

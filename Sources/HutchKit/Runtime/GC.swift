@@ -1,4 +1,3 @@
-import GRDB
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,10 +34,10 @@ extension Runtime {
             try reconcilePod(p)
             report.append("pod \(p.name) (\(p.shortId)): its creation was interrupted; undone")
         }
-        let ids = Set(try store.read { try String.fetchAll($0, sql: "SELECT id FROM containers") })
+        let ids = Set(try store.read { try $0.strings(sql: "SELECT id FROM containers") })
         let orphans = try store.write { db -> [String] in
-            let leaseOwners = try String.fetchAll(db, sql: "SELECT DISTINCT owner FROM leases")
-            let portOwners = try String.fetchAll(db, sql: "SELECT DISTINCT owner FROM ports")
+            let leaseOwners = try db.strings(sql: "SELECT DISTINCT owner FROM leases")
+            let portOwners = try db.strings(sql: "SELECT DISTINCT owner FROM ports")
             var out: [String] = []
             for o in Set(leaseOwners + portOwners) where !ids.contains(o) {
                 try IPAM.release(in: db, owner: o)
@@ -48,6 +47,19 @@ extension Runtime {
             return out
         }
         report += orphans
+        // Host-side veths whose container is gone while something outside hutch kept its network
+        // namespace alive (the kernel removes the pair with the namespace, otherwise).
+        let live = Set(try store.read {
+            try $0.strings(sql: "SELECT hostVeth FROM containers WHERE hostVeth IS NOT NULL AND status != 'exited'")
+        })
+        let hex = Set("0123456789abcdef")
+        let nl = try NetlinkSession()
+        for name in try nl.linkNames()
+        where name.count == 13 && name.hasPrefix("hv") && name.dropFirst(2).allSatisfy(hex.contains) && !live.contains(name) {
+            if (try? nl.deleteLink(name)) == true {
+                report.append("veth \(name) of a vanished container deleted")
+            }
+        }
         if let d = opendir(store.root + "/containers") {
             var stale: [String] = []
             while let e = readdir(d) {

@@ -1,4 +1,3 @@
-import GRDB
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -93,7 +92,7 @@ extension Runtime {
     public func networks() throws -> [NetworkRecord] {
         try store.write { db in
             _ = try Store.network("bridge", in: db)
-            return try NetworkRecord.order(Column("createdAt")).fetchAll(db)
+            return try NetworkRecord.fetchAll(db, order: "createdAt")
         }
     }
 
@@ -105,7 +104,7 @@ extension Runtime {
 
     /// Running containers attached to a network (pods appear through their infra container).
     public func attached(to network: String) throws -> [ContainerRecord] {
-        try store.read { try ContainerRecord.filter(Column("network") == network && Column("status") == "running").fetchAll($0) }
+        try store.read { try ContainerRecord.fetchAll($0, where: "network = ? AND status = 'running'", arguments: [network]) }
             .filter { try reconcile($0).status == .running }
     }
 
@@ -150,7 +149,7 @@ extension Runtime {
     /// the members' hosts files whenever a member starts or goes (see HostsFile.rewrite).
     func refreshNames(network: String?) {
         guard let net = network, net != "bridge" else { return }
-        guard let members = try? store.read({ try ContainerRecord.filter(Column("network") == net && Column("status") == "running").fetchAll($0) }),
+        guard let members = try? store.read({ try ContainerRecord.fetchAll($0, where: "network = ? AND status = 'running'", arguments: [net]) }),
               let n = try? store.network(net) else { return }
         let gw = IPv4Address(n.gateway)
         var peers: [(IPv4Address, [String])] = []

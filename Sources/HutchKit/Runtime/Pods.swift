@@ -1,4 +1,3 @@
-import GRDB
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,7 +25,7 @@ extension Runtime {
         if let n = o.name, let stale = try store.findPod(n) { try reconcilePod(stale) }
         let pod = try store.write { db -> PodRecord in
             let name = try o.name ?? Names.generate(in: db)
-            if try PodRecord.filter(Column("name") == name).fetchCount(db) > 0 {
+            if try PodRecord.fetchCount(db, where: "name = ?", arguments: [name]) > 0 {
                 throw HutchError("the pod name \"\(name)\" is already in use: remove it (hutch pod rm -f \(name)) or pick another --name")
             }
             var hostname = o.hostname ?? name
@@ -104,7 +103,7 @@ extension Runtime {
     }
 
     public func pods() throws -> [PodRecord] {
-        try store.read { try PodRecord.order(Column("createdAt").desc).fetchAll($0) }.compactMap { try reconcilePod($0) }
+        try store.read { try PodRecord.fetchAll($0, order: "createdAt DESC") }.compactMap { try reconcilePod($0) }
     }
 
     /// A pod whose `pod create` died half-way (its creator is gone before it finished).
@@ -117,7 +116,7 @@ extension Runtime {
     @discardableResult
     func reconcilePod(_ p: PodRecord) throws -> PodRecord? {
         guard podCreationInterrupted(p) else { return p }
-        let infras = try store.read { try ContainerRecord.filter(Column("pod") == p.id).fetchAll($0) }
+        let infras = try store.read { try ContainerRecord.fetchAll($0, where: "pod = ?", arguments: [p.id]) }
         for c in infras { _ = try? remove(c.id, force: true, podRemoval: true) }
         try store.write { _ = try PodRecord.deleteOne($0, key: p.id) }
         return nil

@@ -1,5 +1,3 @@
-import GRDB
-
 extension Runtime {
     /// Re-installs every rule from the state store: each network's rules (for networks whose
     /// bridge exists) and each running container's published ports. Run it after another tool

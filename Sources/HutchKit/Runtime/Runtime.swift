@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import GRDB
 import Dispatch
 
 /// The container lifecycle: run, stop, kill, wait, rm, cleanup. The CLI is a thin layer over this.
@@ -12,7 +11,9 @@ public final class Runtime {
     /// `firewall`: the backend the caller asked for (--firewall / HUTCH_FIREWALL). The choice is
     /// per host and recorded in the store; asking for the other one switches the host over.
     public init(root: String, firewall: FirewallKind? = nil) throws {
+        Timeline.mark("runtime")
         store = try Store(root: root)
+        Timeline.mark("store-open")
         let recorded = try store.meta("firewall").flatMap { FirewallKind(rawValue: $0) }
         self.firewall = firewall ?? recorded ?? .nftables
         try checkBoot()
@@ -20,6 +21,7 @@ public final class Runtime {
             if let old = recorded { try switchFirewall(from: old, to: f) }
             else { try store.write { try Store.setMeta("firewall", f.rawValue, in: $0) } }
         }
+        Timeline.mark("runtime-ready")
     }
 
     var driver: BridgeDriver { BridgeDriver(firewall: makeFirewall(firewall)) }
@@ -57,7 +59,7 @@ public final class Runtime {
         let now = Sys.now()
         let (record, address, ports) = try store.write { db -> (ContainerRecord, IPv4Address?, [PortMapping]) in
             let name = try o.name ?? Names.generate(in: db)
-            if let other = try ContainerRecord.filter(Column("name") == name).fetchOne(db) {
+            if let other = try ContainerRecord.fetchAll(db, where: "name = ?", arguments: [name]).first {
                 throw HutchError("the container name \"\(name)\" is already in use by container \(other.shortId): remove it (hutch rm -f \(name)) or pick another --name")
             }
             var ip: IPv4Address?
@@ -82,6 +84,7 @@ public final class Runtime {
         }
         undo.add { [store] in _ = try? store.write { try Self.forget(id, in: $0) } }
         Fault.point("run.after-reserve")
+        Timeline.mark("reserved")
 
         // 3. The container's folder and generated /etc files.
         let dir = containerDir(id)
@@ -105,6 +108,7 @@ public final class Runtime {
         }
 
         Fault.point("run.after-files")
+        Timeline.mark("files")
 
         // 4. The bridge (created on first use).
         var spec: BridgeNetwork?
@@ -113,6 +117,7 @@ public final class Runtime {
             spec = s
             try driver.ensure(s)
             Fault.point("run.after-bridge")
+            Timeline.mark("bridge")
         }
 
         // 5. Start the shim; the container's first process waits on the go pipe.
@@ -145,7 +150,9 @@ public final class Runtime {
 
         let shim = try ShimProcess(arguments: args, detached: o.detach)
         undo.add { shim.abort() }
+        Timeline.mark("shim-spawned")
         let pid = try shim.readContainerPid()
+        Timeline.mark("child-pid")
         guard let shimStart = Sys.processStartTime(shim.pid), let pidStart = Sys.processStartTime(pid) else {
             throw HutchError("the container's process exited during setup")
         }
@@ -163,11 +170,9 @@ public final class Runtime {
                 undo.add { [driver] in try? driver.firewall.removePorts(forwards) }
                 Fault.point("run.after-ports")
             }
-        } else if case .none = o.network {
-            // ip link set lo up (inside the container's netns), as Docker's none network has it.
-            try NetlinkSession(netnsOfPid: pid).setUp("lo")
         }
 
+        Timeline.mark("wired")
         var running = record
         running.status = .running
         running.shimPid = shim.pid; running.shimStart = shimStart
@@ -176,6 +181,7 @@ public final class Runtime {
         try store.update(running)
         Fault.point("run.after-running")
         refreshNames(network: running.network)
+        Timeline.mark("recorded")
 
         // 7. Release the child; exec success or the failing step comes back on the error pipe.
         do {
@@ -187,6 +193,7 @@ public final class Runtime {
         }
         undo.cancel()
         Fault.point("run.after-release")
+        Timeline.mark("released")
         onStarted(running)
         if o.detach { return 0 }
 
@@ -194,7 +201,9 @@ public final class Runtime {
         ForegroundSignals.forward(to: shim.pid)
         let status = shim.waitExit()
         ForegroundSignals.restore()
+        Timeline.mark("exited")
         try cleanup(id, exitCode: status)
+        Timeline.mark("cleaned")
         return status
     }
 
@@ -273,7 +282,9 @@ public final class Runtime {
     /// Tears down what a container held once its process is gone: veth, lease, and with --rm the
     /// record and folder. Idempotent and tolerant of things already gone; run by the foreground
     /// CLI, by the shim's exit command for detached containers, and by reconcile after a crash.
-    public func cleanup(_ id: String, exitCode: Int32? = nil) throws {
+    /// `processGone`: the container's processes are known to be dead (so its network namespace
+    /// dies with them); false makes the veth go explicitly.
+    public func cleanup(_ id: String, exitCode: Int32? = nil, processGone: Bool = true) throws {
         guard let c = try store.read({ try ContainerRecord.fetchOne($0, key: id) }) else { return }
         Fault.point("cleanup.start")
         if c.isInfra, let pod = c.pod {
@@ -282,7 +293,8 @@ public final class Runtime {
                 Glibc.kill(m.pid, SIGKILL)
             }
         }
-        try tearDownNetwork(c)
+        try tearDownNetwork(c, processGone: processGone)
+        Timeline.mark("teardown")
         Fault.point("cleanup.after-detach")
         let code = exitCode ?? Sys.readFile(containerDir(id) + "/exit").flatMap { Int32($0.trimmingSpaces()) } ?? 137
         defer { refreshNames(network: c.network) }
@@ -309,7 +321,8 @@ public final class Runtime {
         if c.status == .created {
             // A run that crashed half-way: undo whatever it did (rules, veth, lease, record).
             if c.bootId == Sys.bootID && Sys.isAlive(pid: c.shimPid, start: c.shimStart) { return c }
-            try tearDownNetwork(c)
+            // (Its child may not have died yet: delete the veth explicitly.)
+            try tearDownNetwork(c, processGone: false)
             try store.write { try Self.forget(c.id, in: $0) }
             Sys.removeTree(containerDir(c.id))
             var gone = c; gone.status = .exited; gone.exitCode = 125
@@ -320,11 +333,13 @@ public final class Runtime {
         if sameBoot && Sys.isAlive(pid: c.shimPid, start: c.shimStart) { return c }
         // The monitor is gone. A container process still alive has nobody to record its exit:
         // stop it rather than leave an unmanaged process holding an address.
+        var gone = sameBoot
         if sameBoot && Sys.isAlive(pid: c.pid, start: c.pidStart) {
             Glibc.kill(c.pid, SIGKILL)
-            _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 5000)
+            gone = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 5000)
         }
-        try cleanup(c.id)
+        // From an earlier boot nothing is known about the processes: delete the veth explicitly.
+        try cleanup(c.id, processGone: gone)
         return try store.read { try ContainerRecord.fetchOne($0, key: c.id) } ?? {
             var g = c; g.status = .exited; return g
         }()
@@ -444,11 +459,19 @@ public final class Runtime {
         return mappings.map { PortForward(owner: c.id, mapping: $0, containerIP: ip, network: spec) }
     }
 
-    /// Removes a container's DNAT rules and deletes its veth. Both wait in the kernel (an nft
-    /// transaction that deletes, ~15 ms; a veth delete, ~17 ms), so they run side by side.
-    func tearDownNetwork(_ c: ContainerRecord) throws {
+    /// Removes a container's DNAT rules and, where needed, its veth.
+    ///
+    /// When the container's processes are gone and nothing else joined its network namespace,
+    /// the namespace dies with them and the kernel deletes the veth pair itself (asynchronously,
+    /// within milliseconds, in its netns cleanup), so hutch does not wait ~17 ms for an
+    /// RTM_DELLINK of its own. Names are unique per container (`hv` + id), so a pair still being
+    /// removed can never collide with a new one. The veth is deleted explicitly when the namespace
+    /// outlives the container: a pod's infra container, a container others joined
+    /// (`--net container:`), or a container whose process may still be alive.
+    func tearDownNetwork(_ c: ContainerRecord, processGone: Bool = true) throws {
         let forwards = try forwards(c)
-        let fw = driver.firewall, veth = c.hostVeth, d = driver
+        let fw = driver.firewall, d = driver
+        let veth = try c.hostVeth != nil && processGone && netnsDiesWithContainer(c) ? nil : c.hostVeth
         if forwards.isEmpty || veth == nil {
             if !forwards.isEmpty { try? fw.removePorts(forwards) }
             if let v = veth { try? d.detach(hostVeth: v) }
@@ -459,6 +482,14 @@ public final class Runtime {
         }
     }
 
+    /// Whether only the container's own processes held its network namespace.
+    func netnsDiesWithContainer(_ c: ContainerRecord) throws -> Bool {
+        guard !c.isInfra, c.pod == nil else { return false }
+        let joiners = try store.read {
+            try ContainerRecord.fetchCount($0, where: "joinedId = ? AND status != 'exited'", arguments: [c.id])
+        }
+        return joiners == 0
+    }
 
     /// The host ports a container publishes, from the store (the source of truth for rules too).
     public func ports(_ c: ContainerRecord) throws -> [PortMapping] {

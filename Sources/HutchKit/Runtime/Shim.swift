@@ -16,6 +16,10 @@ public enum ShimLocator {
         return dir + "/hutch-shim"
     }()
 
+    /// The shim, when it is there to take over closing an nftables socket after a delete
+    /// (`hutch-shim linger`, see nftel.c); nil: close in this process.
+    static let lingerHelper: String? = access(path, X_OK) == 0 ? path : nil
+
     public static let hutchPath: String = {
         var buf = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buf, buf.count - 1)

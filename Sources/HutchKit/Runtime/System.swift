@@ -125,3 +125,18 @@ extension StringProtocol {
         return String(decoding: u[a..<b], as: UTF8.self)
     }
 }
+
+/// `HUTCH_TIMELINE=1`: one line per step on stderr, `hutch-timeline STEP MONOTONIC_NS`, so a
+/// benchmark can see where a command's milliseconds go without a tracer's overhead
+/// (bench/phases.py reads it). Costs one getenv per process when unset.
+public enum Timeline {
+    static let enabled = getenv("HUTCH_TIMELINE") != nil
+
+    public static func mark(_ step: StaticString) {
+        guard enabled else { return }
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        let line = "hutch-timeline \(step) \(Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+    }
+}

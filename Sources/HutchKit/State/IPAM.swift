@@ -1,5 +1,3 @@
-import GRDB
-
 /// Address management for a bridge network, inside the caller's store transaction.
 /// Allocation is round-robin from the address after the last one handed out (as the CNI
 /// host-local plugin does), skipping the network, gateway and broadcast addresses and every
@@ -10,7 +8,7 @@ public enum IPAM {
         guard let subnet = CIDRv4(n.subnet), let gw = IPv4Address(n.gateway) else {
             throw HutchError("network \(n.name) has a corrupt subnet \(n.subnet) in the state store")
         }
-        let taken = Set(try String.fetchAll(db, sql: "SELECT ip FROM leases WHERE network = ?", arguments: [n.name]))
+        let taken = Set(try db.strings(sql: "SELECT ip FROM leases WHERE network = ?", arguments: [n.name]))
         let pick: IPv4Address
         if let r = requested {
             guard subnet.contains(r), r != subnet.network, r != subnet.broadcast, r != gw else {

@@ -1,5 +1,3 @@
-import GRDB
-
 /// Docker-style generated names (`adjective_noun`) for containers started without --name.
 enum Names {
     static let adjectives = ["agile", "bold", "brave", "calm", "clever", "cosy", "eager", "fluffy", "gentle", "happy",
@@ -12,7 +10,7 @@ enum Names {
         for attempt in 0..<20 {
             var n = "\(adjectives.randomElement(using: &g)!)_\(nouns.randomElement(using: &g)!)"
             if attempt >= 10 { n += "_\(Int.random(in: 1...9999, using: &g))" }
-            if try ContainerRecord.filter(Column("name") == n).fetchCount(db) == 0 { return n }
+            if try ContainerRecord.fetchCount(db, where: "name = ?", arguments: [n]) == 0 { return n }
         }
         return "hutch_" + String(Sys.randomID().prefix(12))
     }

@@ -1,18 +1,29 @@
-import GRDB
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// One published host port held by one container (or pod), stored in the same transaction as the
 /// address lease so two concurrent `run -p 8080:…` can never both win.
-public struct PortRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "ports"
+public struct PortRecord: Sendable, Equatable, SQLRecord {
+    public static let table = "ports"
+    public static let primaryKey = "hostPort"
     public var proto: String
     /// "0.0.0.0" for every address.
     public var hostIP: String
     public var hostPort: Int
     public var containerPort: Int
     public var owner: String
+
+    public init(proto: String, hostIP: String, hostPort: Int, containerPort: Int, owner: String) {
+        self.proto = proto; self.hostIP = hostIP; self.hostPort = hostPort; self.containerPort = containerPort; self.owner = owner
+    }
+    public init(row r: Row) {
+        self.init(proto: r.string("proto"), hostIP: r.string("hostIP"), hostPort: Int(r.integer("hostPort") ?? 0),
+                  containerPort: Int(r.integer("containerPort") ?? 0), owner: r.string("owner"))
+    }
+    public var columns: [(String, any SQLArgument)] {
+        [("proto", proto), ("hostIP", hostIP), ("hostPort", hostPort), ("containerPort", containerPort), ("owner", owner)]
+    }
 
     public var mapping: PortMapping {
         PortMapping(hostIP: hostIP == "0.0.0.0" ? nil : IPv4Address(hostIP), hostPort: UInt16(hostPort),
@@ -75,7 +86,7 @@ public enum PortReservations {
 
     /// "container web (3f2a…)" for the container or pod holding a clashing reservation, if any.
     static func holder(in db: Database, _ m: PortMapping) throws -> String? {
-        let rows = try PortRecord.filter(Column("proto") == m.proto.rawValue && Column("hostPort") == Int(m.hostPort)).fetchAll(db)
+        let rows = try PortRecord.fetchAll(db, where: "proto = ? AND hostPort = ?", arguments: [m.proto.rawValue, Int(m.hostPort)])
         guard let r = rows.first(where: { clash($0.mapping, m) }) else { return nil }
         if let c = try ContainerRecord.fetchOne(db, key: r.owner) {
             return "container \(c.name) (\(c.id.prefix(12)))"
@@ -88,7 +99,7 @@ public enum PortReservations {
     }
 
     public static func mappings(in db: Database, owner: String) throws -> [PortMapping] {
-        try PortRecord.filter(Column("owner") == owner).order(Column("proto"), Column("hostPort")).fetchAll(db).map(\.mapping)
+        try PortRecord.fetchAll(db, where: "owner = ?", arguments: [owner], order: "proto, hostPort").map(\.mapping)
     }
 
     /// Whether a host process already holds the port: try to bind it (TCP: SO_REUSEADDR, as a

@@ -1,24 +1,72 @@
-import GRDB
+import CSQLite
 #if canImport(Glibc)
 import Glibc
 #endif
 
-extension ContainerRecord: FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "containers"
+extension ContainerRecord: SQLRecord {
+    public static let table = "containers"
+    public static let primaryKey = "id"
+    public init(row r: Row) {
+        self.init(id: r.string("id"), name: r.string("name"), command: r.strings("command"), hostname: r.string("hostname"),
+                  env: r.strings("env"), workdir: r.string("workdir"), networkMode: r.string("networkMode"),
+                  network: r.text("network"), ipAddress: r.text("ipAddress"), macAddress: r.text("macAddress"),
+                  hostVeth: r.text("hostVeth"), joinedId: r.text("joinedId"), autoRemove: r.bool("autoRemove"),
+                  detached: r.bool("detached"), useInit: r.bool("useInit"), capMask: r.text("capMask"),
+                  noNewPrivs: r.bool("noNewPrivs"), status: ContainerStatus(rawValue: r.string("status")) ?? .exited,
+                  shimPid: r.int32("shimPid"), shimStart: r.uint64("shimStart"), pid: r.int32("pid"),
+                  pidStart: r.uint64("pidStart"), exitCode: r.integer("exitCode").map { Int32(truncatingIfNeeded: $0) },
+                  createdAt: r.string("createdAt"), startedAt: r.text("startedAt"), finishedAt: r.text("finishedAt"),
+                  bootId: r.string("bootId"), pod: r.text("pod"), isInfra: r.bool("isInfra"), aliases: r.strings("aliases"))
+    }
+    public var columns: [(String, any SQLArgument)] {
+        [("id", id), ("name", name), ("command", JSON.strings(command).render()), ("hostname", hostname),
+         ("env", JSON.strings(env).render()), ("workdir", workdir), ("networkMode", networkMode), ("network", network),
+         ("ipAddress", ipAddress), ("macAddress", macAddress), ("hostVeth", hostVeth), ("joinedId", joinedId),
+         ("autoRemove", autoRemove), ("detached", detached), ("useInit", useInit), ("capMask", capMask),
+         ("noNewPrivs", noNewPrivs), ("status", status.rawValue), ("shimPid", shimPid), ("shimStart", shimStart),
+         ("pid", pid), ("pidStart", pidStart), ("exitCode", exitCode), ("createdAt", createdAt), ("startedAt", startedAt),
+         ("finishedAt", finishedAt), ("bootId", bootId), ("pod", pod), ("isInfra", isInfra),
+         ("aliases", JSON.strings(aliases).render())]
+    }
 }
-extension PodRecord: FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "pods"
+
+extension PodRecord: SQLRecord {
+    public static let table = "pods"
+    public static let primaryKey = "id"
+    public init(row r: Row) {
+        self.init(id: r.string("id"), name: r.string("name"), hostname: r.string("hostname"), infraId: r.string("infraId"),
+                  createdAt: r.string("createdAt"), ownerPid: r.int32("ownerPid"), ownerStart: r.uint64("ownerStart"))
+    }
+    public var columns: [(String, any SQLArgument)] {
+        [("id", id), ("name", name), ("hostname", hostname), ("infraId", infraId), ("createdAt", createdAt),
+         ("ownerPid", ownerPid), ("ownerStart", ownerStart)]
+    }
 }
-extension NetworkRecord: FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "networks"
+
+extension NetworkRecord: SQLRecord {
+    public static let table = "networks"
+    public static let primaryKey = "name"
+    public init(row r: Row) {
+        self.init(name: r.string("name"), id: r.string("id"), bridge: r.string("bridge"), subnet: r.string("subnet"),
+                  gateway: r.string("gateway"), isInternal: r.bool("isInternal"), lastIP: r.text("lastIP"),
+                  createdAt: r.string("createdAt"))
+    }
+    public var columns: [(String, any SQLArgument)] {
+        [("name", name), ("id", id), ("bridge", bridge), ("subnet", subnet), ("gateway", gateway),
+         ("isInternal", isInternal), ("lastIP", lastIP), ("createdAt", createdAt)]
+    }
 }
 
 /// An address lease: one IP of one network held by one container (or pod).
-public struct LeaseRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "leases"
+public struct LeaseRecord: Sendable, Equatable, SQLRecord {
+    public static let table = "leases"
+    public static let primaryKey = "ip"
     public var network: String
     public var ip: String
     public var owner: String
+    public init(network: String, ip: String, owner: String) { self.network = network; self.ip = ip; self.owner = owner }
+    public init(row r: Row) { self.init(network: r.string("network"), ip: r.string("ip"), owner: r.string("owner")) }
+    public var columns: [(String, any SQLArgument)] { [("network", network), ("ip", ip), ("owner", owner)] }
 }
 
 /// The state store: one SQLite database under the state root. Every change that hands something
@@ -26,7 +74,9 @@ public struct LeaseRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
 /// serialise on SQLite's write lock and can never both win.
 public final class Store: @unchecked Sendable {
     public let root: String
-    let db: DatabaseQueue
+    let db: Database
+    /// One connection, used by one thread at a time.
+    private let lock = StoreLock()
 
     public static let defaultNetwork = NetworkRecord(
         name: "bridge", id: String(repeating: "0", count: 64), bridge: "hutch0",
@@ -35,135 +85,87 @@ public final class Store: @unchecked Sendable {
     public init(root: String) throws {
         self.root = root
         try Sys.mkdirs(root + "/containers", mode: 0o711)
-        var config = Configuration()
-        config.busyMode = .timeout(30)
-        config.journalMode = .wal
-        // WAL + NORMAL: commits are atomic and survive a crash of hutch; only a power loss can
-        // drop the last commits. Saves an fsync per command on the hot path.
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-        // Opening (the switch to WAL) and migrating a fresh store are not covered by SQLite's
-        // busy timeout: serialise them between hutch processes with a file lock.
+        // Opening (the switch to WAL) and creating the schema of a fresh store are not covered by
+        // SQLite's busy timeout: serialise them between hutch processes with a file lock.
         let lock = open(root + "/hutch.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if lock >= 0 { while flock(lock, LOCK_EX) != 0 && errno == EINTR {} }
         defer { if lock >= 0 { close(lock) } }
         do {
-            db = try DatabaseQueue(path: root + "/hutch.db", configuration: config)
-            // The migrator only when the schema is not the current one (user_version): it costs
-            // a few milliseconds that every command would otherwise pay.
-            let version = try db.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } ?? 0
-            if version != Self.schemaVersion {
-                try Self.migrator.migrate(db)
-                try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)") }
-            }
-        } catch let e as DatabaseError {
-            throw HutchError("cannot open the state store in \(root): \(e.message ?? "\(e)")")
+            // WAL + synchronous=NORMAL: commits are atomic and survive a crash of hutch; only a
+            // power loss can drop the last commits. Saves an fsync per command on the hot path.
+            db = try Database(path: root + "/hutch.db", busyTimeoutMs: 30_000)
+            let version = try db.int(sql: "PRAGMA user_version") ?? 0
+            if version != Self.schemaVersion { try Self.migrate(db, from: version) }
+        } catch let e as SQLiteError {
+            throw HutchError("cannot open the state store in \(root): \(e.message)")
         }
     }
 
     /// Bumped with every migration added below.
     static let schemaVersion = 1
 
-    static var migrator: DatabaseMigrator {
-        var m = DatabaseMigrator()
-        m.registerMigration("v1") { db in
-            try db.create(table: "containers") { t in
-                t.primaryKey("id", .text)
-                t.column("name", .text).notNull().unique()
-                t.column("command", .text).notNull()
-                t.column("hostname", .text).notNull()
-                t.column("env", .text).notNull()
-                t.column("workdir", .text).notNull()
-                t.column("networkMode", .text).notNull()
-                t.column("network", .text)
-                t.column("ipAddress", .text)
-                t.column("macAddress", .text)
-                t.column("hostVeth", .text)
-                t.column("joinedId", .text)
-                t.column("autoRemove", .boolean).notNull()
-                t.column("detached", .boolean).notNull()
-                t.column("useInit", .boolean).notNull()
-                t.column("capMask", .text)
-                t.column("noNewPrivs", .boolean).notNull()
-                t.column("status", .text).notNull()
-                t.column("shimPid", .integer).notNull()
-                t.column("shimStart", .integer).notNull()
-                t.column("pid", .integer).notNull()
-                t.column("pidStart", .integer).notNull()
-                t.column("exitCode", .integer)
-                t.column("createdAt", .text).notNull()
-                t.column("startedAt", .text)
-                t.column("finishedAt", .text)
-                t.column("bootId", .text).notNull()
-                t.column("pod", .text)
-                t.column("isInfra", .boolean).notNull().defaults(to: false)
-                t.column("aliases", .text).notNull().defaults(to: "[]")
+    /// Brings a store at `version` (0: new) to `schemaVersion`, in one transaction. Each step is
+    /// the SQL of one schema version; add a step (never edit one) to change the schema.
+    static func migrate(_ db: Database, from version: Int) throws {
+        try db.transaction("IMMEDIATE") { db in
+            // Another process may have migrated while this one waited for the lock.
+            let current = try db.int(sql: "PRAGMA user_version") ?? 0
+            if current > schemaVersion {
+                throw HutchError("the state store has schema version \(current), newer than this hutch knows (\(schemaVersion)): use a newer hutch")
             }
-            try db.create(table: "pods") { t in
-                t.primaryKey("id", .text)
-                t.column("name", .text).notNull().unique()
-                t.column("hostname", .text).notNull()
-                t.column("infraId", .text).notNull()
-                t.column("createdAt", .text).notNull()
-                t.column("ownerPid", .integer).notNull().defaults(to: 0)
-                t.column("ownerStart", .integer).notNull().defaults(to: 0)
-            }
-            try db.create(table: "networks") { t in
-                t.primaryKey("name", .text)
-                t.column("id", .text).notNull().unique()
-                t.column("bridge", .text).notNull().unique()
-                t.column("subnet", .text).notNull()
-                t.column("gateway", .text).notNull()
-                t.column("isInternal", .boolean).notNull()
-                t.column("lastIP", .text)
-                t.column("createdAt", .text).notNull()
-            }
-            try db.create(table: "leases") { t in
-                t.column("network", .text).notNull()
-                t.column("ip", .text).notNull()
-                t.column("owner", .text).notNull()
-                t.primaryKey(["network", "ip"])
-            }
-            try db.create(index: "leases_owner", on: "leases", columns: ["owner"])
-            try db.create(table: "ports") { t in
-                t.column("proto", .text).notNull()
-                t.column("hostIP", .text).notNull()
-                t.column("hostPort", .integer).notNull()
-                t.column("containerPort", .integer).notNull()
-                t.column("owner", .text).notNull()
-                t.primaryKey(["proto", "hostIP", "hostPort"])
-            }
-            try db.create(index: "ports_owner", on: "ports", columns: ["owner"])
-            try db.create(table: "meta") { t in
-                t.primaryKey("key", .text)
-                t.column("value", .text).notNull()
-            }
+            guard current < schemaVersion else { return }
+            for step in migrations.dropFirst(current) { try db.execute(sql: step) }
+            try db.execute(sql: "PRAGMA user_version = \(schemaVersion)")
         }
-        return m
     }
+
+    /// Schema version 1 (the same tables the GRDB-based store created).
+    static let migrations = [
+        """
+        CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE,
+          command TEXT NOT NULL, hostname TEXT NOT NULL, env TEXT NOT NULL, workdir TEXT NOT NULL,
+          networkMode TEXT NOT NULL, network TEXT, ipAddress TEXT, macAddress TEXT, hostVeth TEXT, joinedId TEXT,
+          autoRemove BOOLEAN NOT NULL, detached BOOLEAN NOT NULL, useInit BOOLEAN NOT NULL, capMask TEXT,
+          noNewPrivs BOOLEAN NOT NULL, status TEXT NOT NULL, shimPid INTEGER NOT NULL, shimStart INTEGER NOT NULL,
+          pid INTEGER NOT NULL, pidStart INTEGER NOT NULL, exitCode INTEGER, createdAt TEXT NOT NULL, startedAt TEXT,
+          finishedAt TEXT, bootId TEXT NOT NULL, pod TEXT, isInfra BOOLEAN NOT NULL DEFAULT 0,
+          aliases TEXT NOT NULL DEFAULT '[]');
+        CREATE TABLE IF NOT EXISTS pods (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE, hostname TEXT NOT NULL,
+          infraId TEXT NOT NULL, createdAt TEXT NOT NULL, ownerPid INTEGER NOT NULL DEFAULT 0,
+          ownerStart INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE IF NOT EXISTS networks (name TEXT PRIMARY KEY NOT NULL, id TEXT NOT NULL UNIQUE,
+          bridge TEXT NOT NULL UNIQUE, subnet TEXT NOT NULL, gateway TEXT NOT NULL, isInternal BOOLEAN NOT NULL,
+          lastIP TEXT, createdAt TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS leases (network TEXT NOT NULL, ip TEXT NOT NULL, owner TEXT NOT NULL,
+          PRIMARY KEY (network, ip));
+        CREATE INDEX IF NOT EXISTS leases_owner ON leases(owner);
+        CREATE TABLE IF NOT EXISTS ports (proto TEXT NOT NULL, hostIP TEXT NOT NULL, hostPort INTEGER NOT NULL,
+          containerPort INTEGER NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (proto, hostIP, hostPort));
+        CREATE INDEX IF NOT EXISTS ports_owner ON ports(owner);
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+        """,
+    ]
 
     /// Runs `body` in one IMMEDIATE transaction; database errors become one-line hutch errors.
     public func write<T>(_ body: (Database) throws -> T) throws -> T {
-        do {
-            return try db.writeWithoutTransaction { db in
-                var result: T?
-                try db.inTransaction(.immediate) { result = try body(db); return .commit }
-                return result!
-            }
-        } catch let e as DatabaseError {
-            throw HutchError("state store: \(e.message ?? "\(e)")")
+        lock.lock(); defer { lock.unlock() }
+        do { return try db.transaction("IMMEDIATE", body) } catch let e as SQLiteError {
+            throw HutchError("state store: \(e.message)")
         }
     }
 
+    /// Runs `body` in one read transaction (a consistent snapshot).
     public func read<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try db.read(body) } catch let e as DatabaseError {
-            throw HutchError("state store: \(e.message ?? "\(e)")")
+        lock.lock(); defer { lock.unlock() }
+        do { return try db.transaction("DEFERRED", body) } catch let e as SQLiteError {
+            throw HutchError("state store: \(e.message)")
         }
     }
 
     // MARK: containers
 
     public func containers() throws -> [ContainerRecord] {
-        try read { try ContainerRecord.order(Column("createdAt").desc).fetchAll($0) }
+        try read { try ContainerRecord.fetchAll($0, order: "createdAt DESC") }
     }
 
     /// Finds a container by exact name, full id, or unique id prefix, as Docker does.
@@ -177,10 +179,10 @@ public final class Store: @unchecked Sendable {
 
     /// A record by exact name, else by full id or unique id prefix (lowercase hex), as Docker
     /// resolves references.
-    static func find<T: FetchableRecord & TableRecord>(_ type: T.Type, _ ref: String, kind: String, in db: Database) throws -> T? {
-        if let r = try T.filter(Column("name") == ref).fetchOne(db) { return r }
+    static func find<T: SQLRecord>(_ type: T.Type, _ ref: String, kind: String, in db: Database) throws -> T? {
+        if let r = try T.fetchAll(db, where: "name = ?", arguments: [ref]).first { return r }
         guard !ref.isEmpty, ref.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
-        let matches = try T.filter(Column("id").like(ref + "%")).limit(2).fetchAll(db)
+        let matches = try T.fetchAll(db, where: "id LIKE ?", arguments: [ref + "%"], limit: 2)
         if matches.count > 1 { throw HutchError("\(kind) id prefix \(ref) is ambiguous: give more characters") }
         return matches.first
     }
@@ -209,7 +211,7 @@ public final class Store: @unchecked Sendable {
     }
 
     public func members(ofPod id: String) throws -> [ContainerRecord] {
-        try read { try ContainerRecord.filter(Column("pod") == id && Column("isInfra") == false).order(Column("createdAt")).fetchAll($0) }
+        try read { try ContainerRecord.fetchAll($0, where: "pod = ? AND isInfra = 0", arguments: [id], order: "createdAt") }
     }
 
     // MARK: networks
@@ -229,7 +231,7 @@ public final class Store: @unchecked Sendable {
         }
         if let e = existing {
             if e == n { return e }
-            let inUse = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM leases WHERE network = ?", arguments: [name]) ?? 0
+            let inUse = try db.int(sql: "SELECT COUNT(*) FROM leases WHERE network = ?", arguments: [name]) ?? 0
             if inUse > 0 { return e }
             n.lastIP = nil
             try n.update(db)
@@ -252,7 +254,7 @@ public final class Store: @unchecked Sendable {
     // MARK: meta
 
     public func meta(_ key: String) throws -> String? {
-        try read { try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }
+        try read { try $0.strings(sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]).first }
     }
 
     public static func setMeta(_ key: String, _ value: String, in db: Database) throws {

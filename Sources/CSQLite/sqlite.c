@@ -1,0 +1,23 @@
+#include "csqlite.h"
+
+int hutch_sqlite_open(const char *path, int busy_timeout_ms, sqlite3 **out) {
+    int rc = sqlite3_open_v2(path, out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, (const char *)0);
+    if (rc != SQLITE_OK) return rc;
+    sqlite3_extended_result_codes(*out, 1);
+    sqlite3_busy_timeout(*out, busy_timeout_ms);
+    // The last connection to close would otherwise checkpoint the WAL into the database and
+    // delete -wal and -shm: two fdatasyncs and two unlinks on every hutch command, which the next
+    // command then undoes by creating them again.
+    sqlite3_db_config(*out, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
+    int persist = 1;
+    sqlite3_file_control(*out, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    // journal_mode=WAL is stored in the file; setting it again on an existing WAL database is a no-op.
+    // A small auto-checkpoint: every process is the first to open the WAL and so reads all of it
+    // to rebuild the index (about 1 ms per 4 MB at the default of 1000 pages).
+    rc = sqlite3_exec(*out, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 32;", 0, 0, 0);
+    return rc;
+}
+
+int hutch_sqlite_bind_text(sqlite3_stmt *stmt, int index, const char *text, int length) {
+    return sqlite3_bind_text(stmt, index, text, length, SQLITE_TRANSIENT);
+}
