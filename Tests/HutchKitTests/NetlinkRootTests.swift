@@ -151,6 +151,8 @@ final class NetlinkRootTests: XCTestCase {
         try a.createBridge("zz0")
         XCTAssertNotNil(b.linkIndex("zz0"), "the two sessions see the same netns")
         XCTAssertNil(try NetlinkSession().linkIndex("zz0"), "but not the test's own netns")
+        XCTAssertEqual(try a.linkNames().sorted(), ["lo", "zz0"])
+        XCTAssertFalse(try NetlinkSession().linkNames().contains("zz0"))
         XCTAssertFalse(try a.createBridge("zz0"), "EEXIST tolerated")
         try a.setMAC("zz0", "02:42:0a:00:00:09")
         try a.setUp("zz0")

@@ -48,3 +48,27 @@ def test_shim_killed_next_command_repairs(h):
     assert h.state_entries() == []
     # and its IP and name are free again
     h.run_d("--name", "victim", "--", "sleep", "300")
+
+
+def test_gc_deletes_a_veth_whose_netns_outlived_its_container(h):
+    # hutch leaves a veth to the kernel when the container's netns dies with it; if something
+    # outside hutch keeps that netns alive (here: a process that entered it), the veth stays on the
+    # bridge after the container is gone, and `hutch gc` deletes it.
+    cid = h.run_d("--name", "held", "--", "sleep", "300")
+    pid = h.inspect(cid)["State"]["Pid"]
+    keeper = subprocess.Popen(["nsenter", f"--net=/proc/{pid}/ns/net", "sleep", "300"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: os.readlink(f"/proc/{keeper.pid}/ns/net") == os.readlink(f"/proc/{pid}/ns/net"),
+                   desc="the keeper to enter the container's netns")
+        other = h.run_d("--name", "bystander", "--", "sleep", "300")
+        h.hutch("rm", "-f", "held")
+        assert h.veth_name(cid) in h.links(), "the netns is still held: its veth cannot have gone"
+        g = h.hutch("gc")
+        assert f"veth {h.veth_name(cid)} of a vanished container deleted" in g.out, g.out
+        assert h.veth_name(cid) not in h.links()
+        assert h.veth_name(other) in h.links(), "gc must keep the veths of running containers"
+        assert h.hutch("gc").out.strip() == "nothing to clean"
+    finally:
+        keeper.kill()
+        keeper.wait()
