@@ -466,8 +466,8 @@ public final class Runtime {
     /// within milliseconds, in its netns cleanup), so hutch does not wait ~17 ms for an
     /// RTM_DELLINK of its own. Names are unique per container (`hv` + id), so a pair still being
     /// removed can never collide with a new one. The veth is deleted explicitly when the namespace
-    /// outlives the container: a pod's infra container, a container others joined
-    /// (`--net container:`), or a container whose process may still be alive.
+    /// outlives the container: containers that joined it still run (`--net container:`, a pod's
+    /// members when its pause process died first), or its process may still be alive.
     func tearDownNetwork(_ c: ContainerRecord, processGone: Bool = true) throws {
         let forwards = try forwards(c)
         let fw = driver.firewall, d = driver
@@ -482,9 +482,9 @@ public final class Runtime {
         }
     }
 
-    /// Whether only the container's own processes held its network namespace.
+    /// Whether only the container's own processes held its network namespace: no container that
+    /// joined it (`--net container:`, or a pod's members, which join the infra container) is left.
     func netnsDiesWithContainer(_ c: ContainerRecord) throws -> Bool {
-        guard !c.isInfra, c.pod == nil else { return false }
         let joiners = try store.read {
             try ContainerRecord.fetchCount($0, where: "joinedId = ? AND status != 'exited'", arguments: [c.id])
         }
