@@ -1,5 +1,6 @@
 /* Links: the `ip link` verbs hutch needs (show, add bridge, add veth, set, del). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <net/if.h>
 #include <linux/rtnetlink.h>
@@ -186,16 +187,17 @@ static int on_link_name(struct nl_msg *msg, void *arg) {
     struct nlattr *tb[IFLA_MAX + 1];
     if (nlmsg_parse(h, sizeof(struct ifinfomsg), tb, IFLA_MAX, NULL) < 0 || !tb[IFLA_IFNAME]) return NL_OK;
     const char *name = nla_get_string(tb[IFLA_IFNAME]);
-    size_t n = strnlen(name, IFNAMSIZ) + 1;
-    if (a->used + n > a->len) { a->truncated = 1; return NL_OK; }
-    memcpy(a->buf + a->used, name, n - 1);
-    a->buf[a->used + n - 1] = '\n';
-    a->used += n;
+    uint32_t master = tb[IFLA_MASTER] ? nla_get_u32(tb[IFLA_MASTER]) : 0;
+    char line[IFNAMSIZ + 16];
+    int n = snprintf(line, sizeof line, "%.*s %u\n", IFNAMSIZ - 1, name, master);
+    if (n < 0 || a->used + (size_t)n > a->len) { a->truncated = 1; return NL_OK; }
+    memcpy(a->buf + a->used, line, (size_t)n);
+    a->used += (size_t)n;
     return NL_OK;
 }
 
-/* ip -o link show: every link's name, one per line, into buf (NUL-terminated). Returns the
-   number of bytes written or -errno (-ENOSPC when buf is too small). */
+/* ip -o link show: one line "NAME MASTER_IFINDEX" (0: no master) per link, into buf
+   (NUL-terminated). Returns the number of bytes written or -errno (-ENOSPC: buf too small). */
 int hn_link_names(hn_nl *nl, char *buf, size_t len) {
     if (len == 0) return -ENOSPC;
     struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, NLM_F_DUMP);

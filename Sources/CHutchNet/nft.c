@@ -22,12 +22,16 @@ static struct {
     __typeof__(&nft_ctx_get_error_buffer) get_error;
     __typeof__(&nft_run_cmd_from_buffer) run;
 } lib;
-static const char *load_error;
+static const char *load_error; /* set once, by load() */
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
 static void load(void) {
     void *h = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!h) { load_error = dlerror(); return; }
+    if (!h) {
+        const char *e = dlerror(); /* dlerror's buffer is reused by the next dl* call: copy it */
+        load_error = strdup(e ? e : "cannot load libnftables.so.1");
+        return;
+    }
 #define SYM(field, name) if (!(lib.field = (__typeof__(lib.field))dlsym(h, name))) { load_error = "libnftables.so.1 lacks " name; return; }
     SYM(ctx_new, "nft_ctx_new")
     SYM(ctx_free, "nft_ctx_free")

@@ -1,11 +1,7 @@
 /* nftables set/map elements through libnftnl over a plain NETLINK_NETFILTER socket: no cache, no
  * table dump, so adding the 1,000th element costs what the first did. One transaction per call. */
-#define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -60,56 +56,13 @@ static int put_msg(char *buf, size_t cap, size_t *off, const char *table, const 
     return 0;
 }
 
-extern char **environ;
-
-/* Closing a NETLINK_NETFILTER socket while the kernel still has objects of a committed delete to
- * release makes the closer wait for that release (an RCU grace period: 10-15 ms here). When
- * `helper` is given, the socket goes to `helper linger` (as its fd 3), which holds it until this
- * process has exited (EOF on its stdin: the write end stays here, close-on-exec, until exit) and
- * only then drops it. Falls back to a plain close. */
-static void close_later(int fd, const char *helper) {
-    int p[2];
-    if (!helper || !*helper || pipe2(p, O_CLOEXEC) < 0) { close(fd); return; }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[0], 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_adddup2(&fa, fd, 3);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    /* Its own session: the caller's terminal signals (Ctrl-C) do not reach it. */
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-    char *const argv[] = { (char *)helper, (char *)"linger", NULL };
-    pid_t pid;
-    int r = posix_spawn(&pid, helper, &fa, &at, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(p[0]);
-    close(fd);
-    if (r != 0) close(p[1]);
-    /* Success: p[1] stays open (close-on-exec) until this process exits. The helper is not waited
-     * for: it is reparented and reaped by init (or the subreaper) once it exits. */
-}
-
 /* One NETLINK_NETFILTER socket per process, reused by every call: closing one after a delete
- * waits (see close_later), so it is closed once, at exit, and then by the linger helper when a
- * delete was committed. */
+ * makes the closer wait for the kernel's deferred release of what was deleted (an RCU grace
+ * period: 10-15 ms here). After a committed delete the socket is handed to the linger helper at
+ * exit (linger.c), which drops it once this process is gone; otherwise the exit closes it. */
 static pthread_mutex_t sock_mu = PTHREAD_MUTEX_INITIALIZER;
 static int sock_fd = -1;
-static char *sock_linger; /* set after a committed delete: the helper to hand the socket to */
-
-static void close_at_exit(void) {
-    if (sock_fd < 0) return;
-    if (sock_linger) close_later(sock_fd, sock_linger); else close(sock_fd);
-    sock_fd = -1;
-}
+static int sock_handed_over; /* a delete was committed: the socket goes to the linger helper */
 
 static int nft_socket(void) {
     if (sock_fd >= 0) return sock_fd;
@@ -119,8 +72,6 @@ static int nft_socket(void) {
     setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
     struct timeval tv = { .tv_sec = 10 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    static int registered;
-    if (!registered) { atexit(close_at_exit); registered = 1; }
     return sock_fd = fd;
 }
 
@@ -165,9 +116,12 @@ int hn_nft_set_elems_ex(const char *table, const hn_nft_elem *e, size_t n, int a
     int fd = nft_socket();
     if (fd < 0) r = fd;
     else r = send_batch(fd, buf, off, msgs, first);
-    if (r != 0 && fd >= 0) { close(fd); sock_fd = -1; } /* never reuse a socket in an unknown state */
+    if (r != 0 && fd >= 0) { close(fd); sock_fd = -1; sock_handed_over = 0; } /* never reuse a socket in an unknown state */
     /* Only a delete leaves objects for the kernel to release. */
-    if (r == 0 && !add && linger_helper && !sock_linger) sock_linger = strdup(linger_helper);
+    if (r == 0 && !add && linger_helper && !sock_handed_over) {
+        hn_linger_adopt_fd(sock_fd, linger_helper);
+        sock_handed_over = 1;
+    }
     pthread_mutex_unlock(&sock_mu);
     free(buf);
     return r;

@@ -23,7 +23,7 @@ static const char usage_text[] =
     "                      [-- CMD ARG...]\n"
     "       hutch-shim exec --pid PID [--env K=V]... [--workdir DIR] [--caps HEX]\n"
     "                      [--no-new-privs] -- CMD ARG...\n"
-    "       hutch-shim linger   (holds fd 3 until stdin reaches EOF, then exits)\n"
+    "       hutch-shim linger [--del-link NAME]...\n"
     "See docs/shim-protocol.md.\n";
 
 // A failure of the shim itself (bad arguments, or a step before the child runs): one line on
@@ -222,19 +222,6 @@ void set_title(const char *title) {
     args_area_end[-1] = ' ';
 }
 
-// `linger`: keeps the descriptor it was given as fd 3 open until its stdin (a pipe whose write
-// end the hutch CLI holds) reaches EOF, i.e. until the CLI has exited, then exits. hutch hands it
-// the NETLINK_NETFILTER socket of a commit that deleted rules: the kernel makes whoever releases
-// such a socket wait for the deleted objects' deferred release (an RCU grace period, 10-15 ms),
-// and this way that is not the CLI. The rules are gone before the CLI returns (the commit was
-// acknowledged); only the wait moves here.
-static int linger_main(void) {
-    char b[64];
-    ssize_t n;
-    do n = read(0, b, sizeof b); while (n > 0 || (n < 0 && errno == EINTR));
-    return 0;
-}
-
 int main(int argc, char **argv) {
     // argv strings are contiguous: remember the area before parsing splits `--opt=value`.
     if (argc > 0) {
@@ -248,6 +235,6 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "run") == 0) return parse_run(argc - 2, argv + 2);
     if (strcmp(argv[1], "exec") == 0) return parse_exec(argc - 2, argv + 2);
-    if (strcmp(argv[1], "linger") == 0) return linger_main();
+    if (strcmp(argv[1], "linger") == 0) return linger_main(argc - 2, argv + 2);
     shim_fatal("unknown mode \"%s\": use run, exec or linger", argv[1]);
 }

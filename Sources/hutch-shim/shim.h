@@ -126,3 +126,6 @@ __attribute__((noreturn)) void exec_in_container(struct exec_spec *spec);
 
 // Raw fork-like clone: no glibc fork handlers, safe from this single-threaded process.
 pid_t raw_clone(unsigned long flags);
+
+// linger.c: `hutch-shim linger [--del-link NAME]...` (argv after the mode).
+int linger_main(int argc, char **argv);

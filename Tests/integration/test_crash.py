@@ -50,10 +50,11 @@ def test_shim_killed_next_command_repairs(h):
     h.run_d("--name", "victim", "--", "sleep", "300")
 
 
-def test_gc_deletes_a_veth_whose_netns_outlived_its_container(h):
-    # hutch leaves a veth to the kernel when the container's netns dies with it; if something
-    # outside hutch keeps that netns alive (here: a process that entered it), the veth stays on the
-    # bridge after the container is gone, and `hutch gc` deletes it.
+def test_gc_deletes_a_veth_left_by_a_cli_killed_before_it_exited(h):
+    # The veth of a removed container is deleted by a helper hutch spawns as it exits (or, with
+    # the container's netns, by the kernel). A CLI killed after the teardown but before its exit,
+    # while something outside hutch holds the netns (here a process that entered it), leaves the
+    # veth on the bridge: `hutch gc` finds and deletes it, and keeps the veths of live containers.
     cid = h.run_d("--name", "held", "--", "sleep", "300")
     pid = h.inspect(cid)["State"]["Pid"]
     keeper = subprocess.Popen(["nsenter", f"--net=/proc/{pid}/ns/net", "sleep", "300"],
@@ -62,8 +63,9 @@ def test_gc_deletes_a_veth_whose_netns_outlived_its_container(h):
         wait_until(lambda: os.readlink(f"/proc/{keeper.pid}/ns/net") == os.readlink(f"/proc/{pid}/ns/net"),
                    desc="the keeper to enter the container's netns")
         other = h.run_d("--name", "bystander", "--", "sleep", "300")
-        h.hutch("rm", "-f", "held")
-        assert h.veth_name(cid) in h.links(), "the netns is still held: its veth cannot have gone"
+        r = h.hutch("rm", "-f", "held", check=False, env={"HUTCH_FAULT": "rm.after-detach"})
+        assert r.rc != 0, r
+        assert h.veth_name(cid) in h.links(), "the netns is held and the CLI died: the veth cannot have gone"
         g = h.hutch("gc")
         assert f"veth {h.veth_name(cid)} of a vanished container deleted" in g.out, g.out
         assert h.veth_name(cid) not in h.links()

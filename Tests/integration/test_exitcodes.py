@@ -14,7 +14,7 @@ def assert_hutch_error(res, rc=125):
 
 def assert_nothing_created(h):
     assert h.ps_ids(all=True) == [], h.hutch("ps", "-a").out
-    assert h.links("veth") == []
+    assert h.links("veth") == [], h.sh("ip -o link").out
     assert h.state_entries() == []
     assert h.leftover_processes() == []
 

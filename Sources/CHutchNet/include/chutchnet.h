@@ -45,8 +45,8 @@ int hn_veth_add(hn_nl *nl, const char *host, const char *peer, pid_t peer_pid,
 int hn_link_set_up(hn_nl *nl, const char *name, int up);
 /* ip link set NAME address MAC (6 bytes) */
 int hn_link_set_mac(hn_nl *nl, const char *name, const uint8_t *mac);
-/* ip -o link show: every link's name, one per line, into buf (NUL-terminated). Returns the number
- * of bytes written or -errno (-ENOSPC when buf is too small). */
+/* ip -o link show: one line "NAME MASTER_IFINDEX" (0: no master) per link, into buf
+ * (NUL-terminated). Returns the number of bytes written or -errno (-ENOSPC: buf too small). */
 int hn_link_names(hn_nl *nl, char *buf, size_t len);
 /* ip link del NAME: -ENODEV if missing. */
 int hn_link_del(hn_nl *nl, const char *name);
@@ -102,6 +102,16 @@ int hn_nft_set_elems(const char *table, const hn_nft_elem *elems, size_t n, int 
  * of hutch-shim) instead of being closed here, so this process does not wait for the kernel's
  * deferred release of the deleted elements (see nftel.c). NULL: close here. */
 int hn_nft_set_elems_ex(const char *table, const hn_nft_elem *elems, size_t n, int add, const char *linger_helper);
+
+/* ---- work left to a helper that outlives this process (linger.c) ------------------------------ */
+
+/* At exit, hand a duplicate of `fd` to `helper_path linger` (hutch-shim), which keeps it until this
+ * process is gone: closing a NETLINK_NETFILTER socket after a committed delete waits for the
+ * kernel's deferred release. 0 or -errno. */
+int hn_linger_adopt_fd(int fd, const char *helper_path);
+/* At exit, have `helper_path linger` delete link NAME (ip link del; missing is fine), so this
+ * process does not wait for RTM_DELLINK's RCU grace period. 0 or -errno. */
+int hn_linger_delete_link(const char *name, const char *helper_path);
 
 /* ---- running a helper program (spawn.c) ------------------------------------------------------- */
 

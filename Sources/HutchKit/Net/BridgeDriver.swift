@@ -1,3 +1,4 @@
+import CHutchNet
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -93,6 +94,14 @@ public struct BridgeDriver: Sendable {
     /// ip link del VETH (its peer goes with it). Missing is fine.
     public func detach(hostVeth: String) throws {
         try NetlinkSession().deleteLink(hostVeth)
+    }
+
+    /// ip link del VETH, done by the linger helper once this process exits (see linger.c), or
+    /// here when the helper is not installed.
+    public func detachLater(hostVeth: String) throws {
+        guard let helper = ShimLocator.lingerHelper, hn_linger_delete_link(hostVeth, helper) == 0 else {
+            return try detach(hostVeth: hostVeth)
+        }
     }
 
     /// Deletes the bridge, then the network's firewall rules. Missing pieces are fine.

@@ -63,8 +63,8 @@ public final class NetlinkSession {
         return Link(index: index, flags: flags)
     }
 
-    /// ip -o link show: the names of every link.
-    public func linkNames() throws -> [String] {
+    /// ip -o link show: every link's name and its master's index (0: none).
+    public func linkList() throws -> [(name: String, master: Int32)] {
         var size = 64 * 1024
         while true {
             var buf = [CChar](repeating: 0, count: size)
@@ -72,9 +72,16 @@ public final class NetlinkSession {
             if r == -ENOSPC && size < 16 << 20 { size *= 4; continue }
             if r < 0 { throw fail("ip link show", r) }
             return String(decoding: buf.prefix(Int(r)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                .split(separator: "\n").map(String.init)
+                .split(separator: "\n").compactMap { line in
+                    let f = line.split(separator: " ")
+                    guard f.count == 2, let m = Int32(f[1]) else { return nil }
+                    return (String(f[0]), m)
+                }
         }
     }
+
+    /// ip -o link show: the names of every link.
+    public func linkNames() throws -> [String] { try linkList().map(\.name) }
 
     /// ip link show NAME (nil when missing or unreadable)
     public func linkIndex(_ name: String) -> Int32? { (try? link(name))??.index }

@@ -47,19 +47,7 @@ extension Runtime {
             return out
         }
         report += orphans
-        // Host-side veths whose container is gone while something outside hutch kept its network
-        // namespace alive (the kernel removes the pair with the namespace, otherwise).
-        let live = Set(try store.read {
-            try $0.strings(sql: "SELECT hostVeth FROM containers WHERE hostVeth IS NOT NULL AND status != 'exited'")
-        })
-        let hex = Set("0123456789abcdef")
-        let nl = try NetlinkSession()
-        for name in try nl.linkNames()
-        where name.count == 13 && name.hasPrefix("hv") && name.dropFirst(2).allSatisfy(hex.contains) && !live.contains(name) {
-            if (try? nl.deleteLink(name)) == true {
-                report.append("veth \(name) of a vanished container deleted")
-            }
-        }
+        report += try sweepVeths()
         if let d = opendir(store.root + "/containers") {
             var stale: [String] = []
             while let e = readdir(d) {
@@ -71,6 +59,37 @@ extension Runtime {
                 Sys.removeTree(containerDir(s))
                 report.append("folder of vanished container \(s.prefix(12)) removed")
             }
+        }
+        return report
+    }
+
+    /// Host-side veths (`hv` + 11 hex) on one of this store's bridges that no live record owns:
+    /// left by a CLI that died between releasing a container and exiting (which is when the linger
+    /// helper deletes its veth), or kept by a network namespace that something outside hutch
+    /// holds. Links are listed before the records are read, so a veth created meanwhile by a
+    /// `run` is never taken for an orphan; a veth still there 100 ms later is deleted (one the
+    /// kernel is already removing with its namespace is left to it, and not reported).
+    func sweepVeths() throws -> [String] {
+        let nl = try NetlinkSession()
+        let hex = Set("0123456789abcdef")
+        func candidates() throws -> [String] {
+            let links = try nl.linkList()
+            let bridges = Set(try store.read { try NetworkRecord.fetchAll($0) }.compactMap { nl.linkIndex($0.bridge) })
+            let live = Set(try store.read {
+                try $0.strings(sql: "SELECT hostVeth FROM containers WHERE hostVeth IS NOT NULL AND status != 'exited'")
+            })
+            return links.filter { l in
+                l.name.count == 13 && l.name.hasPrefix("hv") && l.name.dropFirst(2).allSatisfy(hex.contains)
+                    && bridges.contains(l.master) && !live.contains(l.name)
+            }.map(\.name)
+        }
+        let first = try candidates()
+        if first.isEmpty { return [] }
+        Sys.sleepMS(100)
+        let again = Set(try candidates())
+        var report: [String] = []
+        for name in first where again.contains(name) {
+            if (try? nl.deleteLink(name)) == true { report.append("veth \(name) of a vanished container deleted") }
         }
         return report
     }

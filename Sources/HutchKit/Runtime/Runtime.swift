@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 
 /// The container lifecycle: run, stop, kill, wait, rm, cleanup. The CLI is a thin layer over this.
 public final class Runtime {
@@ -282,9 +281,7 @@ public final class Runtime {
     /// Tears down what a container held once its process is gone: veth, lease, and with --rm the
     /// record and folder. Idempotent and tolerant of things already gone; run by the foreground
     /// CLI, by the shim's exit command for detached containers, and by reconcile after a crash.
-    /// `processGone`: the container's processes are known to be dead (so its network namespace
-    /// dies with them); false makes the veth go explicitly.
-    public func cleanup(_ id: String, exitCode: Int32? = nil, processGone: Bool = true) throws {
+    public func cleanup(_ id: String, exitCode: Int32? = nil) throws {
         guard let c = try store.read({ try ContainerRecord.fetchOne($0, key: id) }) else { return }
         Fault.point("cleanup.start")
         if c.isInfra, let pod = c.pod {
@@ -293,7 +290,7 @@ public final class Runtime {
                 Glibc.kill(m.pid, SIGKILL)
             }
         }
-        try tearDownNetwork(c, processGone: processGone)
+        try tearDownNetwork(c)
         Timeline.mark("teardown")
         Fault.point("cleanup.after-detach")
         let code = exitCode ?? Sys.readFile(containerDir(id) + "/exit").flatMap { Int32($0.trimmingSpaces()) } ?? 137
@@ -321,8 +318,7 @@ public final class Runtime {
         if c.status == .created {
             // A run that crashed half-way: undo whatever it did (rules, veth, lease, record).
             if c.bootId == Sys.bootID && Sys.isAlive(pid: c.shimPid, start: c.shimStart) { return c }
-            // (Its child may not have died yet: delete the veth explicitly.)
-            try tearDownNetwork(c, processGone: false)
+            try tearDownNetwork(c)
             try store.write { try Self.forget(c.id, in: $0) }
             Sys.removeTree(containerDir(c.id))
             var gone = c; gone.status = .exited; gone.exitCode = 125
@@ -333,13 +329,11 @@ public final class Runtime {
         if sameBoot && Sys.isAlive(pid: c.shimPid, start: c.shimStart) { return c }
         // The monitor is gone. A container process still alive has nobody to record its exit:
         // stop it rather than leave an unmanaged process holding an address.
-        var gone = sameBoot
         if sameBoot && Sys.isAlive(pid: c.pid, start: c.pidStart) {
             Glibc.kill(c.pid, SIGKILL)
-            gone = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 5000)
+            _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 5000)
         }
-        // From an earlier boot nothing is known about the processes: delete the veth explicitly.
-        try cleanup(c.id, processGone: gone)
+        try cleanup(c.id)
         return try store.read { try ContainerRecord.fetchOne($0, key: c.id) } ?? {
             var g = c; g.status = .exited; return g
         }()
@@ -447,8 +441,8 @@ public final class Runtime {
             // (PR_SET_PDEATHSIG); a cleanup already under way elsewhere is harmless (idempotent).
             if Sys.isAlive(pid: c.shimPid, start: c.shimStart) { Glibc.kill(c.shimPid, SIGKILL) }
             if Sys.isAlive(pid: c.pid, start: c.pidStart) { Glibc.kill(c.pid, SIGKILL) }
-            let gone = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 10_000)
-            try cleanup(c.id, exitCode: 128 + SIGKILL, processGone: gone)
+            _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 10_000)
+            try cleanup(c.id, exitCode: 128 + SIGKILL)
             c = try store.read({ try ContainerRecord.fetchOne($0, key: c.id) }) ?? c
         }
         Fault.point("rm.after-kill")
@@ -475,36 +469,17 @@ public final class Runtime {
         return mappings.map { PortForward(owner: c.id, mapping: $0, containerIP: ip, network: spec) }
     }
 
-    /// Removes a container's DNAT rules and, where needed, its veth.
-    ///
-    /// When the container's processes are gone and nothing else joined its network namespace,
-    /// the namespace dies with them and the kernel deletes the veth pair itself (asynchronously,
-    /// within milliseconds, in its netns cleanup), so hutch does not wait ~17 ms for an
-    /// RTM_DELLINK of its own. Names are unique per container (`hv` + id), so a pair still being
-    /// removed can never collide with a new one. The veth is deleted explicitly when the namespace
-    /// outlives the container: containers that joined it still run (`--net container:`, a pod's
-    /// members when its pause process died first), or its process may still be alive.
-    func tearDownNetwork(_ c: ContainerRecord, processGone: Bool = true) throws {
+    /// Removes a container's DNAT rules (acknowledged by the kernel before this returns) and its
+    /// veth. The veth's RTM_DELLINK, like the close of the nftables socket after a delete, makes
+    /// the caller wait ~17 ms for the kernel; both are left to a helper that outlives this
+    /// process (`hutch-shim linger`, spawned once at exit), so a command returns without that
+    /// wait. Usually the kernel has already removed the pair with the container's network
+    /// namespace by then. Veth names are unique per container (`hv` + id), so a pair being
+    /// removed cannot collide with a new one.
+    func tearDownNetwork(_ c: ContainerRecord) throws {
         let forwards = try forwards(c)
-        let fw = driver.firewall, d = driver
-        let veth = try c.hostVeth != nil && processGone && netnsDiesWithContainer(c) ? nil : c.hostVeth
-        if forwards.isEmpty || veth == nil {
-            if !forwards.isEmpty { try? fw.removePorts(forwards) }
-            if let v = veth { try? d.detach(hostVeth: v) }
-            return
-        }
-        DispatchQueue.concurrentPerform(iterations: 2) { i in
-            if i == 0 { try? fw.removePorts(forwards) } else { try? d.detach(hostVeth: veth!) }
-        }
-    }
-
-    /// Whether only the container's own processes held its network namespace: no container that
-    /// joined it (`--net container:`, or a pod's members, which join the infra container) is left.
-    func netnsDiesWithContainer(_ c: ContainerRecord) throws -> Bool {
-        let joiners = try store.read {
-            try ContainerRecord.fetchCount($0, where: "joinedId = ? AND status != 'exited'", arguments: [c.id])
-        }
-        return joiners == 0
+        if !forwards.isEmpty { try? driver.firewall.removePorts(forwards) }
+        if let v = c.hostVeth { try? driver.detachLater(hostVeth: v) }
     }
 
     /// The host ports a container publishes, from the store (the source of truth for rules too).

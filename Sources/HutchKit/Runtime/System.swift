@@ -128,7 +128,7 @@ extension StringProtocol {
 
 /// `HUTCH_TIMELINE=1`: one line per step on stderr, `hutch-timeline STEP MONOTONIC_NS`, so a
 /// benchmark can see where a command's milliseconds go without a tracer's overhead
-/// (bench/phases.py reads it). Costs one getenv per process when unset.
+/// (`make bench` prints the medians: bench/bench.py, `timeline`). Costs one getenv per process when unset.
 public enum Timeline {
     static let enabled = getenv("HUTCH_TIMELINE") != nil
 

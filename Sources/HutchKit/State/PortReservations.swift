@@ -6,7 +6,6 @@ import Glibc
 /// address lease so two concurrent `run -p 8080:…` can never both win.
 public struct PortRecord: Sendable, Equatable, SQLRecord {
     public static let table = "ports"
-    public static let primaryKey = "hostPort"
     public var proto: String
     /// "0.0.0.0" for every address.
     public var hostIP: String

@@ -9,13 +9,31 @@ public struct SQLiteError: Error, Sendable {
     init(_ message: String) { self.message = message }
 }
 
-/// A plain mutex: the store's one connection is used by one thread at a time.
+/// The store's one connection is used by one thread at a time. Not re-entrant: a `read` or
+/// `write` inside another on the same thread would deadlock, so it stops with a message instead.
 final class StoreLock: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    func lock() { pthread_mutex_lock(&m) }
-    func unlock() { pthread_mutex_unlock(&m) }
+    private let m: UnsafeMutablePointer<pthread_mutex_t>
+    private var owner: pthread_t?
+    init() {
+        m = .allocate(capacity: 1)
+        m.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(m, nil)
+    }
+    deinit {
+        pthread_mutex_destroy(m)
+        m.deallocate()
+    }
+    func lock() {
+        if let o = owner, pthread_equal(o, pthread_self()) != 0 {
+            fatalError("state store used re-entrantly (a read or write inside another on the same thread)")
+        }
+        pthread_mutex_lock(m)
+        owner = pthread_self()
+    }
+    func unlock() {
+        owner = nil
+        pthread_mutex_unlock(m)
+    }
 }
 
 /// A value of one SQLite column (hutch stores only text and integers).
@@ -71,7 +89,7 @@ public struct Row {
 }
 
 /// One SQLite connection, used through `Store.read`/`Store.write` (which serialise access).
-/// The SQLite C API directly, not GRDB: see bench/README.md ("Why not GRDB") for the measurements.
+/// The SQLite C API directly, not GRDB: see bench/README.md ("SQLite without GRDB") for why.
 public final class Database {
     let handle: OpaquePointer
 
@@ -184,17 +202,38 @@ public final class Database {
 /// start-up time in every short-lived hutch process).
 public protocol SQLRecord {
     static var table: String { get }
-    static var primaryKey: String { get }
     init(row: Row)
-    /// Every column, primary key included.
+    /// Every column.
     var columns: [(String, any SQLArgument)] { get }
 }
 
-extension SQLRecord {
+/// A record whose table has a single-column primary key: fetched, updated and deleted by it.
+public protocol SQLKeyedRecord: SQLRecord {
+    static var primaryKey: String { get }
+}
+
+extension SQLKeyedRecord {
     public static func fetchOne(_ db: Database, key: String) throws -> Self? {
         try db.rows(sql: "SELECT * FROM \(table) WHERE \(primaryKey) = ?", arguments: [key]).first.map(Self.init(row:))
     }
 
+    /// Deletes the row with this primary key; false if there was none.
+    @discardableResult
+    public static func deleteOne(_ db: Database, key: String) throws -> Bool {
+        try db.execute(sql: "DELETE FROM \(table) WHERE \(primaryKey) = ?", arguments: [key])
+        return db.changes > 0
+    }
+
+    public func update(_ db: Database) throws {
+        let cols = columns
+        guard let key = cols.first(where: { $0.0 == Self.primaryKey }) else { return }
+        let set = cols.filter { $0.0 != Self.primaryKey }
+        let sql = "UPDATE \(Self.table) SET \(set.map { "\($0.0) = ?" }.joined(separator: ", ")) WHERE \(Self.primaryKey) = ?"
+        try db.execute(sql: sql, arguments: set.map(\.1) + [key.1])
+    }
+}
+
+extension SQLRecord {
     /// Rows matching an optional SQL condition, in an optional order.
     public static func fetchAll(_ db: Database, where condition: String? = nil, arguments: [any SQLArgument] = [],
                                 order: String? = nil, limit: Int? = nil) throws -> [Self] {
@@ -209,24 +248,9 @@ extension SQLRecord {
         try db.int(sql: "SELECT COUNT(*) FROM \(table) WHERE \(condition)", arguments: arguments) ?? 0
     }
 
-    /// Deletes the row with this primary key; false if there was none.
-    @discardableResult
-    public static func deleteOne(_ db: Database, key: String) throws -> Bool {
-        try db.execute(sql: "DELETE FROM \(table) WHERE \(primaryKey) = ?", arguments: [key])
-        return db.changes > 0
-    }
-
     public func insert(_ db: Database) throws {
         let cols = columns
         let sql = "INSERT INTO \(Self.table) (\(cols.map(\.0).joined(separator: ", "))) VALUES (\(cols.map { _ in "?" }.joined(separator: ", ")))"
         try db.execute(sql: sql, arguments: cols.map(\.1))
-    }
-
-    public func update(_ db: Database) throws {
-        let cols = columns
-        guard let key = cols.first(where: { $0.0 == Self.primaryKey }) else { return }
-        let set = cols.filter { $0.0 != Self.primaryKey }
-        let sql = "UPDATE \(Self.table) SET \(set.map { "\($0.0) = ?" }.joined(separator: ", ")) WHERE \(Self.primaryKey) = ?"
-        try db.execute(sql: sql, arguments: set.map(\.1) + [key.1])
     }
 }

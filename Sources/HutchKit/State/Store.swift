@@ -3,7 +3,7 @@ import CSQLite
 import Glibc
 #endif
 
-extension ContainerRecord: SQLRecord {
+extension ContainerRecord: SQLKeyedRecord {
     public static let table = "containers"
     public static let primaryKey = "id"
     public init(row r: Row) {
@@ -30,7 +30,7 @@ extension ContainerRecord: SQLRecord {
     }
 }
 
-extension PodRecord: SQLRecord {
+extension PodRecord: SQLKeyedRecord {
     public static let table = "pods"
     public static let primaryKey = "id"
     public init(row r: Row) {
@@ -43,7 +43,7 @@ extension PodRecord: SQLRecord {
     }
 }
 
-extension NetworkRecord: SQLRecord {
+extension NetworkRecord: SQLKeyedRecord {
     public static let table = "networks"
     public static let primaryKey = "name"
     public init(row r: Row) {
@@ -57,10 +57,10 @@ extension NetworkRecord: SQLRecord {
     }
 }
 
-/// An address lease: one IP of one network held by one container (or pod).
+/// An address lease: one IP of one network held by one container (or pod). Keyed by
+/// (network, ip); rows go by owner (`IPAM.release`).
 public struct LeaseRecord: Sendable, Equatable, SQLRecord {
     public static let table = "leases"
-    public static let primaryKey = "ip"
     public var network: String
     public var ip: String
     public var owner: String
@@ -179,7 +179,7 @@ public final class Store: @unchecked Sendable {
 
     /// A record by exact name, else by full id or unique id prefix (lowercase hex), as Docker
     /// resolves references.
-    static func find<T: SQLRecord>(_ type: T.Type, _ ref: String, kind: String, in db: Database) throws -> T? {
+    static func find<T: SQLKeyedRecord>(_ type: T.Type, _ ref: String, kind: String, in db: Database) throws -> T? {
         if let r = try T.fetchAll(db, where: "name = ?", arguments: [ref]).first { return r }
         guard !ref.isEmpty, ref.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
         let matches = try T.fetchAll(db, where: "id LIKE ?", arguments: [ref + "%"], limit: 2)
