@@ -704,10 +704,10 @@ class Bench:
         self.baselines()
         self.peers()
         self.single_ops()
+        self.timeline()  # right after the single operations, under the same conditions
         self.parallel()
         self.many()
         self.iperf()
-        self.timeline()
         if profile:
             self.profile(outdir, stamp)
         self.cleanup_containers()
