@@ -54,5 +54,7 @@ say "ps, logs, and removal"
 printf '$ hutch ps\n'; h ps
 printf '$ hutch logs web\n'; h logs web
 printf '$ hutch rm -f web\n'; h rm -f web
+say "The veth goes with the container's network namespace, a moment after its last process"
+for i in $(seq 100); do [ -z "$(onhost ip -br link show master hutch0)" ] && break; sleep 0.02; done
 show onhost ip -br link show master hutch0
 say "Done: the veth, the address lease and the record are gone; the namespace is deleted on exit."

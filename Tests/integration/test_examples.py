@@ -99,3 +99,5 @@ def test_demo_runs_and_cleans_up(h):
     r = run(["bash", os.path.join(REPO, "examples", "demo.sh")], env=env, timeout=120)
     assert r.rc == 0, f"demo failed: {r.out[-2000:]}\n{r.err[-2000:]}"
     assert "== Done" in r.out, r.out[-2000:]
+    after_rm = r.out.rsplit("$ onhost ip -br link show master hutch0", 1)[1].split("== Done")[0]
+    assert "hv" not in after_rm, f"the demo's last listing still shows a veth: {after_rm!r}"
