@@ -38,7 +38,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "HutchKitTests", dependencies: ["HutchKit"]),
+        .testTarget(name: "HutchKitTests", dependencies: ["HutchKit", "CSQLite"]),
     ],
     swiftLanguageModes: [.v6]
 )

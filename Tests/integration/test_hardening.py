@@ -230,7 +230,8 @@ def test_stress_interleaved_runs_and_removes(h):
     """Runs and removes of different containers at the same time: the store stays exact."""
     sm = mark()
     h.hutch("ps", "-a")
-    first = [h.run_d("--name", f"old{i}", "-p", "80", "--", "sleep", sm) for i in range(10)]
+    for i in range(10):
+        h.run_d("--name", f"old{i}", "-p", "80", "--", "sleep", sm)
     procs = [spawn(h, "rm", "-f", f"old{i}") for i in range(10)]
     procs += [spawn(h, "run", "-d", "--name", f"new{i}", "-p", "80", "--", "sleep", sm) for i in range(10)]
     results = [finish(p) for p in procs]
@@ -239,7 +240,6 @@ def test_stress_interleaved_runs_and_removes(h):
             h.remember(r[1].strip())
     failed = [r for r in results if r[0] != 0]
     assert not failed, failed
-    assert first
     cs = h.inspect(*[f"new{i}" for i in range(10)])
     assert len({c["NetworkSettings"]["IPAddress"] for c in cs}) == 10
     assert counts(h) == {"containers": 10, "pods": 0, "leases": 10, "ports": 10}
@@ -550,8 +550,9 @@ def test_reboot_records_marked_exited_and_leases_released_first(h):
     ps = h.hutch("ps").out
     assert new[:12] in ps and not any(i[:12] in ps for i in ids), ps
     wait_until(lambda: len(h.links("veth")) == 1, desc="one veth left")
-    assert re.fullmatch(r"10\.87\.\d+\.\d+", new_ip), new_ip
-    assert old_ips  # (the new container may reuse one of them: their leases were released)
+    # The allocator started at the bottom again: the first old address is free only because its
+    # lease was released before the new one was handed out.
+    assert new_ip == old_ips[0], (new_ip, old_ips)
     h.hutch("rm", "-f", new, *ids)
     wait_no_processes(h, sm)
     assert_nothing_held(h, sm, "after the reboot simulation")
@@ -964,8 +965,7 @@ def test_firewall_wipe_then_network_reload_restores_outbound(h, backend, wipe):
     h.sh(wipe)
     # masquerade is gone: the outside world cannot answer a 10.87.x source
     assert masq_probe(h, env, False), "traffic still flows after the wipe: the wipe did not hit hutch's rules"
-    r = h.hutch("network", "reload", env=env)
-    assert r.rc == 0
+    h.hutch("network", "reload", env=env)
     wait_until(lambda: masq_probe(h, env, True), desc="outbound traffic after `hutch network reload`")
     assert ruleset(h, backend) == rules_before, "reload did not restore the same rules"
     h.hutch("rm", "-f", "c", env=env)
@@ -989,10 +989,7 @@ def test_firewall_wipe_then_network_reload_restores_published_port(h, backend, w
     try:
         ip = h.ip_of("web")
         h.wait_http(f"http://{ip}:8080/")  # the server itself is up
-        if not published_port_works(h, 18900, out):
-            rules = h.sh("nft list ruleset; iptables-save -t nat", check=False).out
-            pytest.skip("-p reserves the port but no traffic reaches the container through it yet "
-                        f"(no DNAT rule installed: {'dnat' in rules.lower()=}); the wipe/reload part needs it")
+        assert published_port_works(h, 18900, out), "the published port does not answer before the wipe"
         h.sh(wipe)
         assert not published_port_works(h, 18900, out), "the wipe did not remove the DNAT"
         h.hutch("network", "reload", env=env)

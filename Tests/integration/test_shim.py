@@ -239,6 +239,7 @@ def test_new_netns_has_only_lo():
     assert code == 0
     assert [line.split(":")[1].strip() for line in out.splitlines()] == ["lo"]
     code, _, out, _ = run("--", "readlink", "/proc/self/ns/net")
+    assert code == 0 and out.startswith("net:["), out
     assert out.strip() != f"net:[{os.stat(NETNS_PATH).st_ino}]"
 
 

@@ -1,6 +1,6 @@
 /// IPv4 value types. Parsing validates, so an invalid address can never exist as a value.
 
-public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
+public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var value: UInt32
 
     public init(_ value: UInt32) { self.value = value }
@@ -28,17 +28,6 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
     public var derivedMAC: String {
         (["02", "42"] + octets.map { hex2($0) }).joined(separator: ":")
     }
-
-    public init(from decoder: any Decoder) throws {
-        let s = try decoder.singleValueContainer().decode(String.self)
-        guard let a = IPv4Address(s) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad IPv4 address \(s)"))
-        }
-        self = a
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer(); try c.encode(description)
-    }
 }
 
 func hex2(_ b: UInt8) -> String {
@@ -47,7 +36,7 @@ func hex2(_ b: UInt8) -> String {
 }
 
 /// An IPv4 address with a prefix length, e.g. 10.87.0.1/16 (an interface address) or 10.87.0.0/16 (a subnet).
-public struct CIDRv4: Hashable, Sendable, CustomStringConvertible, Codable {
+public struct CIDRv4: Hashable, Sendable, CustomStringConvertible {
     public var address: IPv4Address
     public var prefix: Int
 
@@ -78,15 +67,4 @@ public struct CIDRv4: Hashable, Sendable, CustomStringConvertible, Codable {
         return address.value & m == o.address.value & m
     }
     public var description: String { "\(address)/\(prefix)" }
-
-    public init(from decoder: any Decoder) throws {
-        let s = try decoder.singleValueContainer().decode(String.self)
-        guard let c = CIDRv4(s) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad CIDR \(s)"))
-        }
-        self = c
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer(); try c.encode(description)
-    }
 }

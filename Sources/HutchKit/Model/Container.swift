@@ -37,12 +37,12 @@ public enum NetworkMode: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-public enum ContainerStatus: String, Codable, Sendable {
+public enum ContainerStatus: String, Sendable {
     case created, running, exited
 }
 
 /// One row of the `containers` table: everything hutch knows about a container.
-public struct ContainerRecord: Codable, Sendable, Equatable {
+public struct ContainerRecord: Sendable, Equatable {
     public var id: String
     public var name: String
     public var command: [String]
@@ -87,7 +87,7 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
 
 /// A pod: a pause process (the infra container) holding net/uts/ipc namespaces that member
 /// containers join, as Kubernetes does with its pause container.
-public struct PodRecord: Codable, Sendable, Equatable {
+public struct PodRecord: Sendable, Equatable {
     public var id: String
     public var name: String
     public var hostname: String
@@ -102,7 +102,7 @@ public struct PodRecord: Codable, Sendable, Equatable {
 }
 
 /// A bridge network known to hutch.
-public struct NetworkRecord: Codable, Sendable, Equatable {
+public struct NetworkRecord: Sendable, Equatable {
     public var name: String
     public var id: String
     public var bridge: String

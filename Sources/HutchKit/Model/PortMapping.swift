@@ -1,8 +1,8 @@
 /// A published port: `-p [hostIP:][hostPort:]containerPort[/tcp|udp]`, one value per port
 /// (ranges are expanded by the parser). Constructed only through `PublishSpec.parse`, so an
 /// invalid mapping never exists as a value.
-public struct PortMapping: Hashable, Sendable, Codable, CustomStringConvertible {
-    public enum Proto: String, Codable, Sendable, CaseIterable { case tcp, udp }
+public struct PortMapping: Hashable, Sendable, CustomStringConvertible {
+    public enum Proto: String, Sendable, CaseIterable { case tcp, udp }
 
     /// nil: every address of the host (0.0.0.0).
     public var hostIP: IPv4Address?

@@ -34,31 +34,32 @@ extension Runtime {
             try reconcilePod(p)
             report.append("pod \(p.name) (\(p.shortId)): its creation was interrupted; undone")
         }
-        let ids = Set(try store.read { try $0.strings(sql: "SELECT id FROM containers") })
-        let orphans = try store.write { db -> [String] in
+        // What exists is listed before the records are read, and orphan leases are picked in the
+        // transaction that releases them: a `run` committing meanwhile is never taken for an orphan.
+        var folders: [String] = []
+        if let d = opendir(store.root + "/containers") {
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name.count == 64 { folders.append(name) }
+            }
+            closedir(d)
+        }
+        report += try store.write { db -> [String] in
+            let ids = Set(try db.strings(sql: "SELECT id FROM containers"))
             let leaseOwners = try db.strings(sql: "SELECT DISTINCT owner FROM leases")
             let portOwners = try db.strings(sql: "SELECT DISTINCT owner FROM ports")
             var out: [String] = []
             for o in Set(leaseOwners + portOwners) where !ids.contains(o) {
-                try IPAM.release(in: db, owner: o)
-                try PortReservations.release(in: db, owner: o)
+                try Self.release(o, in: db)
                 out.append("address lease / ports of vanished container \(o.prefix(12)) released")
             }
             return out
         }
-        report += orphans
         report += try sweepVeths()
-        if let d = opendir(store.root + "/containers") {
-            var stale: [String] = []
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if name.count == 64, !ids.contains(name) { stale.append(name) }
-            }
-            closedir(d)
-            for s in stale {
-                Sys.removeTree(containerDir(s))
-                report.append("folder of vanished container \(s.prefix(12)) removed")
-            }
+        let ids = Set(try store.read { try $0.strings(sql: "SELECT id FROM containers") })
+        for s in folders where !ids.contains(s) {
+            Sys.removeTree(containerDir(s))
+            report.append("folder of vanished container \(s.prefix(12)) removed")
         }
         return report
     }

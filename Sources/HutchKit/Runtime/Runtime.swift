@@ -301,8 +301,7 @@ public final class Runtime {
             return
         }
         try store.write { db in
-            try IPAM.release(in: db, owner: id)
-            try PortReservations.release(in: db, owner: id)
+            try Self.release(id, in: db)
             guard var r = try ContainerRecord.fetchOne(db, key: id), r.status != .exited else { return }
             r.status = .exited
             r.exitCode = code
@@ -427,7 +426,7 @@ public final class Runtime {
     }
 
     public func remove(_ ref: String, force: Bool, podRemoval: Bool = false) throws -> ContainerRecord {
-        var c = try reconcile(try store.container(ref))
+        let c = try reconcile(try store.container(ref))
         if c.isInfra, !podRemoval, let pod = c.pod, let p = try store.read({ try PodRecord.fetchOne($0, key: pod) }) {
             throw HutchError("container \(c.name) is the infra container of pod \(p.name): remove the pod (hutch pod rm -f \(p.name))")
         }
@@ -443,10 +442,12 @@ public final class Runtime {
             if Sys.isAlive(pid: c.pid, start: c.pidStart) { Glibc.kill(c.pid, SIGKILL) }
             _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 10_000)
             try cleanup(c.id, exitCode: 128 + SIGKILL)
-            c = try store.read({ try ContainerRecord.fetchOne($0, key: c.id) }) ?? c
+            Fault.point("rm.after-kill")
+        } else {
+            Fault.point("rm.after-kill")
+            // Its cleanup ran when it exited; again, idempotently, in case that was cut short.
+            try tearDownNetwork(c)
         }
-        Fault.point("rm.after-kill")
-        try tearDownNetwork(c)
         Fault.point("rm.after-detach")
         try store.write { try Self.forget(c.id, in: $0) }
         Sys.removeTree(containerDir(c.id))
@@ -455,9 +456,14 @@ public final class Runtime {
 
     /// Deletes a container's record with everything it holds in the store (lease, ports).
     static func forget(_ id: String, in db: Database) throws {
-        try IPAM.release(in: db, owner: id)
-        try PortReservations.release(in: db, owner: id)
+        try release(id, in: db)
         _ = try ContainerRecord.deleteOne(db, key: id)
+    }
+
+    /// Gives back what a container (or pod) holds in the store: its address lease and host ports.
+    static func release(_ owner: String, in db: Database) throws {
+        try IPAM.release(in: db, owner: owner)
+        try PortReservations.release(in: db, owner: owner)
     }
 
     /// The firewall's view of a container's published ports, derived from the store.
