@@ -75,13 +75,9 @@ static int nft_socket(void) {
     return sock_fd = fd;
 }
 
-int hn_nft_set_elems(const char *table, const hn_nft_elem *e, size_t n, int add) {
-    return hn_nft_set_elems_ex(table, e, n, add, NULL);
-}
-
 static int send_batch(int fd, const char *buf, size_t off, int msgs, uint32_t first);
 
-int hn_nft_set_elems_ex(const char *table, const hn_nft_elem *e, size_t n, int add, const char *linger_helper) {
+int hn_nft_set_elems(const char *table, const hn_nft_elem *e, size_t n, int add, const char *linger_helper) {
     if (n == 0) return 0;
     size_t cap = 4096 + n * 2 * 512;
     char *buf = calloc(1, cap);
@@ -98,7 +94,7 @@ int hn_nft_set_elems_ex(const char *table, const hn_nft_elem *e, size_t n, int a
     /* Deleting: add each element first (a no-op when it is there with the same data), so the delete
      * cannot fail on an element that is already gone. */
     for (int pass = add ? 1 : 0; pass < 2 && r == 0; pass++) {
-        uint16_t type = pass == 1 && add ? NFT_MSG_NEWSETELEM : (pass == 0 ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM);
+        uint16_t type = (add || pass == 0) ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM;
         uint16_t flags = (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0) | NLM_F_ACK;
         for (size_t i = 0; i < n && r == 0;) {
             size_t j = i + 1;

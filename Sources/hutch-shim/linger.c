@@ -47,21 +47,19 @@ static int delete_link(int fd, const char *name, unsigned seq) {
     }
 }
 
-int linger_main(int argc, char **argv) {
+int linger_main(const char **links, int n) {
     int fd = -1;
-    for (int i = 0; i < argc; i += 2) {
-        if (strcmp(argv[i], "--del-link") != 0 || i + 1 >= argc)
-            shim_fatal("linger: expected --del-link NAME, got \"%s\"", argv[i]);
+    for (int i = 0; i < n; i++) {
         if (fd < 0) {
             fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
             struct timeval tv = { .tv_sec = 10 };
             if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         }
-        if (fd >= 0) delete_link(fd, argv[i + 1], (unsigned)i + 1); // best effort: gc sweeps leftovers
+        if (fd >= 0) delete_link(fd, links[i], (unsigned)i + 1); // best effort: gc sweeps leftovers
     }
     if (fd >= 0) close(fd);
     char b[64];
-    ssize_t n;
-    do n = read(0, b, sizeof b); while (n > 0 || (n < 0 && errno == EINTR));
+    ssize_t r;
+    do r = read(0, b, sizeof b); while (r > 0 || (r < 0 && errno == EINTR));
     return 0;
 }

@@ -222,6 +222,20 @@ void set_title(const char *title) {
     args_area_end[-1] = ' ';
 }
 
+// `linger [--del-link NAME]...`: the names go to linger_main (linger.c) in argv order.
+static int parse_linger(int argc, char **argv) {
+    const char **links = calloc((size_t)argc + 1, sizeof *links);
+    if (!links) shim_fatal("out of memory");
+    int n = 0;
+    struct args a = { .argc = argc, .argv = argv, .i = 0 };
+    while (next_option(&a)) {
+        if (is(&a, "--del-link")) links[n++] = value(&a);
+        else shim_fatal("linger: unknown option %s", a.name);
+    }
+    if (a.i < argc) shim_fatal("linger: unexpected argument \"%s\"", argv[a.i]);
+    return linger_main(links, n);
+}
+
 int main(int argc, char **argv) {
     // argv strings are contiguous: remember the area before parsing splits `--opt=value`.
     if (argc > 0) {
@@ -235,6 +249,6 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "run") == 0) return parse_run(argc - 2, argv + 2);
     if (strcmp(argv[1], "exec") == 0) return parse_exec(argc - 2, argv + 2);
-    if (strcmp(argv[1], "linger") == 0) return linger_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "linger") == 0) return parse_linger(argc - 2, argv + 2);
     shim_fatal("unknown mode \"%s\": use run, exec or linger", argv[1]);
 }

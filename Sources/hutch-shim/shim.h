@@ -127,5 +127,5 @@ __attribute__((noreturn)) void exec_in_container(struct exec_spec *spec);
 // Raw fork-like clone: no glibc fork handlers, safe from this single-threaded process.
 pid_t raw_clone(unsigned long flags);
 
-// linger.c: `hutch-shim linger [--del-link NAME]...` (argv after the mode).
-int linger_main(int argc, char **argv);
+// linger.c: `hutch-shim linger [--del-link NAME]...`, the names already parsed by main.c.
+int linger_main(const char **links, int n);

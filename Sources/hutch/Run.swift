@@ -44,13 +44,13 @@ struct Run: ParsableCommand {
         o.name = name; o.hostname = hostname; o.network = network ?? .bridge("bridge"); o.networkGiven = network != nil; o.env = env; o.workdir = workdir
         o.detach = detach; o.autoRemove = autoRemove; o.useInit = `init`; o.publish = publish; o.pod = pod; o.ip = ip; o.aliases = networkAlias
         o.command = command.first == "--" ? Array(command.dropFirst()) : command
-        // Never more than the caller holds: `--cap-add ALL` means all of the bounding set.
-        let mask = try Capabilities.mask(add: capAdd, drop: capDrop) & Capabilities.callerBounding()
+        let mask = try Capabilities.mask(add: capAdd, drop: capDrop)  // (checks the names, also with --privileged)
         if privileged {
             o.capMask = nil
             o.noNewPrivs = false
         } else {
-            o.capMask = Capabilities.hex(mask)
+            // Never more than the caller holds: `--cap-add ALL` means all of the bounding set.
+            o.capMask = Capabilities.hex(mask & Capabilities.callerBounding())
         }
         // Everything that can be checked without the state store is checked before it is opened
         // (or, on first use, created).

@@ -24,7 +24,7 @@ def test_foreground_cli_killed_then_container_exits(h):
             p.wait()
     open(go, "w").close()
     # When the container ends, the shim runs the cleanup the dead CLI would have run (--rm).
-    wait_until(lambda: h.links("veth") == [], desc="the veth to be deleted")
+    h.wait_no_veths(desc="the veth to be deleted")
     wait_until(lambda: h.ps_ids(all=True) == [], desc="the --rm container to be removed")
     wait_until(lambda: h.state_entries() == [], desc="its state to be removed")
     wait_until(lambda: h.leftover_processes() == [], desc="the shim to exit")

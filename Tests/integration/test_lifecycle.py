@@ -100,7 +100,7 @@ def test_exited_container_keeps_record_not_veth(h):
     c = h.wait_exited("e")
     assert c["State"]["ExitCode"] == 3
     assert c["State"]["FinishedAt"]
-    wait_until(lambda: h.veth_name(cid) not in h.links(), desc="the veth to be deleted at exit")
+    h.wait_veth_gone(cid, desc="the veth to be deleted at exit")
     assert cid[:12] in h.ps_ids(all=True)
     # its IP went back to the pool: the record may keep showing it, but no link holds it
     assert h.leftover_processes() == []
@@ -174,7 +174,7 @@ def test_run_detached_rm_removes_itself(h):
     assert h.veth_name(cid) in h.links()
     open(go, "w").close()
     wait_until(lambda: cid[:12] not in h.ps_ids(all=True), desc="the --rm container to remove itself")
-    wait_until(lambda: h.veth_name(cid) not in h.links(), desc="its veth to go")
+    h.wait_veth_gone(cid, desc="its veth to go")
     wait_until(lambda: h.state_entries(cid) == [], desc="its state to go")
     wait_until(lambda: h.leftover_processes() == [], desc="its shim to exit")
 

@@ -197,7 +197,7 @@ def test_target_exit_deletes_its_veth_even_while_joined(h):
     web = h.run_d("--name", "web", "--", "sleep", "300")
     h.run_d("--name", "side", "--net", "container:web", "--", "sleep", "300")
     h.hutch("stop", "-t", "5", "web", timeout=30)
-    wait_until(lambda: h.veth_name(web) not in h.links(), desc="web's veth to be deleted")
+    h.wait_veth_gone(web, desc="web's veth to be deleted")
     assert h.inspect("side")["State"]["Running"] is True
     h.hutch("rm", "-f", "web")
     h.wait_no_veths()

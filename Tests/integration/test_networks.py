@@ -674,7 +674,7 @@ def test_no_leftovers_after_network_rm(h, backend):
     assert "10.97.3.0/24" not in h.sh("ip route").out
     for text in (h.sh("nft list ruleset").out, h.sh("iptables-save").out):
         bad = [l for l in text.splitlines() if bridge in l or "10.97.3." in l or re.search(r"\bgone\b", l)]
-        assert not bad, f"rules of the removed network left behind:\n" + "\n".join(bad)
+        assert not bad, "rules of the removed network left behind:\n" + "\n".join(bad)
     assert leases(h, "gone") == []
     assert "gone" not in net_names(hx)
     # the other network is untouched

@@ -107,7 +107,7 @@ def assert_pod_gone(h, pod_id, infra_id, ip=None, host_port=None):
     assert pod_id[:12] not in h.hutch("pod", "ls", "-q").out.split()
     assert h.hutch("pod", "inspect", pod_id, check=False).rc == 125
     assert h.ps_ids(all=True) == []
-    wait_until(lambda: "hv" + infra_id[:11] not in h.links(), desc="the pod's veth to go")
+    h.wait_veth_gone(infra_id, desc="the pod's veth to go")
     h.wait_no_veths()
     assert db_rows(h, "pods") == []
     assert db_rows(h, "containers") == []
@@ -402,7 +402,7 @@ def test_pod_stop(h):
     assert after["State"] == "Exited"
     assert {c["State"] for c in after["Containers"]} == {"exited"}
     assert proc_starttime(info["InfraPid"]) is None
-    wait_until(lambda: "hv" + info["InfraContainerID"][:11] not in h.links(), desc="the pod's veth to go")
+    h.wait_veth_gone(info["InfraContainerID"], desc="the pod's veth to go")
     assert db_rows(h, "leases") == []
     r = h.hutch("run", "--rm", "--pod", "p", "--", "true", check=False)
     assert_error(r, "not running")
@@ -438,7 +438,7 @@ def test_kill9_pause_is_detected_and_cleaned(h, monitor_too):
     wait_until(lambda: {c["State"] for c in pod_inspect(h, "p")["Containers"]} == {"exited"},
                desc="the members to be marked exited")
     assert h.ps_ids(all=False) == []
-    wait_until(lambda: "hv" + infra[:11] not in h.links(), desc="the pod's veth to go")
+    h.wait_veth_gone(infra, desc="the pod's veth to go")
     wait_until(lambda: db_rows(h, "leases") == [] and db_rows(h, "ports") == [], desc="lease and port released")
     assert not [l for l in nft_lines(h) if re.search(rf"\b{re.escape(ip)}\b|\b8083\b", l)]
     # a dead pod cannot be joined; it is removed without -f, leaving nothing

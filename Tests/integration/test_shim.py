@@ -615,3 +615,47 @@ def test_exec_joins_the_container():
 def test_exec_into_a_missing_process():
     code, _, err = shim_exec(0x3ffffff0, "--", "true")
     assert code == 125 and err.startswith("hutch: ")
+
+
+# --- linger ---------------------------------------------------------------------------------------
+
+def ip_links():
+    out = subprocess.run(["ip", "-n", NETNS, "-o", "link"], capture_output=True, text=True, check=True).stdout
+    return [l.split(":")[1].strip().split("@")[0] for l in out.splitlines()]
+
+
+def test_linger_deletes_links_holds_its_fds_until_stdin_eof():
+    subprocess.run(["ip", "-n", NETNS, "link", "add", "hvlingera", "type", "veth", "peer", "name", "hvlingerb"], check=True)
+    subprocess.run(["ip", "-n", NETNS, "link", "add", "hvlingerc", "type", "veth", "peer", "name", "hvlingerd"], check=True)
+    held_r, held_w = os.pipe()   # stands in for the nftables socket the CLI hands over
+    stdin_r, stdin_w = os.pipe()
+    p = subprocess.Popen(["nsenter", f"--net={NETNS_PATH}", "--", SHIM, "linger",
+                          "--del-link", "hvlingera", "--del-link=hvlingerc", "--del-link", "nosuch0"],
+                         stdin=stdin_r, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         pass_fds=(held_w,))
+    os.close(stdin_r)
+    os.close(held_w)
+    try:
+        deadline = time.time() + TIMEOUT
+        while any(n.startswith("hvlinger") for n in ip_links()) and time.time() < deadline:
+            time.sleep(0.02)
+        assert not any(n.startswith("hvlinger") for n in ip_links()), "linger did not delete the links (and peers)"
+        assert p.poll() is None, "linger exited before its stdin reached EOF"
+        r, _, _ = select.select([held_r], [], [], 0)
+        assert not r, "linger dropped the descriptor it was given before its stdin reached EOF"
+        os.close(stdin_w)        # the CLI exits
+        assert p.wait(TIMEOUT) == 0, p.stderr.read()
+        r, _, _ = select.select([held_r], [], [], TIMEOUT)
+        assert r and os.read(held_r, 1) == b"", "the descriptor is still open after linger exited"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(held_r)
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["--del-link"], ["stray"]])
+def test_linger_rejects_bad_arguments(args):
+    r = subprocess.run(["nsenter", f"--net={NETNS_PATH}", "--", SHIM, "linger", *args],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 125 and r.stderr.startswith("hutch-shim: "), r

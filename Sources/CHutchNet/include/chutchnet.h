@@ -96,12 +96,11 @@ typedef struct hn_nft_elem {
 /* One transaction in `table ip TABLE` (no cache, nothing read back): add (add != 0) the elements,
  * or delete them, each first added (no-op when present) so a missing one is fine. Elements of the
  * same set should be adjacent (one message each run). 0 or -errno: -ENOENT when the table or a
- * set is missing, -EBUSY when a key exists with other data (another owner's element). */
-int hn_nft_set_elems(const char *table, const hn_nft_elem *elems, size_t n, int add);
-/* The same; after a successful delete the socket is handed to `linger_helper linger` (the path
- * of hutch-shim) instead of being closed here, so this process does not wait for the kernel's
- * deferred release of the deleted elements (see nftel.c). NULL: close here. */
-int hn_nft_set_elems_ex(const char *table, const hn_nft_elem *elems, size_t n, int add, const char *linger_helper);
+ * set is missing, -EBUSY when a key exists with other data (another owner's element).
+ * After a committed delete, the process's nft socket goes at exit to `linger_helper linger` (the
+ * path of hutch-shim; see linger.c) rather than being closed by this process, which would wait for
+ * the kernel's deferred release of the deleted elements. linger_helper NULL: closed at exit here. */
+int hn_nft_set_elems(const char *table, const hn_nft_elem *elems, size_t n, int add, const char *linger_helper);
 
 /* ---- work left to a helper that outlives this process (linger.c) ------------------------------ */
 

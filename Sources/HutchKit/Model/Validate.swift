@@ -19,7 +19,13 @@ public enum Validate {
         return true
     }
 
-    /// `-e` entries: `KEY=VALUE` (or `KEY`, taken from the caller's environment, as Docker does).
+    /// A `-e` entry: `KEY=VALUE` (or `KEY`, taken from the caller's environment, as Docker does).
+    public static func envEntry(_ e: String) throws {
+        guard isEnvKey(e.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]) else {
+            throw HutchError("invalid --env \"\(e)\": use KEY=VALUE with a non-empty KEY without spaces")
+        }
+    }
+
     public static func isEnvKey(_ s: Substring) -> Bool {
         guard let f = s.utf8.first, f != UInt8(ascii: "="), !(f >= 48 && f <= 57) else { return false }
         return s.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "=") }

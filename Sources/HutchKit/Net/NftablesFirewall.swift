@@ -310,7 +310,7 @@ extension NftablesFirewall {
                                     data: datas[i].isEmpty ? nil : copy(datas[i]), data_len: UInt32(datas[i].count),
                                     comment: strings[i].1))
         }
-        return cels.withUnsafeBufferPointer { hn_nft_set_elems_ex("hutch", $0.baseAddress, $0.count, add ? 1 : 0, ShimLocator.lingerHelper) }
+        return cels.withUnsafeBufferPointer { hn_nft_set_elems("hutch", $0.baseAddress, $0.count, add ? 1 : 0, ShimLocator.lingerHelper) }
     }
 }
 

@@ -6,10 +6,10 @@ extension Runtime {
     /// After a reboot every record from the earlier boot is stale: containers are marked exited
     /// (with --rm, removed) and their leases and ports released before anything new is handed out
     /// (Docker handed out duplicate addresses after restarts; host-local leaked leases).
-    /// One meta lookup per command when nothing changed.
-    func checkBoot() throws {
+    /// `recorded`: the boot id in the store (read by the caller with the rest of its meta).
+    func checkBoot(recorded: String?) throws {
         let boot = Sys.bootID
-        if try store.meta("bootId") == boot { return }
+        if recorded == boot { return }
         for c in try store.containers() where c.bootId != boot && c.status == .running {
             try reconcile(c)
         }

@@ -37,6 +37,7 @@ public struct RunOptions: Sendable {
         if let w = workdir, !w.hasPrefix("/") {
             throw HutchError("invalid --workdir \"\(w)\": the working directory must be an absolute path")
         }
+        for e in env { try Validate.envEntry(e) }
         if pod != nil {
             if !publish.isEmpty { throw HutchError("-p/--publish cannot be used with --pod: publish ports on the pod (hutch pod create -p ...)") }
             if networkGiven || network != .bridge("bridge") { throw HutchError("--network cannot be used with --pod: the container joins the pod's network") }

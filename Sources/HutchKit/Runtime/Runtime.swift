@@ -6,6 +6,7 @@ import Glibc
 public final class Runtime {
     public let store: Store
     public let firewall: FirewallKind
+    let driver: BridgeDriver
 
     /// `firewall`: the backend the caller asked for (--firewall / HUTCH_FIREWALL). The choice is
     /// per host and recorded in the store; asking for the other one switches the host over.
@@ -13,17 +14,21 @@ public final class Runtime {
         Timeline.mark("runtime")
         store = try Store(root: root)
         Timeline.mark("store-open")
-        let recorded = try store.meta("firewall").flatMap { FirewallKind(rawValue: $0) }
+        // One read for both: the recorded firewall backend and the boot the records belong to.
+        let meta = try store.read { db in
+            Dictionary(try db.rows(sql: "SELECT key, value FROM meta WHERE key IN ('firewall', 'bootId')")
+                .map { ($0.string("key"), $0.string("value")) }, uniquingKeysWith: { a, _ in a })
+        }
+        let recorded = meta["firewall"].flatMap { FirewallKind(rawValue: $0) }
         self.firewall = firewall ?? recorded ?? .nftables
-        try checkBoot()
+        driver = BridgeDriver(firewall: makeFirewall(self.firewall))
+        try checkBoot(recorded: meta["bootId"])
         if let f = firewall, f != recorded {
             if let old = recorded { try switchFirewall(from: old, to: f) }
             else { try store.write { try Store.setMeta("firewall", f.rawValue, in: $0) } }
         }
         Timeline.mark("runtime-ready")
     }
-
-    var driver: BridgeDriver { BridgeDriver(firewall: makeFirewall(firewall)) }
 
     public func containerDir(_ id: String) -> String { store.root + "/containers/" + id }
     public func logPath(_ id: String) -> String { containerDir(id) + "/ctr.log" }
@@ -254,10 +259,8 @@ public final class Runtime {
             if let t = getenv("TERM") { env.append(("TERM", String(cString: t))) }
         }
         for e in entries {
+            try Validate.envEntry(e)
             let parts = e.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard Validate.isEnvKey(parts[0]) else {
-                throw HutchError("invalid --env \"\(e)\": use KEY=VALUE with a non-empty KEY without spaces")
-            }
             let key = String(parts[0])
             let value: String
             if parts.count == 2 { value = String(parts[1]) } else {

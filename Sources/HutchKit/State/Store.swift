@@ -253,10 +253,6 @@ public final class Store: @unchecked Sendable {
 
     // MARK: meta
 
-    public func meta(_ key: String) throws -> String? {
-        try read { try $0.strings(sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]).first }
-    }
-
     public static func setMeta(_ key: String, _ value: String, in db: Database) throws {
         try db.execute(sql: "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                        arguments: [key, value])
