@@ -1,21 +1,17 @@
-import ArgumentParser
 import HutchKit
 
-struct Exec: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "exec", abstract: "Run a command inside a running container's namespaces.")
-    @OptionGroup var global: GlobalOptions
-    @Option(name: [.short, .long], help: "Set an environment variable.") var env: [String] = []
-    @Option(name: [.short, .long], help: "Working directory inside the container.") var workdir: String?
-    @Argument(help: "Container (name or id).") var container: String
-    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
+enum Exec {
+    static let env = CLIOption.list("-e, --env", "Set an environment variable.", as: "env")
+    static let workdir = CLIOption.value("-w, --workdir", "Working directory inside the container.", as: "dir")
+    static let container = CLIArgument("CONTAINER", .one, "Container (name or id).")
+    static let commandLine = CLIArgument("COMMAND", .command, "The command and its arguments.")
 
-    func run() throws {
-        if let first = command.first, first == "-h" || first == "--help" { throw CleanExit.helpRequest(self) }
-        if let first = command.first, first.hasPrefix("-"), first != "--" {
-            throw HutchError("unknown flag: \(first) (see 'hutch exec --help')")
-        }
-        let cmd = command.first == "--" ? Array(command.dropFirst()) : command
+    static let command = CLICommand(
+        "exec", abstract: "Run a command inside a running container's namespaces.",
+        options: [env, workdir], arguments: [container, commandLine]
+    ) { a in
+        let cmd = a.all(commandLine)
         guard !cmd.isEmpty else { throw HutchError("exec needs a command: hutch exec CONTAINER COMMAND [ARG...]") }
-        try global.runtime().exec(container, command: cmd, env: env, workdir: workdir)
+        try Global.runtime(a).exec(a.one(container), command: cmd, env: a.list(env), workdir: a.value(workdir))
     }
 }

@@ -1,16 +1,15 @@
-import ArgumentParser
 import HutchKit
 
-struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Print containers' details as a JSON array (Docker's shape).")
-    @OptionGroup var global: GlobalOptions
-    @Argument(help: "Containers (names or ids).") var containers: [String]
+enum Inspect {
+    static let containers = CLIArgument("CONTAINER", .oneOrMore, "Containers (names or ids).")
 
-    func run() throws {
-        let rt = try global.runtime()
+    static let command = CLICommand(
+        "inspect", abstract: "Print containers' details as a JSON array (Docker's shape).", arguments: [containers]
+    ) { a in
+        let rt = try Global.runtime(a)
         var items: [ContainerJSON] = []
         var missing: [String] = []
-        for ref in containers {
+        for ref in a.all(containers) {
             guard let c = try rt.store.findContainer(ref) else { missing.append(ref); continue }
             let r = try rt.reconcile(c)
             items.append(ContainerJSON(r, network: try r.network.flatMap { try rt.store.network($0) },

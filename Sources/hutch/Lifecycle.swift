@@ -1,64 +1,64 @@
-import ArgumentParser
 import HutchKit
 
-struct Stop: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop running containers (SIGTERM, then SIGKILL after a grace period).")
-    @OptionGroup var global: GlobalOptions
-    @Option(name: [.short, .customLong("time")], help: "Seconds to wait before killing.") var time: Int = 10
-    @Argument(help: "Containers (names or ids).") var containers: [String]
+/// Containers (names or ids): the argument of stop, kill, wait and rm.
+let containersArgument = CLIArgument("CONTAINER", .oneOrMore, "Containers (names or ids).")
+/// `-t, --time`: of stop and pod stop.
+let stopTime = CLIOption.value("-t, --time", "Seconds to wait before killing (default 10).", as: "seconds")
 
-    func run() throws {
-        guard time >= 0 else { throw HutchError("invalid --time \(time): must be 0 or more seconds") }
-        let rt = try global.runtime()
-        try forEach(containers) { _ = try rt.stop($0, timeout: time); print($0) }
+enum Stop {
+    static let command = CLICommand(
+        "stop", abstract: "Stop running containers (SIGTERM, then SIGKILL after a grace period).",
+        options: [stopTime], arguments: [containersArgument]
+    ) { a in
+        let time = try a.count(stopTime, default: 10)
+        let rt = try Global.runtime(a)
+        try forEach(a.all(containersArgument)) { _ = try rt.stop($0, timeout: time); print($0) }
     }
 }
 
-struct Kill: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal to running containers (default KILL).")
-    @OptionGroup var global: GlobalOptions
-    @Option(name: [.short, .long], help: "Signal name or number.") var signal: String = "KILL"
-    @Argument(help: "Containers (names or ids).") var containers: [String]
+enum Kill {
+    static let signal = CLIOption.value("-s, --signal", "Signal name or number (default KILL).", as: "signal")
 
-    func run() throws {
-        guard let sig = Signals.parse(signal) else {
-            throw HutchError("invalid --signal \"\(signal)\": use a name like TERM, SIGHUP or a number from 1 to 64")
+    static let command = CLICommand(
+        "kill", abstract: "Send a signal to running containers (default KILL).", options: [signal], arguments: [containersArgument]
+    ) { a in
+        let s = a.value(signal) ?? "KILL"
+        guard let sig = Signals.parse(s) else {
+            throw HutchError("invalid --signal \"\(s)\": use a name like TERM, SIGHUP or a number from 1 to 64")
         }
-        let rt = try global.runtime()
-        try forEach(containers) { try rt.kill($0, signal: sig); print($0) }
+        let rt = try Global.runtime(a)
+        try forEach(a.all(containersArgument)) { try rt.kill($0, signal: sig); print($0) }
     }
 }
 
-struct Wait: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "wait", abstract: "Block until containers stop, then print their exit codes.")
-    @OptionGroup var global: GlobalOptions
-    @Argument(help: "Containers (names or ids).") var containers: [String]
-
-    func run() throws {
-        let rt = try global.runtime()
-        try forEach(containers) { print(try rt.wait($0).exitCode ?? 0) }
+enum Wait {
+    static let command = CLICommand(
+        "wait", abstract: "Block until containers stop, then print their exit codes.", arguments: [containersArgument]
+    ) { a in
+        let rt = try Global.runtime(a)
+        try forEach(a.all(containersArgument)) { print(try rt.wait($0).exitCode ?? 0) }
     }
 }
 
-struct Remove: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove containers.")
-    @OptionGroup var global: GlobalOptions
-    @Flag(name: .shortAndLong, help: "Kill and remove running containers.") var force = false
-    @Argument(help: "Containers (names or ids).") var containers: [String]
+enum Remove {
+    static let force = CLIOption.flag("-f, --force", "Kill and remove running containers.")
 
-    func run() throws {
-        let rt = try global.runtime()
-        try forEach(containers) { _ = try rt.remove($0, force: force); print($0) }
+    static let command = CLICommand("rm", abstract: "Remove containers.", options: [force], arguments: [containersArgument]) { a in
+        let rt = try Global.runtime(a)
+        let forced = a.flag(force)
+        try forEach(a.all(containersArgument)) { _ = try rt.remove($0, force: forced); print($0) }
     }
 }
 
 /// Run by the shim when a detached container exits (hidden): tears its network down.
-struct Cleanup: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "cleanup", abstract: "Clean up after an exited container (run by the shim).", shouldDisplay: false)
-    @OptionGroup var global: GlobalOptions
-    @Argument var id: String
+enum Cleanup {
+    static let id = CLIArgument("ID", .one, "The container's id.")
 
-    func run() throws { try global.runtime().cleanup(id) }
+    static let command = CLICommand(
+        "cleanup", abstract: "Clean up after an exited container (run by the shim).", hidden: true, arguments: [id]
+    ) { a in
+        try Global.runtime(a).cleanup(a.one(id))
+    }
 }
 
 /// Applies `body` to every argument; like Docker, one failure does not stop the rest, each

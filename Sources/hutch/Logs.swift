@@ -1,18 +1,17 @@
-import ArgumentParser
 import HutchKit
 #if canImport(Glibc)
 import Glibc
 #endif
 
-struct Logs: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a detached container's output.")
-    @OptionGroup var global: GlobalOptions
-    @Flag(name: .shortAndLong, help: "Follow the output until the container stops.") var follow = false
-    @Argument(help: "Container (name or id).") var container: String
+enum Logs {
+    static let follow = CLIOption.flag("-f, --follow", "Follow the output until the container stops.")
+    static let container = CLIArgument("CONTAINER", .one, "Container (name or id).")
 
-    func run() throws {
-        let rt = try global.runtime()
-        let c = try rt.store.container(container)
+    static let command = CLICommand(
+        "logs", abstract: "Print a detached container's output.", options: [follow], arguments: [container]
+    ) { a in
+        let rt = try Global.runtime(a)
+        let c = try rt.store.container(a.one(container))
         guard c.detached else {
             throw HutchError("container \(c.name) ran in the foreground: its output went to the terminal, there is no log")
         }
@@ -29,7 +28,7 @@ struct Logs: ParsableCommand {
                 continue
             }
             if n < 0 && errno == EINTR { continue }
-            guard follow else { return }
+            guard a.flag(follow) else { return }
             // EOF: stop once the container is gone and everything it wrote has been read.
             lastCheck += 1
             if lastCheck % 5 == 0 {

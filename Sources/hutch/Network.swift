@@ -1,58 +1,56 @@
-import ArgumentParser
 import HutchKit
 
-struct Network: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "network",
-        abstract: "Manage networks: each is a Linux bridge with its own subnet, isolated from the others.",
-        subcommands: [NetworkCreate.self, NetworkList.self, NetworkInspect.self, NetworkRemove.self, NetworkPrune.self,
-                      NetworkReload.self])
+enum Network {
+    static let command = CLICommand(
+        "network", abstract: "Manage networks: each is a Linux bridge with its own subnet, isolated from the others.",
+        subcommands: [NetworkCreate.command, NetworkList.command, NetworkInspect.command, NetworkRemove.command,
+                      NetworkPrune.command, NetworkReload.command])
+
+    static let networks = CLIArgument("NETWORK", .oneOrMore, "Networks.")
 }
 
-struct NetworkCreate: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a bridge network.")
-    @OptionGroup var global: GlobalOptions
-    @Option(help: "Subnet in CIDR form (default: a free /24 from 10.90.0.0 up).",
-            transform: { s in guard let c = CIDRv4(s) else { throw HutchError("invalid --subnet \"\(s)\": use CIDR form like 10.90.0.0/24") }; return c })
-    var subnet: CIDRv4?
-    @Option(help: "Gateway address (default: the subnet's first address).",
-            transform: { s in guard let a = IPv4Address(s) else { throw HutchError("invalid --gateway \"\(s)\": use an IPv4 address") }; return a })
-    var gateway: IPv4Address?
-    @Flag(help: "No outbound access: no MASQUERADE, no route out.") var `internal` = false
-    @Option(help: "Bridge interface name (default: hb-<id>).") var bridge: String?
-    @Argument(help: "Network name.") var name: String
+enum NetworkCreate {
+    static let subnet = CLIOption.value("--subnet", "Subnet in CIDR form (default: a free /24 from 10.90.0.0 up).")
+    static let gateway = CLIOption.value("--gateway", "Gateway address (default: the subnet's first address).")
+    static let isInternal = CLIOption.flag("--internal", "No outbound access: no MASQUERADE, no route out.")
+    static let bridge = CLIOption.value("--bridge", "Bridge interface name (default: hb-<id>).")
+    static let name = CLIArgument("NAME", .one, "Network name.")
 
-    func run() throws {
-        var o = NetworkOptions(name: name)
-        o.subnet = subnet; o.gateway = gateway; o.isInternal = `internal`; o.bridge = bridge
+    static let command = CLICommand(
+        "create", abstract: "Create a bridge network.", options: [subnet, gateway, isInternal, bridge], arguments: [name]
+    ) { a in
+        var o = NetworkOptions(name: a.one(name))
+        if let s = a.value(subnet) {
+            guard let c = CIDRv4(s) else { throw HutchError("invalid --subnet \"\(s)\": use CIDR form like 10.90.0.0/24") }
+            o.subnet = c
+        }
+        if let s = a.value(gateway) {
+            guard let g = IPv4Address(s) else { throw HutchError("invalid --gateway \"\(s)\": use an IPv4 address") }
+            o.gateway = g
+        }
+        o.isInternal = a.flag(isInternal); o.bridge = a.value(bridge)
         try o.validate()
-        print(try global.runtime().createNetwork(o).id)
+        print(try Global.runtime(a).createNetwork(o).id)
     }
 }
 
-struct NetworkList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List networks.", aliases: ["list"])
-    @OptionGroup var global: GlobalOptions
-    @Flag(name: .shortAndLong, help: "Only print names.") var quiet = false
+enum NetworkList {
+    static let quiet = CLIOption.flag("-q, --quiet", "Only print names.")
 
-    func run() throws {
-        let nets = try global.runtime().networks()
-        if quiet { for n in nets { print(n.name) }; return }
+    static let command = CLICommand("ls", aliases: ["list"], abstract: "List networks.", options: [quiet]) { a in
+        let nets = try Global.runtime(a).networks()
+        if a.flag(quiet) { for n in nets { print(n.name) }; return }
         var rows = [["NETWORK ID", "NAME", "DRIVER", "SUBNET", "GATEWAY", "BRIDGE", "INTERNAL"]]
         for n in nets { rows.append([String(n.id.prefix(12)), n.name, "bridge", n.subnet, n.gateway, n.bridge, n.isInternal ? "true" : "false"]) }
         print(Table.render(rows))
     }
 }
 
-struct NetworkInspect: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Print networks' details as JSON.")
-    @OptionGroup var global: GlobalOptions
-    @Argument(help: "Networks.") var networks: [String]
-
-    func run() throws {
-        let rt = try global.runtime()
+enum NetworkInspect {
+    static let command = CLICommand("inspect", abstract: "Print networks' details as JSON.", arguments: [Network.networks]) { a in
+        let rt = try Global.runtime(a)
         var items: [NetworkJSON] = []
-        for ref in networks {
+        for ref in a.all(Network.networks) {
             let n = try rt.network(ref)
             let members = try rt.attached(to: n.name).map { (id: $0.id, name: $0.name, ip: $0.ipAddress ?? "", mac: $0.macAddress ?? "") }
             items.append(NetworkJSON(n, members: members))
@@ -61,32 +59,23 @@ struct NetworkInspect: ParsableCommand {
     }
 }
 
-struct NetworkRemove: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove networks.", aliases: ["remove"])
-    @OptionGroup var global: GlobalOptions
-    @Argument(help: "Networks.") var networks: [String]
-
-    func run() throws {
-        let rt = try global.runtime()
-        try forEach(networks) { _ = try rt.removeNetwork($0); print($0) }
+enum NetworkRemove {
+    static let command = CLICommand("rm", aliases: ["remove"], abstract: "Remove networks.", arguments: [Network.networks]) { a in
+        let rt = try Global.runtime(a)
+        try forEach(a.all(Network.networks)) { _ = try rt.removeNetwork($0); print($0) }
     }
 }
 
-struct NetworkPrune: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove every user-defined network nothing runs on.")
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        for n in try global.runtime().pruneNetworks() { print(n) }
+enum NetworkPrune {
+    static let command = CLICommand("prune", abstract: "Remove every user-defined network nothing runs on.") { a in
+        for n in try Global.runtime(a).pruneNetworks() { print(n) }
     }
 }
 
-struct NetworkReload: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "reload", abstract: "Re-install every network's and container's firewall rules from the state store.")
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        for line in try global.runtime().reload() { print(line) }
+enum NetworkReload {
+    static let command = CLICommand(
+        "reload", abstract: "Re-install every network's and container's firewall rules from the state store."
+    ) { a in
+        for line in try Global.runtime(a).reload() { print(line) }
     }
 }

@@ -1,23 +1,21 @@
-import ArgumentParser
 import HutchKit
 
-struct PS: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List containers.")
-    @OptionGroup var global: GlobalOptions
-    @Flag(name: .shortAndLong, help: "Show all containers (default: running only).") var all = false
-    @Flag(name: .shortAndLong, help: "Only print short ids.") var quiet = false
-    @Flag(name: .customLong("no-trunc"), help: "Print full ids.") var noTrunc = false
+enum PS {
+    static let all = CLIOption.flag("-a, --all", "Show all containers (default: running only).")
+    static let quiet = CLIOption.flag("-q, --quiet", "Only print short ids.")
+    static let noTrunc = CLIOption.flag("--no-trunc", "Print full ids.")
 
-    func run() throws {
-        let rt = try global.runtime()
-        let list = try rt.containers(all: all)
-        if quiet {
-            for c in list { print(noTrunc ? c.id : c.shortId) }
+    static let command = CLICommand("ps", abstract: "List containers.", options: [all, quiet, noTrunc]) { a in
+        let rt = try Global.runtime(a)
+        let list = try rt.containers(all: a.flag(all))
+        let full = a.flag(noTrunc)
+        if a.flag(quiet) {
+            for c in list { print(full ? c.id : c.shortId) }
             return
         }
         var rows = [["CONTAINER ID", "COMMAND", "CREATED", "STATUS", "NETWORK", "IP", "NAMES"]]
         for c in list {
-            rows.append([noTrunc ? c.id : c.shortId, Table.command(c.command),
+            rows.append([full ? c.id : c.shortId, Table.command(c.command),
                          Table.humanDuration(Table.secondsSince(c.createdAt)) + " ago", Table.status(c),
                          c.networkMode, c.status == .running ? c.ipAddress ?? "" : "", c.name])
         }

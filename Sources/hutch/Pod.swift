@@ -1,40 +1,36 @@
-import ArgumentParser
 import HutchKit
 
-struct Pod: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "pod",
-        abstract: "Manage pods: a pause process holds shared namespaces, containers join with run --pod.",
-        subcommands: [PodCreate.self, PodList.self, PodInspect.self, PodPS.self, PodStop.self, PodRemove.self])
+enum Pod {
+    static let command = CLICommand(
+        "pod", abstract: "Manage pods: a pause process holds shared namespaces, containers join with run --pod.",
+        subcommands: [PodCreate.command, PodList.command, PodInspect.command, PodPS.command, PodStop.command, PodRemove.command])
+
+    static let quiet = CLIOption.flag("-q, --quiet", "Only print short ids.")
+    static let pods = CLIArgument("POD", .oneOrMore, "Pods (names or ids).")
 }
 
-struct PodCreate: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a pod and start its pause process.")
-    @OptionGroup var global: GlobalOptions
-    @Option(help: "Pod name.") var name: String?
-    @Option(help: "Pod host name (default: the pod name).") var hostname: String?
-    @Option(name: [.customLong("network"), .customLong("net")], help: ArgumentHelp("bridge (default), host, none.", valueName: "mode"),
-            transform: { try NetworkMode(parsing: $0) })
-    var network: NetworkMode = .bridge("bridge")
-    @Option(name: [.short, .customLong("publish")], help: ArgumentHelp("Publish a port of the pod.", valueName: "spec"),
-            transform: { try PublishSpec.parse($0) })
-    var publish: [PublishSpec.Parsed] = []
+enum PodCreate {
+    static let name = CLIOption.value("--name", "Pod name.")
+    static let hostname = CLIOption.value("--hostname", "Pod host name (default: the pod name).")
+    static let network = CLIOption.value("--network, --net", "bridge (default), host, none, or a network's name.", as: "mode")
+    static let publish = CLIOption.list("-p, --publish", "Publish a port of the pod.", as: "spec")
 
-    func run() throws {
+    static let command = CLICommand(
+        "create", abstract: "Create a pod and start its pause process.", options: [name, hostname, network, publish]
+    ) { a in
         var o = PodOptions()
-        o.name = name; o.hostname = hostname; o.network = network; o.publish = publish
+        o.name = a.value(name); o.hostname = a.value(hostname)
+        if let n = a.value(network) { o.network = try NetworkMode(parsing: n) }
+        o.publish = try a.list(publish).map { try PublishSpec.parse($0) }
         try o.validate()
-        print(try global.runtime().createPod(o).id)
+        print(try Global.runtime(a).createPod(o).id)
     }
 }
 
-struct PodList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List pods.", aliases: ["list"])
-    @OptionGroup var global: GlobalOptions
-    @Flag(name: .shortAndLong, help: "Only print short ids.") var quiet = false
-
-    func run() throws {
-        let rt = try global.runtime()
+enum PodList {
+    static let command = CLICommand("ls", aliases: ["list"], abstract: "List pods.", options: [Pod.quiet]) { a in
+        let rt = try Global.runtime(a)
+        let quiet = a.flag(Pod.quiet)
         var rows = [["POD ID", "NAME", "STATUS", "CREATED", "INFRA ID", "# OF CONTAINERS"]]
         for p in try rt.pods() {
             if quiet { print(p.shortId); continue }
@@ -46,15 +42,11 @@ struct PodList: ParsableCommand {
     }
 }
 
-struct PodInspect: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Print pods' details as JSON.")
-    @OptionGroup var global: GlobalOptions
-    @Argument(help: "Pods (names or ids).") var pods: [String]
-
-    func run() throws {
-        let rt = try global.runtime()
+enum PodInspect {
+    static let command = CLICommand("inspect", abstract: "Print pods' details as JSON.", arguments: [Pod.pods]) { a in
+        let rt = try Global.runtime(a)
         var items: [PodJSON] = []
-        for ref in pods {
+        for ref in a.all(Pod.pods) {
             let p = try rt.store.pod(ref)
             let st = try rt.podStatus(p)
             let members = try rt.store.members(ofPod: p.id).map { try rt.reconcile($0) }
@@ -65,15 +57,13 @@ struct PodInspect: ParsableCommand {
     }
 }
 
-struct PodPS: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List a pod's containers.")
-    @OptionGroup var global: GlobalOptions
-    @Flag(name: .shortAndLong, help: "Only print short ids.") var quiet = false
-    @Argument(help: "Pod (name or id).") var pod: String
+enum PodPS {
+    static let pod = CLIArgument("POD", .one, "Pod (name or id).")
 
-    func run() throws {
-        let rt = try global.runtime()
-        let p = try rt.store.pod(pod)
+    static let command = CLICommand("ps", abstract: "List a pod's containers.", options: [Pod.quiet], arguments: [pod]) { a in
+        let rt = try Global.runtime(a)
+        let p = try rt.store.pod(a.one(pod))
+        let quiet = a.flag(Pod.quiet)
         var rows = [["CONTAINER ID", "COMMAND", "STATUS", "NAMES"]]
         for c in try rt.store.members(ofPod: p.id).map({ try rt.reconcile($0) }) {
             if quiet { print(c.shortId); continue }
@@ -83,26 +73,24 @@ struct PodPS: ParsableCommand {
     }
 }
 
-struct PodStop: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop a pod's containers and its pause process.")
-    @OptionGroup var global: GlobalOptions
-    @Option(name: [.short, .customLong("time")], help: "Seconds to wait before killing.") var time: Int = 10
-    @Argument(help: "Pods (names or ids).") var pods: [String]
-
-    func run() throws {
-        let rt = try global.runtime()
-        try forEach(pods) { _ = try rt.stopPod($0, timeout: time); print($0) }
+enum PodStop {
+    static let command = CLICommand(
+        "stop", abstract: "Stop a pod's containers and its pause process.", options: [stopTime], arguments: [Pod.pods]
+    ) { a in
+        let time = try a.count(stopTime, default: 10)
+        let rt = try Global.runtime(a)
+        try forEach(a.all(Pod.pods)) { _ = try rt.stopPod($0, timeout: time); print($0) }
     }
 }
 
-struct PodRemove: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove pods (with -f, stop their containers first).")
-    @OptionGroup var global: GlobalOptions
-    @Flag(name: .shortAndLong, help: "Stop and remove running containers of the pod.") var force = false
-    @Argument(help: "Pods (names or ids).") var pods: [String]
+enum PodRemove {
+    static let force = CLIOption.flag("-f, --force", "Stop and remove running containers of the pod.")
 
-    func run() throws {
-        let rt = try global.runtime()
-        try forEach(pods) { _ = try rt.removePod($0, force: force); print($0) }
+    static let command = CLICommand(
+        "rm", abstract: "Remove pods (with -f, stop their containers first).", options: [force], arguments: [Pod.pods]
+    ) { a in
+        let rt = try Global.runtime(a)
+        let forced = a.flag(force)
+        try forEach(a.all(Pod.pods)) { _ = try rt.removePod($0, force: forced); print($0) }
     }
 }

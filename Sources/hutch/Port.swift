@@ -1,20 +1,19 @@
-import ArgumentParser
 import HutchKit
 
-struct Port: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "port", abstract: "List a container's published ports (8000/tcp -> 0.0.0.0:8080).")
-    @OptionGroup var global: GlobalOptions
-    @Argument(help: "Container (name or id).") var container: String
-    @Argument(help: ArgumentHelp("Only this container port.", valueName: "port[/proto]")) var port: String?
+enum Port {
+    static let container = CLIArgument("CONTAINER", .one, "Container (name or id).")
+    static let port = CLIArgument("PORT[/PROTO]", .optional, "Only this container port.")
 
-    func run() throws {
-        let rt = try global.runtime()
-        let c = try rt.reconcile(try rt.store.container(container))
+    static let command = CLICommand(
+        "port", abstract: "List a container's published ports (8000/tcp -> 0.0.0.0:8080).", arguments: [container, port]
+    ) { a in
+        let rt = try Global.runtime(a)
+        let c = try rt.reconcile(try rt.store.container(a.one(container)))
         guard c.status == .running else { return }
         var list = try rt.ports(c)
-        if let p = port {
+        if let p = a.optional(port) {
             let parts = p.split(separator: "/", maxSplits: 1).map(String.init)
-            guard let n = UInt16(parts[0]), n > 0, parts.count == 1 || ["tcp", "udp"].contains(parts[1]) else {
+            guard let n = UInt16(parts.first ?? ""), n > 0, parts.count == 1 || ["tcp", "udp"].contains(parts[1]) else {
                 throw HutchError("invalid port \"\(p)\": use PORT or PORT/tcp or PORT/udp")
             }
             let proto = parts.count == 2 ? parts[1] : "tcp"

@@ -1,51 +1,42 @@
-import ArgumentParser
 import HutchKit
 
-struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "run",
-        abstract: "Run a command in new namespaces (bridge networking by default).",
-        discussion: "Example: hutch run --rm --name web -- python3 -m http.server 8000")
+enum Run {
+    static let detach = CLIOption.flag("-d, --detach", "Run in the background and print the container id.")
+    static let autoRemove = CLIOption.flag("--rm", "Remove the container when it exits.")
+    static let name = CLIOption.value("--name", "Assign a name to the container.")
+    static let hostname = CLIOption.value("--hostname", "Container host name (default: the short id).")
+    static let network = CLIOption.value("--network, --net", "bridge (default), host, none, container:NAME, or a network's name.", as: "mode")
+    static let env = CLIOption.list("-e, --env", "Set an environment variable (KEY=VALUE, or KEY to pass the caller's).", as: "env")
+    static let workdir = CLIOption.value("-w, --workdir", "Working directory inside the container.", as: "dir")
+    static let publish = CLIOption.list("-p, --publish", "Publish a port: [hostIP:][hostPort:]containerPort[/tcp|udp], ranges allowed.", as: "spec")
+    static let pod = CLIOption.value("--pod", "Join a pod's network, UTS and IPC namespaces.")
+    static let ip = CLIOption.value("--ip", "Static IPv4 address on a user-defined network.")
+    static let networkAlias = CLIOption.list("--network-alias", "Extra name on a user-defined network.", as: "alias")
+    static let capAdd = CLIOption.list("--cap-add", "Add a Linux capability (or ALL).", as: "cap")
+    static let capDrop = CLIOption.list("--cap-drop", "Drop a Linux capability (or ALL).", as: "cap")
+    static let privileged = CLIOption.flag("--privileged", "Keep every capability and allow privilege gain (no no_new_privs).")
+    static let useInit = CLIOption("--init", .flag(negatable: true), help: "Run a tiny init as PID 1 that forwards signals and reaps zombies.")
+    static let commandLine = CLIArgument("COMMAND", .command, "The command and its arguments.")
 
-    @OptionGroup var global: GlobalOptions
-    @Flag(name: .shortAndLong, help: "Run in the background and print the container id.") var detach = false
-    @Flag(name: .customLong("rm"), help: "Remove the container when it exits.") var autoRemove = false
-    @Option(help: "Assign a name to the container.") var name: String?
-    @Option(help: "Container host name (default: the short id).") var hostname: String?
-    @Option(name: [.customLong("network"), .customLong("net")],
-            help: ArgumentHelp("bridge (default), host, none, container:NAME.", valueName: "mode"),
-            transform: { try NetworkMode(parsing: $0) })
-    var network: NetworkMode?
-    @Option(name: [.short, .long], help: ArgumentHelp("Set an environment variable (KEY=VALUE, or KEY to pass the caller's).", valueName: "env"))
-    var env: [String] = []
-    @Option(name: [.short, .long], help: "Working directory inside the container.") var workdir: String?
-    @Option(name: [.short, .customLong("publish")],
-            help: ArgumentHelp("Publish a port: [hostIP:][hostPort:]containerPort[/tcp|udp], ranges allowed.", valueName: "spec"),
-            transform: { try PublishSpec.parse($0) })
-    var publish: [PublishSpec.Parsed] = []
-    @Option(help: "Join a pod's network, UTS and IPC namespaces.") var pod: String?
-    @Option(help: "Static IPv4 address on a user-defined network.",
-            transform: { s in guard let a = IPv4Address(s) else { throw HutchError("invalid --ip \"\(s)\": use an IPv4 address") }; return a })
-    var ip: IPv4Address?
-    @Option(name: .customLong("network-alias"), help: ArgumentHelp("Extra name on a user-defined network.", valueName: "alias"))
-    var networkAlias: [String] = []
-    @Option(name: .customLong("cap-add"), help: ArgumentHelp("Add a Linux capability (or ALL).", valueName: "cap")) var capAdd: [String] = []
-    @Option(name: .customLong("cap-drop"), help: ArgumentHelp("Drop a Linux capability (or ALL).", valueName: "cap")) var capDrop: [String] = []
-    @Flag(help: "Keep every capability and allow privilege gain (no no_new_privs).") var privileged = false
-    @Flag(inversion: .prefixedNo, help: "Run a tiny init as PID 1 that forwards signals and reaps zombies.") var `init` = true
-    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command: [String] = []
-
-    func run() throws {
-        if let first = command.first, first == "-h" || first == "--help" { throw CleanExit.helpRequest(self) }
-        if let first = command.first, first.hasPrefix("-"), first != "--" {
-            throw HutchError("unknown flag: \(first) (see 'hutch run --help')")
-        }
+    static let command = CLICommand(
+        "run", abstract: "Run a command in new namespaces (bridge networking by default).",
+        discussion: "Example: hutch run --rm --name web -- python3 -m http.server 8000",
+        options: [detach, autoRemove, name, hostname, network, env, workdir, publish, pod, ip, networkAlias, capAdd, capDrop,
+                  privileged, useInit],
+        arguments: [commandLine]
+    ) { a in
         var o = RunOptions()
-        o.name = name; o.hostname = hostname; o.network = network ?? .bridge("bridge"); o.networkGiven = network != nil; o.env = env; o.workdir = workdir
-        o.detach = detach; o.autoRemove = autoRemove; o.useInit = `init`; o.publish = publish; o.pod = pod; o.ip = ip; o.aliases = networkAlias
-        o.command = command.first == "--" ? Array(command.dropFirst()) : command
-        let mask = try Capabilities.mask(add: capAdd, drop: capDrop)  // (checks the names, also with --privileged)
-        if privileged {
+        o.name = a.value(name); o.hostname = a.value(hostname); o.env = a.list(env); o.workdir = a.value(workdir)
+        if let n = a.value(network) { o.network = try NetworkMode(parsing: n); o.networkGiven = true }
+        o.publish = try a.list(publish).map { try PublishSpec.parse($0) }
+        if let s = a.value(ip) {
+            guard let addr = IPv4Address(s) else { throw HutchError("invalid --ip \"\(s)\": use an IPv4 address") }
+            o.ip = addr
+        }
+        o.detach = a.flag(detach); o.autoRemove = a.flag(autoRemove); o.useInit = a.flag(useInit); o.pod = a.value(pod)
+        o.aliases = a.list(networkAlias); o.command = a.all(commandLine)
+        let mask = try Capabilities.mask(add: a.list(capAdd), drop: a.list(capDrop))  // (checks the names, also with --privileged)
+        if a.flag(privileged) {
             o.capMask = nil
             o.noNewPrivs = false
         } else {
@@ -55,8 +46,8 @@ struct Run: ParsableCommand {
         // Everything that can be checked without the state store is checked before it is opened
         // (or, on first use, created).
         try o.validate()
-        let status = try global.runtime().run(o) { started in
-            if detach { print(started.id) }
+        let status = try Global.runtime(a).run(o) { started in
+            if o.detach { print(started.id) }
         }
         if status != 0 { throw ExitStatus(status) }
     }
