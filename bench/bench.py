@@ -37,6 +37,7 @@ WIRING = os.path.join(HERE, "baseline_wiring.sh")
 HOST_OUT_IP, OUTSIDE_IP = "192.0.2.1", "192.0.2.2"
 HUTCH_SUBNET = "10.87.0.0/16"
 CMD_TIMEOUT = 60
+UNSHARE = ["unshare", "--net", "--uts", "--ipc", "--pid", "--mount", "--fork", "true"]
 
 
 class Skip(Exception):
@@ -273,6 +274,21 @@ class Bench:
         for i in range(0, len(ids), 50):
             sh(self.hutch("rm", "-f", *ids[i:i + 50]), check=False, timeout=300)
 
+    def paired(self, name, fn, n, target, warmup=2):
+        """A row with a target ratio: each sample is taken right after an `unshare` sample, and the
+        ratio is to those `unshare` samples. This VM's speed drifts by up to ~30% within minutes,
+        so a baseline measured at the start of the run would move the ratio by as much."""
+        base = []
+
+        def both(i):
+            base.append(timed(UNSHARE)[0])
+            return fn(i)
+        base_name = f"unshare, paired with: {name}"
+        row = self.loop(name, both, n, warmup=warmup, baseline=base_name, target=target)
+        if len(base) > warmup:
+            self.res.add(base_name, base[warmup:])
+        return row
+
     def loop(self, name, fn, n, warmup=2, **kw):
         """Times fn() n times (after warmup runs); fn returns milliseconds. Adds the row."""
         try:
@@ -292,7 +308,7 @@ class Bench:
         print("baselines", flush=True)
         self.loop("spawn floor: /bin/true", lambda i: timed(["/bin/true"])[0], self.n(50, 20))
         self.loop("unshare --net --uts --ipc --pid --mount --fork true",
-                  lambda i: timed(["unshare", "--net", "--uts", "--ipc", "--pid", "--mount", "--fork", "true"])[0],
+                  lambda i: timed(UNSHARE)[0],
                   self.n(50, 20))
         env = dict(os.environ, BENCH_NS_PREFIX=f"hbench-b-{self.ctx['tag']}")
         sh([WIRING, "setup-bridge"])
@@ -393,15 +409,17 @@ class Bench:
             self.res.add("run --rm bridge -- true, cold (new root, creates hutch0)", skipped=f"failed: {e}")
         self.detect_ports()
         n = self.n(40, 12)
-        for mode, target in (("none", "<= 3x"), ("host", None), ("bridge", None)):
+        self.paired("run --rm --net none -- true",
+                    lambda i: timed(self.hutch("run", "--rm", "--net", "none", "--", "true"))[0], n, "<= 3x")
+        for mode in ("host", "bridge"):
             self.loop(f"run --rm --net {mode} -- true",
                       lambda i, m=mode: timed(self.hutch("run", "--rm", "--net", m, "--", "true"))[0],
-                      n, baseline=base, target=target)
+                      n, baseline=base)
 
         def run_p(i):
             self.need_ports()
             return timed(self.hutch("run", "--rm", "-p", "18080:80", "--", "true"))[0]
-        self.loop("run --rm -p 18080:80 -- true (bridge)", run_p, n, baseline=base, target="<= 8x (~25 ms)")
+        self.paired("run --rm -p 18080:80 -- true (bridge)", run_p, n, "<= 8x (~25 ms)")
 
         # run -d + rm -f, timed separately (rm -f alone = teardown cost)
         for label, extra in (("bridge", []), ("bridge -p", ["-p", "18081:80"])):

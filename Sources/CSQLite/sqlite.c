@@ -1,7 +1,8 @@
 #include "csqlite.h"
 
-int hutch_sqlite_open(const char *path, int busy_timeout_ms, sqlite3 **out) {
-    int rc = sqlite3_open_v2(path, out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, (const char *)0);
+int hutch_sqlite_open(const char *path, int busy_timeout_ms, int create, sqlite3 **out) {
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path, out, flags, (const char *)0);
     if (rc != SQLITE_OK) return rc;
     sqlite3_extended_result_codes(*out, 1);
     sqlite3_busy_timeout(*out, busy_timeout_ms);
@@ -11,10 +12,11 @@ int hutch_sqlite_open(const char *path, int busy_timeout_ms, sqlite3 **out) {
     sqlite3_db_config(*out, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
     int persist = 1;
     sqlite3_file_control(*out, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
-    // journal_mode=WAL is stored in the file; setting it again on an existing WAL database is a no-op.
     // A small auto-checkpoint: every process is the first to open the WAL and so reads all of it
     // to rebuild the index (about 1 ms per 4 MB at the default of 1000 pages).
-    rc = sqlite3_exec(*out, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 32;", 0, 0, 0);
+    rc = sqlite3_exec(*out, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 32;", 0, 0, 0);
+    // journal_mode=WAL is stored in the file: only the opener that creates the store sets it.
+    if (rc == SQLITE_OK && create) rc = sqlite3_exec(*out, "PRAGMA journal_mode = WAL;", 0, 0, 0);
     return rc;
 }
 

@@ -28,10 +28,13 @@ public struct CLIOption: Sendable {
     public init(_ names: String, _ kind: Kind, valueName: String = "", help: String) {
         var short: Character?
         var long: [String] = []
-        for n in names.split(separator: ",") {
-            let n = n.drop(while: { $0 == " " })
-            if n.hasPrefix("--") { long.append(String(n.dropFirst(2))) } else if n.hasPrefix("-"), n.count == 2 { short = n.last }
-            else { preconditionFailure("option name \"\(n)\" is neither -x nor --long") }
+        // Over UTF-8 bytes: every option of every command is built at each start.
+        let dash = UInt8(ascii: "-")
+        for part in names.utf8.split(separator: UInt8(ascii: ",")) {
+            let n = Array(part.drop(while: { $0 == UInt8(ascii: " ") }))
+            if n.count > 2, n[0] == dash, n[1] == dash { long.append(String(decoding: n[2...], as: UTF8.self)) }
+            else if n.count == 2, n[0] == dash { short = Character(Unicode.Scalar(n[1])) }
+            else { preconditionFailure("option name \"\(names)\" is neither -x nor --long") }
         }
         precondition(!long.isEmpty, "option \(names) needs a long name")
         self.short = short; self.long = long; self.kind = kind; self.help = help
@@ -221,12 +224,13 @@ public struct CLIParser: Sendable {
         }
         if a.hasPrefix("--") {
             let body = a.dropFirst(2)
-            let name = body.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
-            let inline = name.count < body.count ? body[body.index(after: name.endIndex)...] : nil
-            if let o = options.first(where: { $0.long.contains(where: { $0 == name }) }) {
+            let eq = body.firstIndex(of: "=")
+            let name = String(body[..<(eq ?? body.endIndex)])
+            let inline = eq.map { body[body.index(after: $0)...] }
+            if let o = options.first(where: { $0.long.contains(name) }) {
                 try take(o, inline, "--" + name)
             } else if name.hasPrefix("no-"), inline == nil,
-                      let o = options.first(where: { $0.negatable && $0.long.contains(where: { $0 == name.dropFirst(3) }) }) {
+                      let o = options.first(where: { $0.negatable && $0.long.contains(String(name.dropFirst(3))) }) {
                 parsed.flags[o.key] = false
             } else {
                 throw usage("unknown flag: --\(name)", path)

@@ -62,8 +62,9 @@ public final class Runtime {
         // 2. Reserve the name and the address in one transaction.
         let now = Sys.now()
         let (record, address, ports) = try store.write { db -> (ContainerRecord, IPv4Address?, [PortMapping]) in
+            // A generated name is free by construction (checked in this transaction).
             let name = try o.name ?? Names.generate(in: db)
-            if let other = try ContainerRecord.fetchAll(db, where: "name = ?", arguments: [name]).first {
+            if o.name != nil, let other = try ContainerRecord.fetchAll(db, where: "name = ?", arguments: [name]).first {
                 throw HutchError("the container name \"\(name)\" is already in use by container \(other.shortId): remove it (hutch rm -f \(name)) or pick another --name")
             }
             var ip: IPv4Address?
@@ -98,16 +99,17 @@ public final class Runtime {
         if let j = joined {
             for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(containerDir(j.id))/\(f):/etc/\(f)") }
         } else if case .host = o.network {
-            try Sys.writeFile(dir + "/hostname", hostname + "\n")
+            try Sys.writeFile(dir + "/hostname", hostname + "\n", atomic: false)
             binds.append("\(dir)/hostname:/etc/hostname")
         } else {
             let gw = net.flatMap { IPv4Address($0.gateway) }
             let hostsName = o.infraOf?.name ?? record.name
             var hosts = HostsFile(hostname: hostname, name: hostsName, address: address, gateway: gw)
             hosts.aliases = o.aliases
-            try Sys.writeFile(dir + "/hosts", hosts.rendered)
-            try Sys.writeFile(dir + "/hostname", hostname + "\n")
-            try Sys.writeFile(dir + "/resolv.conf", ResolvConf.forContainer(host: Sys.readFile("/etc/resolv.conf") ?? ""))
+            // A new folder nobody reads yet: no temporary files and renames.
+            try Sys.writeFile(dir + "/hosts", hosts.rendered, atomic: false)
+            try Sys.writeFile(dir + "/hostname", hostname + "\n", atomic: false)
+            try Sys.writeFile(dir + "/resolv.conf", ResolvConf.forContainer(host: Sys.readFile("/etc/resolv.conf") ?? ""), atomic: false)
             for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(dir)/\(f):/etc/\(f)") }
         }
 

@@ -97,7 +97,9 @@ public final class ShimProcess {
 
     /// Reads the container's host pid from the status pipe (`PID\n`).
     public func readContainerPid() throws -> pid_t {
-        let line = readAll(statusFD)
+        // One line (the pid or the shim's error), not EOF: the child's copy of fd 3 closes only
+        // once it runs, and waiting for that cost ~1 ms of every run.
+        let line = readAll(statusFD, untilNewline: true)
         close(statusFD); statusFD = -1
         guard let v = Int32(line.trimmingSpaces()), v > 0 else {
             throw HutchError("the shim failed before starting the container (\(line.isEmpty ? "no pid reported" : line.trimmingSpaces()))")
@@ -152,7 +154,7 @@ public final class ShimProcess {
     }
 }
 
-func readAll(_ fd: Int32) -> String {
+func readAll(_ fd: Int32, untilNewline: Bool = false) -> String {
     var out = [UInt8]()
     var buf = [UInt8](repeating: 0, count: 512)
     while true {
@@ -160,6 +162,7 @@ func readAll(_ fd: Int32) -> String {
         if n < 0 && errno == EINTR { continue }
         if n <= 0 { break }
         out.append(contentsOf: buf[0..<n])
+        if untilNewline && out.last == UInt8(ascii: "\n") { break }
     }
     return String(decoding: out, as: UTF8.self)
 }

@@ -6,14 +6,22 @@ import Glibc
 public enum Sys {
     /// 32 random bytes as 64 hex characters: a container id, as Docker makes them.
     public static func randomID() -> String {
+        // Four 64-bit draws (one getrandom each), not 32 one-byte ones.
         var g = SystemRandomNumberGenerator()
         var s = ""
         s.reserveCapacity(64)
-        for _ in 0..<32 { s += hex2(UInt8.random(in: 0...255, using: &g)) }
+        for _ in 0..<4 {
+            var v = g.next()
+            for _ in 0..<8 { s += hex2(UInt8(truncatingIfNeeded: v)); v >>= 8 }
+        }
         return s
     }
 
     public static func readFile(_ path: String, limit: Int = 1 << 20) -> String? {
+        readBytes(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    public static func readBytes(_ path: String, limit: Int = 1 << 20) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -25,12 +33,13 @@ public enum Sys {
             if n <= 0 { break }
             out.append(contentsOf: buf[0..<n])
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
-    /// Writes a file atomically (temporary file + rename) with the given mode.
-    public static func writeFile(_ path: String, _ contents: String, mode: mode_t = 0o644) throws {
-        let tmp = path + ".tmp"
+    /// Writes a file with the given mode: atomically (a temporary file, then rename) unless
+    /// `atomic` is false, for a new file in a folder nothing reads yet.
+    public static func writeFile(_ path: String, _ contents: String, mode: mode_t = 0o644, atomic: Bool = true) throws {
+        let tmp = atomic ? path + ".tmp" : path
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw HutchError.sys("write \(path)", errno) }
         let bytes = Array(contents.utf8)
@@ -41,15 +50,17 @@ public enum Sys {
             off += n
         }
         close(fd)
-        guard rename(tmp, path) == 0 else { throw HutchError.sys("rename \(path)", errno) }
+        guard !atomic || rename(tmp, path) == 0 else { throw HutchError.sys("rename \(path)", errno) }
     }
 
+    /// mkdir -p: the folder itself first (one call when its parent exists), then the parents.
     public static func mkdirs(_ path: String, mode: mode_t = 0o711) throws {
-        var cur = ""
-        for comp in path.split(separator: "/") {
-            cur += "/" + comp
-            if mkdir(cur, mode) != 0 && errno != EEXIST { throw HutchError.sys("mkdir \(cur)", errno) }
+        if mkdir(path, mode) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT, let slash = path.lastIndex(of: "/"), slash != path.startIndex else {
+            throw HutchError.sys("mkdir \(path)", errno)
         }
+        try mkdirs(String(path[..<slash]), mode: mode)
+        if mkdir(path, mode) != 0 && errno != EEXIST { throw HutchError.sys("mkdir \(path)", errno) }
     }
 
     /// Removes a directory tree that hutch made (files and sub-directories only, no symlink following).
@@ -73,13 +84,27 @@ public enum Sys {
     /// Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), nil if gone.
     /// A pid plus its start time names one process for good; a pid alone can be recycled.
     public static func processStartTime(_ pid: Int32) -> UInt64? {
-        guard pid > 0, let stat = readFile("/proc/\(pid)/stat", limit: 4096) else { return nil }
+        guard pid > 0, let stat = readBytes("/proc/\(pid)/stat", limit: 4096) else { return nil }
         // The command name (field 2) may contain spaces and parentheses: skip past the last ')'.
-        guard let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // fields[0] is field 3 (state); field 22 is fields[19].
-        guard fields.count > 19, fields[0] != "Z" else { return nil }
-        return UInt64(fields[19])
+        // Then fields are single-space separated: field 3 (state) comes first, field 22
+        // (starttime) 19 spaces later. Bytes, not String: this runs several times per command.
+        guard let close = stat.lastIndex(of: UInt8(ascii: ")")), close + 2 < stat.count,
+              stat[close + 2] != UInt8(ascii: "Z") else { return nil }
+        var field = 3
+        var value: UInt64 = 0
+        var digits = 0
+        for b in stat[(close + 2)...] {
+            if b == UInt8(ascii: " ") || b == UInt8(ascii: "\n") {
+                if field == 22 { break }
+                field += 1
+                continue
+            }
+            guard field == 22 else { continue }
+            guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9") else { return nil }
+            value = value &* 10 &+ UInt64(b - UInt8(ascii: "0"))
+            digits += 1
+        }
+        return field == 22 && digits > 0 ? value : nil
     }
 
     public static func isAlive(pid: Int32, start: UInt64) -> Bool {

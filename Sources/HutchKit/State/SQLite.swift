@@ -93,9 +93,10 @@ public struct Row {
 public final class Database {
     let handle: OpaquePointer
 
-    init(path: String, busyTimeoutMs: Int32) throws {
+    /// `create`: create the file if missing and switch it to WAL (see hutch_sqlite_open).
+    init(path: String, busyTimeoutMs: Int32, create: Bool = true) throws {
         var h: OpaquePointer?
-        let rc = hutch_sqlite_open(path, busyTimeoutMs, &h)
+        let rc = hutch_sqlite_open(path, busyTimeoutMs, create ? 1 : 0, &h)
         guard rc == SQLITE_OK, let opened = h else {
             let msg = h.map { String(cString: sqlite3_errmsg($0)) } ?? "code \(rc)"
             if let h { sqlite3_close(h) }

@@ -84,6 +84,13 @@ public final class Store: @unchecked Sendable {
 
     public init(root: String) throws {
         self.root = root
+        // The common case: a store that exists at this schema version needs no lock, no folders
+        // and no switch to WAL (WAL is recorded in the file, set before the schema is created).
+        if let existing = try? Database(path: root + "/hutch.db", busyTimeoutMs: 30_000, create: false),
+           (try? existing.int(sql: "PRAGMA user_version")) == Self.schemaVersion {
+            db = existing
+            return
+        }
         try Sys.mkdirs(root + "/containers", mode: 0o711)
         // Opening (the switch to WAL) and creating the schema of a fresh store are not covered by
         // SQLite's busy timeout: serialise them between hutch processes with a file lock.
