@@ -495,22 +495,32 @@ class Bench:
         time.sleep(0.5)
         mem0 = meminfo()
         times, ids = [], []
+        k = min(10, count // 5)
+        unshare = {}  # i -> an unshare sample taken right before run i (first and last k only)
         try:
             for i in range(count):
                 extra = ["-p", f"{20000 + i}:80"] if published else []
+                if i < k or i >= count - k:
+                    unshare[i] = timed(UNSHARE)[0]
                 ms, r = timed(self.hutch("run", "-d", *extra, "--", "sleep", "3600"), capture=True)
                 times.append(ms)
                 ids.append(r.stdout.strip())
         except (Failed, subprocess.TimeoutExpired) as e:
             self.res.add(f"1st vs {count}th container", skipped=f"failed after {len(ids)}: {e}")
         if len(times) == count:
-            k = min(10, count // 5)
             self.res.add(f"run -d #1 ({what})", [times[0]], extra=dict(all_ms=[round(x, 3) for x in times]))
             self.res.add(f"run -d #{count} ({what})", [times[-1]], baseline=f"run -d #1 ({what})",
                          target="<= 1.3x" if published else None)
             self.res.add(f"run -d #1-{k} ({what})", times[:k])
             self.res.add(f"run -d #{count - k + 1}-{count} ({what})", times[-k:],
                          baseline=f"run -d #1-{k} ({what})", target="<= 1.3x" if published else None)
+            # The same, each run divided by the unshare sample taken just before it: the machine's
+            # speed drifts during the minute the loop takes, and this ratio does not.
+            first = f"run -d #1-{k} / paired unshare"
+            self.res.add(first, [times[i] / unshare[i] for i in range(k)], unit="x")
+            self.res.add(f"run -d #{count - k + 1}-{count} / paired unshare",
+                         [times[i] / unshare[i] for i in range(count - k, count)], unit="x",
+                         baseline=first, target="<= 1.3x" if published else None)
         time.sleep(1.0)
         # memory of the idle detached containers
         pmap = ppid_map()

@@ -28,8 +28,10 @@ final class CLITests: XCTestCase {
         ]),
         globals: [root], version: "9.9")
 
-    func parse(_ words: String...) throws -> (String, CLIValues) {
-        guard case .run(let c, let v) = try Self.parser.parse(words) else {
+    func parse(_ words: String...) throws -> (String, CLIValues) { try Self.parse(words) }
+
+    static func parse(_ words: [String]) throws -> (String, CLIValues) {
+        guard case .run(let c, let v) = try parser.parse(words) else {
             XCTFail("\(words) printed text instead of running"); throw HutchError("no run")
         }
         return (c.name, v)
@@ -54,6 +56,15 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(v.list(Self.publish), ["80:80", "8081:81", "8082:82", "8083:83", "8084:84"])
         XCTAssertFalse(v.flag(Self.useInit))
         XCTAssertEqual(v.all(Self.command), ["echo", "-n", "hi"])
+    }
+
+    func testAClusterMayEndWithAnOptionThatTakesAValue() throws {
+        for words in [["run", "-dp", "80:80", "true"], ["run", "-dp80:80", "true"]] {
+            let (_, v) = try Self.parse(words)
+            XCTAssertTrue(v.flag(Self.detach), "\(words)")
+            XCTAssertEqual(v.list(Self.publish), ["80:80"], "\(words)")
+            XCTAssertEqual(v.all(Self.command), ["true"], "\(words)")
+        }
     }
 
     func testDefaultsAndLastValueWins() throws {
