@@ -137,11 +137,11 @@ void reset_signals(void) {
 // Replaces the process with the command. environ becomes the given list first, so the PATH
 // lookup of execvp uses the container's PATH (glibc's execvp only reads environ and uses stack
 // buffers). Reaching the line after execvp means it failed.
-void exec_command(char **argv, char **env, const char *report_step) {
+void exec_command(char **argv, char **env) {
     reset_signals();
     environ = env;
     execvp(argv[0], argv);
-    child_fail(report_step, errno, argv[0], false);
+    child_fail("exec", errno, argv[0], false);
 }
 
 // ip link set lo up, in the new network namespace this process is already in: one ioctl here
@@ -267,5 +267,5 @@ void child_main(struct run_spec *s) {
     mark_fds_cloexec();
 
     // 17. The command, with its complete environment.
-    exec_command(s->argv, s->env, "exec");
+    exec_command(s->argv, s->env);
 }

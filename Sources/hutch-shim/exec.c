@@ -73,7 +73,7 @@ void exec_in_container(struct exec_spec *s) {
         if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
             child_fail("no-new-privs", errno, "prctl(PR_SET_NO_NEW_PRIVS)", true);
         mark_fds_cloexec();
-        exec_command(s->argv, s->env, "exec");
+        exec_command(s->argv, s->env);
     }
 
     // 5. Forward signals until the command exits, then exit with its status.

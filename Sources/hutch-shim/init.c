@@ -38,7 +38,7 @@ __attribute__((noreturn)) static void init_loop(pid_t command) {
     }
 }
 
-int init_fork_command(void) {
+void init_fork_command(void) {
     // Block everything first: a signal that arrives between fork and the loop stays pending
     // for sigwaitinfo instead of taking a default action.
     sigset_t all;
@@ -48,7 +48,7 @@ int init_fork_command(void) {
     // Fork the command (it becomes PID 2). raw_clone is fork without glibc's atfork machinery.
     pid_t command = raw_clone(0);
     if (command < 0) child_fail("fork", errno, "cannot start the command under the init", true);
-    if (command == 0) return 0; // the command goes on with chdir, caps, exec (signals reset there)
+    if (command == 0) return; // the command goes on with chdir, caps, exec (signals reset there)
 
     // Inside the container, `ps` shows `hutch-shim init`, not the run options.
     set_title("hutch-shim init");

@@ -102,11 +102,11 @@ __attribute__((noreturn)) void child_fail(const char *step, int err, const char 
 void mark_fds_cloexec(void);
 void close_fds_from_3(void);
 void reset_signals(void);
-__attribute__((noreturn)) void exec_command(char **argv, char **env, const char *report_step);
+__attribute__((noreturn)) void exec_command(char **argv, char **env);
 
 // init.c: PID 1 helpers.
-// Forks the command; returns 0 in the command's process, never returns in the init.
-int init_fork_command(void);
+// Forks the command; returns in the command's process, never returns in the init.
+void init_fork_command(void);
 __attribute__((noreturn)) void pause_main(void);
 
 // monitor.c: waiting for a child while forwarding signals.

@@ -4,7 +4,7 @@ enum Run {
     static let detach = CLIOption.flag("-d, --detach", "Run in the background and print the container id.")
     static let autoRemove = CLIOption.flag("--rm", "Remove the container when it exits.")
     static let name = CLIOption.value("--name", "Assign a name to the container.")
-    static let hostname = CLIOption.value("--hostname", "Container host name (default: the short id).")
+    static let hostname = CLIOption.value("-h, --hostname", "Container host name (default: the short id).")
     static let network = CLIOption.value("--network, --net", "bridge (default), host, none, container:NAME, or a network's name.", as: "mode")
     static let env = CLIOption.list("-e, --env", "Set an environment variable (KEY=VALUE, or KEY to pass the caller's).", as: "env")
     static let workdir = CLIOption.value("-w, --workdir", "Working directory inside the container.", as: "dir")

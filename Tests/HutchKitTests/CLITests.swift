@@ -15,11 +15,12 @@ final class CLITests: XCTestCase {
     static let containers = CLIArgument("CONTAINER", .oneOrMore, "")
     static let port = CLIArgument("PORT", .optional, "")
     static let root = CLIOption.value("--root", "")
+    static let hostname = CLIOption.value("-h, --hostname", "")
 
     static let parser = CLIParser(
         CLICommand("hutch", abstract: "test", subcommands: [
             CLICommand("run", abstract: "run", options: [detach, name, network, publish, useInit], arguments: [command]) { _ in },
-            CLICommand("exec", abstract: "exec", options: [detach], arguments: [container, command]) { _ in },
+            CLICommand("exec", abstract: "exec", options: [detach, hostname], arguments: [container, command]) { _ in },
             CLICommand("rm", abstract: "rm", options: [quiet, detach], arguments: [containers]) { _ in },
             CLICommand("port", abstract: "port", arguments: [container, port]) { _ in },
             CLICommand("pod", abstract: "pods", subcommands: [
@@ -65,6 +66,34 @@ final class CLITests: XCTestCase {
             XCTAssertEqual(v.list(Self.publish), ["80:80"], "\(words)")
             XCTAssertEqual(v.all(Self.command), ["true"], "\(words)")
         }
+    }
+
+    func testEmptyInlineValuesAndBooleanValues() throws {
+        let (_, v) = try parse("run", "-p=", "--name=", "true")
+        XCTAssertEqual(v.list(Self.publish), [""])
+        XCTAssertEqual(v.value(Self.name), "")
+        XCTAssertEqual(v.all(Self.command), ["true"], "-p= takes an empty value, not the next word")
+        let (_, b) = try parse("run", "--detach=true", "--init=false", "true")
+        XCTAssertTrue(b.flag(Self.detach))
+        XCTAssertFalse(b.flag(Self.useInit))
+        XCTAssertFalse(try parse("run", "-d=false", "true").1.flag(Self.detach))
+        XCTAssertTrue(try parse("run", "--init=1", "--no-init", "--init", "true").1.flag(Self.useInit))
+    }
+
+    func testHIsHelpUnlessTheCommandDeclaresIt() throws {
+        let (_, v) = try parse("exec", "-h", "box", "c1", "true")
+        XCTAssertEqual(v.value(Self.hostname), "box")
+        XCTAssertEqual(v.one(Self.container), "c1")
+        XCTAssertTrue(try printed("exec", "--help").contains("    --help"))
+        XCTAssertTrue(try printed("run", "-dh").contains("-h, --help"))
+    }
+
+    func testHelpCommand() throws {
+        XCTAssertTrue(try printed("help").contains("COMMANDS:"))
+        XCTAssertTrue(try printed("help", "run").contains("USAGE: hutch run"))
+        XCTAssertTrue(try printed("help", "pod", "ls").contains("USAGE: hutch pod ls"))
+        XCTAssertTrue(try printed("pod", "help", "list").contains("USAGE: hutch pod ls"))
+        XCTAssertEqual(error("help", "frob"), "unknown command \"frob\" for \"hutch\" (see 'hutch --help')")
     }
 
     func testDefaultsAndLastValueWins() throws {
@@ -125,7 +154,10 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(error("run", "-dZ", "true"), "unknown shorthand flag: 'Z' in -dZ (see 'hutch run --help')")
         XCTAssertEqual(error("run", "--name"), "flag needs an argument: --name (see 'hutch run --help')")
         XCTAssertEqual(error("run", "-p"), "flag needs an argument: -p (see 'hutch run --help')")
-        XCTAssertEqual(error("run", "--detach=yes", "true"), "flag --detach takes no value (see 'hutch run --help')")
+        XCTAssertEqual(error("run", "--detach=yes", "true"), "invalid value \"yes\" for --detach: use true or false (see 'hutch run --help')")
+        XCTAssertEqual(error("run", "--no-init=false", "true"), "flag --no-init takes no value (see 'hutch run --help')")
+        XCTAssertEqual(error("-"), "unknown command \"-\" for \"hutch\" (see 'hutch --help')")
+        XCTAssertEqual(error("pod", "-"), "unknown command \"-\" for \"hutch pod\" (see 'hutch pod --help')")
         XCTAssertEqual(error("run", "--no-detach", "true"), "unknown flag: --no-detach (see 'hutch run --help')")
         XCTAssertEqual(error("rm"), "missing argument CONTAINER (see 'hutch rm --help')")
         XCTAssertEqual(error("exec"), "missing argument CONTAINER (see 'hutch exec --help')")

@@ -750,9 +750,14 @@ def test_unknown_subcommand_is_named(h, args, with_root):
 
 
 def test_run_help_is_not_an_error(h):
-    for flag in ("--help", "-h"):
-        r = h.hutch("run", flag, check=False)
-        assert r.rc == 0 and "USAGE" in r.out and "--publish" in r.out, f"hutch run {flag}: {r}"
+    for args in (["run", "--help"], ["help", "run"], ["run", "--rm", "--help"]):
+        r = h.hutch(*args, check=False)
+        assert r.rc == 0 and "USAGE" in r.out and "--publish" in r.out, f"hutch {' '.join(args)}: {r}"
+
+
+def test_run_h_is_hostname_as_in_docker(h):
+    r = h.hutch("run", "--rm", "--net", "none", "-h", "box1", "--", "hostname")
+    assert r.out.strip() == "box1", r
 
 
 # ---------------------------------------------------------------------------------------------

@@ -145,7 +145,17 @@ public struct CLIParser: Sendable {
             let a = args[i]
             if a == "-h" || a == "--help" { return .print(help(path)) }
             if a == "--version" && path.count == 1 { return .print(version) }
-            if a.hasPrefix("-") {
+            // `hutch help`, `hutch help run`, `hutch help network ls`: like Docker's.
+            if a == "help" && path[path.count - 1].subcommand(a) == nil {
+                for w in args[(i + 1)...] {
+                    guard let sub = path[path.count - 1].subcommand(w) else {
+                        throw usage("unknown command \"\(w)\" for \"\(title(path))\"", path)
+                    }
+                    path.append(sub)
+                }
+                return .print(help(path))
+            }
+            if a.hasPrefix("-") && a != "-" {
                 guard let next = try option(args, i, globals, path, into: &parsed) else { return .print(help(path)) }
                 i = next
                 continue
@@ -172,7 +182,7 @@ public struct CLIParser: Sendable {
                 } else { words += tail }
                 break
             }
-            if a == "-h" || a == "--help" { return .print(help(path)) }
+            if a == "--help" || (a == "-h" && !options.contains(where: { $0.short == "h" })) { return .print(help(path)) }
             if a.hasPrefix("-"), a != "-" {
                 guard let next = try option(args, i, options, path, into: &parsed) else { return .print(help(path)) }
                 i = next
@@ -203,15 +213,20 @@ public struct CLIParser: Sendable {
     }
 
     /// Parses the option at `args[i]` (a long one, or a cluster of short ones); returns the index
-    /// of the next word, or nil for `-h` inside a cluster (`-dh`).
+    /// of the next word, or nil for `-h` inside a cluster (`-dh`) when no option of the command
+    /// has `h` (`run -h` is `--hostname`, as in Docker).
     private func option(_ args: [String], _ i: Int, _ options: [CLIOption], _ path: [CLICommand],
                         into parsed: inout CLIValues) throws -> Int? {
         let a = args[i]
         var next = i + 1
         func take(_ o: CLIOption, _ inline: Substring?, _ shown: String) throws {
             guard o.takesValue else {
-                guard inline == nil else { throw usage("flag \(shown) takes no value", path) }
-                parsed.flags[o.key] = true
+                // pflag's boolean values: `--rm=false`, `-d=true`, `--init=0`.
+                switch inline {
+                case nil, "true", "1": parsed.flags[o.key] = true
+                case "false", "0": parsed.flags[o.key] = false
+                case let v?: throw usage("invalid value \"\(v)\" for \(shown): use true or false", path)
+                }
                 return
             }
             let v: String
@@ -229,24 +244,28 @@ public struct CLIParser: Sendable {
             let inline = eq.map { body[body.index(after: $0)...] }
             if let o = options.first(where: { $0.long.contains(name) }) {
                 try take(o, inline, "--" + name)
-            } else if name.hasPrefix("no-"), inline == nil,
+            } else if name.hasPrefix("no-"),
                       let o = options.first(where: { $0.negatable && $0.long.contains(String(name.dropFirst(3))) }) {
+                guard inline == nil else { throw usage("flag --\(name) takes no value", path) }
                 parsed.flags[o.key] = false
             } else {
                 throw usage("unknown flag: --\(name)", path)
             }
             return next
         }
-        // -dq, -p8080:80, -p=8080:80, -p 8080:80
+        // -dq, -p8080:80, -p=8080:80, -p 8080:80, -p= (empty), -d=false
         var cluster = a.dropFirst()
         while let c = cluster.first {
             cluster = cluster.dropFirst()
-            if c == "h" { return nil }
             guard let o = options.first(where: { $0.short == c }) else {
+                if c == "h" { return nil }
                 throw usage("unknown shorthand flag: '\(c)' in \(a)", path)
             }
+            if cluster.first == "=" {
+                try take(o, cluster.dropFirst(), "-\(c)")
+                break
+            }
             if o.takesValue {
-                if cluster.first == "=" { cluster = cluster.dropFirst() }
                 try take(o, cluster.isEmpty ? nil : cluster, "-\(c)")
                 break
             }
@@ -293,7 +312,7 @@ public struct CLIParser: Sendable {
             if o.takesValue { left += " <\(o.valueName)>" }
             return (left, o.help + (o.negatable ? " (default: on)" : "") + (o.kind.isList ? " (repeatable)" : ""))
         }
-        let help = CLIOption.flag("-h, --help", "Show this help.")
+        let help = CLIOption.flag(c.options.contains(where: { $0.short == "h" }) ? "--help" : "-h, --help", "Show this help.")
         table("OPTIONS", (c.options + globals + [help]).map(row))
         table("COMMANDS", c.subcommands.filter { !$0.hidden }.map { ($0.name, $0.abstract) })
         if !c.subcommands.isEmpty { out += "\nSee '\(name) COMMAND --help' for more on a command.\n" }

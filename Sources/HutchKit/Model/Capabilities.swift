@@ -46,7 +46,8 @@ public enum Capabilities {
     /// The calling process's bounding set (CapBnd in /proc/self/status); all bits if unreadable.
     public static func callerBounding() -> UInt64 {
         // Bytes, not String lines: a String split of the whole file cost ~0.15 ms of every run.
-        guard let status = Sys.readBytes("/proc/self/status", limit: 8192) else { return ~0 }
+        // No small limit: CapBnd comes after Groups:, which a caller with many groups makes long.
+        guard let status = Sys.readBytes("/proc/self/status") else { return ~0 }
         let key = Array("\nCapBnd:".utf8)
         guard let at = status.indices.first(where: { status[$0...].starts(with: key) }) else { return ~0 }
         var v: UInt64 = 0

@@ -90,10 +90,10 @@ extension Runtime {
     }
 
     public func networks() throws -> [NetworkRecord] {
-        try store.write { db in
-            _ = try Store.network("bridge", in: db)
-            return try NetworkRecord.fetchAll(db, order: "createdAt")
-        }
+        // The default network's record is written on first use (or when HUTCH_DEFAULT_SUBNET
+        // changes it); `store.network` takes the write lock only then.
+        _ = try store.network("bridge")
+        return try store.read { try NetworkRecord.fetchAll($0, order: "createdAt") }
     }
 
     public func network(_ ref: String) throws -> NetworkRecord {
@@ -152,14 +152,14 @@ extension Runtime {
         guard let members = try? store.read({ try ContainerRecord.fetchAll($0, where: "network = ? AND status = 'running'", arguments: [net]) }),
               let n = try? store.network(net) else { return }
         let gw = IPv4Address(n.gateway)
-        var peers: [(IPv4Address, [String])] = []
-        for m in members {
-            guard let ip = m.ipAddress.flatMap({ IPv4Address($0) }) else { continue }
-            peers.append((ip, (try? namesOf(m)) ?? [m.name]))
+        // Each member's address and names, computed once.
+        let named = members.compactMap { m -> (ContainerRecord, IPv4Address, [String])? in
+            guard let ip = m.ipAddress.flatMap({ IPv4Address($0) }) else { return nil }
+            return (m, ip, (try? namesOf(m)) ?? [m.name])
         }
-        for m in members {
-            guard let ip = m.ipAddress.flatMap({ IPv4Address($0) }) else { continue }
-            var h = HostsFile(hostname: m.hostname, name: (try? namesOf(m))?.first ?? m.name, address: ip, gateway: gw)
+        let peers = named.map { ($0.1, $0.2) }
+        for (m, ip, names) in named {
+            var h = HostsFile(hostname: m.hostname, name: names.first ?? m.name, address: ip, gateway: gw)
             h.aliases = m.aliases
             h.peers = peers.filter { $0.0 != ip }
             h.rewrite(at: containerDir(m.id) + "/hosts")

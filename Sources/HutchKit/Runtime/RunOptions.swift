@@ -11,7 +11,7 @@ public struct RunOptions: Sendable {
     public var autoRemove = false
     public var useInit = true
     /// Docker's default capability set (CapEff/CapBnd 00000000a80425fb); nil keeps all (privileged).
-    public var capMask: String? = "a80425fb"
+    public var capMask: String? = Capabilities.hex(Capabilities.dockerDefault)
     public var noNewPrivs = true
     /// `-p` values, parsed (ranges expanded); host ports 0 are picked at reservation.
     public var publish: [PublishSpec.Parsed] = []

@@ -54,12 +54,13 @@ public enum Sys {
     }
 
     /// mkdir -p: the folder itself first (one call when its parent exists), then the parents.
+    /// `mode` is the folder's; missing parents get 0711 (traversable, not listable).
     public static func mkdirs(_ path: String, mode: mode_t = 0o711) throws {
         if mkdir(path, mode) == 0 || errno == EEXIST { return }
         guard errno == ENOENT, let slash = path.lastIndex(of: "/"), slash != path.startIndex else {
             throw HutchError.sys("mkdir \(path)", errno)
         }
-        try mkdirs(String(path[..<slash]), mode: mode)
+        try mkdirs(String(path[..<slash]), mode: 0o711)
         if mkdir(path, mode) != 0 && errno != EEXIST { throw HutchError.sys("mkdir \(path)", errno) }
     }
 

@@ -87,7 +87,8 @@ public final class Store: @unchecked Sendable {
         // The common case: a store that exists at this schema version needs no lock, no folders
         // and no switch to WAL (WAL is recorded in the file, set before the schema is created).
         if let existing = try? Database(path: root + "/hutch.db", busyTimeoutMs: 30_000, create: false),
-           (try? existing.int(sql: "PRAGMA user_version")) == Self.schemaVersion {
+           (try? existing.int(sql: "PRAGMA user_version")) == Self.schemaVersion,
+           (try? existing.strings(sql: "PRAGMA journal_mode"))?.first == "wal" {
             db = existing
             return
         }
