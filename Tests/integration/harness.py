@@ -29,6 +29,7 @@ import re
 import secrets
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -175,17 +176,27 @@ def cmdline(pid):
         return ""
 
 
+def _stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name, from the state on (OSError if gone)."""
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    return data[data.rindex(")") + 2:].split()
+
+
 def proc_starttime(pid):
     """Start time (clock ticks since boot) of pid, or None if gone; guards against pid reuse."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
+        fields = _stat_fields(pid)
     except OSError:
         return None
-    fields = data[data.rindex(")") + 2:].split()
     if fields[0] == "Z":
         return None  # a zombie is gone as far as leaks go (its parent is checked separately)
     return int(fields[19])
+
+
+def ppid_of(pid):
+    """The parent pid of pid (e.g. a container's shim), from /proc/PID/stat; OSError if gone."""
+    return int(_stat_fields(pid)[1])
 
 
 def proc_tree(root):
@@ -193,11 +204,9 @@ def proc_tree(root):
     parent, state = {}, {}
     for pid in _all_pids():
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                data = f.read()
+            fields = _stat_fields(pid)
         except OSError:
             continue
-        fields = data[data.rindex(")") + 2:].split()
         state[pid], parent[pid] = fields[0], int(fields[1])
     tree, frontier = [root], [root]
     while frontier:
@@ -402,12 +411,13 @@ class Namespace:
         """Runs a shell command inside this namespace; Result(rc, out, err)."""
         return self.run(["sh", "-c", cmd], check=check, timeout=timeout, input=input)
 
-    def bg(self, argv_or_cmd, logdir=None):
-        """Starts a background process in this namespace; killed at teardown."""
+    def bg(self, argv_or_cmd, logdir=None, env=None):
+        """Starts a background process in this namespace (its own session; stdout and stderr
+        together in a log file, `p.output()`); its process group is killed at teardown."""
         argv = ["sh", "-c", argv_or_cmd] if isinstance(argv_or_cmd, str) else list(argv_or_cmd)
         log = tempfile.NamedTemporaryFile(prefix="hutch-bg-", suffix=".log", dir=logdir, delete=False)
         p = subprocess.Popen(self.argv(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+                             env=env, start_new_session=True)
         p.logpath = log.name
         log.close()
         p.output = lambda: _read(p.logpath)
@@ -501,6 +511,12 @@ class Host(Namespace):
         if check and res.rc != 0:
             raise HarnessError(f"hutch failed (rc={res.rc}): {_fmt_cmd(argv)}\nstdout: {res.out!r}\nstderr: {res.err!r}")
         return res
+
+    def hutch_bg(self, *args):
+        """Starts `hutch --root ROOT ARGS...` in the background inside the throwaway netns (see
+        `bg`: nsenter execs hutch, so the process's pid is hutch's); killed at teardown."""
+        assert self.hutch_bin, "no hutch binary"
+        return self.bg([self.hutch_bin, "--root", self.root] + [str(a) for a in args], env=self.hutch_env())
 
     def run_d(self, *args, timeout=DEFAULT_TIMEOUT):
         """`hutch run -d ARGS...`: returns the 64-hex id it printed (asserted)."""
@@ -708,6 +724,27 @@ class Host(Namespace):
 
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def db_rows(h, table, missing_ok=False, **where):
+    """Rows of a table of the throwaway host's state store (read-only, stdlib sqlite3), in the
+    store's order; `where` keeps those whose columns equal the given values (owner=ID, ...).
+    missing_ok: [] when the store or the table does not exist yet (else sqlite3's error)."""
+    db = os.path.join(h.root, "hutch.db")
+    if missing_ok and not os.path.exists(db):
+        return []
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        if missing_ok:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if table not in tables:
+                return []
+        q = f"SELECT * FROM {table}"
+        if where:
+            q += " WHERE " + " AND ".join(f"{col} = ?" for col in where)
+        return con.execute(q, tuple(where.values())).fetchall()
+    finally:
+        con.close()
 
 
 def rules(h, backend):

@@ -1,27 +1,19 @@
 """A CLI that dies mid-run must not leak: the shim notices and cleans up when the container ends."""
 import os
 import signal
-import subprocess
 
-from harness import wait_until
+from harness import ppid_of, wait_until
 
 
 def test_foreground_cli_killed_then_container_exits(h):
     go = os.path.join(h.tmp, "go")
     started = os.path.join(h.tmp, "started")
-    argv = h.argv([h.hutch_bin, "--root", h.root, "run", "--rm", "--name", "orphan", "--", "sh", "-c",
-                   f"touch {started}; while [ ! -e {go} ]; do sleep 0.1; done"])
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env=h.hutch_env())
-    try:
-        wait_until(lambda: os.path.exists(started), desc="the container to start")
-        h.remember("orphan")
-        p.send_signal(signal.SIGKILL)  # the CLI only; the shim and the container live on
-        p.wait(10)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    p = h.hutch_bg("run", "--rm", "--name", "orphan", "--", "sh", "-c",
+                   f"touch {started}; while [ ! -e {go} ]; do sleep 0.1; done")
+    wait_until(lambda: os.path.exists(started), desc="the container to start")
+    h.remember("orphan")
+    p.send_signal(signal.SIGKILL)  # the CLI only; the shim and the container live on
+    p.wait(10)
     open(go, "w").close()
     # When the container ends, the shim runs the cleanup the dead CLI would have run (--rm).
     h.wait_no_veths(desc="the veth to be deleted")
@@ -34,9 +26,8 @@ def test_shim_killed_next_command_repairs(h):
     cid = h.run_d("--name", "victim", "--", "sleep", "300")
     c = h.inspect(cid)
     pid = c["State"]["Pid"]
-    ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
     # SIGKILL the monitor and the container (a crash): nothing will clean up by itself.
-    os.kill(ppid, signal.SIGKILL)
+    os.kill(ppid_of(pid), signal.SIGKILL)
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: h.leftover_processes() == [], desc="the killed processes to go")
     # the next hutch commands see the container as exited, and rm cleans everything
@@ -57,20 +48,16 @@ def test_gc_deletes_a_veth_left_by_a_cli_killed_before_it_exited(h):
     # veth on the bridge: `hutch gc` finds and deletes it, and keeps the veths of live containers.
     cid = h.run_d("--name", "held", "--", "sleep", "300")
     pid = h.inspect(cid)["State"]["Pid"]
-    keeper = subprocess.Popen(["nsenter", f"--net=/proc/{pid}/ns/net", "sleep", "300"],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: os.readlink(f"/proc/{keeper.pid}/ns/net") == os.readlink(f"/proc/{pid}/ns/net"),
-                   desc="the keeper to enter the container's netns")
-        other = h.run_d("--name", "bystander", "--", "sleep", "300")
-        r = h.hutch("rm", "-f", "held", check=False, env={"HUTCH_FAULT": "rm.after-detach"})
-        assert r.rc != 0, r
-        assert h.veth_name(cid) in h.links(), "the netns is held and the CLI died: the veth cannot have gone"
-        g = h.hutch("gc")
-        assert f"veth {h.veth_name(cid)} of a vanished container deleted" in g.out, g.out
-        assert h.veth_name(cid) not in h.links()
-        assert h.veth_name(other) in h.links(), "gc must keep the veths of running containers"
-        assert h.hutch("gc").out.strip() == "nothing to clean"
-    finally:
-        keeper.kill()
-        keeper.wait()
+    # (nsenter execs nsenter execs sleep: the keeper's pid ends up in the container's netns)
+    keeper = h.bg(["nsenter", f"--net=/proc/{pid}/ns/net", "sleep", "300"])
+    wait_until(lambda: os.readlink(f"/proc/{keeper.pid}/ns/net") == os.readlink(f"/proc/{pid}/ns/net"),
+               desc="the keeper to enter the container's netns")
+    other = h.run_d("--name", "bystander", "--", "sleep", "300")
+    r = h.hutch("rm", "-f", "held", check=False, env={"HUTCH_FAULT": "rm.after-detach"})
+    assert r.rc != 0, r
+    assert h.veth_name(cid) in h.links(), "the netns is held and the CLI died: the veth cannot have gone"
+    g = h.hutch("gc")
+    assert f"veth {h.veth_name(cid)} of a vanished container deleted" in g.out, g.out
+    assert h.veth_name(cid) not in h.links()
+    assert h.veth_name(other) in h.links(), "gc must keep the veths of running containers"
+    assert h.hutch("gc").out.strip() == "nothing to clean"

@@ -70,33 +70,27 @@ def test_duplicate_name_is_125_and_keeps_the_first(h):
     assert h.inspect("dup")["State"]["Running"] is True
 
 
-def test_not_executable_is_126(h):
+def not_executable(h, text):
+    """A script in the host's temporary folder without the executable bit."""
     path = os.path.join(h.tmp, "notexec.sh")
     with open(path, "w") as f:
-        f.write("#!/bin/sh\necho hi\n")
+        f.write(text)
     os.chmod(path, 0o644)
-    r = h.hutch("run", "--rm", "--", path, check=False)
-    assert r.rc == 126, r
-    assert r.err.strip().startswith("hutch: "), r.err
-    assert_nothing_created(h)
+    return path
 
 
-def test_directory_is_126(h):
-    r = h.hutch("run", "--rm", "--", "/usr", check=False)
-    assert r.rc == 126, r
-    assert_nothing_created(h)
-
-
-def test_missing_command_is_127(h):
-    r = h.hutch("run", "--rm", "--", "no-such-command-hutch-test", check=False)
-    assert r.rc == 127, r
-    assert r.err.strip().startswith("hutch: "), r.err
-    assert_nothing_created(h)
-
-
-def test_missing_absolute_path_is_127(h):
-    r = h.hutch("run", "--rm", "--", "/nonexistent/bin/x", check=False)
-    assert r.rc == 127, r
+@pytest.mark.parametrize("command,rc,says_hutch", [
+    (None, 126, True),  # None: a script without the executable bit (not_executable)
+    ("/usr", 126, False),
+    ("no-such-command-hutch-test", 127, True),
+    ("/nonexistent/bin/x", 127, False),
+], ids=["not-executable-126", "directory-126", "missing-command-127", "missing-absolute-path-127"])
+def test_cannot_invoke_is_126_not_found_is_127(h, command, rc, says_hutch):
+    command = command or not_executable(h, "#!/bin/sh\necho hi\n")
+    r = h.hutch("run", "--rm", "--", command, check=False)
+    assert r.rc == rc, r
+    if says_hutch:
+        assert r.err.strip().startswith("hutch: "), r.err
     assert_nothing_created(h)
 
 
@@ -111,11 +105,7 @@ def test_exec_exit_codes(h):
     h.run_d("--name", "c", "--", "sleep", "300")
     assert h.hutch("exec", "c", "sh", "-c", "exit 4", check=False).rc == 4
     assert h.hutch("exec", "c", "no-such-command-hutch-test", check=False).rc == 127
-    path = os.path.join(h.tmp, "notexec.sh")
-    with open(path, "w") as f:
-        f.write("#!/bin/sh\n")
-    os.chmod(path, 0o644)
-    assert h.hutch("exec", "c", path, check=False).rc == 126
+    assert h.hutch("exec", "c", not_executable(h, "#!/bin/sh\n"), check=False).rc == 126
 
 
 def test_exec_into_stopped_container_is_125(h):

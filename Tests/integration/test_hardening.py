@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from harness import (GATEWAY, HOST_OUT_IP, OUTSIDE_IP, PY, REPO, WHOAMI, HarnessError, cmdline,
+from harness import (GATEWAY, HOST_OUT_IP, OUTSIDE_IP, PY, REPO, WHOAMI, HarnessError, cmdline, ppid_of,
                      proc_starttime, wait_until)
 
 DEFAULT_CAPS = 0x00000000a80425fb  # Docker's default set
@@ -86,11 +86,6 @@ def pgrep(pattern):
     me = os.getpid()
     return [int(p) for p in r.stdout.split()
             if int(p) != me and proc_starttime(int(p)) is not None and not cmdline(int(p)).startswith("pgrep")]
-
-
-def ppid_of(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 def status_fields(text):

@@ -1,12 +1,11 @@
 """stop, kill, wait, rm, rm -f, --rm; what stays and what goes when a container exits."""
 import os
 import re
-import subprocess
 import threading
 
 import pytest
 
-from harness import proc_starttime, wait_until
+from harness import cmdline, ppid_of, proc_starttime, wait_until
 
 
 def assert_gone(h, cid):
@@ -195,26 +194,19 @@ def test_detached_survives_the_cli(h):
     assert c["State"]["Running"] is True
     assert proc_starttime(c["State"]["Pid"]) is not None
     # the shim is the container's parent, in the host namespaces
-    ppid = int(open(f"/proc/{c['State']['Pid']}/stat").read().rsplit(")", 1)[1].split()[1])
-    assert "hutch-shim" in open(f"/proc/{ppid}/cmdline", "rb").read().decode(errors="replace"), ppid
+    ppid = ppid_of(c["State"]["Pid"])
+    assert "hutch-shim" in cmdline(ppid), ppid
     assert os.stat(f"/proc/{ppid}/ns/net").st_ino == h.inode
 
 
 def test_foreground_run_forwards_sigterm(h):
     # Docker's sig-proxy: a signal to the foreground CLI reaches the command
     started = os.path.join(h.tmp, "started")
-    argv = h.argv([h.hutch_bin, "--root", h.root, "run", "--rm", "--name", "fg", "--", "sh", "-c",
-                   f"trap 'exit 7' TERM; touch {started}; while :; do sleep 0.1; done"])
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=h.hutch_env())
-    try:
-        wait_until(lambda: os.path.exists(started), desc="the container to start")
-        p.terminate()
-        p.wait(timeout=15)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 7, (p.returncode, p.stderr.read())
+    p = h.hutch_bg("run", "--rm", "--name", "fg", "--", "sh", "-c",
+                   f"trap 'exit 7' TERM; touch {started}; while :; do sleep 0.1; done")
+    wait_until(lambda: os.path.exists(started), desc="the container to start")
+    p.terminate()
+    p.wait(timeout=15)
+    assert p.returncode == 7, (p.returncode, p.output())
     assert h.ps_ids(all=True) == []
     h.wait_no_veths()

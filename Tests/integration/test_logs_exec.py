@@ -1,7 +1,5 @@
 """logs, logs -f, exec."""
 import os
-import subprocess
-import threading
 
 from harness import ns_inode, parts, pids_with_ns, wait_until
 
@@ -25,25 +23,14 @@ def test_logs_follow(h):
     go = os.path.join(h.tmp, "go")
     h.run_d("--name", "f", "--", "sh", "-c",
             f"echo one; while [ ! -e {go} ]; do sleep 0.1; done; echo two; echo three")
-    p = subprocess.Popen(h.argv([h.hutch_bin, "--root", h.root, "logs", "-f", "f"]),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                         start_new_session=True)
-    lines = []
-    t = threading.Thread(target=lambda: lines.extend(iter(p.stdout.readline, b"")), daemon=True)
-    t.start()
-    try:
-        wait_until(lambda: b"one\n" in lines, desc=f"`logs -f` to print the first line (got {lines})")
-        assert p.poll() is None, "logs -f exited while the container still runs"
-        open(go, "w").close()
-        # logs -f ends by itself when the container exits, after printing everything
-        p.wait(timeout=10)
-        t.join(5)
-        assert lines == [b"one\n", b"two\n", b"three\n"], lines
-        assert p.returncode == 0, p.stderr.read()
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, 9)
-            p.wait()
+    p = h.hutch_bg("logs", "-f", "f")  # stdout and stderr together in p.output()
+    wait_until(lambda: "one\n" in p.output().splitlines(True), desc="`logs -f` to print the first line")
+    assert p.poll() is None, "logs -f exited while the container still runs"
+    open(go, "w").close()
+    # logs -f ends by itself when the container exits, after printing everything
+    p.wait(timeout=10)
+    assert p.output().splitlines(True) == ["one\n", "two\n", "three\n"], p.output()
+    assert p.returncode == 0, p.output()
 
 
 def test_logs_follow_of_exited_container_returns(h):

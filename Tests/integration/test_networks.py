@@ -13,16 +13,13 @@ in the middle of a test. Pods are removed before the harness's own cleanup, whic
 """
 import ipaddress
 import json
-import os
 import re
-import sqlite3
 
 import pytest
 
 from harness import HOST_OUT_IP, OUTSIDE_IP, PY, WHOAMI, parts, wait_until
-from harness import Backend as Fw, hutch_nft_table, rules
+from harness import HEX64, Backend as Fw, db_rows, hutch_nft_table, rules
 
-HEX64 = re.compile(r"[0-9a-f]{64}")
 BACKENDS = ["nftables", "iptables"]
 DEFAULT_SUBNET = ipaddress.ip_network("10.87.0.0/16")
 POOL = ipaddress.ip_network("10.90.0.0/15")  # where automatic subnets start (10.90.0.0/24 up)
@@ -146,15 +143,7 @@ def wait_unresolvable(hx, ctr, name):
 
 def leases(h, net):
     """Rows of the state store's leases table for network net (none if the table is absent)."""
-    db = os.path.join(h.root, "hutch.db")
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "leases" not in tables:
-            return []
-        return con.execute("SELECT * FROM leases WHERE network = ?", (net,)).fetchall()
-    finally:
-        con.close()
+    return db_rows(h, "leases", missing_ok=True, network=net)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,13 +7,12 @@ import json
 import os
 import re
 import signal
-import sqlite3
 
 import pytest
 
-from harness import HOST_OUT_IP, OUTSIDE_IP, PY, WHOAMI, proc_starttime, ns_inode, wait_until
+from harness import (HEX64, HOST_OUT_IP, OUTSIDE_IP, PY, WHOAMI, cmdline, db_rows, ns_inode, ppid_of,
+                     proc_starttime, wait_until)
 
-HEX64 = re.compile(r"[0-9a-f]{64}")
 HEX12 = re.compile(r"[0-9a-f]{12}")
 
 
@@ -73,18 +72,6 @@ def retry(cmd, tries=100):
 
 def curl_loop(url):
     return retry(f"curl -fsS --max-time 2 {url}")
-
-
-def db_rows(h, table, owner=None):
-    """Rows of a table of the state store (read-only), optionally those of one owner."""
-    con = sqlite3.connect(f"file:{os.path.join(h.root, 'hutch.db')}?mode=ro", uri=True, timeout=10)
-    try:
-        q, a = f"SELECT * FROM {table}", ()
-        if owner:
-            q, a = q + " WHERE owner = ?", (owner,)
-        return con.execute(q, a).fetchall()
-    finally:
-        con.close()
 
 
 def nft_lines(h):
@@ -424,8 +411,8 @@ def test_kill9_pause_is_detected_and_cleaned(h, monitor_too):
     pause_start = proc_starttime(pause)
     if monitor_too:
         # the crash case: nobody is left to record the exit, only the next hutch command can
-        shim = int(open(f"/proc/{pause}/stat").read().rsplit(")", 1)[1].split()[1])
-        assert "hutch-shim" in open(f"/proc/{shim}/cmdline", "rb").read().decode(errors="replace")
+        shim = ppid_of(pause)
+        assert "hutch-shim" in cmdline(shim)
         os.kill(shim, signal.SIGKILL)
         wait_until(lambda: proc_starttime(shim) is None, desc="the monitor to die")
     os.kill(pause, signal.SIGKILL)

@@ -14,15 +14,13 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import threading
 
 import pytest
 
 from harness import HOST_OUT_IP, OUTSIDE_IP, PY, wait_until
-from harness import Backend as Fw, hutch_nft_table, rules
+from harness import Backend as Fw, db_rows, hutch_nft_table, ppid_of, rules
 
-HEX64 = re.compile(r"[0-9a-f]{64}")
 OWNER = re.compile(r"hutch:([0-9a-f]{64})")
 BACKENDS = ["nftables", "iptables"]
 SUBNET = ipaddress.ip_network("10.87.0.0/16")
@@ -132,18 +130,6 @@ def ct_entries(h, dport, sport):
     """conntrack entries in the throwaway netns for UDP from sport to dport."""
     r = h.sh(f"conntrack -L -p udp --orig-port-src {sport} --orig-port-dst {dport}", check=False)
     return [l for l in r.out.splitlines() if l.strip()]
-
-
-def db_rows(h, table):
-    db = os.path.join(h.root, "hutch.db")
-    if not os.path.exists(db):
-        return []
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        return sorted(con.execute(f"SELECT * FROM {table}").fetchall()) if table in tables else []
-    finally:
-        con.close()
 
 
 def port_lines(out):
@@ -348,7 +334,8 @@ BAD_SPECS = ["0:80", "8080:0", "0", "65536:80", "80:65536", "8000-8002:9000-9001
 def snapshot(hx):
     h = hx.h
     return dict(ps=sorted(hx.hutch("ps", "-aq").out.split()), links=sorted(h.links()),
-                leases=db_rows(h, "leases"), ports=db_rows(h, "ports"),
+                leases=sorted(db_rows(h, "leases", missing_ok=True)),
+                ports=sorted(db_rows(h, "ports", missing_ok=True)),
                 rules=stable_rules(h, hx.backend), state=h.state_entries())
 
 
@@ -431,7 +418,7 @@ def test_concurrent_runs_for_one_port_one_wins(h, backend):
     assert all(r.rc == 125 and "already published by container c" in r.err for r in lost), lost
     assert len(hx.hutch("ps", "-aq").out.split()) == 1
     cid = won[0].out.strip()
-    assert [r[4] for r in db_rows(h, "ports")] == [cid]
+    assert [r[4] for r in db_rows(h, "ports", missing_ok=True)] == [cid]
     http_ok(h, "http://127.0.0.1:8077/")
 
 
@@ -480,8 +467,7 @@ def test_rules_go_with_the_container(h, backend):
     g = hx.run_d("--name", "g", "-p", f"{P}:80", *srv("g", "tcp:80"))
     assert http_ok(h, url, ns=out) == OUTSIDE_IP
     pid = hx.inspect("g")["State"]["Pid"]
-    ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-    os.kill(ppid, signal.SIGKILL)
+    os.kill(ppid_of(pid), signal.SIGKILL)
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: h.leftover_processes() == [], desc="the killed processes to go")
     hx.wait_exited("g")
@@ -503,7 +489,8 @@ def test_rules_go_with_the_container(h, backend):
     hx.run_d("--name", "e", "-p", f"{P}:80", *srv("e", "tcp:80"))
     assert http_ok(h, url, ns=out) == OUTSIDE_IP
     # exited containers keep no reservation either
-    assert [r for r in db_rows(h, "ports") if r[4] in (a, b, s_, g)] == [], db_rows(h, "ports")
+    ports = db_rows(h, "ports", missing_ok=True)
+    assert [r for r in ports if r[4] in (a, b, s_, g)] == [], ports
 
 
 # ---------------------------------------------------------------------------------------------

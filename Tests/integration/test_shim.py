@@ -140,10 +140,14 @@ class Shim:
         self.pid = None
         Shim.started.append(self)
 
-    def read_pid(self):
+    def read_status(self):
+        """Reads the status pipe (fd 3) to EOF and closes it: the pid, or the shim's error line."""
         line = _read_all(self.status_r)
         os.close(self.status_r)
-        self.pid = int(line)
+        return line
+
+    def read_pid(self):
+        self.pid = int(self.read_status())
         return self.pid
 
     def go(self):
@@ -269,8 +273,7 @@ def test_join_another_process_netns():
 
 def test_join_bad_netns_path_fails_before_clone():
     s = Shim("--netns", "/nonexistent/ns", "--", "true")
-    line = _read_all(s.status_r)
-    os.close(s.status_r)
+    line = s.read_status()
     code, _, err = s.wait()
     assert code == 125
     assert line.startswith("hutch-shim: cannot open the network namespace /nonexistent/ns")
@@ -279,8 +282,7 @@ def test_join_bad_netns_path_fails_before_clone():
 
 def test_unopenable_log_fails_before_clone(tmp_path):
     s = Shim("--log", f"{tmp_path}/missing/log", "--", "true")
-    line = _read_all(s.status_r)
-    os.close(s.status_r)
+    line = s.read_status()
     assert s.wait()[0] == 125
     assert line == f"hutch-shim: cannot open the log {tmp_path}/missing/log: No such file or directory\n"
 
@@ -396,8 +398,7 @@ def test_argument_errors_are_125(args, needle):
 def test_argument_errors_also_go_to_the_status_pipe():
     # A detached shim's stderr is /dev/null: the CLI shows what it reads on fd 3 instead of a pid.
     s = Shim("--bind", "nocolon", "--", "true")
-    line = _read_all(s.status_r)
-    os.close(s.status_r)
+    line = s.read_status()
     code, _, err = s.wait()
     assert code == 125
     assert line == err == 'hutch-shim: invalid --bind "nocolon": use SRC:DST\n'
