@@ -79,18 +79,17 @@ def not_executable(h, text):
     return path
 
 
-@pytest.mark.parametrize("command,rc,says_hutch", [
-    (None, 126, True),  # None: a script without the executable bit (not_executable)
-    ("/usr", 126, False),
-    ("no-such-command-hutch-test", 127, True),
-    ("/nonexistent/bin/x", 127, False),
+@pytest.mark.parametrize("command,rc", [
+    (None, 126),  # None: a script without the executable bit (not_executable)
+    ("/usr", 126),
+    ("no-such-command-hutch-test", 127),
+    ("/nonexistent/bin/x", 127),
 ], ids=["not-executable-126", "directory-126", "missing-command-127", "missing-absolute-path-127"])
-def test_cannot_invoke_is_126_not_found_is_127(h, command, rc, says_hutch):
+def test_cannot_invoke_is_126_not_found_is_127(h, command, rc):
     command = command or not_executable(h, "#!/bin/sh\necho hi\n")
     r = h.hutch("run", "--rm", "--", command, check=False)
     assert r.rc == rc, r
-    if says_hutch:
-        assert r.err.strip().startswith("hutch: "), r.err
+    assert r.err.startswith("hutch: ") and r.err.count("\n") == 1 and command in r.err, r.err
     assert_nothing_created(h)
 
 
