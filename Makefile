@@ -11,7 +11,7 @@ APT_PACKAGES = libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev libnftab
                conntrack util-linux procps psmisc python3 python3-pytest curl libsqlite3-dev sqlite3 iperf3 strace make gcc libc6-dev libstdc++-12-dev
 
 
-.PHONY: all deps build release shim bench-build bench bench-quick bench-ports test unit test-netlink test-integration demo install clean
+.PHONY: all deps build release release-check shim bench-build bench bench-quick bench-ports test unit test-netlink test-integration demo install clean
 
 all: build
 
@@ -33,6 +33,17 @@ build: deps
 release: deps
 	$(SWIFT) build $(REL_FLAGS)
 	$(MAKE) shim BIN=$$($(SWIFT) build $(REL_FLAGS) --show-bin-path)
+
+# The release build as installed: libstdc++ linked statically (link/libstdc++.so), and one real
+# container run with it, inside a throwaway network namespace and state root. Run by CI.
+release-check: release
+	@bin=$$($(SWIFT) build $(REL_FLAGS) --show-bin-path); \
+	if ldd $$bin/hutch | grep -q libstdc++; then echo "release-check: $$bin/hutch loads libstdc++.so"; exit 1; fi; \
+	root=$$(mktemp -d /tmp/hutch-release-check.XXXXXX); \
+	out=$$(unshare --net sh -c "ip link set lo up && $$bin/hutch --root $$root run --rm --net none -h check -- hostname"); rc=$$?; \
+	rm -rf $$root; \
+	if [ $$rc -ne 0 ] || [ "$$out" != check ]; then echo "release-check: run failed (rc=$$rc, output: $$out)"; exit 1; fi; \
+	echo "release-check: ok ($$($$bin/hutch --version), no libstdc++.so)"
 
 # The shim: plain C, statically linked (no Swift runtime), placed next to the hutch binary.
 shim: $(BIN)/hutch-shim
