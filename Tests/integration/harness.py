@@ -512,11 +512,11 @@ class Host(Namespace):
             raise HarnessError(f"hutch failed (rc={res.rc}): {_fmt_cmd(argv)}\nstdout: {res.out!r}\nstderr: {res.err!r}")
         return res
 
-    def hutch_bg(self, *args):
+    def hutch_bg(self, *args, env=None):
         """Starts `hutch --root ROOT ARGS...` in the background inside the throwaway netns (see
         `bg`: nsenter execs hutch, so the process's pid is hutch's); killed at teardown."""
         assert self.hutch_bin, "no hutch binary"
-        return self.bg([self.hutch_bin, "--root", self.root] + [str(a) for a in args], env=self.hutch_env())
+        return self.bg([self.hutch_bin, "--root", self.root] + [str(a) for a in args], env=self.hutch_env(env))
 
     def run_d(self, *args, timeout=DEFAULT_TIMEOUT):
         """`hutch run -d ARGS...`: returns the 64-hex id it printed (asserted)."""

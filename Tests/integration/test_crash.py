@@ -61,3 +61,25 @@ def test_gc_deletes_a_veth_left_by_a_cli_killed_before_it_exited(h):
     assert h.veth_name(cid) not in h.links()
     assert h.veth_name(other) in h.links(), "gc must keep the veths of running containers"
     assert h.hutch("gc").out.strip() == "nothing to clean"
+
+
+def proc_state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_rm_f_of_a_container_being_created_makes_its_run_undo_itself(h):
+    """`rm -f` while `hutch run` is between spawning the shim and recording the container as
+    running (HUTCH_FAULT=...:stop holds it there): the record goes, and the run, let go on, finds
+    its record gone, undoes everything it made (veth, rules, shim, folder) and exits 125."""
+    p = h.hutch_bg("run", "-d", "--name", "racing", "-p", "18097:80", "--", "sleep", "300",
+                   env={"HUTCH_FAULT": "run.after-spawn:stop"})
+    wait_until(lambda: proc_state(p.pid) == "T", desc="the run to stop at run.after-spawn")
+    assert h.hutch("ps", "-aq").out.split(), "the record exists while the run is held"
+    h.hutch("rm", "-f", "racing")
+    assert h.hutch("ps", "-aq").out.split() == []
+    os.kill(p.pid, signal.SIGCONT)
+    assert p.wait(20) == 125, p.output()
+    assert "was removed while it was being created" in p.output(), p.output()
+    assert h.hutch("ps", "-aq").out.split() == []
+    h.wait_no_veths()

@@ -4,7 +4,9 @@ import Glibc
 
 /// Test-only fault injection: `HUTCH_FAULT=run.after-attach hutch run ...` makes hutch SIGKILL
 /// itself at that step, as a crash would, so tests can check that the next hutch command (or
-/// `hutch gc`) repairs everything. `Fault.steps` lists every named step.
+/// `hutch gc`) repairs everything. `HUTCH_FAULT=STEP:stop` makes it SIGSTOP itself there instead,
+/// so a test can act in the middle of the command and then let it go on (SIGCONT). `Fault.steps`
+/// lists every named step.
 public enum Fault {
     public static let steps = [
         "run.after-reserve", "run.after-files", "run.after-bridge", "run.after-spawn", "run.after-attach",
@@ -18,7 +20,8 @@ public enum Fault {
 
     @inline(__always)
     static func point(_ name: StaticString) {
-        guard let a = armed, a == name.description else { return }
-        kill(getpid(), SIGKILL)
+        guard let a = armed, a.hasPrefix(name.description) else { return }
+        if a == name.description { kill(getpid(), SIGKILL) }
+        if a == name.description + ":stop" { kill(getpid(), SIGSTOP) }
     }
 }

@@ -59,7 +59,7 @@ extension Runtime {
             done.infraId = infraId
             done.ownerPid = 0
             done.ownerStart = 0
-            try store.write { try done.update($0) }
+            try store.write { _ = try done.update($0) }
             return done
         } catch {
             // The infra container may already run (a later step failed): it goes with the pod.
@@ -86,7 +86,13 @@ extension Runtime {
         if !running.isEmpty && !force {
             throw HutchError("cannot remove pod \(p.name): containers \(running.map(\.name).joined(separator: ", ")) are running; stop them or use pod rm -f")
         }
-        for m in members { _ = try remove(m.id, force: true) }
+        for m in members {
+            do { _ = try remove(m.id, force: true) } catch let e as HutchError {
+                // A member whose `run --pod` undid itself meanwhile (the pod is going) is gone
+                // already; anything else is an error.
+                if try store.findContainer(m.id) != nil { throw e }
+            }
+        }
         if try store.findContainer(p.infraId) != nil { _ = try remove(p.infraId, force: true, podRemoval: true) }
         // A `run --pod` racing with this removal may have joined after the first sweep; the pause
         // process is gone now (nothing new can join), so one more sweep catches every member.

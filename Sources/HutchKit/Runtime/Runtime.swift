@@ -184,7 +184,12 @@ public final class Runtime {
         running.shimPid = shim.pid; running.shimStart = shimStart
         running.pid = pid; running.pidStart = pidStart
         running.startedAt = Sys.now()
-        try store.update(running)
+        // Only a record still being created becomes "running": a concurrent `rm -f` or
+        // `pod rm -f` may have removed it meanwhile, and then this run undoes itself rather than
+        // start a container that no record holds.
+        guard try store.write({ try running.update($0, onlyIf: "status = 'created'") }) else {
+            throw HutchError("container \(record.name) was removed while it was being created")
+        }
         Fault.point("run.after-running")
         refreshNames(network: running.network)
         Timeline.mark("recorded")
@@ -454,7 +459,17 @@ public final class Runtime {
             try tearDownNetwork(c)
         }
         Fault.point("rm.after-detach")
-        try store.write { try Self.forget(c.id, in: $0) }
+        // A record still being created (its `hutch run` is alive: reconcile kept it) goes only
+        // if it is still "created"; if that run has made it "running" meanwhile, it is removed
+        // as a running container. The run, in turn, undoes itself if its record is gone.
+        let gone = try store.write { db -> Bool in
+            guard c.status == .created else { try Self.forget(c.id, in: db); return true }
+            try db.execute(sql: "DELETE FROM containers WHERE id = ? AND status = 'created'", arguments: [c.id])
+            guard db.changes > 0 else { return false }
+            try Self.release(c.id, in: db)
+            return true
+        }
+        if !gone { return try remove(c.id, force: force, podRemoval: podRemoval) }
         Sys.removeTree(containerDir(c.id))
         return c
     }

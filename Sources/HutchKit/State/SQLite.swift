@@ -225,12 +225,17 @@ extension SQLKeyedRecord {
         return db.changes > 0
     }
 
-    public func update(_ db: Database) throws {
+    /// Writes every column of the row with this primary key; `onlyIf`: an SQL condition the row
+    /// must also meet (a compare-and-swap). False if no row was changed.
+    @discardableResult
+    public func update(_ db: Database, onlyIf condition: String? = nil) throws -> Bool {
         let cols = columns
-        guard let key = cols.first(where: { $0.0 == Self.primaryKey }) else { return }
+        guard let key = cols.first(where: { $0.0 == Self.primaryKey }) else { return false }
         let set = cols.filter { $0.0 != Self.primaryKey }
-        let sql = "UPDATE \(Self.table) SET \(set.map { "\($0.0) = ?" }.joined(separator: ", ")) WHERE \(Self.primaryKey) = ?"
+        var sql = "UPDATE \(Self.table) SET \(set.map { "\($0.0) = ?" }.joined(separator: ", ")) WHERE \(Self.primaryKey) = ?"
+        if let c = condition { sql += " AND (\(c))" }
         try db.execute(sql: sql, arguments: set.map(\.1) + [key.1])
+        return db.changes > 0
     }
 }
 

@@ -202,10 +202,6 @@ public final class Store: @unchecked Sendable {
         return c
     }
 
-    public func update(_ c: ContainerRecord) throws {
-        try write { try c.update($0) }
-    }
-
     // MARK: pods
 
     /// Finds a pod by exact name, full id, or unique id prefix.
