@@ -76,6 +76,8 @@ def test_rm_f_of_a_container_being_created_makes_its_run_undo_itself(h):
                    env={"HUTCH_FAULT": "run.after-spawn:stop"})
     wait_until(lambda: proc_state(p.pid) == "T", desc="the run to stop at run.after-spawn")
     assert h.hutch("ps", "-aq").out.split(), "the record exists while the run is held"
+    r = h.hutch("rm", "racing", check=False)
+    assert r.rc == 125 and "being created" in r.err, r
     h.hutch("rm", "-f", "racing")
     assert h.hutch("ps", "-aq").out.split() == []
     os.kill(p.pid, signal.SIGCONT)

@@ -440,6 +440,10 @@ public final class Runtime {
         if c.isInfra, !podRemoval, let pod = c.pod, let p = try store.read({ try PodRecord.fetchOne($0, key: pod) }) {
             throw HutchError("container \(c.name) is the infra container of pod \(p.name): remove the pod (hutch pod rm -f \(p.name))")
         }
+        // `created`: its `hutch run` is still under way (reconcile undoes those whose run died).
+        if c.status == .created && !force {
+            throw HutchError("cannot remove container \(c.name): it is being created; wait for it, or use rm -f")
+        }
         if c.status == .running {
             guard force else {
                 throw HutchError("cannot remove container \(c.name): it is running; stop it first or use rm -f")
