@@ -20,11 +20,8 @@ enum Global {
         let env = Environment.self
         let r = a.value(root) ?? env.get("HUTCH_ROOT") ?? "/var/lib/hutch"
         guard r.hasPrefix("/") else { throw HutchError("invalid --root \"\(r)\": the state root must be an absolute path") }
-        var fw: FirewallKind?
-        if let s = a.value(firewall) {
-            guard let k = FirewallKind(rawValue: s) else { throw HutchError("invalid --firewall \"\(s)\": use nftables or iptables") }
-            fw = k
-        } else if let e = env.get("HUTCH_FIREWALL") {
+        var fw = try a.value(firewall, FirewallKind.init(rawValue:), expect: "use nftables or iptables")
+        if fw == nil, let e = env.get("HUTCH_FIREWALL") {
             guard let k = FirewallKind(rawValue: e) else { throw HutchError("invalid HUTCH_FIREWALL \"\(e)\": use nftables or iptables") }
             fw = k
         }

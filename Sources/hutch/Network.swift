@@ -20,14 +20,8 @@ enum NetworkCreate {
         "create", abstract: "Create a bridge network.", options: [subnet, gateway, isInternal, bridge], arguments: [name]
     ) { a in
         var o = NetworkOptions(name: a.one(name))
-        if let s = a.value(subnet) {
-            guard let c = CIDRv4(s) else { throw HutchError("invalid --subnet \"\(s)\": use CIDR form like 10.90.0.0/24") }
-            o.subnet = c
-        }
-        if let s = a.value(gateway) {
-            guard let g = IPv4Address(s) else { throw HutchError("invalid --gateway \"\(s)\": use an IPv4 address") }
-            o.gateway = g
-        }
+        o.subnet = try a.value(subnet, CIDRv4.init, expect: "use CIDR form like 10.90.0.0/24")
+        o.gateway = try a.value(gateway, IPv4Address.init, expect: "use an IPv4 address")
         o.isInternal = a.flag(isInternal); o.bridge = a.value(bridge)
         try o.validate()
         print(try Global.runtime(a).createNetwork(o).id)

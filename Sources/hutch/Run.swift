@@ -29,10 +29,7 @@ enum Run {
         o.name = a.value(name); o.hostname = a.value(hostname); o.env = a.list(env); o.workdir = a.value(workdir)
         if let n = a.value(network) { o.network = try NetworkMode(parsing: n); o.networkGiven = true }
         o.publish = try a.list(publish).map { try PublishSpec.parse($0) }
-        if let s = a.value(ip) {
-            guard let addr = IPv4Address(s) else { throw HutchError("invalid --ip \"\(s)\": use an IPv4 address") }
-            o.ip = addr
-        }
+        o.ip = try a.value(ip, IPv4Address.init, expect: "use an IPv4 address")
         o.detach = a.flag(detach); o.autoRemove = a.flag(autoRemove); o.useInit = a.flag(useInit); o.pod = a.value(pod)
         o.aliases = a.list(networkAlias); o.command = a.all(commandLine)
         let mask = try Capabilities.mask(add: a.list(capAdd), drop: a.list(capDrop))  // (checks the names, also with --privileged)

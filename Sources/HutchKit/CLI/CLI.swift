@@ -109,11 +109,17 @@ public struct CLIValues: Sendable {
     public func optional(_ a: CLIArgument) -> String? { words[a.name]?.first }
     public func all(_ a: CLIArgument) -> [String] { words[a.name] ?? [] }
 
+    /// The value converted by `parse`, nil when the option is absent; a value that does not
+    /// convert is an error naming the option and what it takes (`expect`).
+    public func value<T>(_ o: CLIOption, _ parse: (String) -> T?, expect: String) throws -> T? {
+        guard let s = value(o) else { return nil }
+        guard let v = parse(s) else { throw HutchError("invalid \(o.display) \"\(s)\": \(expect)") }
+        return v
+    }
+
     /// A whole number of at least 0, for options like `--time`.
     public func count(_ o: CLIOption, default d: Int) throws -> Int {
-        guard let s = value(o) else { return d }
-        guard let n = Int(s), n >= 0 else { throw HutchError("invalid \(o.display) \"\(s)\": use a whole number of 0 or more") }
-        return n
+        try value(o, { Int($0).flatMap { $0 >= 0 ? $0 : nil } }, expect: "use a whole number of 0 or more") ?? d
     }
 }
 

@@ -45,27 +45,11 @@ public enum Capabilities {
 
     /// The calling process's bounding set (CapBnd in /proc/self/status); all bits if unreadable.
     public static func callerBounding() -> UInt64 {
-        // Bytes, not String lines: a String split of the whole file cost ~0.15 ms of every run.
-        // No small limit: CapBnd comes after Groups:, which a caller with many groups makes long.
+        // Split as bytes, not as a String of Characters (that cost ~0.65 M instructions per run).
+        // No small read limit: CapBnd comes after Groups:, which many groups make long.
         guard let status = Sys.readBytes("/proc/self/status") else { return ~0 }
-        let key = Array("\nCapBnd:".utf8)
-        guard let at = status.indices.first(where: { status[$0...].starts(with: key) }) else { return ~0 }
-        var v: UInt64 = 0
-        var digits = 0
-        for b in status[(at + key.count)...] {
-            if b == UInt8(ascii: "\t") || b == UInt8(ascii: " ") { continue }
-            guard let d = hexDigit(b) else { break }
-            v = v << 4 | d
-            digits += 1
-        }
-        return digits > 0 ? v : ~0
-    }
-
-    private static func hexDigit(_ b: UInt8) -> UInt64? {
-        switch b {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt64(b - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt64(b - UInt8(ascii: "a") + 10)
-        default: return nil
-        }
+        let key = Array("CapBnd:".utf8)
+        guard let line = status.split(separator: UInt8(ascii: "\n")).first(where: { $0.starts(with: key) }) else { return ~0 }
+        return UInt64(String(decoding: line.dropFirst(key.count), as: UTF8.self).trimmingSpaces(), radix: 16) ?? ~0
     }
 }

@@ -80,9 +80,6 @@ public final class NetlinkSession {
         }
     }
 
-    /// ip -o link show: the names of every link.
-    public func linkNames() throws -> [String] { try linkList().map(\.name) }
-
     /// ip link show NAME (nil when missing or unreadable)
     public func linkIndex(_ name: String) -> Int32? { (try? link(name))??.index }
 

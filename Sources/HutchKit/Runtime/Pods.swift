@@ -59,7 +59,7 @@ extension Runtime {
             done.infraId = infraId
             done.ownerPid = 0
             done.ownerStart = 0
-            try store.write { _ = try done.update($0) }
+            try store.write { try done.update($0) }
             return done
         } catch {
             // The infra container may already run (a later step failed): it goes with the pod.

@@ -466,22 +466,21 @@ public final class Runtime {
         // A record still being created (its `hutch run` is alive: reconcile kept it) goes only
         // if it is still "created"; if that run has made it "running" meanwhile, it is removed
         // as a running container. The run, in turn, undoes itself if its record is gone.
-        let gone = try store.write { db -> Bool in
-            guard c.status == .created else { try Self.forget(c.id, in: db); return true }
-            try db.execute(sql: "DELETE FROM containers WHERE id = ? AND status = 'created'", arguments: [c.id])
-            guard db.changes > 0 else { return false }
-            try Self.release(c.id, in: db)
-            return true
-        }
+        let gone = try store.write { try Self.forget(c.id, in: $0, onlyIf: c.status == .created ? "status = 'created'" : nil) }
         if !gone { return try remove(c.id, force: force, podRemoval: podRemoval) }
         Sys.removeTree(containerDir(c.id))
         return c
     }
 
     /// Deletes a container's record with everything it holds in the store (lease, ports).
-    static func forget(_ id: String, in db: Database) throws {
+    /// `onlyIf`: a condition the record must still meet; if it does not, nothing is deleted or
+    /// released and the result is false.
+    @discardableResult
+    static func forget(_ id: String, in db: Database, onlyIf condition: String? = nil) throws -> Bool {
+        let deleted = try ContainerRecord.deleteOne(db, key: id, onlyIf: condition)
+        if condition != nil && !deleted { return false }
         try release(id, in: db)
-        _ = try ContainerRecord.deleteOne(db, key: id)
+        return true
     }
 
     /// Gives back what a container (or pod) holds in the store: its address lease and host ports.

@@ -87,25 +87,12 @@ public enum Sys {
     public static func processStartTime(_ pid: Int32) -> UInt64? {
         guard pid > 0, let stat = readBytes("/proc/\(pid)/stat", limit: 4096) else { return nil }
         // The command name (field 2) may contain spaces and parentheses: skip past the last ')'.
-        // Then fields are single-space separated: field 3 (state) comes first, field 22
-        // (starttime) 19 spaces later. Bytes, not String: this runs several times per command.
-        guard let close = stat.lastIndex(of: UInt8(ascii: ")")), close + 2 < stat.count,
-              stat[close + 2] != UInt8(ascii: "Z") else { return nil }
-        var field = 3
-        var value: UInt64 = 0
-        var digits = 0
-        for b in stat[(close + 2)...] {
-            if b == UInt8(ascii: " ") || b == UInt8(ascii: "\n") {
-                if field == 22 { break }
-                field += 1
-                continue
-            }
-            guard field == 22 else { continue }
-            guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9") else { return nil }
-            value = value &* 10 &+ UInt64(b - UInt8(ascii: "0"))
-            digits += 1
-        }
-        return field == 22 && digits > 0 ? value : nil
+        // Split as bytes, not as a String of Characters: this runs several times per command.
+        guard let close = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " "))
+        // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+        guard fields.count > 19, fields[0].first != UInt8(ascii: "Z") else { return nil }
+        return UInt64(String(decoding: fields[19], as: UTF8.self))
     }
 
     public static func isAlive(pid: Int32, start: UInt64) -> Bool {

@@ -41,6 +41,23 @@ public enum SQLValue: Sendable, Equatable {
     case null
     case integer(Int64)
     case text(String)
+
+    /// As text (an integer in decimal); nil for NULL.
+    public var text: String? {
+        switch self {
+        case .text(let s): return s
+        case .integer(let i): return String(i)
+        case .null: return nil
+        }
+    }
+    /// As an integer (text parsed); nil for NULL or text that is not a number.
+    public var integer: Int64? {
+        switch self {
+        case .integer(let i): return i
+        case .text(let s): return Int64(s)
+        case .null: return nil
+        }
+    }
 }
 
 /// Anything that can be bound to a `?` of a statement.
@@ -66,20 +83,8 @@ public struct Row {
         guard let i = names.firstIndex(of: column) else { return .null }
         return values[i]
     }
-    public func text(_ column: String) -> String? {
-        switch self[column] {
-        case .text(let s): return s
-        case .integer(let i): return String(i)
-        case .null: return nil
-        }
-    }
-    public func integer(_ column: String) -> Int64? {
-        switch self[column] {
-        case .integer(let i): return i
-        case .text(let s): return Int64(s)
-        case .null: return nil
-        }
-    }
+    public func text(_ column: String) -> String? { self[column].text }
+    public func integer(_ column: String) -> Int64? { self[column].integer }
     public func string(_ column: String) -> String { text(column) ?? "" }
     public func int32(_ column: String) -> Int32 { Int32(truncatingIfNeeded: integer(column) ?? 0) }
     public func uint64(_ column: String) -> UInt64 { UInt64(bitPattern: integer(column) ?? 0) }
@@ -167,21 +172,12 @@ public final class Database {
 
     /// The first column of every row, as text.
     public func strings(sql: String, arguments: [any SQLArgument] = []) throws -> [String] {
-        try rows(sql: sql, arguments: arguments).compactMap { $0.values.first.flatMap { v in
-            if case .text(let s) = v { return s }
-            if case .integer(let i) = v { return String(i) }
-            return nil
-        } }
+        try rows(sql: sql, arguments: arguments).compactMap { $0.values.first?.text }
     }
 
     /// The first column of the first row, as an integer.
     public func int(sql: String, arguments: [any SQLArgument] = []) throws -> Int? {
-        guard let v = try rows(sql: sql, arguments: arguments).first?.values.first else { return nil }
-        switch v {
-        case .integer(let i): return Int(i)
-        case .text(let s): return Int(s)
-        case .null: return nil
-        }
+        try rows(sql: sql, arguments: arguments).first?.values.first?.integer.map { Int($0) }
     }
 
     /// Runs `body` in a transaction (`BEGIN IMMEDIATE` for writers, so concurrent writers queue on
@@ -218,10 +214,12 @@ extension SQLKeyedRecord {
         try db.rows(sql: "SELECT * FROM \(table) WHERE \(primaryKey) = ?", arguments: [key]).first.map(Self.init(row:))
     }
 
-    /// Deletes the row with this primary key; false if there was none.
+    /// Deletes the row with this primary key; `onlyIf`: an SQL condition the row must also
+    /// meet (as in `update`). False if no row was deleted.
     @discardableResult
-    public static func deleteOne(_ db: Database, key: String) throws -> Bool {
-        try db.execute(sql: "DELETE FROM \(table) WHERE \(primaryKey) = ?", arguments: [key])
+    public static func deleteOne(_ db: Database, key: String, onlyIf condition: String? = nil) throws -> Bool {
+        try db.execute(sql: "DELETE FROM \(table) WHERE \(primaryKey) = ?" + (condition.map { " AND (\($0))" } ?? ""),
+                       arguments: [key])
         return db.changes > 0
     }
 

@@ -155,6 +155,7 @@ public final class Store: @unchecked Sendable {
     ]
 
     /// Runs `body` in one IMMEDIATE transaction; database errors become one-line hutch errors.
+    @discardableResult
     public func write<T>(_ body: (Database) throws -> T) throws -> T {
         lock.lock(); defer { lock.unlock() }
         do { return try db.transaction("IMMEDIATE", body) } catch let e as SQLiteError {
