@@ -27,16 +27,28 @@ let package = Package(
         // C: SQLite for the state store (linked statically, as above), plus the two calls Swift
         // can't make directly.
         .target(name: "CSQLite", path: "Sources/CSQLite", linkerSettings: [.linkedLibrary(":libsqlite3.a")]),
-        .target(
-            name: "HutchKit",
-            dependencies: ["CHutchNet", "CSQLite"],
-            swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/libnl3"])]
-        ),
+        // The Swift layers, one direction only (each may use those above it, never those below):
+        //   HutchOS       syscalls, processes, sysctls, the shim launcher, errors  (no hutch types)
+        //   HutchModel    pure values: containers, pods, networks, ports, addresses, options, JSON
+        //   HutchState    the SQLite store: every SQL statement, typed at the boundary
+        //   HutchNet      netlink, bridge/veth wiring, the firewall backends
+        //   HutchRuntime  lifecycle, composing the others; gc
+        //   HutchCLI      the table-driven command-line parser (no hutch types)
+        //   hutch         the commands, one file per noun
+        .target(name: "HutchOS", dependencies: ["CHutchNet"]),
+        .target(name: "HutchModel", dependencies: ["HutchOS"]),
+        .target(name: "HutchState", dependencies: ["HutchModel", "HutchOS", "CSQLite"]),
+        .target(name: "HutchNet", dependencies: ["HutchModel", "HutchOS", "CHutchNet"],
+                swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/libnl3"])]),
+        .target(name: "HutchRuntime", dependencies: ["HutchModel", "HutchOS", "HutchState", "HutchNet"]),
+        .target(name: "HutchCLI", dependencies: ["HutchOS"]),
         .executableTarget(
             name: "hutch",
-            dependencies: ["HutchKit"]
+            dependencies: ["HutchCLI", "HutchRuntime", "HutchModel", "HutchOS"]
         ),
-        .testTarget(name: "HutchKitTests", dependencies: ["HutchKit", "CSQLite"]),
+        .testTarget(name: "HutchKitTests",
+                    dependencies: ["HutchCLI", "HutchRuntime", "HutchNet", "HutchState", "HutchModel", "HutchOS", "CSQLite"],
+                    swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/libnl3"])]),
     ],
     swiftLanguageModes: [.v6]
 )

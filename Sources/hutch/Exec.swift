@@ -1,4 +1,7 @@
-import HutchKit
+import HutchRuntime
+import HutchModel
+import HutchOS
+import HutchCLI
 
 enum Exec {
     static let env = CLIOption.list("-e, --env", "Set an environment variable.", as: "env")

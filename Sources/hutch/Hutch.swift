@@ -1,4 +1,7 @@
-import HutchKit
+import HutchRuntime
+import HutchModel
+import HutchOS
+import HutchCLI
 
 /// The program: its commands (one file each, grouped by noun) and the options every command takes.
 enum Hutch {
@@ -8,7 +11,7 @@ enum Hutch {
                               Wait.command, Remove.command, Port.command, GC.command, Pod.command, Network.command,
                               Cleanup.command]),
         globals: [Global.root, Global.firewall],
-        version: HutchKitVersion.string)
+        version: HutchVersion.string)
 }
 
 /// Options every command takes; they may stand before or after the command name.

@@ -1,4 +1,7 @@
-import HutchKit
+import HutchRuntime
+import HutchModel
+import HutchOS
+import HutchCLI
 
 enum Inspect {
     static let containers = CLIArgument("CONTAINER", .oneOrMore, "Containers (names or ids).")
@@ -10,9 +13,9 @@ enum Inspect {
         var items: [ContainerJSON] = []
         var missing: [String] = []
         for ref in a.all(containers) {
-            guard let c = try rt.store.findContainer(ref) else { missing.append(ref); continue }
+            guard let c = try rt.findContainer(ref) else { missing.append(ref); continue }
             let r = try rt.reconcile(c)
-            items.append(ContainerJSON(r, network: try r.network.flatMap { try rt.store.network($0) },
+            items.append(ContainerJSON(r, network: try r.network.flatMap { try rt.findNetwork($0) },
                                        ports: try rt.ports(r), logPath: rt.logPath(r.id)))
         }
         print(ContainerJSON.render(items))

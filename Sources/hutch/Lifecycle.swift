@@ -1,4 +1,7 @@
-import HutchKit
+import HutchRuntime
+import HutchModel
+import HutchOS
+import HutchCLI
 
 /// Containers (names or ids): the argument of stop, kill, wait and rm.
 let containersArgument = CLIArgument("CONTAINER", .oneOrMore, "Containers (names or ids).")

@@ -1,4 +1,7 @@
-import HutchKit
+import HutchRuntime
+import HutchModel
+import HutchOS
+import HutchCLI
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +14,7 @@ enum Logs {
         "logs", abstract: "Print a detached container's output.", options: [follow], arguments: [container]
     ) { a in
         let rt = try Global.runtime(a)
-        let c = try rt.store.container(a.one(container))
+        let c = try rt.container(a.one(container))
         guard c.detached else {
             throw HutchError("container \(c.name) ran in the foreground: its output went to the terminal, there is no log")
         }
@@ -32,7 +35,7 @@ enum Logs {
             // EOF: stop once the container is gone and everything it wrote has been read.
             lastCheck += 1
             if lastCheck % 5 == 0 {
-                guard let cur = try rt.store.findContainer(c.id), try rt.reconcile(cur).status == .running else {
+                guard let cur = try rt.findContainer(c.id), try rt.reconcile(cur).status == .running else {
                     // One more read for anything written just before the exit.
                     while true { let m = read(fd, &buf, buf.count); if m <= 0 { break }; _ = buf.withUnsafeBytes { write(1, $0.baseAddress, m) } }
                     return

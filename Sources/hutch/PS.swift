@@ -1,4 +1,7 @@
-import HutchKit
+import HutchRuntime
+import HutchModel
+import HutchOS
+import HutchCLI
 
 enum PS {
     static let all = CLIOption.flag("-a, --all", "Show all containers (default: running only).")

@@ -1,4 +1,7 @@
-import HutchKit
+import HutchRuntime
+import HutchModel
+import HutchOS
+import HutchCLI
 
 enum Pod {
     static let command = CLICommand(
@@ -36,7 +39,7 @@ enum PodList {
             if quiet { print(p.shortId); continue }
             let st = try rt.podStatus(p)
             rows.append([p.shortId, p.name, st.status, Table.humanDuration(Table.secondsSince(p.createdAt)) + " ago",
-                         String(p.infraId.prefix(12)), String(try rt.store.members(ofPod: p.id).count + 1)])
+                         String(p.infraId.prefix(12)), String(try rt.members(ofPod: p.id).count + 1)])
         }
         if !quiet { print(Table.render(rows)) }
     }
@@ -47,9 +50,9 @@ enum PodInspect {
         let rt = try Global.runtime(a)
         var items: [PodJSON] = []
         for ref in a.all(Pod.pods) {
-            let p = try rt.store.pod(ref)
+            let p = try rt.pod(ref)
             let st = try rt.podStatus(p)
-            let members = try rt.store.members(ofPod: p.id).map { try rt.reconcile($0) }
+            let members = try rt.members(ofPod: p.id).map { try rt.reconcile($0) }
             items.append(PodJSON(p, status: st.status, infra: st.infra, ports: try st.infra.map { try rt.ports($0) } ?? [],
                                  members: members))
         }
@@ -62,10 +65,10 @@ enum PodPS {
 
     static let command = CLICommand("ps", abstract: "List a pod's containers.", options: [Pod.quiet], arguments: [pod]) { a in
         let rt = try Global.runtime(a)
-        let p = try rt.store.pod(a.one(pod))
+        let p = try rt.pod(a.one(pod))
         let quiet = a.flag(Pod.quiet)
         var rows = [["CONTAINER ID", "COMMAND", "STATUS", "NAMES"]]
-        for c in try rt.store.members(ofPod: p.id).map({ try rt.reconcile($0) }) {
+        for c in try rt.members(ofPod: p.id).map({ try rt.reconcile($0) }) {
             if quiet { print(c.shortId); continue }
             rows.append([c.shortId, Table.command(c.command), Table.status(c), c.name])
         }

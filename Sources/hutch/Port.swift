@@ -1,4 +1,7 @@
-import HutchKit
+import HutchRuntime
+import HutchModel
+import HutchOS
+import HutchCLI
 
 enum Port {
     static let container = CLIArgument("CONTAINER", .one, "Container (name or id).")
@@ -8,7 +11,7 @@ enum Port {
         "port", abstract: "List a container's published ports (8000/tcp -> 0.0.0.0:8080).", arguments: [container, port]
     ) { a in
         let rt = try Global.runtime(a)
-        let c = try rt.reconcile(try rt.store.container(a.one(container)))
+        let c = try rt.reconcile(try rt.container(a.one(container)))
         guard c.status == .running else { return }
         var list = try rt.ports(c)
         if let p = a.optional(port) {

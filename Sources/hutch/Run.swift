@@ -1,4 +1,7 @@
-import HutchKit
+import HutchRuntime
+import HutchModel
+import HutchOS
+import HutchCLI
 
 enum Run {
     static let detach = CLIOption.flag("-d, --detach", "Run in the background and print the container id.")

@@ -1,4 +1,7 @@
-import HutchKit
+import HutchRuntime
+import HutchModel
+import HutchOS
+import HutchCLI
 #if canImport(Glibc)
 import Glibc
 #endif

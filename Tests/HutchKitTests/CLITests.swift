@@ -1,5 +1,10 @@
 import XCTest
-@testable import HutchKit
+@testable import HutchOS
+@testable import HutchModel
+@testable import HutchState
+@testable import HutchNet
+@testable import HutchRuntime
+@testable import HutchCLI
 
 /// The command-line parser against Docker's (pflag's) conventions, on a small program shaped like
 /// hutch's: a `run` with pass-through, a leaf with positionals, and a group.

@@ -1,5 +1,10 @@
 import XCTest
-@testable import HutchKit
+@testable import HutchOS
+@testable import HutchModel
+@testable import HutchState
+@testable import HutchNet
+@testable import HutchRuntime
+@testable import HutchCLI
 
 final class AddressTests: XCTestCase {
     func testIPv4Parsing() {

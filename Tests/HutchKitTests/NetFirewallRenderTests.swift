@@ -1,5 +1,10 @@
 import XCTest
-@testable import HutchKit
+@testable import HutchOS
+@testable import HutchModel
+@testable import HutchState
+@testable import HutchNet
+@testable import HutchRuntime
+@testable import HutchCLI
 
 /// Golden tests of the rendered firewall batches (moby's firewaller style: config in, text out).
 /// The same batches are applied for real in NetlinkRootTests.

@@ -1,5 +1,10 @@
 import XCTest
-@testable import HutchKit
+@testable import HutchOS
+@testable import HutchModel
+@testable import HutchState
+@testable import HutchNet
+@testable import HutchRuntime
+@testable import HutchCLI
 
 /// Golden tests of the published-port batches, both backends, for every combination that matters:
 /// any address or a host address, tcp/udp, a range, hairpin, localhost. Applied for real in

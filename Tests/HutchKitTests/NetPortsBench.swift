@@ -1,6 +1,11 @@
 import XCTest
 import Foundation
-@testable import HutchKit
+@testable import HutchOS
+@testable import HutchModel
+@testable import HutchState
+@testable import HutchNet
+@testable import HutchRuntime
+@testable import HutchCLI
 
 /// `make bench-ports`: the cost of publishing/unpublishing one port with 1, 100 and 1,000 mappings
 /// already published, for both backends, beside exec'ing `iptables -t nat -A` per rule.

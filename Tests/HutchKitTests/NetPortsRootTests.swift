@@ -1,6 +1,11 @@
 import XCTest
 import Foundation
-@testable import HutchKit
+@testable import HutchOS
+@testable import HutchModel
+@testable import HutchState
+@testable import HutchNet
+@testable import HutchRuntime
+@testable import HutchCLI
 
 /// Published ports with real packets, on both backends (same harness as the rest of
 /// NetlinkRootTests: the test process in a throwaway netns, "containers" and an "outside" host in

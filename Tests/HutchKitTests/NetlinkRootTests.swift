@@ -1,7 +1,12 @@
 import XCTest
 import Foundation
 import Synchronization
-@testable import HutchKit
+@testable import HutchOS
+@testable import HutchModel
+@testable import HutchState
+@testable import HutchNet
+@testable import HutchRuntime
+@testable import HutchCLI
 
 /// Root tests of the network layer with real links, namespaces, rules and packets.
 ///

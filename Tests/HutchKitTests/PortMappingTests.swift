@@ -1,5 +1,10 @@
 import XCTest
-@testable import HutchKit
+@testable import HutchOS
+@testable import HutchModel
+@testable import HutchState
+@testable import HutchNet
+@testable import HutchRuntime
+@testable import HutchCLI
 
 final class PortMappingTests: XCTestCase {
     func m(_ ip: String?, _ h: UInt16, _ c: UInt16, _ p: PortMapping.Proto = .tcp) -> PortMapping {

@@ -1,6 +1,11 @@
 import XCTest
 import CSQLite
-@testable import HutchKit
+@testable import HutchOS
+@testable import HutchModel
+@testable import HutchState
+@testable import HutchNet
+@testable import HutchRuntime
+@testable import HutchCLI
 
 final class StoreTests: XCTestCase {
     var root = ""

@@ -1,6 +1,11 @@
 import XCTest
 import Foundation
-@testable import HutchKit
+@testable import HutchOS
+@testable import HutchModel
+@testable import HutchState
+@testable import HutchNet
+@testable import HutchRuntime
+@testable import HutchCLI
 
 /// The byte-level /proc readers and the filesystem helpers on the hot path of every run.
 final class SystemTests: XCTestCase {

@@ -1,0 +1,27 @@
+import HutchOS
+/// A bridge network as the network layer sees it: plain data, enough to render its rules.
+public struct BridgeNetwork: Sendable, Hashable {
+    public var name: String
+    public var bridge: String
+    /// The subnet in network form, e.g. 10.88.0.0/16.
+    public var subnet: CIDRv4
+    public var gateway: IPv4Address
+    /// No way out: no MASQUERADE, and forwarding only between members of the bridge.
+    public var isInternal: Bool
+
+    public init(name: String, bridge: String, subnet: CIDRv4, gateway: IPv4Address, isInternal: Bool = false) {
+        self.name = name; self.bridge = bridge; self.subnet = subnet.subnet; self.gateway = gateway
+        self.isInternal = isInternal
+    }
+
+    /// The bridge's own address: the gateway with the subnet's prefix.
+    public var gatewayCIDR: CIDRv4 { CIDRv4(address: gateway, prefix: subnet.prefix) }
+
+    /// The owner tag every rule of this network carries (nft comments are limited to 128 bytes).
+    public var ruleComment: String { String(("hutch:" + name).utf8.prefix(128))! }
+}
+
+public enum FirewallKind: String, Sendable, CaseIterable {
+    case nftables, iptables
+}
+

@@ -1,0 +1,129 @@
+import HutchOS
+/// How a container's network is provided, in Docker's `--network` vocabulary.
+public enum NetworkMode: Equatable, Sendable, CustomStringConvertible {
+    /// A veth on a hutch bridge network ("bridge" is the default network, hutch0).
+    case bridge(String)
+    /// The caller's own network namespace.
+    case host
+    /// A new network namespace with only `lo`.
+    case none
+    /// The network namespace of another container (by name or id).
+    case container(String)
+
+    public init(parsing s: String) throws {
+        switch s {
+        case "bridge", "default": self = .bridge("bridge")
+        case "host": self = .host
+        case "none": self = .none
+        default:
+            if s.hasPrefix("container:") {
+                let ref = String(s.dropFirst("container:".count))
+                guard !ref.isEmpty else { throw HutchError("invalid --network \"\(s)\": container: needs a container name or id") }
+                self = .container(ref)
+            } else if Validate.isName(s) {
+                self = .bridge(s)
+            } else {
+                throw HutchError("invalid --network \"\(s)\": use bridge, host, none, container:NAME or a network name")
+            }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .bridge(let n): return n
+        case .host: return "host"
+        case .none: return "none"
+        case .container(let c): return "container:\(c)"
+        }
+    }
+}
+
+public enum ContainerStatus: String, Sendable {
+    case created, running, exited
+}
+
+/// One row of the `containers` table: everything hutch knows about a container.
+public struct ContainerRecord: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var command: [String]
+    public var hostname: String
+    public var env: [String]
+    public var workdir: String
+    /// `NetworkMode.description` as the user gave it, e.g. "bridge" or "container:web".
+    public var networkMode: String
+    /// The bridge network the container is attached to (bridge mode only).
+    public var network: String?
+    public var ipAddress: String?
+    public var macAddress: String?
+    public var hostVeth: String?
+    /// Id of the container whose namespaces this one joined (container mode).
+    public var joinedId: String?
+    public var autoRemove: Bool
+    public var detached: Bool
+    public var useInit: Bool
+    public var capMask: String?
+    public var noNewPrivs: Bool
+    public var status: ContainerStatus
+    /// The shim (monitor) process and the container's PID 1, each with its start time so a
+    /// recycled pid is never mistaken for ours.
+    public var shimPid: Int32
+    public var shimStart: UInt64
+    public var pid: Int32
+    public var pidStart: UInt64
+    public var exitCode: Int32?
+    public var createdAt: String
+    public var startedAt: String?
+    public var finishedAt: String?
+    public var bootId: String
+    /// The pod this container belongs to (its id), if any.
+    public var pod: String? = nil
+    /// The pod's infra (pause) container, which holds the pod's namespaces.
+    public var isInfra: Bool = false
+    /// `--network-alias` names (user-defined networks only).
+    public var aliases: [String] = []
+
+    public var shortId: String { String(id.prefix(12)) }
+
+    public init(id: String, name: String, command: [String], hostname: String, env: [String], workdir: String, networkMode: String, network: String? = nil, ipAddress: String? = nil, macAddress: String? = nil, hostVeth: String? = nil, joinedId: String? = nil, autoRemove: Bool, detached: Bool, useInit: Bool, capMask: String? = nil, noNewPrivs: Bool, status: ContainerStatus, shimPid: Int32, shimStart: UInt64, pid: Int32, pidStart: UInt64, exitCode: Int32? = nil, createdAt: String, startedAt: String? = nil, finishedAt: String? = nil, bootId: String, pod: String? = nil, isInfra: Bool = false, aliases: [String] = []) {
+        self.id = id; self.name = name; self.command = command; self.hostname = hostname; self.env = env; self.workdir = workdir; self.networkMode = networkMode; self.network = network; self.ipAddress = ipAddress; self.macAddress = macAddress; self.hostVeth = hostVeth; self.joinedId = joinedId; self.autoRemove = autoRemove; self.detached = detached; self.useInit = useInit; self.capMask = capMask; self.noNewPrivs = noNewPrivs; self.status = status; self.shimPid = shimPid; self.shimStart = shimStart; self.pid = pid; self.pidStart = pidStart; self.exitCode = exitCode; self.createdAt = createdAt; self.startedAt = startedAt; self.finishedAt = finishedAt; self.bootId = bootId; self.pod = pod; self.isInfra = isInfra; self.aliases = aliases
+    }
+}
+
+/// A pod: a pause process (the infra container) holding net/uts/ipc namespaces that member
+/// containers join, as Kubernetes does with its pause container.
+public struct PodRecord: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var hostname: String
+    public var infraId: String
+    public var createdAt: String
+    /// While `pod create` runs, the creating CLI (pid + start time); 0 once the pod is complete.
+    /// A pod whose creator died half-way is undone by the next command that looks at pods.
+    public var ownerPid: Int32 = 0
+    public var ownerStart: UInt64 = 0
+
+    public var shortId: String { String(id.prefix(12)) }
+
+    public init(id: String, name: String, hostname: String, infraId: String, createdAt: String, ownerPid: Int32 = 0, ownerStart: UInt64 = 0) {
+        self.id = id; self.name = name; self.hostname = hostname; self.infraId = infraId; self.createdAt = createdAt; self.ownerPid = ownerPid; self.ownerStart = ownerStart
+    }
+}
+
+/// A bridge network known to hutch.
+public struct NetworkRecord: Sendable, Equatable {
+    public var name: String
+    public var id: String
+    public var bridge: String
+    public var subnet: String
+    public var gateway: String
+    public var isInternal: Bool
+    /// The last address handed out, so allocation goes round-robin (like host-local) and a
+    /// just-released address is not re-used at once.
+    public var lastIP: String?
+    public var createdAt: String
+
+    public init(name: String, id: String, bridge: String, subnet: String, gateway: String, isInternal: Bool, lastIP: String? = nil, createdAt: String) {
+        self.name = name; self.id = id; self.bridge = bridge; self.subnet = subnet; self.gateway = gateway; self.isInternal = isInternal; self.lastIP = lastIP; self.createdAt = createdAt
+    }
+}

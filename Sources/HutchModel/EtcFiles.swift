@@ -1,0 +1,56 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HutchOS
+
+/// The generated files a container sees at /etc/hosts, /etc/hostname and /etc/resolv.conf.
+/// Value types with a rendered string, written into the container's folder and bind-mounted.
+public struct HostsFile: Equatable, Sendable {
+    public var hostname: String
+    public var name: String
+    public var address: IPv4Address?
+    public var gateway: IPv4Address?
+    /// `--network-alias` names of this container.
+    public var aliases: [String] = []
+    /// The other containers on a user-defined network: address and names.
+    public var peers: [(IPv4Address, [String])] = []
+
+    public init(hostname: String, name: String, address: IPv4Address?, gateway: IPv4Address?) {
+        self.hostname = hostname; self.name = name; self.address = address; self.gateway = gateway
+    }
+
+    public static func == (a: Self, b: Self) -> Bool { a.rendered == b.rendered }
+
+    public var rendered: String {
+        var s = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        var own = [hostname]
+        for n in [name] + aliases where !own.contains(n) { own.append(n) }
+        let names = own.joined(separator: " ")
+        if let a = address { s += "\(a)\t\(names)\n" } else { s += "127.0.1.1\t\(names)\n" }
+        if let g = gateway { s += "\(g)\thost.hutch.internal\n" }
+        for (ip, n) in peers.sorted(by: { $0.0 < $1.0 }) where !n.isEmpty {
+            s += "\(ip)\t\(n.joined(separator: " "))\n"
+        }
+        return s
+    }
+
+}
+
+public enum ResolvConf {
+    /// The host's resolv.conf minus nameservers on loopback (127.0.0.0/8, ::1), which a container
+    /// in its own network namespace cannot reach (systemd-resolved's 127.0.0.53, dnsmasq...).
+    public static func forContainer(host: String) -> String {
+        var out = [Substring]()
+        for line in host.split(separator: "\n", omittingEmptySubsequences: false) {
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if words.count >= 2, words[0] == "nameserver" {
+                let ns = words[1]
+                if ns == "::1" || IPv4Address(ns)?.isLoopback == true { continue }
+            }
+            out.append(line)
+        }
+        var s = out.joined(separator: "\n")
+        if !s.isEmpty && !s.hasSuffix("\n") { s += "\n" }
+        return s
+    }
+}

@@ -1,0 +1,113 @@
+import HutchOS
+/// A value shown as JSON by an `inspect` command.
+public protocol JSONConvertible {
+    var json: JSON { get }
+}
+
+/// `hutch inspect` output, shaped like Docker's where the fields overlap.
+public struct ContainerJSON: JSONConvertible {
+    public let json: JSON
+
+    public init(_ c: ContainerRecord, network: NetworkRecord?, ports: [PortMapping], logPath: String) {
+        let running = c.status == .running
+        let attached = running && c.ipAddress != nil
+        let never = "0001-01-01T00:00:00Z"
+        json = .object([
+            "Id": .string(c.id),
+            "Created": .string(c.createdAt),
+            "Path": .string(c.command.first ?? ""),
+            "Args": .strings(Array(c.command.dropFirst())),
+            "State": .object([
+                "Status": .string(c.status.rawValue),
+                "Running": .bool(running),
+                "Pid": .int(Int64(running ? c.pid : 0)),
+                "ExitCode": .int(Int64(c.exitCode ?? 0)),
+                "StartedAt": .string(c.startedAt ?? never),
+                "FinishedAt": .string(c.finishedAt ?? never),
+            ]),
+            "Name": .string(c.name),
+            "LogPath": .string(c.detached ? logPath : ""),
+            "Config": .object([
+                "Hostname": .string(c.hostname), "Env": .strings(c.env), "Cmd": .strings(c.command),
+                "WorkingDir": .string(c.workdir),
+            ]),
+            "HostConfig": .object([
+                "NetworkMode": .string(c.networkMode), "AutoRemove": .bool(c.autoRemove), "Init": .bool(c.useInit),
+            ]),
+            "NetworkSettings": .object([
+                "IPAddress": .string(attached ? c.ipAddress ?? "" : ""),
+                "IPPrefixLen": .int(Int64(attached ? (network.flatMap { CIDRv4($0.subnet)?.prefix } ?? 0) : 0)),
+                "Gateway": .string(attached ? network?.gateway ?? "" : ""),
+                "MacAddress": .string(attached ? c.macAddress ?? "" : ""),
+                "SandboxKey": .string(running ? "/proc/\(c.pid)/ns/net" : ""),
+                "Ports": running ? Self.dockerPorts(ports) : .object([:]),
+            ]),
+        ])
+    }
+
+    /// `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}`, as Docker shows bindings.
+    static func dockerPorts(_ ports: [PortMapping]) -> JSON {
+        var out: [String: [JSON]] = [:]
+        for m in ports {
+            out["\(m.containerPort)/\(m.proto.rawValue)", default: []].append(
+                .object(["HostIp": .string(m.hostIPString), "HostPort": .string(String(m.hostPort))]))
+        }
+        return .object(out.mapValues { .array($0) })
+    }
+
+    /// A pretty-printed JSON array, as `docker inspect` prints.
+    public static func render(_ items: [any JSONConvertible]) -> String {
+        JSON.array(items.map(\.json)).render(pretty: true)
+    }
+}
+
+/// `hutch pod inspect` output (Podman's field names where they overlap).
+public struct PodJSON: JSONConvertible {
+    public let json: JSON
+
+    public init(_ p: PodRecord, status: String, infra: ContainerRecord?, ports: [PortMapping], members: [ContainerRecord]) {
+        let running = infra?.status == .running
+        json = .object([
+            "Id": .string(p.id),
+            "Name": .string(p.name),
+            "Created": .string(p.createdAt),
+            "State": .string(status),
+            "Hostname": .string(p.hostname),
+            "InfraContainerID": .string(p.infraId),
+            "InfraPid": .int(Int64(running ? infra?.pid ?? 0 : 0)),
+            "IPAddress": .string(running ? infra?.ipAddress ?? "" : ""),
+            "NetworkMode": .string(infra?.networkMode ?? ""),
+            "Ports": running ? ContainerJSON.dockerPorts(ports) : .object([:]),
+            "Containers": .array(members.map {
+                .object(["Id": .string($0.id), "Name": .string($0.name), "State": .string($0.status.rawValue)])
+            }),
+        ])
+    }
+}
+
+/// `hutch network inspect` output, shaped like Docker's.
+public struct NetworkJSON: JSONConvertible {
+    public let json: JSON
+
+    public init(_ n: NetworkRecord, members: [(id: String, name: String, ip: String, mac: String)]) {
+        let prefix = CIDRv4(n.subnet)?.prefix ?? 32
+        var endpoints: [String: JSON] = [:]
+        for m in members {
+            endpoints[m.id] = .object(["Name": .string(m.name), "IPv4Address": .string("\(m.ip)/\(prefix)"),
+                                       "MacAddress": .string(m.mac)])
+        }
+        json = .object([
+            "Name": .string(n.name),
+            "Id": .string(n.id),
+            "Created": .string(n.createdAt),
+            "Driver": .string("bridge"),
+            "IPAM": .object([
+                "Driver": .string("default"),
+                "Config": .array([.object(["Subnet": .string(n.subnet), "Gateway": .string(n.gateway)])]),
+            ]),
+            "Internal": .bool(n.isInternal),
+            "Options": .object(["com.docker.network.bridge.name": .string(n.bridge)]),
+            "Containers": .object(endpoints),
+        ])
+    }
+}

@@ -1,0 +1,41 @@
+import HutchOS
+/// The options of `network create` and `pod create`, checked without the store or the host.
+public struct NetworkOptions: Sendable {
+    public var name: String
+    public var subnet: CIDRv4?
+    public var gateway: IPv4Address?
+    public var isInternal = false
+    public var bridge: String?
+    public init(name: String) { self.name = name }
+
+    /// The checks that need neither the store nor the host's routes.
+    public func validate() throws {
+        try Validate.name(name, flag: "network name")
+        if ["bridge", "host", "none", "default"].contains(name) {
+            throw HutchError("network name \"\(name)\" is reserved: pick another name")
+        }
+        if let b = bridge, !(1...15).contains(b.utf8.count) || !b.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "/") }) {
+            throw HutchError("invalid --bridge \"\(b)\": an interface name of 1-15 printable characters without '/'")
+        }
+        if let s = subnet, s.prefix > 30 { throw HutchError("invalid --subnet \(s): use a prefix of /30 or shorter") }
+        if let s = subnet, !s.isNetworkAddress {
+            throw HutchError("invalid --subnet \(s): it has host bits set; did you mean \(s.subnet)?")
+        }
+        if gateway != nil && subnet == nil { throw HutchError("--gateway needs --subnet") }
+    }
+}
+
+public struct PodOptions: Sendable {
+    public var name: String?
+    public var hostname: String?
+    public var network: NetworkMode = .bridge("bridge")
+    public var publish: [PublishSpec.Parsed] = []
+    public init() {}
+
+    public func validate() throws {
+        if let n = name { try Validate.name(n) }
+        if let h = hostname { try Validate.hostname(h) }
+        if case .container = network { throw HutchError("a pod cannot use --network container:...: it owns its network") }
+    }
+}
+

@@ -1,0 +1,66 @@
+import HutchOS
+/// What `hutch run` was asked to do, validated.
+public struct RunOptions: Sendable {
+    public var name: String?
+    public var hostname: String?
+    public var network: NetworkMode = .bridge("bridge")
+    /// Whether --network was given (so `--pod` can refuse it even when it names the default).
+    public var networkGiven = false
+    public var env: [String] = []
+    public var workdir: String?
+    public var detach = false
+    public var autoRemove = false
+    public var useInit = true
+    /// Docker's default capability set (CapEff/CapBnd 00000000a80425fb); nil keeps all (privileged).
+    public var capMask: String? = Capabilities.hex(Capabilities.dockerDefault)
+    public var noNewPrivs = true
+    /// `-p` values, parsed (ranges expanded); host ports 0 are picked at reservation.
+    public var publish: [PublishSpec.Parsed] = []
+    /// `--ip`: a static address on a user-defined network.
+    public var ip: IPv4Address?
+    /// `--network-alias`: extra names on a user-defined network.
+    public var aliases: [String] = []
+    /// `--pod NAME`: join the pod's net, uts and ipc namespaces.
+    public var pod: String?
+    /// Internal: this is a pod's infra container (PID 1 is a pause process, no command).
+    package var infraOf: PodRecord?
+    public var command: [String] = []
+    public init() {}
+
+    /// Checks every option on its own and against the others, before anything is created: one
+    /// line naming the flag and the value, exit 125.
+    public func validate() throws {
+        guard !command.isEmpty || infraOf != nil else {
+            throw HutchError("run needs a command: hutch run [OPTIONS] -- COMMAND [ARG...]")
+        }
+        if let n = name { try Validate.name(n) }
+        if let h = hostname { try Validate.hostname(h) }
+        if let w = workdir, !w.hasPrefix("/") {
+            throw HutchError("invalid --workdir \"\(w)\": the working directory must be an absolute path")
+        }
+        for e in env { try Validate.envEntry(e) }
+        if pod != nil {
+            if !publish.isEmpty { throw HutchError("-p/--publish cannot be used with --pod: publish ports on the pod (hutch pod create -p ...)") }
+            if networkGiven || network != .bridge("bridge") { throw HutchError("--network cannot be used with --pod: the container joins the pod's network") }
+            if hostname != nil { throw HutchError("--hostname cannot be used with --pod: the pod's containers share its hostname") }
+            if ip != nil || !aliases.isEmpty { throw HutchError("--ip and --network-alias cannot be used with --pod: the container shares the pod's address") }
+        }
+        if case .container = network, hostname != nil {
+            throw HutchError("conflicting options: --hostname and --network container:... (the container shares the other's UTS namespace)")
+        }
+        if !publish.isEmpty {
+            switch network {
+            case .bridge: break
+            case .host: throw HutchError("-p/--publish cannot be used with --network host: the container already uses the host's ports")
+            case .none: throw HutchError("-p/--publish cannot be used with --network none: the container has no network to publish from")
+            case .container: throw HutchError("-p/--publish cannot be used with --network container:...: publish the ports on the container that owns the network")
+            }
+        }
+        for a in aliases { try Validate.hostname(a, flag: "--network-alias") }
+        if ip != nil || !aliases.isEmpty {
+            guard case .bridge(let n) = network, n != "bridge", pod == nil else {
+                throw HutchError("--ip and --network-alias need a user-defined network (hutch network create NAME, then --network NAME)")
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+import HutchOS
+public enum HutchVersion { public static let string = "0.1.0" }

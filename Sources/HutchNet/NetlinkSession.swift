@@ -1,0 +1,232 @@
+import HutchModel
+import HutchOS
+import CHutchNet
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One NETLINK_ROUTE socket bound to one network namespace, with one method per `ip` verb.
+///
+/// A socket keeps the namespace it was created in, so a session opened for a container's netns
+/// configures that netns for its whole life while every Swift thread stays where it is: the
+/// namespace switch happens on a short-lived C pthread (see `hn_nl_open_netns_path`).
+/// Not thread-safe: use a session from one thread at a time.
+public final class NetlinkSession {
+    let nl: OpaquePointer
+    /// A label for error messages: "" for the caller's netns, " (netns of pid N)" otherwise.
+    let whereLabel: String
+
+    /// A socket in the caller's current network namespace.
+    public init() throws {
+        var err: Int32 = 0
+        guard let p = hn_nl_open(&err) else { throw HutchError.sys("netlink socket", -err) }
+        nl = p
+        whereLabel = ""
+    }
+
+    /// A socket inside the network namespace of `pid` (/proc/PID/ns/net).
+    public init(netnsOfPid pid: Int32) throws {
+        var err: Int32 = 0
+        guard pid > 0, let p = hn_nl_open_netns_pid(pid, &err) else {
+            throw HutchError.sys("netlink socket in the netns of pid \(pid)", pid > 0 ? -err : EINVAL)
+        }
+        nl = p
+        whereLabel = " (netns of pid \(pid))"
+    }
+
+    /// A socket inside the network namespace at `netnsPath` (e.g. a bind-mounted /run/netns/NAME).
+    public init(netnsPath: String) throws {
+        var err: Int32 = 0
+        guard let p = hn_nl_open_netns_path(netnsPath, &err) else {
+            throw HutchError.sys("netlink socket in netns \(netnsPath)", -err)
+        }
+        nl = p
+        whereLabel = " (netns \(netnsPath))"
+    }
+
+    deinit { hn_nl_close(nl) }
+
+    func fail(_ step: String, _ r: Int32) -> HutchError { HutchError.sys(step + whereLabel, -r) }
+
+    // MARK: links
+
+    public struct Link: Sendable, Hashable {
+        public var index: Int32
+        public var flags: UInt32
+        public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
+    }
+
+    /// ip link show NAME
+    public func link(_ name: String) throws -> Link? {
+        var index: Int32 = 0, flags: UInt32 = 0
+        let r = hn_link_get(nl, name, &index, &flags)
+        if r == -ENODEV { return nil }
+        if r < 0 { throw fail("ip link show \(name)", r) }
+        return Link(index: index, flags: flags)
+    }
+
+    /// ip -o link show: every link's name and its master's index (0: none).
+    public func linkList() throws -> [(name: String, master: Int32)] {
+        var size = 64 * 1024
+        while true {
+            var buf = [CChar](repeating: 0, count: size)
+            let r = hn_link_names(nl, &buf, size)
+            if r == -ENOSPC && size < 16 << 20 { size *= 4; continue }
+            if r < 0 { throw fail("ip link show", r) }
+            return String(decoding: buf.prefix(Int(r)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                .split(separator: "\n").compactMap { line in
+                    let f = line.split(separator: " ")
+                    guard f.count == 2, let m = Int32(f[1]) else { return nil }
+                    return (String(f[0]), m)
+                }
+        }
+    }
+
+    /// ip link show NAME (nil when missing or unreadable)
+    public func linkIndex(_ name: String) -> Int32? { (try? link(name))??.index }
+
+    /// ip link add NAME [address MAC] type bridge. Returns false when it already existed.
+    @discardableResult
+    public func createBridge(_ name: String, mac: String? = nil) throws -> Bool {
+        let m = try mac.map { try MAC.parse($0) }
+        let r = m.withOptionalBytes { hn_bridge_add(nl, name, $0) }
+        if r == -EEXIST { return false }
+        if r < 0 { throw fail("ip link add \(name) type bridge", r) }
+        return true
+    }
+
+    /// ip link add HOST type veth peer name PEER netns PID
+    public func createVeth(_ host: String, peer: String, peerNetnsPid: Int32) throws {
+        try createVeth(host, peer: peer, peerNetnsPid: peerNetnsPid, master: nil, hostUp: false, peerMAC: nil)
+    }
+
+    /// ip link add HOST [master BRIDGE] [up] type veth peer name PEER [address MAC] netns PID
+    ///
+    /// One message: the peer is born inside the target netns (so its name only has to be free
+    /// there), with its MAC; the host end is born enslaved and up. The peer starts down: bring it
+    /// up from a session in its netns (the kernel refuses "up" for a peer created across netns).
+    public func createVeth(_ host: String, peer: String, peerNetnsPid: Int32, master: String?,
+                           hostUp: Bool, peerMAC: String?) throws {
+        var masterIndex: Int32 = 0
+        if let m = master {
+            guard let l = try link(m) else { throw HutchError.sys("ip link show \(m)" + whereLabel, ENODEV) }
+            masterIndex = l.index
+        }
+        let mac = try peerMAC.map { try MAC.parse($0) }
+        let r = mac.withOptionalBytes {
+            hn_veth_add(nl, host, peer, peerNetnsPid, masterIndex, hostUp ? 1 : 0, $0)
+        }
+        if r < 0 { throw fail("ip link add \(host) type veth peer name \(peer) netns \(peerNetnsPid)", r) }
+    }
+
+    /// ip link set LINK up
+    public func setUp(_ link: String) throws {
+        let r = hn_link_set_up(nl, link, 1)
+        if r < 0 { throw fail("ip link set \(link) up", r) }
+    }
+
+    /// bridge link set dev LINK hairpin on|off (LINK must be a bridge port)
+    public func setHairpin(_ link: String, _ on: Bool) throws {
+        let r = hn_bridge_port_set_hairpin(nl, link, on ? 1 : 0)
+        if r < 0 { throw fail("bridge link set dev \(link) hairpin \(on ? "on" : "off")", r) }
+    }
+
+    /// bridge -d link show dev LINK: its hairpin mode.
+    public func hairpin(_ link: String) throws -> Bool {
+        let r = hn_bridge_port_get_hairpin(nl, link)
+        if r < 0 { throw fail("bridge -d link show dev \(link)", r) }
+        return r == 1
+    }
+
+    /// ip link set LINK address MAC
+    public func setMAC(_ link: String, _ mac: String) throws {
+        let m = try MAC.parse(mac)
+        let r = m.withUnsafeBufferPointer { hn_link_set_mac(nl, link, $0.baseAddress) }
+        if r < 0 { throw fail("ip link set \(link) address \(mac)", r) }
+    }
+
+    /// ip link del NAME. Returns false when it was already gone.
+    @discardableResult
+    public func deleteLink(_ name: String) throws -> Bool {
+        let r = hn_link_del(nl, name)
+        if r == -ENODEV { return false }
+        if r < 0 { throw fail("ip link del \(name)", r) }
+        return true
+    }
+
+    // MARK: addresses and routes
+
+    /// ip addr add CIDR broadcast + dev LINK. Returns false when the address was already there.
+    @discardableResult
+    public func addAddress(_ link: String, _ cidr: CIDRv4) throws -> Bool {
+        guard let l = try self.link(link) else { throw HutchError.sys("ip addr add \(cidr) dev \(link)" + whereLabel, ENODEV) }
+        return try addAddress(index: l.index, cidr, label: link)
+    }
+
+    func addAddress(index: Int32, _ cidr: CIDRv4, label: String) throws -> Bool {
+        let r = hn_addr_add_v4(nl, index, cidr.address.value, Int32(cidr.prefix), cidr.broadcast.value)
+        if r == -EEXIST { return false }
+        if r < 0 { throw fail("ip addr add \(cidr) dev \(label)", r) }
+        return true
+    }
+
+    /// ip route add default via GW [dev LINK]
+    public func addDefaultRoute(via gw: IPv4Address, dev: String? = nil) throws {
+        var index: Int32 = 0
+        if let d = dev {
+            guard let l = try link(d) else { throw HutchError.sys("ip route add default via \(gw) dev \(d)" + whereLabel, ENODEV) }
+            index = l.index
+        }
+        let r = hn_route_add_default_v4(nl, gw.value, index)
+        if r < 0 { throw fail("ip route add default via \(gw)" + (dev.map { " dev \($0)" } ?? ""), r) }
+    }
+
+    public struct Route: Sendable, Hashable {
+        public var destination: CIDRv4
+        /// RTN_* (1 unicast, 2 local, 3 broadcast, 6 blackhole, 7 unreachable, ...)
+        public var type: UInt8
+        public var table: UInt32
+        public var outputIndex: Int32
+    }
+
+    /// ip -4 route show table TABLE (0: every table; 254: main; 255: local)
+    public func routeEntries(table: UInt32 = 254) throws -> [Route] {
+        var p: UnsafeMutablePointer<hn_route4>?
+        var n = 0
+        let r = hn_routes_v4(nl, table, &p, &n)
+        if r < 0 { throw fail("ip -4 route show table \(table)", r) }
+        defer { hn_free(p) }
+        return (0..<n).map { i in
+            let e = p![i]
+            return Route(destination: CIDRv4(address: IPv4Address(e.dst), prefix: Int(e.prefix)),
+                         type: e.type, table: e.table, outputIndex: e.oif)
+        }
+    }
+
+    /// ip -4 route show table main: the destinations, for the subnet overlap check.
+    /// The default route (0.0.0.0/0) is left out: it overlaps everything by definition.
+    public func routes() throws -> [CIDRv4] {
+        try routeEntries(table: 254).map(\.destination).filter { $0.prefix > 0 }
+    }
+}
+
+/// Ethernet addresses as `ip` writes them: six hex octets separated by colons.
+public enum MAC {
+    public static func parse(_ s: String) throws -> [UInt8] {
+        let parts = s.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 6 else { throw HutchError("invalid MAC address \(s)") }
+        return try parts.map {
+            guard $0.count == 2, let b = UInt8($0, radix: 16) else { throw HutchError("invalid MAC address \(s)") }
+            return b
+        }
+    }
+}
+
+extension Optional where Wrapped == [UInt8] {
+    func withOptionalBytes<R>(_ body: (UnsafePointer<UInt8>?) -> R) -> R {
+        switch self {
+        case .none: return body(nil)
+        case .some(let a): return a.withUnsafeBufferPointer { body($0.baseAddress) }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starting and talking to `hutch-shim` (docs/shim-protocol.md). Swift only posix_spawns it;
+/// every clone/setns/unshare happens in the shim's C code.
+public enum ShimLocator {
+    /// `HUTCH_SHIM`, else `hutch-shim` next to the running `hutch` binary.
+    public static let path: String = {
+        if let p = getenv("HUTCH_SHIM") { return String(cString: p) }
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        guard n > 0 else { return "hutch-shim" }
+        let exe = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let dir = exe.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        return dir + "/hutch-shim"
+    }()
+
+    /// The shim, when it is there to take over closing an nftables socket after a delete
+    /// (`hutch-shim linger`, see nftel.c); nil: close in this process.
+    package static let lingerHelper: String? = access(path, X_OK) == 0 ? path : nil
+
+    public static let hutchPath: String = {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        guard n > 0 else { return "hutch" }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }()
+}
+
+/// A pipe whose ends live at fd numbers >= 10 with close-on-exec set, so they never collide with
+/// 0–5 in posix_spawn's dup2 actions and never leak into anything else.
+struct Pipe {
+    var read: Int32
+    var write: Int32
+    init() throws {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw HutchError.sys("pipe", errno) }
+        read = Pipe.high(fds[0]); write = Pipe.high(fds[1])
+    }
+    static func high(_ fd: Int32) -> Int32 {
+        let n = fcntl(fd, F_DUPFD_CLOEXEC, 10)
+        if n >= 0 { close(fd); return n }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return fd
+    }
+}
+
+/// A running shim as seen from the CLI during `run`.
+public final class ShimProcess {
+    public let pid: pid_t
+    var statusFD: Int32
+    var goFD: Int32
+    var errFD: Int32
+
+    /// posix_spawns the shim with the three protocol pipes at fds 3, 4 and 5.
+    /// `detached`: a new session, stdio on /dev/null.
+    public init(arguments: [String], detached: Bool) throws {
+        let status = try Pipe(), go = try Pipe(), err = try Pipe()
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        if detached {
+            posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
+        }
+        posix_spawn_file_actions_adddup2(&fa, status.write, 3)
+        posix_spawn_file_actions_adddup2(&fa, go.read, 4)
+        posix_spawn_file_actions_adddup2(&fa, err.write, 5)
+
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        // Default dispositions and an empty mask in the shim whatever the CLI set for itself.
+        var all = sigset_t(); sigfillset(&all)
+        var none = sigset_t(); sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        var flags = Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
+        if detached { flags |= 0x80 /* POSIX_SPAWN_SETSID, glibc >= 2.26 */ }
+        posix_spawnattr_setflags(&attr, flags)
+
+        let argv = [ShimLocator.path] + arguments
+        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for p in cargs { free(p) } }
+        var p: pid_t = 0
+        let rc = posix_spawn(&p, ShimLocator.path, &fa, &attr, &cargs, environ)
+        close(status.write); close(go.read); close(err.write)
+        guard rc == 0 else {
+            close(status.read); close(go.write); close(err.read)
+            throw HutchError("cannot start \(ShimLocator.path): \(errnoString(rc)) (set HUTCH_SHIM or reinstall hutch)")
+        }
+        pid = p
+        statusFD = status.read; goFD = go.write; errFD = err.read
+    }
+
+    /// Reads the container's host pid from the status pipe (`PID\n`).
+    public func readContainerPid() throws -> pid_t {
+        // One line (the pid or the shim's error), not EOF: the child's copy of fd 3 closes only
+        // once it runs, and waiting for that cost ~1 ms of every run.
+        let line = readAll(statusFD, untilNewline: true)
+        close(statusFD); statusFD = -1
+        guard let v = Int32(line.trimmingSpaces()), v > 0 else {
+            throw HutchError("the shim failed before starting the container (\(line.isEmpty ? "no pid reported" : line.trimmingSpaces()))")
+        }
+        return v
+    }
+
+    /// Lets the child go on (`G`), then waits for exec: EOF on the error pipe means exec succeeded;
+    /// otherwise the failing step comes back as a HutchError with Docker's exit code.
+    public func release() throws {
+        var g: UInt8 = UInt8(ascii: "G")
+        _ = write(goFD, &g, 1)
+        close(goFD); goFD = -1
+        let report = readAll(errFD)
+        close(errFD); errFD = -1
+        if !report.isEmpty { throw Self.childError(report) }
+    }
+
+    /// Aborts: closing the go pipe without `G` makes the shim kill the child and exit 125.
+    public func abort() {
+        if goFD >= 0 { close(goFD); goFD = -1 }
+        if statusFD >= 0 { close(statusFD); statusFD = -1 }
+        if errFD >= 0 { close(errFD); errFD = -1 }
+        _ = waitExit()
+    }
+
+    /// Waits for the shim and returns its exit status (the container's, per the protocol).
+    public func waitExit() -> Int32 {
+        var st: Int32 = 0
+        while waitpid(pid, &st, 0) < 0 {
+            if errno != EINTR { return 125 }
+        }
+        if st & 0x7f == 0 { return (st >> 8) & 0xff }
+        return 128 + (st & 0x7f)
+    }
+
+    /// `STEP\tERRNO\tMESSAGE` from the child -> the one-line error and exit code Docker would give.
+    static func childError(_ report: String) -> HutchError {
+        let line = report.split(separator: "\n").first.map(String.init) ?? report
+        let parts = line.split(separator: "\t", maxSplits: 2).map(String.init)
+        guard parts.count == 3, let e = Int32(parts[1]) else { return HutchError("container setup failed: \(line)") }
+        let (step, msg) = (parts[0], parts[2])
+        if step == "exec" {
+            if e == ENOENT {
+                if msg.contains("/") { return HutchError("exec failed: \(msg): no such file or directory", exitCode: 127) }
+                return HutchError("exec failed: \(msg): executable file not found in $PATH", exitCode: 127)
+            }
+            return HutchError("exec failed: \(msg): \(errnoString(e))", exitCode: 126)
+        }
+        if step == "chdir" { return HutchError("cannot change to the working directory: \(msg)", exitCode: 125) }
+        return HutchError("container setup failed at \(step): \(msg)")
+    }
+}
+
+func readAll(_ fd: Int32, untilNewline: Bool = false) -> String {
+    var out = [UInt8]()
+    var buf = [UInt8](repeating: 0, count: 512)
+    while true {
+        let n = read(fd, &buf, buf.count)
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        out.append(contentsOf: buf[0..<n])
+        if untilNewline && out.last == UInt8(ascii: "\n") { break }
+    }
+    return String(decoding: out, as: UTF8.self)
+}

@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HutchModel
+import HutchOS
+import HutchState
+import HutchNet
+
+extension Runtime {
+    /// After a reboot every record from the earlier boot is stale: containers are marked exited
+    /// (with --rm, removed) and their leases and ports released before anything new is handed out
+    /// (Docker handed out duplicate addresses after restarts; host-local leaked leases).
+    /// `recorded`: the boot id in the store (read by the caller with the rest of its meta).
+    func checkBoot(recorded: String?) throws {
+        let boot = Sys.bootID
+        if recorded == boot { return }
+        for c in try store.containers() where c.bootId != boot && c.status == .running {
+            try reconcile(c)
+        }
+        try store.write { try Store.setMeta("bootId", boot, in: $0) }
+    }
+
+    /// Finds and repairs what crashes left behind; returns one line per thing cleaned.
+    /// Touches only hutch's own objects: its records, its folders under the state root, and
+    /// leases/ports in its store.
+    public func gc() throws -> [String] {
+        var report: [String] = []
+        for c in try store.containers() where c.status != .exited {
+            let r = try reconcile(c)
+            if c.status == .created && r.status != .created {
+                report.append("container \(c.name) (\(c.shortId)): its creation was interrupted; undone")
+            } else if c.status == .running && r.status != .running {
+                report.append("container \(c.name) (\(c.shortId)): its monitor was gone; cleaned up")
+            }
+        }
+        // Pods whose `pod create` was interrupted.
+        for p in try store.read({ try PodRecord.all(in: $0) }) where podCreationInterrupted(p) {
+            try reconcilePod(p)
+            report.append("pod \(p.name) (\(p.shortId)): its creation was interrupted; undone")
+        }
+        // What exists is listed before the records are read, and orphan leases are picked in the
+        // transaction that releases them: a `run` committing meanwhile is never taken for an orphan.
+        var folders: [String] = []
+        if let d = opendir(store.root + "/containers") {
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name.count == 64 { folders.append(name) }
+            }
+            closedir(d)
+        }
+        report += try store.write { db -> [String] in
+            let ids = try ContainerRecord.allIDs(in: db)
+            var out: [String] = []
+            for o in try Store.resourceOwners(in: db) where !ids.contains(o) {
+                try Self.release(o, in: db)
+                out.append("address lease / ports of vanished container \(o.prefix(12)) released")
+            }
+            return out
+        }
+        report += try sweepVeths()
+        let ids = try store.read { try ContainerRecord.allIDs(in: $0) }
+        for s in folders where !ids.contains(s) {
+            Sys.removeTree(containerDir(s))
+            report.append("folder of vanished container \(s.prefix(12)) removed")
+        }
+        return report
+    }
+
+    /// Host-side veths (`hv` + 11 hex) on one of this store's bridges that no live record owns:
+    /// left by a CLI that died between releasing a container and exiting (which is when the linger
+    /// helper deletes its veth), or kept by a network namespace that something outside hutch
+    /// holds. Links are listed before the records are read, so a veth created meanwhile by a
+    /// `run` is never taken for an orphan; a veth still there 100 ms later is deleted (one the
+    /// kernel is already removing with its namespace is left to it, and not reported).
+    func sweepVeths() throws -> [String] {
+        let nl = try NetlinkSession()
+        let hex = Set("0123456789abcdef")
+        func candidates() throws -> [String] {
+            let links = try nl.linkList()
+            let bridges = Set(try store.read { try NetworkRecord.all(in: $0) }.compactMap { nl.linkIndex($0.bridge) })
+            let live = try store.read { try ContainerRecord.liveHostVeths(in: $0) }
+            return links.filter { l in
+                l.name.count == 13 && l.name.hasPrefix("hv") && l.name.dropFirst(2).allSatisfy(hex.contains)
+                    && bridges.contains(l.master) && !live.contains(l.name)
+            }.map(\.name)
+        }
+        let first = try candidates()
+        if first.isEmpty { return [] }
+        Sys.sleepMS(100)
+        let again = Set(try candidates())
+        var report: [String] = []
+        for name in first where again.contains(name) {
+            if (try? nl.deleteLink(name)) == true { report.append("veth \(name) of a vanished container deleted") }
+        }
+        return report
+    }
+}

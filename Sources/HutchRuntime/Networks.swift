@@ -1,0 +1,158 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HutchModel
+import HutchOS
+import HutchState
+import HutchNet
+
+extension Runtime {
+    /// Subnets tried, in order, when `network create` is not given one: 10.90.0.0/24 upwards
+    /// (10.87/16 is hutch's default bridge, 10.88/16 Podman's, 10.89 left as a margin).
+    static func subnetPool() -> [CIDRv4] {
+        var out: [CIDRv4] = []
+        for b in 90...126 { for c in 0...255 { out.append(CIDRv4(address: IPv4Address(UInt32(10 << 24 | b << 16 | c << 8)), prefix: 24)) } }
+        return out
+    }
+
+    /// `hutch network create`: validates, picks a subnet that overlaps neither another hutch
+    /// network nor a host route, records the network and creates its bridge and rules.
+    public func createNetwork(_ o: NetworkOptions) throws -> NetworkRecord {
+        try o.validate()
+        let hostRoutes = try NetlinkSession().routes().filter { $0.prefix > 0 }
+        let id = Sys.randomID()
+        let bridge = o.bridge ?? "hb-" + String(id.prefix(11))
+        if try NetlinkSession().link(bridge) != nil {
+            throw HutchError("invalid --bridge \(bridge): an interface of that name already exists")
+        }
+        let record = try store.write { db -> NetworkRecord in
+            _ = try Store.network("bridge", in: db)
+            let existing = try NetworkRecord.all(in: db)
+            if existing.contains(where: { $0.name == o.name }) {
+                throw HutchError("network \(o.name) already exists: remove it first (hutch network rm \(o.name)) or pick another name")
+            }
+            if existing.contains(where: { $0.bridge == bridge }) {
+                throw HutchError("invalid --bridge \(bridge): network \(existing.first { $0.bridge == bridge }!.name) uses that bridge")
+            }
+            let taken = existing.compactMap { CIDRv4($0.subnet) }
+            let subnet: CIDRv4
+            if let s = o.subnet?.subnet {
+                if let t = existing.first(where: { CIDRv4($0.subnet)?.overlaps(s) == true }) {
+                    throw HutchError("invalid --subnet \(s): it overlaps network \(t.name) (\(t.subnet))")
+                }
+                if let r = hostRoutes.first(where: { $0.overlaps(s) }) {
+                    throw HutchError("invalid --subnet \(s): it overlaps the host route \(r.subnet)")
+                }
+                subnet = s
+            } else {
+                guard let s = Self.subnetPool().first(where: { c in
+                    !taken.contains(where: { $0.overlaps(c) }) && !hostRoutes.contains(where: { $0.overlaps(c) })
+                }) else { throw HutchError("no free subnet left in hutch's pool: give one with --subnet") }
+                subnet = s
+            }
+            let gw = o.gateway ?? subnet.firstHost
+            guard subnet.contains(gw), gw != subnet.network, gw != subnet.broadcast else {
+                throw HutchError("invalid --gateway \(gw): not a host address of \(subnet)")
+            }
+            let n = NetworkRecord(name: o.name, id: id, bridge: bridge, subnet: subnet.description, gateway: gw.description,
+                                  isInternal: o.isInternal, lastIP: nil, createdAt: Sys.now())
+            try n.insert(db)
+            return n
+        }
+        do {
+            try driver.ensure(try Self.bridgeSpec(record))
+        } catch {
+            _ = try? store.write { _ = try NetworkRecord.deleteOne($0, key: record.name) }
+            throw error
+        }
+        return record
+    }
+
+    public func networks() throws -> [NetworkRecord] {
+        // The default network's record is written on first use (or when HUTCH_DEFAULT_SUBNET
+        // changes it); `store.network` takes the write lock only then.
+        _ = try store.network("bridge")
+        return try store.read { try NetworkRecord.all(in: $0) }
+    }
+
+    public func network(_ ref: String) throws -> NetworkRecord {
+        if let n = try store.network(ref) { return n }
+        if let n = try networks().first(where: { $0.id.hasPrefix(ref) && ref.count >= 3 }) { return n }
+        throw HutchError("no such network: \(ref)")
+    }
+
+    /// Running containers attached to a network (pods appear through their infra container).
+    public func attached(to network: String) throws -> [ContainerRecord] {
+        try store.read { try ContainerRecord.running(onNetwork: network, in: $0) }
+            .filter { try reconcile($0).status == .running }
+    }
+
+    /// `hutch network rm`: refuses while containers or pods are attached (naming them); otherwise
+    /// deletes the bridge, its rules and its record.
+    public func removeNetwork(_ ref: String) throws -> NetworkRecord {
+        let n = try network(ref)
+        if n.name == "bridge" { throw HutchError("the default network bridge cannot be removed") }
+        let users = try attached(to: n.name)
+        if !users.isEmpty {
+            let names = try users.map { c -> String in
+                if c.isInfra, let p = c.pod, let pod = try store.read({ try PodRecord.fetchOne($0, key: p) }) { return "pod \(pod.name)" }
+                return c.name
+            }
+            throw HutchError("network \(n.name) is in use by \(names.joined(separator: ", ")): remove them first")
+        }
+        try driver.remove(try Self.bridgeSpec(n))
+        try store.write { try NetworkRecord.delete(n.name, in: $0) }
+        return n
+    }
+
+    /// `hutch network prune`: removes every user-defined network nothing runs on.
+    public func pruneNetworks() throws -> [String] {
+        var removed: [String] = []
+        for n in try networks() where n.name != "bridge" {
+            if try attached(to: n.name).isEmpty {
+                _ = try removeNetwork(n.name)
+                removed.append(n.name)
+            }
+        }
+        return removed
+    }
+
+    // MARK: name resolution
+
+    /// On user-defined networks every container resolves the others by name, hostname and
+    /// `--network-alias` (the default bridge keeps Docker's behaviour: no names). hutch rewrites
+    /// the members' hosts files whenever a member starts or goes (see HostsFile.rewrite).
+    func refreshNames(network: String?) {
+        guard let net = network, net != "bridge" else { return }
+        guard let members = try? store.read({ try ContainerRecord.running(onNetwork: net, in: $0) }),
+              let n = try? store.network(net) else { return }
+        let gw = IPv4Address(n.gateway)
+        // Each member's address and names, computed once.
+        let named = members.compactMap { m -> (ContainerRecord, IPv4Address, [String])? in
+            guard let ip = m.ipAddress.flatMap({ IPv4Address($0) }) else { return nil }
+            return (m, ip, (try? namesOf(m)) ?? [m.name])
+        }
+        let peers = named.map { ($0.1, $0.2) }
+        for (m, ip, names) in named {
+            var h = HostsFile(hostname: m.hostname, name: names.first ?? m.name, address: ip, gateway: gw)
+            h.aliases = m.aliases
+            h.peers = peers.filter { $0.0 != ip }
+            h.rewrite(at: containerDir(m.id) + "/hosts")
+        }
+    }
+
+    /// The names a container answers to on its network: its name (a pod's infra answers to the
+    /// pod's name), its hostname, its aliases.
+    func namesOf(_ c: ContainerRecord) throws -> [String] {
+        var names: [String] = []
+        if c.isInfra, let p = c.pod, let pod = try store.read({ try PodRecord.fetchOne($0, key: p) }) {
+            names.append(pod.name)
+            if pod.hostname != pod.name { names.append(pod.hostname) }
+        } else {
+            names.append(c.name)
+            if c.hostname != c.name { names.append(c.hostname) }
+        }
+        for a in c.aliases where !names.contains(a) { names.append(a) }
+        return names
+    }
+}

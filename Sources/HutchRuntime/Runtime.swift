@@ -1,0 +1,591 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HutchModel
+import HutchOS
+import HutchState
+import HutchNet
+
+/// The container lifecycle: run, stop, kill, wait, rm, cleanup. The CLI is a thin layer over this.
+public final class Runtime {
+    let store: Store
+    public let firewall: FirewallKind
+    let driver: BridgeDriver
+
+    /// `firewall`: the backend the caller asked for (--firewall / HUTCH_FIREWALL). The choice is
+    /// per host and recorded in the store; asking for the other one switches the host over.
+    public init(root: String, firewall: FirewallKind? = nil) throws {
+        Timeline.mark("runtime")
+        store = try Store(root: root)
+        Timeline.mark("store-open")
+        // One read for both: the recorded firewall backend and the boot the records belong to.
+        let meta = try store.read { db in
+            try Store.meta(["firewall", "bootId"], in: db)
+        }
+        let recorded = meta["firewall"].flatMap { FirewallKind(rawValue: $0) }
+        self.firewall = firewall ?? recorded ?? .nftables
+        driver = BridgeDriver(firewall: makeFirewall(self.firewall))
+        try checkBoot(recorded: meta["bootId"])
+        if let f = firewall, f != recorded {
+            if let old = recorded { try switchFirewall(from: old, to: f) }
+            else { try store.write { try Store.setMeta("firewall", f.rawValue, in: $0) } }
+        }
+        Timeline.mark("runtime-ready")
+    }
+
+    public func containerDir(_ id: String) -> String { store.root + "/containers/" + id }
+    public func logPath(_ id: String) -> String { containerDir(id) + "/ctr.log" }
+
+    static let selfStart: UInt64 = Sys.processStartTime(getpid()) ?? 0
+
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    // MARK: run
+
+    /// Creates and starts a container. Foreground: returns the command's exit status.
+    /// Detached: prints nothing itself, returns 0 and the record (the shim monitors from now on).
+    /// Any failure undoes every step already taken, in reverse order.
+    public func run(_ o: RunOptions, onStarted: (ContainerRecord) -> Void = { _ in }) throws -> Int32 {
+        try o.validate()
+        let env = try Self.environment(o.env)
+
+        let id = Sys.randomID()
+        let shortId = String(id.prefix(12))
+        var undo = Undo()
+        defer { undo.run() }
+
+        // 1. Resolve the network mode.
+        let (net, joined, pod) = try resolveNetwork(o)
+
+        var hostname = o.hostname ?? shortId
+        if case .host = o.network, o.hostname == nil { hostname = Self.hostHostname() }
+        if let j = joined { hostname = j.hostname }
+        if let p = o.infraOf { hostname = p.hostname }
+
+        // 2. Reserve the name and the address in one transaction.
+        let now = Sys.now()
+        let (record, address, ports) = try store.write { db -> (ContainerRecord, IPv4Address?, [PortMapping]) in
+            // A generated name is free by construction (checked in this transaction).
+            let name = try o.name ?? Names.generate(in: db)
+            if o.name != nil, let other = try ContainerRecord.named(name, in: db) {
+                throw HutchError("the container name \"\(name)\" is already in use by container \(other.shortId): remove it (hutch rm -f \(name)) or pick another --name")
+            }
+            var ip: IPv4Address?
+            if let n = net { ip = try IPAM.allocate(in: db, network: n, owner: id, requested: o.ip) }
+            let ports = try PortReservations.reserve(in: db, owner: id, specs: o.publish,
+                                                     isFreeOnHost: PortReservations.isFreeOnHost)
+            let r = ContainerRecord(
+                id: id, name: name, command: o.command, hostname: hostname,
+                env: env + ["HOSTNAME=\(hostname)"], workdir: o.workdir ?? "/",
+                networkMode: o.pod != nil ? "container:\(joined!.id)" : o.network.description, network: net?.name,
+                ipAddress: ip?.description, macAddress: ip?.derivedMAC,
+                hostVeth: net == nil ? nil : "hv" + String(id.prefix(11)),
+                joinedId: joined?.id, autoRemove: o.autoRemove, detached: o.detach, useInit: o.useInit,
+                capMask: o.capMask, noNewPrivs: o.noNewPrivs, status: .created,
+                // Until the shim takes over, the creating CLI is the record's owner: if it dies
+                // half-way, reconcile sees a "created" record whose owner is gone and undoes it.
+                shimPid: getpid(), shimStart: Self.selfStart, pid: 0, pidStart: 0, exitCode: nil,
+                createdAt: now, startedAt: nil, finishedAt: nil, bootId: Sys.bootID,
+                pod: pod?.id, isInfra: o.infraOf != nil, aliases: o.aliases)
+            try r.insert(db)
+            return (r, ip, ports)
+        }
+        undo.add { [store] in _ = try? store.write { try Self.forget(id, in: $0) } }
+        Fault.point("run.after-reserve")
+        Timeline.mark("reserved")
+
+        // 3. The container's folder and generated /etc files.
+        let dir = containerDir(id)
+        try Sys.mkdirs(dir, mode: 0o710)
+        undo.add { Sys.removeTree(dir) }
+        var binds: [String] = []
+        if let j = joined {
+            for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(containerDir(j.id))/\(f):/etc/\(f)") }
+        } else if case .host = o.network {
+            try Sys.writeFile(dir + "/hostname", hostname + "\n", atomic: false)
+            binds.append("\(dir)/hostname:/etc/hostname")
+        } else {
+            let gw = net.flatMap { IPv4Address($0.gateway) }
+            let hostsName = o.infraOf?.name ?? record.name
+            var hosts = HostsFile(hostname: hostname, name: hostsName, address: address, gateway: gw)
+            hosts.aliases = o.aliases
+            // A new folder nobody reads yet: no temporary files and renames.
+            try Sys.writeFile(dir + "/hosts", hosts.rendered, atomic: false)
+            try Sys.writeFile(dir + "/hostname", hostname + "\n", atomic: false)
+            try Sys.writeFile(dir + "/resolv.conf", ResolvConf.forContainer(host: Sys.readFile("/etc/resolv.conf") ?? ""), atomic: false)
+            for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(dir)/\(f):/etc/\(f)") }
+        }
+
+        Fault.point("run.after-files")
+        Timeline.mark("files")
+
+        // 4. The bridge (created on first use).
+        var spec: BridgeNetwork?
+        if let n = net {
+            let s = try Self.bridgeSpec(n)
+            spec = s
+            try driver.ensure(s)
+            Fault.point("run.after-bridge")
+            Timeline.mark("bridge")
+        }
+
+        // 5. Start the shim; the container's first process waits on the go pipe.
+        var args = ["run"]
+        if let j = joined {
+            args += ["--netns", "/proc/\(j.pid)/ns/net", "--uts", "/proc/\(j.pid)/ns/uts"]
+            if o.pod != nil { args += ["--ipc", "/proc/\(j.pid)/ns/ipc"] }
+        } else if case .host = o.network {
+            args += ["--netns", "host", "--hostname", hostname]
+        } else {
+            args += ["--netns", "new", "--hostname", hostname]
+        }
+        for b in binds { args += ["--bind", b] }
+        args += ["--workdir", record.workdir]
+        for e in record.env { args += ["--env", e] }
+        if o.infraOf != nil { args.append("--pause") } else if o.useInit { args.append("--init") }
+        if let c = o.capMask { args += ["--caps", c] }
+        if o.noNewPrivs { args.append("--no-new-privs") }
+        args += ["--exit-file", dir + "/exit"]
+        if o.detach {
+            args += ["--log", logPath(id), "--detach"]
+        }
+        for a in [ShimLocator.hutchPath, "--root", store.root, "--firewall", firewall.rawValue, "cleanup", id] {
+            args += ["--exit-cmd", a]
+        }
+        if o.infraOf == nil {
+            args.append("--")
+            args += o.command
+        }
+
+        let shim = try ShimProcess(arguments: args, detached: o.detach)
+        undo.add { shim.abort() }
+        Timeline.mark("shim-spawned")
+        let pid = try shim.readContainerPid()
+        Timeline.mark("child-pid")
+        guard let shimStart = Sys.processStartTime(shim.pid), let pidStart = Sys.processStartTime(pid) else {
+            throw HutchError("the container's process exited during setup")
+        }
+
+        Fault.point("run.after-spawn")
+
+        // 6. Wire the network while the child waits.
+        if let s = spec, let a = address, let veth = record.hostVeth {
+            try driver.attach(s, containerPid: pid, hostVeth: veth, address: a, mac: a.derivedMAC)
+            undo.add { [driver] in try? driver.detach(hostVeth: veth) }
+            Fault.point("run.after-attach")
+            if !ports.isEmpty {
+                let forwards = ports.map { PortForward(owner: id, mapping: $0, containerIP: a, network: s) }
+                try driver.firewall.addPorts(forwards)
+                undo.add { [driver] in try? driver.firewall.removePorts(forwards) }
+                Fault.point("run.after-ports")
+            }
+        }
+
+        Timeline.mark("wired")
+        var running = record
+        running.status = .running
+        running.shimPid = shim.pid; running.shimStart = shimStart
+        running.pid = pid; running.pidStart = pidStart
+        running.startedAt = Sys.now()
+        // Only a record still being created becomes "running": a concurrent `rm -f` or
+        // `pod rm -f` may have removed it meanwhile, and then this run undoes itself rather than
+        // start a container that no record holds.
+        guard try store.write({ try running.updateIfStillCreated($0) }) else {
+            throw HutchError("container \(record.name) was removed while it was being created")
+        }
+        Fault.point("run.after-running")
+        refreshNames(network: running.network)
+        Timeline.mark("recorded")
+
+        // 7. Release the child; exec success or the failing step comes back on the error pipe.
+        do {
+            try shim.release()
+        } catch {
+            // The shim has reported the failure and exits on its own; reap it before unwinding.
+            _ = shim.waitExit()
+            throw error
+        }
+        undo.cancel()
+        Fault.point("run.after-release")
+        Timeline.mark("released")
+        onStarted(running)
+        if o.detach { return 0 }
+
+        // 8. Foreground: forward termination signals to the shim, wait, clean up.
+        ForegroundSignals.forward(to: shim.pid)
+        let status = shim.waitExit()
+        ForegroundSignals.restore()
+        Timeline.mark("exited")
+        try cleanup(id, exitCode: status)
+        Timeline.mark("cleaned")
+        return status
+    }
+
+    /// What a run's network mode points at: the bridge network, or the container (a pod's infra
+    /// container) whose namespaces it joins, and the pod it belongs to.
+    func resolveNetwork(_ o: RunOptions) throws -> (NetworkRecord?, ContainerRecord?, PodRecord?) {
+        if let ref = o.pod {
+            guard let p = try store.findPod(ref) else { throw HutchError("no such pod: \(ref) (create it with 'hutch pod create --name \(ref)')") }
+            guard let infra = try store.findContainer(p.infraId), try reconcile(infra).status == .running else {
+                throw HutchError("pod \(p.name) is not running (its infra process is gone): remove it with 'hutch pod rm -f \(p.name)'")
+            }
+            return (nil, infra, p)
+        }
+        switch o.network {
+        case .bridge(let name):
+            guard let n = try store.network(name) else {
+                throw HutchError("network \(name) not found: create it with 'hutch network create \(name)' or use --network bridge")
+            }
+            return (n, nil, o.infraOf)
+        case .container(let ref):
+            guard let t = try store.findContainer(ref) else { throw HutchError("no such container: \(ref) (in --network container:\(ref))") }
+            guard try reconcile(t).status == .running else {
+                throw HutchError("cannot join the network of container \(t.name): it is not running")
+            }
+            return (nil, t, nil)
+        case .host, .none:
+            return (nil, nil, o.infraOf)
+        }
+    }
+
+    static func bridgeSpec(_ n: NetworkRecord) throws -> BridgeNetwork {
+        guard let subnet = CIDRv4(n.subnet), let gw = IPv4Address(n.gateway) else {
+            throw HutchError("network \(n.name) has a corrupt subnet or gateway in the state store")
+        }
+        return BridgeNetwork(name: n.name, bridge: n.bridge, subnet: subnet, gateway: gw, isInternal: n.isInternal)
+    }
+
+    /// `-e KEY=VALUE` or `-e KEY` (taken from the caller's environment, as Docker does), on top
+    /// of `base` (a container's environment, for exec) or of a default PATH, HOME and TERM.
+    static func environment(_ entries: [String], base: [String]? = nil) throws -> [String] {
+        var env: [(String, String)]
+        if let b = base {
+            env = b.map { e in
+                let kv = e.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                return (String(kv[0]), kv.count == 2 ? String(kv[1]) : "")
+            }
+        } else {
+            env = [("PATH", defaultPath), ("HOME", "/root")]
+            if let t = getenv("TERM") { env.append(("TERM", String(cString: t))) }
+        }
+        for e in entries {
+            try Validate.envEntry(e)
+            let parts = e.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(parts[0])
+            let value: String
+            if parts.count == 2 { value = String(parts[1]) } else {
+                guard let v = getenv(key) else { continue }
+                value = String(cString: v)
+            }
+            env.removeAll { $0.0 == key }
+            env.append((key, value))
+        }
+        return env.map { "\($0.0)=\($0.1)" }
+    }
+
+    static func hostHostname() -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        gethostname(&buf, 255)
+        return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: exit and cleanup
+
+    /// Tears down what a container held once its process is gone: veth, lease, and with --rm the
+    /// record and folder. Idempotent and tolerant of things already gone; run by the foreground
+    /// CLI, by the shim's exit command for detached containers, and by reconcile after a crash.
+    public func cleanup(_ id: String, exitCode: Int32? = nil) throws {
+        guard let c = try store.read({ try ContainerRecord.fetchOne($0, key: id) }) else { return }
+        Fault.point("cleanup.start")
+        if c.isInfra, let pod = c.pod {
+            // The pod's namespaces are going: its members go with them (their shims clean up).
+            for m in try store.members(ofPod: pod) where m.status == .running && Sys.isAlive(pid: m.pid, start: m.pidStart) {
+                Glibc.kill(m.pid, SIGKILL)
+            }
+        }
+        try tearDownNetwork(c)
+        Timeline.mark("teardown")
+        Fault.point("cleanup.after-detach")
+        let code = exitCode ?? Sys.readFile(containerDir(id) + "/exit").flatMap { Int32($0.trimmingSpaces()) } ?? 137
+        defer { refreshNames(network: c.network) }
+        if c.autoRemove {
+            try store.write { try Self.forget(id, in: $0) }
+            Sys.removeTree(containerDir(id))
+            return
+        }
+        try store.write { db in
+            try Self.release(id, in: db)
+            guard var r = try ContainerRecord.fetchOne(db, key: id), r.status != .exited else { return }
+            r.status = .exited
+            r.exitCode = code
+            r.finishedAt = Sys.now()
+            try r.update(db)
+        }
+    }
+
+    /// Brings a record in line with reality: a "running" container whose shim is gone (crashed,
+    /// killed, or from an earlier boot) is cleaned up as exited.
+    @discardableResult
+    public func reconcile(_ c: ContainerRecord) throws -> ContainerRecord {
+        if c.status == .created {
+            // A run that crashed half-way: undo whatever it did (rules, veth, lease, record).
+            if c.bootId == Sys.bootID && Sys.isAlive(pid: c.shimPid, start: c.shimStart) { return c }
+            try tearDownNetwork(c)
+            try store.write { try Self.forget(c.id, in: $0) }
+            Sys.removeTree(containerDir(c.id))
+            var gone = c; gone.status = .exited; gone.exitCode = 125
+            return gone
+        }
+        guard c.status == .running else { return c }
+        let sameBoot = c.bootId == Sys.bootID
+        if sameBoot && Sys.isAlive(pid: c.shimPid, start: c.shimStart) { return c }
+        // The monitor is gone. A container process still alive has nobody to record its exit:
+        // stop it rather than leave an unmanaged process holding an address.
+        if sameBoot && Sys.isAlive(pid: c.pid, start: c.pidStart) {
+            Glibc.kill(c.pid, SIGKILL)
+            _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 5000)
+        }
+        try cleanup(c.id)
+        return try store.read { try ContainerRecord.fetchOne($0, key: c.id) } ?? {
+            var g = c; g.status = .exited; return g
+        }()
+    }
+
+    public func containers(all: Bool) throws -> [ContainerRecord] {
+        try store.containers().compactMap { c in
+            let r = try reconcile(c)
+            // A repaired record may be gone altogether (--rm, or an interrupted creation).
+            if r.status != c.status, try store.read({ try ContainerRecord.fetchOne($0, key: r.id) }) == nil { return nil }
+            return all || r.status == .running ? r : nil
+        }
+    }
+
+    // MARK: stop, kill, wait, rm
+
+    /// SIGTERM (or the given signal), then SIGKILL after `timeout` seconds; returns once the
+    /// container's network and state are cleaned up.
+    public func stop(_ ref: String, timeout: Int) throws -> ContainerRecord {
+        try stopAll([store.container(ref)], timeout: timeout)[0]
+    }
+
+    /// Stops several containers with one grace period: SIGTERM to all, wait up to `timeout`
+    /// seconds for all, SIGKILL to what is left (so N containers that ignore SIGTERM cost one
+    /// timeout, not N).
+    public func stopAll(_ list: [ContainerRecord], timeout: Int) throws -> [ContainerRecord] {
+        let cs = try list.map { try reconcile($0) }
+        let live = cs.filter { $0.status == .running && Sys.isAlive(pid: $0.pid, start: $0.pidStart) }
+        for c in live { Glibc.kill(c.pid, SIGTERM) }
+        var waited = 0
+        while live.contains(where: { Sys.isAlive(pid: $0.pid, start: $0.pidStart) }) && waited < timeout * 1000 {
+            waited += Self.pollPause(waited)
+        }
+        for c in live where Sys.isAlive(pid: c.pid, start: c.pidStart) {
+            Glibc.kill(c.pid, SIGKILL)
+            _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 10_000)
+        }
+        return try cs.map { $0.status == .running ? try waitExited($0) : $0 }
+    }
+
+    public func kill(_ ref: String, signal: Int32) throws {
+        let c = try reconcile(try store.container(ref))
+        guard c.status == .running, Sys.isAlive(pid: c.pid, start: c.pidStart) else {
+            throw HutchError("cannot kill container \(c.name): it is not running")
+        }
+        guard Glibc.kill(c.pid, signal) == 0 else { throw HutchError.sys("kill \(c.name)", errno) }
+    }
+
+    /// Blocks until the container has exited and been cleaned up; returns its final record.
+    public func wait(_ ref: String) throws -> ContainerRecord {
+        let c = try store.container(ref)
+        return try waitExited(c)
+    }
+
+    /// Sleeps between two polls for something that usually happens within milliseconds (an exit,
+    /// a cleanup): 1 ms for the first 200 ms, then 5 ms. Returns the milliseconds slept.
+    static func pollPause(_ waited: Int) -> Int {
+        let ms = waited < 200 ? 1 : 5
+        Sys.sleepMS(ms)
+        return ms
+    }
+
+    func waitExited(_ c: ContainerRecord) throws -> ContainerRecord {
+        // The shim exits after its exit command (the cleanup) finished; a foreground CLI cleans up
+        // right after its shim exits. Poll the record, repairing it if its monitor vanished.
+        var waited = 0
+        while true {
+            guard let cur = try store.read({ try ContainerRecord.fetchOne($0, key: c.id) }) else {
+                var gone = c; gone.status = .exited; return gone
+            }
+            if cur.status != .running { return cur }
+            if !Sys.isAlive(pid: cur.shimPid, start: cur.shimStart) {
+                // Give a foreground CLI a moment to record the exit itself before repairing.
+                Sys.sleepMS(50)
+                if let again = try store.read({ try ContainerRecord.fetchOne($0, key: c.id) }), again.status == .running {
+                    return try reconcile(again)
+                }
+                continue
+            }
+            waited += Self.pollPause(waited)
+        }
+    }
+
+    func waitGone(pid: Int32, start: UInt64, timeoutMS: Int) -> Bool {
+        var waited = 0
+        while Sys.isAlive(pid: pid, start: start) {
+            if waited >= timeoutMS { return false }
+            waited += Self.pollPause(waited)
+        }
+        return true
+    }
+
+    public func remove(_ ref: String, force: Bool, podRemoval: Bool = false) throws -> ContainerRecord {
+        let c = try reconcile(try store.container(ref))
+        if c.isInfra, !podRemoval, let pod = c.pod, let p = try store.read({ try PodRecord.fetchOne($0, key: pod) }) {
+            throw HutchError("container \(c.name) is the infra container of pod \(p.name): remove the pod (hutch pod rm -f \(p.name))")
+        }
+        // `created`: its `hutch run` is still under way (reconcile undoes those whose run died).
+        if c.status == .created && !force {
+            throw HutchError("cannot remove container \(c.name): it is being created; wait for it, or use rm -f")
+        }
+        if c.status == .running {
+            guard force else {
+                throw HutchError("cannot remove container \(c.name): it is running; stop it first or use rm -f")
+            }
+            // The monitor goes with the container and the cleanup happens here: otherwise the
+            // monitor would start a second hutch process (its exit command) to do the same
+            // cleanup while this one waits for it. The container dies with its monitor anyway
+            // (PR_SET_PDEATHSIG); a cleanup already under way elsewhere is harmless (idempotent).
+            if Sys.isAlive(pid: c.shimPid, start: c.shimStart) { Glibc.kill(c.shimPid, SIGKILL) }
+            if Sys.isAlive(pid: c.pid, start: c.pidStart) { Glibc.kill(c.pid, SIGKILL) }
+            _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 10_000)
+            try cleanup(c.id, exitCode: 128 + SIGKILL)
+            Fault.point("rm.after-kill")
+        } else {
+            Fault.point("rm.after-kill")
+            // Its cleanup ran when it exited; again, idempotently, in case that was cut short.
+            try tearDownNetwork(c)
+        }
+        Fault.point("rm.after-detach")
+        // A record still being created (its `hutch run` is alive: reconcile kept it) goes only
+        // if it is still "created"; if that run has made it "running" meanwhile, it is removed
+        // as a running container. The run, in turn, undoes itself if its record is gone.
+        let gone = try store.write { try Self.forget(c.id, in: $0, onlyIfCreated: c.status == .created) }
+        if !gone { return try remove(c.id, force: force, podRemoval: podRemoval) }
+        Sys.removeTree(containerDir(c.id))
+        return c
+    }
+
+    /// Deletes a container's record with everything it holds in the store (lease, ports).
+    /// `onlyIfCreated`: only while the record is still `created`; if it is not, nothing is deleted
+    /// or released and the result is false.
+    @discardableResult
+    static func forget(_ id: String, in db: Database, onlyIfCreated: Bool = false) throws -> Bool {
+        let deleted = try ContainerRecord.delete(id, onlyIfCreated: onlyIfCreated, in: db)
+        if onlyIfCreated && !deleted { return false }
+        try release(id, in: db)
+        return true
+    }
+
+    /// Gives back what a container (or pod) holds in the store: its address lease and host ports.
+    static func release(_ owner: String, in db: Database) throws {
+        try IPAM.release(in: db, owner: owner)
+        try PortReservations.release(in: db, owner: owner)
+    }
+
+    /// The firewall's view of a container's published ports, derived from the store.
+    func forwards(_ c: ContainerRecord) throws -> [PortForward] {
+        guard let ip = c.ipAddress.flatMap({ IPv4Address($0) }), let netName = c.network else { return [] }
+        let mappings = try ports(c)
+        guard !mappings.isEmpty, let n = try store.read({ try NetworkRecord.fetchOne($0, key: netName) }) else { return [] }
+        let spec = try Self.bridgeSpec(n)
+        return mappings.map { PortForward(owner: c.id, mapping: $0, containerIP: ip, network: spec) }
+    }
+
+    /// Removes a container's DNAT rules (acknowledged by the kernel before this returns) and its
+    /// veth. The veth's RTM_DELLINK, like the close of the nftables socket after a delete, makes
+    /// the caller wait ~17 ms for the kernel; both are left to a helper that outlives this
+    /// process (`hutch-shim linger`, spawned once at exit), so a command returns without that
+    /// wait. Usually the kernel has already removed the pair with the container's network
+    /// namespace by then. Veth names are unique per container (`hv` + id), so a pair being
+    /// removed cannot collide with a new one.
+    func tearDownNetwork(_ c: ContainerRecord) throws {
+        let forwards = try forwards(c)
+        if !forwards.isEmpty { try? driver.firewall.removePorts(forwards) }
+        if let v = c.hostVeth { try? driver.detachLater(hostVeth: v) }
+    }
+
+    /// The host ports a container publishes, from the store (the source of truth for rules too).
+    public func ports(_ c: ContainerRecord) throws -> [PortMapping] {
+        try store.read { try PortReservations.mappings(in: $0, owner: c.id) }
+    }
+
+    // MARK: exec
+
+    /// Replaces this process with the shim in exec mode (it joins the container's namespaces and
+    /// runs the command), so nothing waits in between. Returns only on failure.
+    public func exec(_ ref: String, command: [String], env extra: [String], workdir: String?) throws -> Never {
+        let c = try reconcile(try store.container(ref))
+        guard c.status == .running, Sys.isAlive(pid: c.pid, start: c.pidStart) else {
+            throw HutchError("container \(c.name) is not running")
+        }
+        if let w = workdir, !w.hasPrefix("/") {
+            throw HutchError("invalid --workdir \"\(w)\": the working directory must be an absolute path")
+        }
+        let env = try Self.environment(extra, base: c.env)
+        var args = [ShimLocator.path, "exec", "--pid", String(c.pid), "--workdir", workdir ?? c.workdir]
+        for e in env { args += ["--env", e] }
+        if let m = c.capMask { args += ["--caps", m] }
+        if c.noNewPrivs { args.append("--no-new-privs") }
+        args.append("--")
+        args += command
+        var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        execv(ShimLocator.path, &cargs)
+        throw HutchError("cannot run \(ShimLocator.path): \(errnoString(errno))")
+    }
+}
+
+/// A stack of undo steps: on a failed `run` every step already taken is reversed, newest first.
+struct Undo {
+    private var steps: [() -> Void] = []
+    mutating func add(_ f: @escaping () -> Void) { steps.append(f) }
+    mutating func cancel() { steps.removeAll() }
+    mutating func run() { while let f = steps.popLast() { f() } }
+}
+
+/// While a foreground container runs, the CLI must outlive it to clean up: keyboard signals
+/// (which the terminal also delivers to the container directly) are ignored, and SIGTERM/SIGHUP
+/// are passed on to the shim, which forwards them to the container.
+enum ForegroundSignals {
+    nonisolated(unsafe) static var target: pid_t = 0
+
+    static func forward(to pid: pid_t) {
+        target = pid
+        signal(SIGINT, SIG_IGN)
+        signal(SIGQUIT, SIG_IGN)
+        let handler: @convention(c) (Int32) -> Void = { sig in
+            if ForegroundSignals.target > 0 { _ = Glibc.kill(ForegroundSignals.target, sig) }
+        }
+        signal(SIGTERM, handler)
+        signal(SIGHUP, handler)
+    }
+
+    static func restore() {
+        target = 0
+        for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { signal(s, SIG_DFL) }
+    }
+}
+
+// MARK: lookups for the CLI (the store stays behind Runtime)
+
+extension Runtime {
+    /// A container by name, id or unique id prefix; nil if there is none.
+    public func findContainer(_ ref: String) throws -> ContainerRecord? { try store.findContainer(ref) }
+    /// A container by name, id or unique id prefix; "no such container" otherwise.
+    public func container(_ ref: String) throws -> ContainerRecord { try store.container(ref) }
+    /// A pod by name, id or unique id prefix; "no such pod" otherwise.
+    public func pod(_ ref: String) throws -> PodRecord { try store.pod(ref) }
+    /// A pod's member containers (its infra container not included), oldest first.
+    public func members(ofPod id: String) throws -> [ContainerRecord] { try store.members(ofPod: id) }
+    /// A network by exact name; nil if there is none.
+    public func findNetwork(_ name: String) throws -> NetworkRecord? { try store.network(name) }
+}

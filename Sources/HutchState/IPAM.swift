@@ -1,0 +1,55 @@
+import HutchModel
+import HutchOS
+/// Address management for a bridge network, inside the caller's store transaction.
+/// Allocation is round-robin from the address after the last one handed out (as the CNI
+/// host-local plugin does), skipping the network, gateway and broadcast addresses and every
+/// address with a lease.
+public enum IPAM {
+    public static func allocate(in db: Database, network n: NetworkRecord, owner: String,
+                                requested: IPv4Address? = nil) throws -> IPv4Address {
+        guard let subnet = CIDRv4(n.subnet), let gw = IPv4Address(n.gateway) else {
+            throw HutchError("network \(n.name) has a corrupt subnet \(n.subnet) in the state store")
+        }
+        let taken = Set(try db.strings(sql: "SELECT ip FROM leases WHERE network = ?", arguments: [n.name]))
+        let pick: IPv4Address
+        if let r = requested {
+            guard subnet.contains(r), r != subnet.network, r != subnet.broadcast, r != gw else {
+                throw HutchError("address \(r) is not a usable address of network \(n.name) (\(n.subnet), gateway \(gw))")
+            }
+            guard !taken.contains(r.description) else {
+                throw HutchError("address \(r) is already in use on network \(n.name)")
+            }
+            pick = r
+        } else {
+            guard let p = nextFree(subnet: subnet, gateway: gw, after: n.lastIP.flatMap { IPv4Address($0) },
+                                   isTaken: { taken.contains($0.description) }) else {
+                throw HutchError("network \(n.name) (\(n.subnet)) has no free address left: remove containers or use a larger subnet")
+            }
+            pick = p
+        }
+        try LeaseRecord(network: n.name, ip: pick.description, owner: owner).insert(db)
+        try db.execute(sql: "UPDATE networks SET lastIP = ? WHERE name = ?", arguments: [pick.description, n.name])
+        return pick
+    }
+
+    /// The first usable address after `after` (wrapping around), or nil when the subnet is full.
+    public static func nextFree(subnet: CIDRv4, gateway: IPv4Address, after: IPv4Address?,
+                                isTaken: (IPv4Address) -> Bool) -> IPv4Address? {
+        let first = subnet.firstHost.value, last = subnet.lastHost.value
+        guard last >= first else { return nil }
+        let span = UInt64(last - first) + 1
+        var start = first
+        if let a = after, subnet.contains(a), a.value >= first, a.value < last { start = a.value + 1 }
+        var v = start
+        for _ in 0..<span {
+            let cand = IPv4Address(v)
+            if cand != gateway && !isTaken(cand) { return cand }
+            v = v == last ? first : v + 1
+        }
+        return nil
+    }
+
+    public static func release(in db: Database, owner: String) throws {
+        try db.execute(sql: "DELETE FROM leases WHERE owner = ?", arguments: [owner])
+    }
+}

@@ -1,0 +1,267 @@
+import HutchModel
+import HutchOS
+import CSQLite
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ContainerRecord: SQLKeyedRecord {
+    public static let table = "containers"
+    public static let primaryKey = "id"
+    public init(row r: Row) {
+        self.init(id: r.string("id"), name: r.string("name"), command: r.strings("command"), hostname: r.string("hostname"),
+                  env: r.strings("env"), workdir: r.string("workdir"), networkMode: r.string("networkMode"),
+                  network: r.text("network"), ipAddress: r.text("ipAddress"), macAddress: r.text("macAddress"),
+                  hostVeth: r.text("hostVeth"), joinedId: r.text("joinedId"), autoRemove: r.bool("autoRemove"),
+                  detached: r.bool("detached"), useInit: r.bool("useInit"), capMask: r.text("capMask"),
+                  noNewPrivs: r.bool("noNewPrivs"), status: ContainerStatus(rawValue: r.string("status")) ?? .exited,
+                  shimPid: r.int32("shimPid"), shimStart: r.uint64("shimStart"), pid: r.int32("pid"),
+                  pidStart: r.uint64("pidStart"), exitCode: r.integer("exitCode").map { Int32(truncatingIfNeeded: $0) },
+                  createdAt: r.string("createdAt"), startedAt: r.text("startedAt"), finishedAt: r.text("finishedAt"),
+                  bootId: r.string("bootId"), pod: r.text("pod"), isInfra: r.bool("isInfra"), aliases: r.strings("aliases"))
+    }
+    public var columns: [(String, any SQLArgument)] {
+        [("id", id), ("name", name), ("command", JSON.strings(command).render()), ("hostname", hostname),
+         ("env", JSON.strings(env).render()), ("workdir", workdir), ("networkMode", networkMode), ("network", network),
+         ("ipAddress", ipAddress), ("macAddress", macAddress), ("hostVeth", hostVeth), ("joinedId", joinedId),
+         ("autoRemove", autoRemove), ("detached", detached), ("useInit", useInit), ("capMask", capMask),
+         ("noNewPrivs", noNewPrivs), ("status", status.rawValue), ("shimPid", shimPid), ("shimStart", shimStart),
+         ("pid", pid), ("pidStart", pidStart), ("exitCode", exitCode), ("createdAt", createdAt), ("startedAt", startedAt),
+         ("finishedAt", finishedAt), ("bootId", bootId), ("pod", pod), ("isInfra", isInfra),
+         ("aliases", JSON.strings(aliases).render())]
+    }
+}
+
+extension PodRecord: SQLKeyedRecord {
+    public static let table = "pods"
+    public static let primaryKey = "id"
+    public init(row r: Row) {
+        self.init(id: r.string("id"), name: r.string("name"), hostname: r.string("hostname"), infraId: r.string("infraId"),
+                  createdAt: r.string("createdAt"), ownerPid: r.int32("ownerPid"), ownerStart: r.uint64("ownerStart"))
+    }
+    public var columns: [(String, any SQLArgument)] {
+        [("id", id), ("name", name), ("hostname", hostname), ("infraId", infraId), ("createdAt", createdAt),
+         ("ownerPid", ownerPid), ("ownerStart", ownerStart)]
+    }
+}
+
+extension NetworkRecord: SQLKeyedRecord {
+    public static let table = "networks"
+    public static let primaryKey = "name"
+    public init(row r: Row) {
+        self.init(name: r.string("name"), id: r.string("id"), bridge: r.string("bridge"), subnet: r.string("subnet"),
+                  gateway: r.string("gateway"), isInternal: r.bool("isInternal"), lastIP: r.text("lastIP"),
+                  createdAt: r.string("createdAt"))
+    }
+    public var columns: [(String, any SQLArgument)] {
+        [("name", name), ("id", id), ("bridge", bridge), ("subnet", subnet), ("gateway", gateway),
+         ("isInternal", isInternal), ("lastIP", lastIP), ("createdAt", createdAt)]
+    }
+}
+
+/// An address lease: one IP of one network held by one container (or pod). Keyed by
+/// (network, ip); rows go by owner (`IPAM.release`).
+public struct LeaseRecord: Sendable, Equatable, SQLRecord {
+    public static let table = "leases"
+    public var network: String
+    public var ip: String
+    public var owner: String
+    public init(network: String, ip: String, owner: String) { self.network = network; self.ip = ip; self.owner = owner }
+    public init(row r: Row) { self.init(network: r.string("network"), ip: r.string("ip"), owner: r.string("owner")) }
+    public var columns: [(String, any SQLArgument)] { [("network", network), ("ip", ip), ("owner", owner)] }
+}
+
+/// The state store: one SQLite database under the state root. Every change that hands something
+/// out (a name, an address) happens in one IMMEDIATE transaction, so concurrent hutch processes
+/// serialise on SQLite's write lock and can never both win.
+public final class Store: @unchecked Sendable {
+    public let root: String
+    let db: Database
+    /// One connection, used by one thread at a time.
+    private let lock = StoreLock()
+
+    public static let defaultNetwork = NetworkRecord(
+        name: "bridge", id: String(repeating: "0", count: 64), bridge: "hutch0",
+        subnet: "10.87.0.0/16", gateway: "10.87.0.1", isInternal: false, lastIP: nil, createdAt: "")
+
+    public init(root: String) throws {
+        self.root = root
+        // The common case: a store that exists at this schema version needs no lock, no folders
+        // and no switch to WAL (WAL is recorded in the file, set before the schema is created).
+        if let existing = try? Database(path: root + "/hutch.db", busyTimeoutMs: 30_000, create: false),
+           (try? existing.int(sql: "PRAGMA user_version")) == Self.schemaVersion,
+           (try? existing.strings(sql: "PRAGMA journal_mode"))?.first == "wal" {
+            db = existing
+            return
+        }
+        try Sys.mkdirs(root + "/containers", mode: 0o711)
+        // Opening (the switch to WAL) and creating the schema of a fresh store are not covered by
+        // SQLite's busy timeout: serialise them between hutch processes with a file lock.
+        let lock = open(root + "/hutch.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if lock >= 0 { while flock(lock, LOCK_EX) != 0 && errno == EINTR {} }
+        defer { if lock >= 0 { close(lock) } }
+        do {
+            // WAL + synchronous=NORMAL: commits are atomic and survive a crash of hutch; only a
+            // power loss can drop the last commits. Saves an fsync per command on the hot path.
+            db = try Database(path: root + "/hutch.db", busyTimeoutMs: 30_000)
+            let version = try db.int(sql: "PRAGMA user_version") ?? 0
+            if version != Self.schemaVersion { try Self.migrate(db, from: version) }
+        } catch let e as SQLiteError {
+            throw HutchError("cannot open the state store in \(root): \(e.message)")
+        }
+    }
+
+    /// Bumped with every migration added below.
+    static let schemaVersion = 1
+
+    /// Brings a store at `version` (0: new) to `schemaVersion`, in one transaction. Each step is
+    /// the SQL of one schema version; add a step (never edit one) to change the schema.
+    static func migrate(_ db: Database, from version: Int) throws {
+        try db.transaction("IMMEDIATE") { db in
+            // Another process may have migrated while this one waited for the lock.
+            let current = try db.int(sql: "PRAGMA user_version") ?? 0
+            if current > schemaVersion {
+                throw HutchError("the state store has schema version \(current), newer than this hutch knows (\(schemaVersion)): use a newer hutch")
+            }
+            guard current < schemaVersion else { return }
+            for step in migrations.dropFirst(current) { try db.execute(sql: step) }
+            try db.execute(sql: "PRAGMA user_version = \(schemaVersion)")
+        }
+    }
+
+    /// Schema version 1 (the same tables the GRDB-based store created).
+    static let migrations = [
+        """
+        CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE,
+          command TEXT NOT NULL, hostname TEXT NOT NULL, env TEXT NOT NULL, workdir TEXT NOT NULL,
+          networkMode TEXT NOT NULL, network TEXT, ipAddress TEXT, macAddress TEXT, hostVeth TEXT, joinedId TEXT,
+          autoRemove BOOLEAN NOT NULL, detached BOOLEAN NOT NULL, useInit BOOLEAN NOT NULL, capMask TEXT,
+          noNewPrivs BOOLEAN NOT NULL, status TEXT NOT NULL, shimPid INTEGER NOT NULL, shimStart INTEGER NOT NULL,
+          pid INTEGER NOT NULL, pidStart INTEGER NOT NULL, exitCode INTEGER, createdAt TEXT NOT NULL, startedAt TEXT,
+          finishedAt TEXT, bootId TEXT NOT NULL, pod TEXT, isInfra BOOLEAN NOT NULL DEFAULT 0,
+          aliases TEXT NOT NULL DEFAULT '[]');
+        CREATE TABLE IF NOT EXISTS pods (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE, hostname TEXT NOT NULL,
+          infraId TEXT NOT NULL, createdAt TEXT NOT NULL, ownerPid INTEGER NOT NULL DEFAULT 0,
+          ownerStart INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE IF NOT EXISTS networks (name TEXT PRIMARY KEY NOT NULL, id TEXT NOT NULL UNIQUE,
+          bridge TEXT NOT NULL UNIQUE, subnet TEXT NOT NULL, gateway TEXT NOT NULL, isInternal BOOLEAN NOT NULL,
+          lastIP TEXT, createdAt TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS leases (network TEXT NOT NULL, ip TEXT NOT NULL, owner TEXT NOT NULL,
+          PRIMARY KEY (network, ip));
+        CREATE INDEX IF NOT EXISTS leases_owner ON leases(owner);
+        CREATE TABLE IF NOT EXISTS ports (proto TEXT NOT NULL, hostIP TEXT NOT NULL, hostPort INTEGER NOT NULL,
+          containerPort INTEGER NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (proto, hostIP, hostPort));
+        CREATE INDEX IF NOT EXISTS ports_owner ON ports(owner);
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+        """,
+    ]
+
+    /// Runs `body` in one IMMEDIATE transaction; database errors become one-line hutch errors.
+    @discardableResult
+    public func write<T>(_ body: (Database) throws -> T) throws -> T {
+        lock.lock(); defer { lock.unlock() }
+        do { return try db.transaction("IMMEDIATE", body) } catch let e as SQLiteError {
+            throw HutchError("state store: \(e.message)")
+        }
+    }
+
+    /// Runs `body` in one read transaction (a consistent snapshot).
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+        lock.lock(); defer { lock.unlock() }
+        do { return try db.transaction("DEFERRED", body) } catch let e as SQLiteError {
+            throw HutchError("state store: \(e.message)")
+        }
+    }
+
+    // MARK: containers
+
+    public func containers() throws -> [ContainerRecord] {
+        try read { try ContainerRecord.fetchAll($0, order: "createdAt DESC") }
+    }
+
+    /// Finds a container by exact name, full id, or unique id prefix, as Docker does.
+    public func findContainer(_ ref: String) throws -> ContainerRecord? {
+        try read { db in try Self.findContainer(ref, in: db) }
+    }
+
+    public static func findContainer(_ ref: String, in db: Database) throws -> ContainerRecord? {
+        try find(ContainerRecord.self, ref, kind: "container", in: db)
+    }
+
+    /// A record by exact name, else by full id or unique id prefix (lowercase hex), as Docker
+    /// resolves references.
+    static func find<T: SQLKeyedRecord>(_ type: T.Type, _ ref: String, kind: String, in db: Database) throws -> T? {
+        if let r = try T.fetchAll(db, where: "name = ?", arguments: [ref]).first { return r }
+        guard !ref.isEmpty, ref.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
+        let matches = try T.fetchAll(db, where: "id LIKE ?", arguments: [ref + "%"], limit: 2)
+        if matches.count > 1 { throw HutchError("\(kind) id prefix \(ref) is ambiguous: give more characters") }
+        return matches.first
+    }
+
+    public func container(_ ref: String) throws -> ContainerRecord {
+        guard let c = try findContainer(ref) else {
+            throw HutchError("no such container: \(ref)")
+        }
+        return c
+    }
+
+    // MARK: pods
+
+    /// Finds a pod by exact name, full id, or unique id prefix.
+    public func findPod(_ ref: String) throws -> PodRecord? {
+        try read { try Self.find(PodRecord.self, ref, kind: "pod", in: $0) }
+    }
+
+    public func pod(_ ref: String) throws -> PodRecord {
+        guard let p = try findPod(ref) else { throw HutchError("no such pod: \(ref)") }
+        return p
+    }
+
+    public func members(ofPod id: String) throws -> [ContainerRecord] {
+        try read { try ContainerRecord.fetchAll($0, where: "pod = ? AND isInfra = 0", arguments: [id], order: "createdAt") }
+    }
+
+    // MARK: networks
+
+    public static func network(_ name: String, in db: Database) throws -> NetworkRecord? {
+        let existing = try NetworkRecord.fetchOne(db, key: name)
+        guard name == "bridge" else { return existing }
+        // The default subnet is configurable (like dockerd's "bip") with HUTCH_DEFAULT_SUBNET; it
+        // takes effect while no container holds an address on the default network.
+        var n = existing ?? defaultNetwork
+        if let custom = Environment.get("HUTCH_DEFAULT_SUBNET") {
+            guard let c = CIDRv4(custom), c.prefix <= 30 else {
+                throw HutchError("invalid HUTCH_DEFAULT_SUBNET \"\(custom)\": use an IPv4 CIDR such as 10.87.0.0/16 (at most /30)")
+            }
+            n.subnet = c.subnet.description
+            n.gateway = c.subnet.firstHost.description
+        }
+        if let e = existing {
+            if e == n { return e }
+            let inUse = try db.int(sql: "SELECT COUNT(*) FROM leases WHERE network = ?", arguments: [name]) ?? 0
+            if inUse > 0 { return e }
+            n.lastIP = nil
+            try n.update(db)
+            return n
+        }
+        n.createdAt = Sys.now()
+        try n.insert(db)
+        return n
+    }
+
+    /// A network by name. A read on the hot path; a write only to record (or re-subnet, with
+    /// HUTCH_DEFAULT_SUBNET) the default network.
+    public func network(_ name: String) throws -> NetworkRecord? {
+        let mayChange = name == "bridge" && Environment.get("HUTCH_DEFAULT_SUBNET") != nil
+        if !mayChange, let n = try read({ try NetworkRecord.fetchOne($0, key: name) }) { return n }
+        guard name == "bridge" else { return nil }
+        return try write { try Self.network(name, in: $0) }
+    }
+
+    // MARK: meta
+
+    public static func setMeta(_ key: String, _ value: String, in db: Database) throws {
+        try db.execute(sql: "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       arguments: [key, value])
+    }
+}
