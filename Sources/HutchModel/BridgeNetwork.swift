@@ -14,6 +14,11 @@ public struct BridgeNetwork: Sendable, Hashable {
         self.isInternal = isInternal
     }
 
+    /// A stored network as the network layer sees it.
+    public init(_ n: NetworkRecord) {
+        self.init(name: n.name, bridge: n.bridge, subnet: n.subnet, gateway: n.gateway, isInternal: n.isInternal)
+    }
+
     /// The bridge's own address: the gateway with the subnet's prefix.
     public var gatewayCIDR: CIDRv4 { CIDRv4(address: gateway, prefix: subnet.prefix) }
 

@@ -54,7 +54,7 @@ public struct ContainerRecord: Sendable, Equatable {
     public var networkMode: String
     /// The bridge network the container is attached to (bridge mode only).
     public var network: String?
-    public var ipAddress: String?
+    public var ipAddress: IPv4Address?
     public var macAddress: String?
     public var hostVeth: String?
     /// Id of the container whose namespaces this one joined (container mode).
@@ -85,7 +85,7 @@ public struct ContainerRecord: Sendable, Equatable {
 
     public var shortId: String { String(id.prefix(12)) }
 
-    public init(id: String, name: String, command: [String], hostname: String, env: [String], workdir: String, networkMode: String, network: String? = nil, ipAddress: String? = nil, macAddress: String? = nil, hostVeth: String? = nil, joinedId: String? = nil, autoRemove: Bool, detached: Bool, useInit: Bool, capMask: String? = nil, noNewPrivs: Bool, status: ContainerStatus, shimPid: Int32, shimStart: UInt64, pid: Int32, pidStart: UInt64, exitCode: Int32? = nil, createdAt: String, startedAt: String? = nil, finishedAt: String? = nil, bootId: String, pod: String? = nil, isInfra: Bool = false, aliases: [String] = []) {
+    public init(id: String, name: String, command: [String], hostname: String, env: [String], workdir: String, networkMode: String, network: String? = nil, ipAddress: IPv4Address? = nil, macAddress: String? = nil, hostVeth: String? = nil, joinedId: String? = nil, autoRemove: Bool, detached: Bool, useInit: Bool, capMask: String? = nil, noNewPrivs: Bool, status: ContainerStatus, shimPid: Int32, shimStart: UInt64, pid: Int32, pidStart: UInt64, exitCode: Int32? = nil, createdAt: String, startedAt: String? = nil, finishedAt: String? = nil, bootId: String, pod: String? = nil, isInfra: Bool = false, aliases: [String] = []) {
         self.id = id; self.name = name; self.command = command; self.hostname = hostname; self.env = env; self.workdir = workdir; self.networkMode = networkMode; self.network = network; self.ipAddress = ipAddress; self.macAddress = macAddress; self.hostVeth = hostVeth; self.joinedId = joinedId; self.autoRemove = autoRemove; self.detached = detached; self.useInit = useInit; self.capMask = capMask; self.noNewPrivs = noNewPrivs; self.status = status; self.shimPid = shimPid; self.shimStart = shimStart; self.pid = pid; self.pidStart = pidStart; self.exitCode = exitCode; self.createdAt = createdAt; self.startedAt = startedAt; self.finishedAt = finishedAt; self.bootId = bootId; self.pod = pod; self.isInfra = isInfra; self.aliases = aliases
     }
 }
@@ -115,15 +115,15 @@ public struct NetworkRecord: Sendable, Equatable {
     public var name: String
     public var id: String
     public var bridge: String
-    public var subnet: String
-    public var gateway: String
+    public var subnet: CIDRv4
+    public var gateway: IPv4Address
     public var isInternal: Bool
     /// The last address handed out, so allocation goes round-robin (like host-local) and a
     /// just-released address is not re-used at once.
-    public var lastIP: String?
+    public var lastIP: IPv4Address?
     public var createdAt: String
 
-    public init(name: String, id: String, bridge: String, subnet: String, gateway: String, isInternal: Bool, lastIP: String? = nil, createdAt: String) {
+    public init(name: String, id: String, bridge: String, subnet: CIDRv4, gateway: IPv4Address, isInternal: Bool, lastIP: IPv4Address? = nil, createdAt: String) {
         self.name = name; self.id = id; self.bridge = bridge; self.subnet = subnet; self.gateway = gateway; self.isInternal = isInternal; self.lastIP = lastIP; self.createdAt = createdAt
     }
 }

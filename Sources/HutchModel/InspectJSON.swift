@@ -35,9 +35,9 @@ public struct ContainerJSON: JSONConvertible {
                 "NetworkMode": .string(c.networkMode), "AutoRemove": .bool(c.autoRemove), "Init": .bool(c.useInit),
             ]),
             "NetworkSettings": .object([
-                "IPAddress": .string(attached ? c.ipAddress ?? "" : ""),
-                "IPPrefixLen": .int(Int64(attached ? (network.flatMap { CIDRv4($0.subnet)?.prefix } ?? 0) : 0)),
-                "Gateway": .string(attached ? network?.gateway ?? "" : ""),
+                "IPAddress": .string(attached ? c.ipAddress?.description ?? "" : ""),
+                "IPPrefixLen": .int(Int64(attached ? (network?.subnet.prefix ?? 0) : 0)),
+                "Gateway": .string(attached ? network?.gateway.description ?? "" : ""),
                 "MacAddress": .string(attached ? c.macAddress ?? "" : ""),
                 "SandboxKey": .string(running ? "/proc/\(c.pid)/ns/net" : ""),
                 "Ports": running ? Self.dockerPorts(ports) : .object([:]),
@@ -75,7 +75,7 @@ public struct PodJSON: JSONConvertible {
             "Hostname": .string(p.hostname),
             "InfraContainerID": .string(p.infraId),
             "InfraPid": .int(Int64(running ? infra?.pid ?? 0 : 0)),
-            "IPAddress": .string(running ? infra?.ipAddress ?? "" : ""),
+            "IPAddress": .string(running ? infra?.ipAddress?.description ?? "" : ""),
             "NetworkMode": .string(infra?.networkMode ?? ""),
             "Ports": running ? ContainerJSON.dockerPorts(ports) : .object([:]),
             "Containers": .array(members.map {
@@ -90,7 +90,7 @@ public struct NetworkJSON: JSONConvertible {
     public let json: JSON
 
     public init(_ n: NetworkRecord, members: [(id: String, name: String, ip: String, mac: String)]) {
-        let prefix = CIDRv4(n.subnet)?.prefix ?? 32
+        let prefix = n.subnet.prefix
         var endpoints: [String: JSON] = [:]
         for m in members {
             endpoints[m.id] = .object(["Name": .string(m.name), "IPv4Address": .string("\(m.ip)/\(prefix)"),
@@ -103,7 +103,7 @@ public struct NetworkJSON: JSONConvertible {
             "Driver": .string("bridge"),
             "IPAM": .object([
                 "Driver": .string("default"),
-                "Config": .array([.object(["Subnet": .string(n.subnet), "Gateway": .string(n.gateway)])]),
+                "Config": .array([.object(["Subnet": .string(n.subnet.description), "Gateway": .string(n.gateway.description)])]),
             ]),
             "Internal": .bool(n.isInternal),
             "Options": .object(["com.docker.network.bridge.name": .string(n.bridge)]),

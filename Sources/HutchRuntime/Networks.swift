@@ -34,10 +34,10 @@ extension Runtime {
             if existing.contains(where: { $0.bridge == bridge }) {
                 throw HutchError("invalid --bridge \(bridge): network \(existing.first { $0.bridge == bridge }!.name) uses that bridge")
             }
-            let taken = existing.compactMap { CIDRv4($0.subnet) }
+            let taken = existing.map(\.subnet)
             let subnet: CIDRv4
             if let s = o.subnet?.subnet {
-                if let t = existing.first(where: { CIDRv4($0.subnet)?.overlaps(s) == true }) {
+                if let t = existing.first(where: { $0.subnet.overlaps(s) }) {
                     throw HutchError("invalid --subnet \(s): it overlaps network \(t.name) (\(t.subnet))")
                 }
                 if let r = hostRoutes.first(where: { $0.overlaps(s) }) {
@@ -54,13 +54,13 @@ extension Runtime {
             guard subnet.contains(gw), gw != subnet.network, gw != subnet.broadcast else {
                 throw HutchError("invalid --gateway \(gw): not a host address of \(subnet)")
             }
-            let n = NetworkRecord(name: o.name, id: id, bridge: bridge, subnet: subnet.description, gateway: gw.description,
+            let n = NetworkRecord(name: o.name, id: id, bridge: bridge, subnet: subnet, gateway: gw,
                                   isInternal: o.isInternal, lastIP: nil, createdAt: Sys.now())
             try n.insert(db)
             return n
         }
         do {
-            try driver.ensure(try Self.bridgeSpec(record))
+            try driver.ensure(BridgeNetwork(record))
         } catch {
             _ = try? store.write { _ = try NetworkRecord.deleteOne($0, key: record.name) }
             throw error
@@ -100,7 +100,7 @@ extension Runtime {
             }
             throw HutchError("network \(n.name) is in use by \(names.joined(separator: ", ")): remove them first")
         }
-        try driver.remove(try Self.bridgeSpec(n))
+        try driver.remove(BridgeNetwork(n))
         try store.write { try NetworkRecord.delete(n.name, in: $0) }
         return n
     }
@@ -126,10 +126,10 @@ extension Runtime {
         guard let net = network, net != "bridge" else { return }
         guard let members = try? store.read({ try ContainerRecord.running(onNetwork: net, in: $0) }),
               let n = try? store.network(net) else { return }
-        let gw = IPv4Address(n.gateway)
+        let gw = n.gateway
         // Each member's address and names, computed once.
         let named = members.compactMap { m -> (ContainerRecord, IPv4Address, [String])? in
-            guard let ip = m.ipAddress.flatMap({ IPv4Address($0) }) else { return nil }
+            guard let ip = m.ipAddress else { return nil }
             return (m, ip, (try? namesOf(m)) ?? [m.name])
         }
         let peers = named.map { ($0.1, $0.2) }

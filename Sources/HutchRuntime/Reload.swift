@@ -11,7 +11,7 @@ extension Runtime {
         let fw = driver.firewall
         let nl = try NetlinkSession()
         for n in try store.read({ try NetworkRecord.all(in: $0) }) {
-            let spec = try Self.bridgeSpec(n)
+            let spec = BridgeNetwork(n)
             guard try nl.link(spec.bridge) != nil else { continue }
             try fw.setupNetwork(spec)
             done.append("network \(n.name): rules installed (\(firewall.rawValue))")
@@ -37,7 +37,7 @@ extension Runtime {
             if !f.isEmpty { try? oldFW.removePorts(f) }
         }
         for n in try store.read({ try NetworkRecord.all(in: $0) }) {
-            try? oldFW.teardownNetwork(try Self.bridgeSpec(n))
+            try? oldFW.teardownNetwork(BridgeNetwork(n))
         }
         try store.write { try Store.setMeta("firewall", new.rawValue, in: $0) }
         _ = try reload()

@@ -78,7 +78,7 @@ public final class Runtime {
                 id: id, name: name, command: o.command, hostname: hostname,
                 env: env + ["HOSTNAME=\(hostname)"], workdir: o.workdir ?? "/",
                 networkMode: o.pod != nil ? "container:\(joined!.id)" : o.network.description, network: net?.name,
-                ipAddress: ip?.description, macAddress: ip?.derivedMAC,
+                ipAddress: ip, macAddress: ip?.derivedMAC,
                 hostVeth: net == nil ? nil : "hv" + String(id.prefix(11)),
                 joinedId: joined?.id, autoRemove: o.autoRemove, detached: o.detach, useInit: o.useInit,
                 capMask: o.capMask, noNewPrivs: o.noNewPrivs, status: .created,
@@ -105,7 +105,7 @@ public final class Runtime {
             try Sys.writeFile(dir + "/hostname", hostname + "\n", atomic: false)
             binds.append("\(dir)/hostname:/etc/hostname")
         } else {
-            let gw = net.flatMap { IPv4Address($0.gateway) }
+            let gw = net?.gateway
             let hostsName = o.infraOf?.name ?? record.name
             var hosts = HostsFile(hostname: hostname, name: hostsName, address: address, gateway: gw)
             hosts.aliases = o.aliases
@@ -122,7 +122,7 @@ public final class Runtime {
         // 4. The bridge (created on first use).
         var spec: BridgeNetwork?
         if let n = net {
-            let s = try Self.bridgeSpec(n)
+            let s = BridgeNetwork(n)
             spec = s
             try driver.ensure(s)
             Fault.point("run.after-bridge")
@@ -246,13 +246,6 @@ public final class Runtime {
         case .host, .none:
             return (nil, nil, o.infraOf)
         }
-    }
-
-    static func bridgeSpec(_ n: NetworkRecord) throws -> BridgeNetwork {
-        guard let subnet = CIDRv4(n.subnet), let gw = IPv4Address(n.gateway) else {
-            throw HutchError("network \(n.name) has a corrupt subnet or gateway in the state store")
-        }
-        return BridgeNetwork(name: n.name, bridge: n.bridge, subnet: subnet, gateway: gw, isInternal: n.isInternal)
     }
 
     /// `-e KEY=VALUE` or `-e KEY` (taken from the caller's environment, as Docker does), on top
@@ -494,10 +487,10 @@ public final class Runtime {
 
     /// The firewall's view of a container's published ports, derived from the store.
     func forwards(_ c: ContainerRecord) throws -> [PortForward] {
-        guard let ip = c.ipAddress.flatMap({ IPv4Address($0) }), let netName = c.network else { return [] }
+        guard let ip = c.ipAddress, let netName = c.network else { return [] }
         let mappings = try ports(c)
         guard !mappings.isEmpty, let n = try store.read({ try NetworkRecord.fetchOne($0, key: netName) }) else { return [] }
-        let spec = try Self.bridgeSpec(n)
+        let spec = BridgeNetwork(n)
         return mappings.map { PortForward(owner: c.id, mapping: $0, containerIP: ip, network: spec) }
     }
 

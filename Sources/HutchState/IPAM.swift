@@ -7,9 +7,7 @@ import HutchOS
 public enum IPAM {
     public static func allocate(in db: Database, network n: NetworkRecord, owner: String,
                                 requested: IPv4Address? = nil) throws -> IPv4Address {
-        guard let subnet = CIDRv4(n.subnet), let gw = IPv4Address(n.gateway) else {
-            throw HutchError("network \(n.name) has a corrupt subnet \(n.subnet) in the state store")
-        }
+        let subnet = n.subnet, gw = n.gateway
         let taken = Set(try db.strings(sql: "SELECT ip FROM leases WHERE network = ?", arguments: [n.name]))
         let pick: IPv4Address
         if let r = requested {
@@ -21,13 +19,13 @@ public enum IPAM {
             }
             pick = r
         } else {
-            guard let p = nextFree(subnet: subnet, gateway: gw, after: n.lastIP.flatMap { IPv4Address($0) },
+            guard let p = nextFree(subnet: subnet, gateway: gw, after: n.lastIP,
                                    isTaken: { taken.contains($0.description) }) else {
                 throw HutchError("network \(n.name) (\(n.subnet)) has no free address left: remove containers or use a larger subnet")
             }
             pick = p
         }
-        try LeaseRecord(network: n.name, ip: pick.description, owner: owner).insert(db)
+        try LeaseRecord(network: n.name, ip: pick, owner: owner).insert(db)
         try db.execute(sql: "UPDATE networks SET lastIP = ? WHERE name = ?", arguments: [pick.description, n.name])
         return pick
     }

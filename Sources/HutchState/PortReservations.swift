@@ -18,7 +18,7 @@ public struct PortRecord: Sendable, Equatable, SQLRecord {
     public init(proto: String, hostIP: String, hostPort: Int, containerPort: Int, owner: String) {
         self.proto = proto; self.hostIP = hostIP; self.hostPort = hostPort; self.containerPort = containerPort; self.owner = owner
     }
-    public init(row r: Row) {
+    public init(row r: Row) throws {
         self.init(proto: r.string("proto"), hostIP: r.string("hostIP"), hostPort: Int(r.integer("hostPort") ?? 0),
                   containerPort: Int(r.integer("containerPort") ?? 0), owner: r.string("owner"))
     }

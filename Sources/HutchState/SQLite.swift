@@ -72,6 +72,8 @@ extension Int32: SQLArgument { public var sqlValue: SQLValue { .integer(Int64(se
 extension UInt64: SQLArgument { public var sqlValue: SQLValue { .integer(Int64(bitPattern: self)) } }
 extension Bool: SQLArgument { public var sqlValue: SQLValue { .integer(self ? 1 : 0) } }
 extension SQLValue: SQLArgument { public var sqlValue: SQLValue { self } }
+extension IPv4Address: SQLArgument { public var sqlValue: SQLValue { .text(description) } }
+extension CIDRv4: SQLArgument { public var sqlValue: SQLValue { .text(description) } }
 extension Optional: SQLArgument where Wrapped: SQLArgument {
     public var sqlValue: SQLValue { self?.sqlValue ?? .null }
 }
@@ -91,6 +93,25 @@ public struct Row {
     public func int32(_ column: String) -> Int32 { Int32(truncatingIfNeeded: integer(column) ?? 0) }
     public func uint64(_ column: String) -> UInt64 { UInt64(bitPattern: integer(column) ?? 0) }
     public func bool(_ column: String) -> Bool { (integer(column) ?? 0) != 0 }
+    /// An IPv4 address stored as text; nil when NULL, an error when it does not parse.
+    public func ipv4(_ column: String) throws -> IPv4Address? {
+        guard let t = text(column) else { return nil }
+        guard let a = IPv4Address(t) else { throw corrupt(column, t) }
+        return a
+    }
+    /// An IPv4 address stored as text in a NOT NULL column; an error when it does not parse.
+    public func address(_ column: String) throws -> IPv4Address {
+        guard let a = try ipv4(column) else { throw corrupt(column, "NULL") }
+        return a
+    }
+    /// An IPv4 CIDR stored as text; an error when it does not parse.
+    public func cidr(_ column: String) throws -> CIDRv4 {
+        guard let c = CIDRv4(string(column)) else { throw corrupt(column, string(column)) }
+        return c
+    }
+    func corrupt(_ column: String, _ value: String) -> HutchError {
+        HutchError("the state store is corrupt: \"\(value)\" in column \(column) is not an IPv4 address or CIDR (hutch gc cannot repair this; restore or remove the state root)")
+    }
     /// A JSON array of strings stored as text (command, env, aliases).
     public func strings(_ column: String) -> [String] { JSON.stringArray(from: string(column)) ?? [] }
 }
@@ -201,7 +222,9 @@ public final class Database {
 /// start-up time in every short-lived hutch process).
 public protocol SQLRecord {
     static var table: String { get }
-    init(row: Row)
+    /// Converts the row's text into typed values once, here; a value that does not parse is a
+    /// corrupt store, reported as such.
+    init(row: Row) throws
     /// Every column.
     var columns: [(String, any SQLArgument)] { get }
 }
@@ -213,7 +236,7 @@ public protocol SQLKeyedRecord: SQLRecord {
 
 extension SQLKeyedRecord {
     public static func fetchOne(_ db: Database, key: String) throws -> Self? {
-        try db.rows(sql: "SELECT * FROM \(table) WHERE \(primaryKey) = ?", arguments: [key]).first.map(Self.init(row:))
+        try db.rows(sql: "SELECT * FROM \(table) WHERE \(primaryKey) = ?", arguments: [key]).first.map { try Self(row: $0) }
     }
 
     /// Deletes the row with this primary key; `onlyIf`: an SQL condition the row must also
@@ -255,7 +278,7 @@ extension SQLRecord {
         if let c = condition { sql += " WHERE \(c)" }
         if let o = order { sql += " ORDER BY \(o)" }
         if let l = limit { sql += " LIMIT \(l)" }
-        return try db.rows(sql: sql, arguments: arguments).map(Self.init(row:))
+        return try db.rows(sql: sql, arguments: arguments).map { try Self(row: $0) }
     }
 
     static func fetchCount(_ db: Database, where condition: String, arguments: [any SQLArgument] = []) throws -> Int {

@@ -8,10 +8,10 @@ import Glibc
 extension ContainerRecord: SQLKeyedRecord {
     public static let table = "containers"
     public static let primaryKey = "id"
-    public init(row r: Row) {
+    public init(row r: Row) throws {
         self.init(id: r.string("id"), name: r.string("name"), command: r.strings("command"), hostname: r.string("hostname"),
                   env: r.strings("env"), workdir: r.string("workdir"), networkMode: r.string("networkMode"),
-                  network: r.text("network"), ipAddress: r.text("ipAddress"), macAddress: r.text("macAddress"),
+                  network: r.text("network"), ipAddress: try r.ipv4("ipAddress"), macAddress: r.text("macAddress"),
                   hostVeth: r.text("hostVeth"), joinedId: r.text("joinedId"), autoRemove: r.bool("autoRemove"),
                   detached: r.bool("detached"), useInit: r.bool("useInit"), capMask: r.text("capMask"),
                   noNewPrivs: r.bool("noNewPrivs"), status: ContainerStatus(rawValue: r.string("status")) ?? .exited,
@@ -35,7 +35,7 @@ extension ContainerRecord: SQLKeyedRecord {
 extension PodRecord: SQLKeyedRecord {
     public static let table = "pods"
     public static let primaryKey = "id"
-    public init(row r: Row) {
+    public init(row r: Row) throws {
         self.init(id: r.string("id"), name: r.string("name"), hostname: r.string("hostname"), infraId: r.string("infraId"),
                   createdAt: r.string("createdAt"), ownerPid: r.int32("ownerPid"), ownerStart: r.uint64("ownerStart"))
     }
@@ -48,9 +48,9 @@ extension PodRecord: SQLKeyedRecord {
 extension NetworkRecord: SQLKeyedRecord {
     public static let table = "networks"
     public static let primaryKey = "name"
-    public init(row r: Row) {
-        self.init(name: r.string("name"), id: r.string("id"), bridge: r.string("bridge"), subnet: r.string("subnet"),
-                  gateway: r.string("gateway"), isInternal: r.bool("isInternal"), lastIP: r.text("lastIP"),
+    public init(row r: Row) throws {
+        self.init(name: r.string("name"), id: r.string("id"), bridge: r.string("bridge"), subnet: try r.cidr("subnet"),
+                  gateway: try r.address("gateway"), isInternal: r.bool("isInternal"), lastIP: try r.ipv4("lastIP"),
                   createdAt: r.string("createdAt"))
     }
     public var columns: [(String, any SQLArgument)] {
@@ -64,10 +64,10 @@ extension NetworkRecord: SQLKeyedRecord {
 public struct LeaseRecord: Sendable, Equatable, SQLRecord {
     public static let table = "leases"
     public var network: String
-    public var ip: String
+    public var ip: IPv4Address
     public var owner: String
-    public init(network: String, ip: String, owner: String) { self.network = network; self.ip = ip; self.owner = owner }
-    public init(row r: Row) { self.init(network: r.string("network"), ip: r.string("ip"), owner: r.string("owner")) }
+    public init(network: String, ip: IPv4Address, owner: String) { self.network = network; self.ip = ip; self.owner = owner }
+    public init(row r: Row) throws { self.init(network: r.string("network"), ip: try r.address("ip"), owner: r.string("owner")) }
     public var columns: [(String, any SQLArgument)] { [("network", network), ("ip", ip), ("owner", owner)] }
 }
 
@@ -82,7 +82,7 @@ public final class Store: @unchecked Sendable {
 
     public static let defaultNetwork = NetworkRecord(
         name: "bridge", id: String(repeating: "0", count: 64), bridge: "hutch0",
-        subnet: "10.87.0.0/16", gateway: "10.87.0.1", isInternal: false, lastIP: nil, createdAt: "")
+        subnet: CIDRv4("10.87.0.0/16")!, gateway: IPv4Address("10.87.0.1")!, isInternal: false, lastIP: nil, createdAt: "")
 
     public init(root: String) throws {
         self.root = root
@@ -233,8 +233,8 @@ public final class Store: @unchecked Sendable {
             guard let c = CIDRv4(custom), c.prefix <= 30 else {
                 throw HutchError("invalid HUTCH_DEFAULT_SUBNET \"\(custom)\": use an IPv4 CIDR such as 10.87.0.0/16 (at most /30)")
             }
-            n.subnet = c.subnet.description
-            n.gateway = c.subnet.firstHost.description
+            n.subnet = c.subnet
+            n.gateway = c.subnet.firstHost
         }
         if let e = existing {
             if e == n { return e }

@@ -38,7 +38,7 @@ enum NetworkList {
         let nets = try Global.runtime(a).networks()
         if a.flag(quiet) { for n in nets { print(n.name) }; return }
         var rows = [["NETWORK ID", "NAME", "DRIVER", "SUBNET", "GATEWAY", "BRIDGE", "INTERNAL"]]
-        for n in nets { rows.append([String(n.id.prefix(12)), n.name, "bridge", n.subnet, n.gateway, n.bridge, n.isInternal ? "true" : "false"]) }
+        for n in nets { rows.append([String(n.id.prefix(12)), n.name, "bridge", n.subnet.description, n.gateway.description, n.bridge, n.isInternal ? "true" : "false"]) }
         print(Table.render(rows))
     }
 }
@@ -49,7 +49,7 @@ enum NetworkInspect {
         var items: [NetworkJSON] = []
         for ref in a.all(Network.networks) {
             let n = try rt.network(ref)
-            let members = try rt.attached(to: n.name).map { (id: $0.id, name: $0.name, ip: $0.ipAddress ?? "", mac: $0.macAddress ?? "") }
+            let members = try rt.attached(to: n.name).map { (id: $0.id, name: $0.name, ip: $0.ipAddress?.description ?? "", mac: $0.macAddress ?? "") }
             items.append(NetworkJSON(n, members: members))
         }
         print(ContainerJSON.render(items))

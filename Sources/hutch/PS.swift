@@ -20,7 +20,7 @@ enum PS {
         for c in list {
             rows.append([full ? c.id : c.shortId, Table.command(c.command),
                          Table.humanDuration(Table.secondsSince(c.createdAt)) + " ago", Table.status(c),
-                         c.networkMode, c.status == .running ? c.ipAddress ?? "" : "", c.name])
+                         c.networkMode, c.status == .running ? c.ipAddress?.description ?? "" : "", c.name])
         }
         print(Table.render(rows))
     }

@@ -32,7 +32,7 @@ final class StoreTests: XCTestCase {
         let ips = try store.write { db -> [String] in
             let n = try XCTUnwrap(try Store.network("bridge", in: db))
             XCTAssertEqual(n.bridge, "hutch0")
-            XCTAssertEqual(n.subnet, "10.87.0.0/16")
+            XCTAssertEqual(n.subnet.description, "10.87.0.0/16")
             var out: [String] = []
             for i in 0..<3 {
                 let cur = try XCTUnwrap(try Store.network("bridge", in: db))
@@ -112,7 +112,7 @@ final class StoreTests: XCTestCase {
 
     func testInspectJSONShape() throws {
         var r = record(Sys.randomID(), name: "web")
-        r.status = .running; r.pid = 42; r.ipAddress = "10.87.0.2"; r.macAddress = "02:42:0a:57:00:02"
+        r.status = .running; r.pid = 42; r.ipAddress = IPv4Address("10.87.0.2"); r.macAddress = "02:42:0a:57:00:02"
         let json = ContainerJSON.render([ContainerJSON(r, network: Store.defaultNetwork, ports: try PublishSpec.parse("8080:80").mappings, logPath: "/x")])
         let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]).first!
         XCTAssertEqual(obj["Id"] as? String, r.id)

@@ -249,7 +249,7 @@ def test_stress_interleaved_runs_and_removes(h):
 
 
 def fault_steps():
-    src = open(os.path.join(REPO, "Sources", "HutchKit", "Runtime", "Fault.swift")).read()
+    src = open(os.path.join(REPO, "Sources", "HutchRuntime", "Fault.swift")).read()
     body = re.search(r"static let steps\s*=\s*\[(.*?)\]", src, re.S)
     assert body, "Fault.steps not found in Fault.swift"
     return re.findall(r'"([^"]+)"', body.group(1))

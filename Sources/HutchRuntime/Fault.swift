@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import HutchOS
 
 /// Test-only fault injection: `HUTCH_FAULT=run.after-attach hutch run ...` makes hutch SIGKILL
 /// itself at that step, as a crash would, so tests can check that the next hutch command (or
