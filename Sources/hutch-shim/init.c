@@ -13,7 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/wait.h>
-#include "shim.h"
+#include "init.h"
+#include "proc.h"
 
 // The init's loop. Every signal is blocked and taken with sigwaitinfo: a blocked signal is
 // queued even for a pid-namespace init without handlers, so the monitor's forwarded SIGTERM
