@@ -124,12 +124,8 @@ void child_main(struct run_spec *s) {
     //     privileges (set-id bits, file caps) from here on.
     drop_privileges(&s->caps, s->no_new_privs);
 
-    // 14. --pause: nothing to exec; close every fd but 0/1/2 (EOF on fd 5 tells the CLI that
-    //     setup succeeded) and sleep as PID 1.
-    if (s->pause) {
-        close_fds_from_3();
-        pause_main();
-    }
+    // 14. --pause: nothing to exec; PID 1 sleeps (init.c closes fd 5 once it is set up).
+    if (s->pause) pause_main();
 
     // 15. The command, with its complete environment. Only 0/1/2 survive exec; fd 5 stays open
     //     until exec succeeds (its EOF is the signal).

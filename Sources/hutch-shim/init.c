@@ -85,6 +85,10 @@ void pause_main(void) {
     sa.sa_flags = SA_NOCLDSTOP;
     if (sigaction(SIGCHLD, &sa, NULL) < 0) _exit(3);
 
+    // Set up: keep no fd but 0/1/2. EOF on fd 5 tells the CLI that setup succeeded, so it comes
+    // after the title (whoever sees the EOF sees `hutch-shim pause`) and the handlers.
+    close_fds_from_3();
+
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

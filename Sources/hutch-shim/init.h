@@ -5,5 +5,5 @@
 // --init: forks the command; returns in the command's process, never returns in the init.
 void init_fork_command(void);
 
-// --pause: Kubernetes' pause.c; never returns.
+// --pause: Kubernetes' pause.c; closes every fd >= 3 once set up; never returns.
 __attribute__((noreturn)) void pause_main(void);
