@@ -23,7 +23,7 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-SHIM_SRC   = $(wildcard Sources/hutch-shim/*.c) Sources/hutch-shim/shim.h
+SHIM_SRC   = $(wildcard Sources/hutch-shim/*.c Sources/hutch-shim/*.h)
 SHIM_CC    = cc -std=gnu11 -O2 -Wall -Wextra -static
 
 build: deps

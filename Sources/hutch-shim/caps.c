@@ -1,14 +1,15 @@
-// hutch-shim: capabilities (libcap).
+// hutch-shim: capabilities (libcap) and no_new_privs.
 //
 // `--caps HEX` is a mask such as Docker's default a80425fb. The plan is built before clone,
-// where allocating is fine; caps_apply runs in the child between clone and exec and only makes
+// where allocating is fine; drop_privileges runs in the child between clone and exec and only makes
 // system calls (prctl and capset through libcap's thin wrappers).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include "shim.h"
+#include "caps.h"
+#include "proc.h"
 
 // Parses a hexadecimal mask, with or without a leading 0x.
 int parse_caps(const char *text, uint64_t *mask) {
@@ -60,7 +61,7 @@ int caps_prepare(struct caps_plan *plan, uint64_t mask) {
 //      this comes while the effective set is still full);
 //   2. set effective and permitted to the mask, inheritable empty (capset);
 //   3. clear the ambient set.
-int caps_apply(const struct caps_plan *plan) {
+static int caps_apply(const struct caps_plan *plan) {
     if (!plan->enabled) return 0;
     for (int c = 0; c <= plan->last_cap; c++) {
         if (plan->mask & (UINT64_C(1) << c)) continue;
@@ -69,4 +70,11 @@ int caps_apply(const struct caps_plan *plan) {
     if (cap_set_proc(plan->state) < 0) return -1;
     if (cap_reset_ambient() < 0) return -1;
     return 0;
+}
+
+// no_new_privs comes last: from here on exec can never gain privileges (set-id bits, file caps).
+void drop_privileges(const struct caps_plan *plan, bool no_new_privs) {
+    if (caps_apply(plan) < 0) child_fail("caps", errno, "cannot reduce capabilities", true);
+    if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        child_fail("no-new-privs", errno, "prctl(PR_SET_NO_NEW_PRIVS)", true);
 }

@@ -5,11 +5,10 @@
 // system calls: no malloc, no stdio, no locale. Everything it needs (namespace fds, the log fd,
 // the capability state, argv, envp) was prepared by the shim before clone.
 //
-// A failing step reports `STEP\tERRNO\tMESSAGE\n` on fd 5 and exits: 127 for `exec` with
-// ENOENT, 126 for any other `exec` failure, 125 for every other step.
+// A failing step reports through child_fail (proc.c): `STEP\tERRNO\tMESSAGE\n` on fd 5, then exit
+// 127 for `exec` with ENOENT, 126 for any other `exec` failure, 125 for every other step.
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -19,130 +18,10 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/resource.h>
-#include <linux/close_range.h>
-#include "shim.h"
-
-enum report_mode report_mode = REPORT_PIPE;
-
-// --- error reporting without stdio ------------------------------------------------------------
-
-struct line {
-    char buf[1024];
-    size_t len;
-};
-
-// Appends s as is (the separators).
-static void put_raw(struct line *l, const char *s) {
-    for (; *s && l->len < sizeof l->buf - 2; s++) l->buf[l->len++] = *s;
-}
-
-// Appends s; tabs and newlines become spaces so that the report stays one line of three fields.
-static void put(struct line *l, const char *s) {
-    for (; *s && l->len < sizeof l->buf - 2; s++) l->buf[l->len++] = (*s == '\t' || *s == '\n') ? ' ' : *s;
-}
-
-static void put_int(struct line *l, int v) {
-    char digits[16];
-    int n = 0;
-    unsigned u = v < 0 ? (unsigned)-v : (unsigned)v;
-    do digits[n++] = (char)('0' + u % 10); while ((u /= 10) && n < 15);
-    if (v < 0) put(l, "-");
-    while (n > 0 && l->len < sizeof l->buf - 2) l->buf[l->len++] = digits[--n];
-}
-
-// strerrordesc_np returns a constant English string: no locale files, no allocation.
-static const char *errtext(int err) {
-    const char *t = strerrordesc_np(err);
-    return t ? t : "unknown error";
-}
-
-static void write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return;
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
-// Reports a failed step and exits. `what` names the object (a path, the command); with_text
-// appends the errno text to it (the CLI adds its own wording for `exec`).
-void child_fail(const char *step, int err, const char *what, bool with_text) {
-    bool is_exec = strcmp(step, "exec") == 0;
-    int code = is_exec ? (err == ENOENT ? EXIT_NOTFOUND : EXIT_CANNOT) : EXIT_SHIM;
-    struct line l = { .len = 0 };
-    switch (report_mode) {
-    case REPORT_PIPE:
-        put(&l, step); put_raw(&l, "\t"); put_int(&l, err); put_raw(&l, "\t"); put(&l, what);
-        if (with_text) { put(&l, ": "); put(&l, errtext(err)); }
-        l.buf[l.len++] = '\n';
-        write_all(FD_ERR, l.buf, l.len);
-        break;
-    case REPORT_STDERR:
-        put(&l, "hutch-shim: "); put(&l, step); put(&l, ": "); put(&l, what);
-        put(&l, ": "); put(&l, errtext(err));
-        l.buf[l.len++] = '\n';
-        write_all(2, l.buf, l.len);
-        break;
-    case REPORT_HUTCH:
-        // Worded like the CLI words the fd-5 reports of `run`.
-        if (is_exec) {
-            put(&l, "hutch: exec failed: "); put(&l, what); put(&l, ": ");
-            put(&l, err == ENOENT ? "executable file not found in $PATH" : errtext(err));
-        } else if (strcmp(step, "chdir") == 0) {
-            put(&l, "hutch: cannot change to the working directory: "); put(&l, what);
-            put(&l, ": "); put(&l, errtext(err));
-        } else {
-            put(&l, "hutch: exec setup failed at "); put(&l, step); put(&l, ": "); put(&l, what);
-            if (with_text) { put(&l, ": "); put(&l, errtext(err)); }
-        }
-        l.buf[l.len++] = '\n';
-        write_all(2, l.buf, l.len);
-        break;
-    }
-    _exit(code);
-}
-
-// --- the last steps before exec, shared with `exec` mode ----------------------------------------
-
-// Marks every fd above 2 close-on-exec, so only 0/1/2 reach the command while fd 5 stays usable
-// for a report until the exec itself. close_range(CLOSE_RANGE_CLOEXEC) needs Linux 5.11; older
-// kernels get a loop over the fd table.
-void mark_fds_cloexec(void) {
-    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
-    struct rlimit rl;
-    int max = 65536;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)max)
-        max = (int)rl.rlim_cur;
-    for (int fd = 3; fd < max; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
-// Default dispositions for every signal and an empty mask: the command must not inherit the
-// shim's blocked set (blocked masks and ignored dispositions survive exec).
-void reset_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
-        sigaction(sig, &sa, NULL); // glibc's reserved signals fail with EINVAL: harmless
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
-// Replaces the process with the command. environ becomes the given list first, so the PATH
-// lookup of execvp uses the container's PATH (glibc's execvp only reads environ and uses stack
-// buffers). Reaching the line after execvp means it failed.
-void exec_command(char **argv, char **env) {
-    reset_signals();
-    environ = env;
-    execvp(argv[0], argv);
-    child_fail("exec", errno, argv[0], false);
-}
+#include "child.h"
+#include "caps.h"
+#include "init.h"
+#include "proc.h"
 
 // ip link set lo up, in the new network namespace this process is already in: one ioctl here
 // instead of a netlink session opened into the namespace from the CLI.
@@ -165,12 +44,6 @@ static int loopback_up(void) {
 
 // --- the container's first process --------------------------------------------------------------
 
-// Closes every fd >= 3 for real (the init and pause keep running, they do not exec).
-void close_fds_from_3(void) {
-    if (close_range(3, ~0U, 0) == 0) return;
-    for (int fd = 3; fd < 65536; fd++) close(fd);
-}
-
 void child_main(struct run_spec *s) {
     // 1. Drop the CLI's status and go fds and our copy of the sync pipe's write end: the CLI reads
     //    fd 3 to EOF and must not wait for us, and the go byte arrives on sync_rd.
@@ -189,9 +62,7 @@ void child_main(struct run_spec *s) {
     // 4. Wait until the CLI has wired the network (the shim relays its `G`). EOF: the shim is
     //    gone or aborting (it SIGKILLs us anyway).
     char go;
-    ssize_t n;
-    do n = read(s->sync_rd, &go, 1); while (n < 0 && errno == EINTR);
-    if (n != 1) _exit(EXIT_SHIM);
+    if (read_retry(s->sync_rd, &go, 1) != 1) _exit(EXIT_SHIM);
     close(s->sync_rd);
 
     // 5. Join the namespaces given as paths (the fds were opened before clone, in the host's
@@ -249,23 +120,14 @@ void child_main(struct run_spec *s) {
     // 12. The working directory.
     if (chdir(s->workdir) < 0) child_fail("chdir", errno, s->workdir, true);
 
-    // 13. Capabilities: bounding set, E/P/I, ambient.
-    if (caps_apply(&s->caps) < 0) child_fail("caps", errno, "cannot reduce capabilities", true);
+    // 13. Capabilities (bounding set, E/P/I, ambient), then no_new_privs: exec can never gain
+    //     privileges (set-id bits, file caps) from here on.
+    drop_privileges(&s->caps, s->no_new_privs);
 
-    // 14. no_new_privs: exec can never gain privileges (set-id bits, file caps) from here on.
-    if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        child_fail("no-new-privs", errno, "prctl(PR_SET_NO_NEW_PRIVS)", true);
+    // 14. --pause: nothing to exec; PID 1 sleeps (init.c closes fd 5 once it is set up).
+    if (s->pause) pause_main();
 
-    // 15. --pause: nothing to exec; close every fd but 0/1/2 (EOF on fd 5 tells the CLI that
-    //     setup succeeded) and sleep as PID 1.
-    if (s->pause) {
-        close_fds_from_3();
-        pause_main();
-    }
-
-    // 16. Only 0/1/2 survive exec; fd 5 stays open until exec succeeds (its EOF is the signal).
-    mark_fds_cloexec();
-
-    // 17. The command, with its complete environment.
-    exec_command(s->argv, s->env);
+    // 15. The command, with its complete environment. Only 0/1/2 survive exec; fd 5 stays open
+    //     until exec succeeds (its EOF is the signal).
+    child_fail("exec", exec_command(s->argv, s->env), s->argv[0], false);
 }

@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/prctl.h>
-#include "shim.h"
+#include "exec.h"
+#include "caps.h"
+#include "monitor.h"
+#include "proc.h"
 
 static const struct {
     const char *name;
@@ -55,12 +57,9 @@ void exec_in_container(struct exec_spec *s) {
 
     // 4. Block the forwarded signals and SIGCHLD (they queue for sigwaitinfo), then fork the
     //    command into the container's pid namespace.
-    sigset_t forward, blocked;
-    forwarded_signals(&forward);
-    blocked = forward;
-    sigaddset(&blocked, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &blocked, NULL);
-    report_mode = REPORT_HUTCH;
+    sigset_t forward;
+    monitor_block_signals(&forward, false);
+    report_setup(REPORT_HUTCH);
     pid_t child = raw_clone(0);
     if (child < 0) shim_fatal("fork: %s", strerror(errno));
 
@@ -69,14 +68,10 @@ void exec_in_container(struct exec_spec *s) {
         // so that a keyboard signal reaches it once, through our forwarding.
         if (setsid() < 0) child_fail("setsid", errno, "setsid", true);
         if (chdir(s->workdir) < 0) child_fail("chdir", errno, s->workdir, true);
-        if (caps_apply(&s->caps) < 0) child_fail("caps", errno, "cannot reduce capabilities", true);
-        if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-            child_fail("no-new-privs", errno, "prctl(PR_SET_NO_NEW_PRIVS)", true);
-        mark_fds_cloexec();
-        exec_command(s->argv, s->env);
+        drop_privileges(&s->caps, s->no_new_privs);
+        child_fail("exec", exec_command(s->argv, s->env), s->argv[0], false);
     }
 
     // 5. Forward signals until the command exits, then exit with its status.
-    int status = wait_forwarding(child, &forward);
-    exit(status < 0 ? EXIT_SHIM : status_to_code(status));
+    exit(monitor_wait(child, &forward));
 }

@@ -13,7 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/wait.h>
-#include "shim.h"
+#include "init.h"
+#include "proc.h"
 
 // The init's loop. Every signal is blocked and taken with sigwaitinfo: a blocked signal is
 // queued even for a pid-namespace init without handlers, so the monitor's forwarded SIGTERM
@@ -83,6 +84,10 @@ void pause_main(void) {
     sa.sa_handler = sigreap;
     sa.sa_flags = SA_NOCLDSTOP;
     if (sigaction(SIGCHLD, &sa, NULL) < 0) _exit(3);
+
+    // Set up: keep no fd but 0/1/2. EOF on fd 5 tells the CLI that setup succeeded, so it comes
+    // after the title (whoever sees the EOF sees `hutch-shim pause`) and the handlers.
+    close_fds_from_3();
 
     sigset_t none;
     sigemptyset(&none);

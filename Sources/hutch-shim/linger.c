@@ -13,7 +13,8 @@
 #include <sys/time.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include "shim.h"
+#include "linger.h"
+#include "proc.h"
 
 // ip link del NAME in the current network namespace; 0, or -errno (-ENODEV: no such link).
 static int delete_link(int fd, const char *name, unsigned seq) {
@@ -59,7 +60,6 @@ int linger_main(const char **links, int n) {
     }
     if (fd >= 0) close(fd);
     char b[64];
-    ssize_t r;
-    do r = read(0, b, sizeof b); while (r > 0 || (r < 0 && errno == EINTR));
+    while (read_retry(0, b, sizeof b) > 0) {}
     return 0;
 }

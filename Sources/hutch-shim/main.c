@@ -2,18 +2,30 @@
 //
 //   hutch-shim run  [OPTIONS] [-- CMD ARG...]     start a container (spawn.c)
 //   hutch-shim exec --pid PID [OPTIONS] -- CMD ARG...   run a command in one (exec.c)
+//   hutch-shim linger [--del-link NAME]...        work the CLI leaves behind (linger.c)
+//
+// Calls go one way, down; each file includes the headers of the files it calls and no other:
+//   main.c     -> spawn.c, exec.c, linger.c, caps.c (parse_caps), proc.c
+//   spawn.c    -> child.c, monitor.c, caps.c, proc.c
+//   exec.c     -> monitor.c, caps.c, proc.c
+//   child.c    -> init.c, caps.c, proc.c
+//   init.c, monitor.c, caps.c, linger.c -> proc.c
+//   proc.c     -> libc only: failure reports, fd hygiene, signal reset, exec, clone, exit codes
 //
 // The contract with the Swift CLI is docs/shim-protocol.md. Every argument error is one line
 // `hutch-shim: ...` on stderr and exit status 125.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
-#include "shim.h"
+#include "spawn.h"
+#include "exec.h"
+#include "linger.h"
+#include "caps.h"
+#include "proc.h"
 
 static const char usage_text[] =
     "usage: hutch-shim run [--netns new|host|PATH] [--uts new|host|PATH] [--ipc new|host|PATH]\n"
@@ -25,25 +37,6 @@ static const char usage_text[] =
     "                      [--no-new-privs] -- CMD ARG...\n"
     "       hutch-shim linger [--del-link NAME]...\n"
     "See docs/shim-protocol.md.\n";
-
-// A failure of the shim itself (bad arguments, or a step before the child runs): one line on
-// stderr and, in `run`, the same line on fd 3 where the CLI reads the pid (a detached shim's
-// stderr is /dev/null); exit 125.
-// In `exec` mode the shim stands in for the `hutch exec` process that exec'ed it, so its
-// errors carry hutch's own prefix.
-static bool errors_to_status_fd = false;
-const char *fatal_prefix = "hutch-shim";
-
-void shim_fatal(const char *fmt, ...) {
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "%s: %s\n", fatal_prefix, line);
-    if (errors_to_status_fd) dprintf(FD_STATUS, "%s: %s\n", fatal_prefix, line);
-    exit(EXIT_SHIM);
-}
 
 // A tiny cursor over argv: options come first, `--` (or the first non-option word) starts the
 // command. `--opt VALUE` and `--opt=VALUE` are both accepted.
@@ -128,8 +121,9 @@ static char **rest(struct args *a) {
     return out;
 }
 
+// Argument errors of `run` also go to fd 3 (when the CLI passed it), in place of the pid.
 static int parse_run(int argc, char **argv) {
-    errors_to_status_fd = fcntl(FD_STATUS, F_GETFD) >= 0;
+    fatal_setup("hutch-shim", fcntl(FD_STATUS, F_GETFD) >= 0);
     struct run_spec *s = calloc(1, sizeof *s);
     // Every list holds at most argc entries, so one allocation each is enough.
     if (!s) shim_fatal("out of memory");
@@ -175,8 +169,10 @@ static int parse_run(int argc, char **argv) {
     run_container(s);
 }
 
+// In `exec` mode the shim stands in for the `hutch exec` process that exec'ed it, so its errors
+// carry hutch's own prefix.
 static int parse_exec(int argc, char **argv) {
-    fatal_prefix = "hutch";
+    fatal_setup("hutch", false);
     struct exec_spec *s = calloc(1, sizeof *s);
     if (!s) shim_fatal("out of memory");
     s->env = calloc((size_t)argc + 1, sizeof *s->env);
@@ -206,22 +202,6 @@ static int parse_exec(int argc, char **argv) {
     exec_in_container(s);
 }
 
-char *args_area_start, *args_area_end;
-
-// Overwrites the shim's argv strings in place (the setproctitle trick: a non-NUL last byte
-// makes /proc/PID/cmdline stop at the first NUL), so that the container's init and pause show
-// as `hutch-shim init` / `hutch-shim pause` instead of every run option (env values, host paths).
-// Plain memory writes: fine between clone and exec.
-void set_title(const char *title) {
-    size_t n = (size_t)(args_area_end - args_area_start);
-    if (!args_area_start || n < 2) return;
-    size_t t = strlen(title);
-    if (t > n - 2) t = n - 2;
-    memcpy(args_area_start, title, t);
-    memset(args_area_start + t, 0, n - t);
-    args_area_end[-1] = ' ';
-}
-
 // `linger [--del-link NAME]...`: the names go to linger_main (linger.c) in argv order.
 static int parse_linger(int argc, char **argv) {
     const char **links = calloc((size_t)argc + 1, sizeof *links);
@@ -237,11 +217,9 @@ static int parse_linger(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    // argv strings are contiguous: remember the area before parsing splits `--opt=value`.
-    if (argc > 0) {
-        args_area_start = argv[0];
-        args_area_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
-    }
+    // The init and pause retitle themselves: remember the argv area before parsing splits
+    // `--opt=value`.
+    title_setup(argc, argv);
     if (argc < 2) shim_fatal("missing mode: run or exec (see --help)");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage_text, stdout);

@@ -12,10 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/wait.h>
-#include "shim.h"
+#include "monitor.h"
+#include "proc.h"
 
-// The signals the shim passes on to the container's PID 1 (docs/shim-protocol.md).
-void forwarded_signals(sigset_t *set) {
+// The signals the shim passes on to the child (docs/shim-protocol.md).
+static void forwarded_signals(sigset_t *set) {
     sigemptyset(set);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
@@ -26,30 +27,32 @@ void forwarded_signals(sigset_t *set) {
     sigaddset(set, SIGWINCH);
 }
 
-// Docker's convention: the exit code, or 128+N when killed by signal N.
-int status_to_code(int status) {
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return EXIT_SHIM;
+// Blocked, the forwarded signals and SIGCHLD queue for sigwaitinfo in monitor_wait (a SIGTERM
+// during setup is forwarded once the child runs); a blocked SIGPIPE makes a write to a dead
+// child's pipe return EPIPE instead of killing the shim.
+void monitor_block_signals(sigset_t *forward, bool block_sigpipe) {
+    sigset_t blocked;
+    forwarded_signals(forward);
+    blocked = *forward;
+    sigaddset(&blocked, SIGCHLD);
+    if (block_sigpipe) sigaddset(&blocked, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &blocked, NULL);
 }
 
-// Waits for `child`, forwarding the signals in `forward` to it. The caller has blocked those
-// and SIGCHLD, so they queue up for sigwaitinfo. Returns the wait status, or -1.
-int wait_forwarding(pid_t child, const sigset_t *forward) {
+int monitor_wait(pid_t child, const sigset_t *forward) {
     sigset_t set = *forward;
     sigaddset(&set, SIGCHLD);
     for (;;) {
         // Check before every wait: SIGCHLDs coalesce, the exit itself cannot be missed this way.
         int status;
         pid_t p = waitpid(child, &status, WNOHANG);
-        if (p == child) return status;
-        if (p < 0 && errno != EINTR) return -1;
+        if (p == child) return status_to_code(status);
+        if (p < 0 && errno != EINTR) return EXIT_SHIM;
         int sig = sigwaitinfo(&set, NULL);
         if (sig > 0 && sig != SIGCHLD) kill(child, sig);
     }
 }
 
-// `CODE\n` into PATH.tmp, then rename to PATH: readers see the whole file or none.
 void write_exit_file(const char *path, int code) {
     char tmp[PATH_MAX];
     char line[16];
@@ -68,8 +71,8 @@ void write_exit_file(const char *path, int code) {
     }
 }
 
-// Runs argv (PATH lookup in the shim's own environment) and waits for it. The shim keeps its
-// signals blocked meanwhile, so a late SIGTERM cannot interrupt the cleanup.
+// The shim keeps its signals blocked meanwhile, so a late SIGTERM cannot interrupt the cleanup
+// (the command itself starts with a clean mask: exec_command).
 int run_and_wait(char **argv) {
     pid_t pid = fork();
     if (pid < 0) {
@@ -77,15 +80,11 @@ int run_and_wait(char **argv) {
         return -1;
     }
     if (pid == 0) {
-        reset_signals();
-        mark_fds_cloexec();
-        execvp(argv[0], argv);
-        fprintf(stderr, "hutch-shim: cannot run the exit command %s: %s\n", argv[0], strerror(errno));
+        int err = exec_command(argv, environ);
+        fprintf(stderr, "hutch-shim: cannot run the exit command %s: %s\n", argv[0], strerror(err));
         _exit(EXIT_NOTFOUND);
     }
     int status;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) return -1;
-    }
+    if (wait_child(pid, &status) < 0) return -1;
     return status_to_code(status);
 }

@@ -16,21 +16,15 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include "shim.h"
-
-pid_t raw_clone(unsigned long flags) {
-    // Fork-like clone: no new stack (the child continues on a copy-on-write copy of ours) and
-    // SIGCHLD to the parent when it exits. glibc's fork handlers do not run, which is fine for
-    // this single-threaded process.
-    return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
-}
+#include "spawn.h"
+#include "caps.h"
+#include "child.h"
+#include "monitor.h"
+#include "proc.h"
 
 // Is fd open? If not, /dev/null takes its number so that nothing we open later lands there.
 static bool ensure_fd(int fd, int flags) {
@@ -61,7 +55,7 @@ void run_container(struct run_spec *s) {
     s->have_status = ensure_fd(FD_STATUS, O_WRONLY);
     s->have_go = ensure_fd(FD_GO, O_RDONLY);
     s->have_err = ensure_fd(FD_ERR, O_WRONLY);
-    report_mode = s->have_err ? REPORT_PIPE : REPORT_STDERR;
+    report_setup(s->have_err ? REPORT_PIPE : REPORT_STDERR);
 
     // 2. Remember who started us: if that changes (the CLI died while waiting in the
     //    foreground), the exit command must run.
@@ -87,16 +81,10 @@ void run_container(struct run_spec *s) {
     s->sync_rd = sync[0];
     s->sync_wr = sync[1];
 
-    // 5. Block the forwarded signals, SIGCHLD and SIGPIPE: they queue for sigwaitinfo in the
-    //    monitor loop (a SIGTERM during setup is forwarded once the child runs), and a write
-    //    to a dead child's pipe returns EPIPE instead of killing us. The child inherits the
-    //    mask and resets it right before exec.
-    sigset_t forward, blocked;
-    forwarded_signals(&forward);
-    blocked = forward;
-    sigaddset(&blocked, SIGCHLD);
-    sigaddset(&blocked, SIGPIPE);
-    sigprocmask(SIG_BLOCK, &blocked, NULL);
+    // 5. Block the forwarded signals, SIGCHLD and SIGPIPE (monitor.c says why). The child
+    //    inherits the mask and resets it right before exec.
+    sigset_t forward;
+    monitor_block_signals(&forward, true);
 
     // 6. Clone the container's first process: always new pid and mount namespaces, new
     //    net/uts/ipc unless host or joined.
@@ -130,12 +118,11 @@ void run_container(struct run_spec *s) {
     //    exit command (the CLI unwinds on its own).
     if (s->have_go) {
         char go = 0;
-        ssize_t n;
-        do n = read(FD_GO, &go, 1); while (n < 0 && errno == EINTR);
+        ssize_t n = read_retry(FD_GO, &go, 1);
         close(FD_GO);
         if (n != 1 || go != 'G') {
             kill(child, SIGKILL);
-            while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {}
+            wait_child(child, NULL);
             exit(EXIT_SHIM);
         }
     } else {
@@ -147,8 +134,7 @@ void run_container(struct run_spec *s) {
     close_if(&s->sync_wr);
 
     // 9. Monitor: forward signals to the container's PID 1 until it exits.
-    int status = wait_forwarding(child, &forward);
-    int code = status < 0 ? EXIT_SHIM : status_to_code(status);
+    int code = monitor_wait(child, &forward);
 
     // 10. The exit file, then the exit command when nobody else will clean up: detached, or
     //     the CLI that started us in the foreground is gone.

@@ -1,0 +1,52 @@
+// hutch-shim: the container's first process, from clone to exec (child.c), and the run spec it
+// works from. Uses init.c, caps.c and proc.c.
+#pragma once
+
+#include <stdbool.h>
+#include "caps.h"
+
+// How the container gets one namespace kind (`--netns new|host|PATH`).
+enum ns_mode { NS_NEW, NS_HOST, NS_PATH };
+
+struct ns_opt {
+    enum ns_mode mode;
+    const char *path; // NS_PATH only
+    int fd;           // NS_PATH only: opened by the shim before clone, setns'ed by the child
+    int clone_flag;   // CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC
+    const char *step; // "setns-net", ...
+};
+
+struct bind {
+    const char *src;
+    const char *dst;
+    const char *spec; // the original SRC:DST, for error messages
+};
+
+// Everything `hutch-shim run` was asked for (main.c), plus what the shim prepared before clone
+// (spawn.c). Declared here, with its lowest reader.
+struct run_spec {
+    struct ns_opt net, uts, ipc;
+    const char *hostname;
+    struct bind *binds;
+    int nbinds;
+    bool no_proc;
+    const char *workdir;
+    char **env; // NULL-terminated: the command's complete environment
+    bool init, pause, detach, no_new_privs;
+    const char *log;
+    const char *exit_file;
+    char **exit_cmd; // NULL-terminated, may be empty
+    char **argv;     // NULL-terminated command (empty with --pause)
+    struct caps_plan caps;
+
+    // Prepared by the shim before clone.
+    int log_fd;     // --log opened O_APPEND|O_CREAT, or -1
+    int devnull_fd; // /dev/null for stdin with --log, or -1
+    int sync_rd;    // the child waits for one byte here (the shim relays the CLI's `G`)
+    int sync_wr;
+    bool have_status, have_go, have_err; // which of fds 3/4/5 the caller passed
+};
+
+// Runs in the clone child: setup in the new namespaces, then exec (or init, or pause). System
+// calls only. Never returns.
+__attribute__((noreturn)) void child_main(struct run_spec *spec);

@@ -1,0 +1,19 @@
+// hutch-shim exec: run a command inside a running container (exec.c). Uses monitor.c, caps.c and
+// proc.c.
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include "caps.h"
+
+struct exec_spec {
+    pid_t pid;
+    char **env;
+    const char *workdir;
+    bool no_new_privs;
+    char **argv;
+    struct caps_plan caps;
+};
+
+// Never returns: exits with the command's code, or 125.
+__attribute__((noreturn)) void exec_in_container(struct exec_spec *spec);

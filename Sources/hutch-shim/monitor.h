@@ -1,0 +1,22 @@
+// hutch-shim: the parent's side of a child (monitor.c): signal forwarding, waiting, and what
+// happens after the child exits. Uses proc.c only.
+#pragma once
+
+#include <stdbool.h>
+#include <signal.h>
+#include <sys/types.h>
+
+// Before clone: fills `forward` with the signals passed on to the child (docs/shim-protocol.md)
+// and blocks them and SIGCHLD (and SIGPIPE if asked), so they queue for monitor_wait. The child
+// inherits the mask; exec_command resets it.
+void monitor_block_signals(sigset_t *forward, bool block_sigpipe);
+
+// Waits for `child`, forwarding the signals in `forward` to it; returns its exit code
+// (status_to_code), or 125 if waiting failed.
+int monitor_wait(pid_t child, const sigset_t *forward);
+
+// `CODE\n` into PATH.tmp, then rename to PATH: readers see the whole file or none.
+void write_exit_file(const char *path, int code);
+
+// Runs argv (PATH lookup in the shim's own environment) and waits for it; its exit code, or -1.
+int run_and_wait(char **argv);
