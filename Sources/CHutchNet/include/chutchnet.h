@@ -102,6 +102,14 @@ typedef struct hn_nft_elem {
  * the kernel's deferred release of the deleted elements. linger_helper NULL: closed at exit here. */
 int hn_nft_set_elems(const char *table, const hn_nft_elem *elems, size_t n, int add, const char *linger_helper);
 
+/* ---- conntrack (conntrack.c, libnetfilter_conntrack) ------------------------------------------ */
+
+/* conntrack -D -p udp --dport PORT, for every PORT of ports[0..n) at once, in the calling thread's
+ * network namespace: dumps the IPv4 table once and deletes each UDP entry whose original
+ * destination port is one of them. Returns the number deleted (entries gone meanwhile are not
+ * counted, and are no error) or -errno. */
+int hn_conntrack_delete_udp(const uint16_t *ports, size_t n);
+
 /* ---- work left to a helper that outlives this process (linger.c) ------------------------------ */
 
 /* At exit, hand a duplicate of `fd` to `helper_path linger` (hutch-shim), which keeps it until this
