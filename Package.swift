@@ -21,7 +21,7 @@ let package = Package(
             linkerSettings: [
                 // libnftables is dlopen()ed on first use (nft.c), so not linked here.
                 .linkedLibrary(":libnl-route-3.a"), .linkedLibrary(":libnl-3.a"), .linkedLibrary(":libnftnl.a"),
-                .linkedLibrary("mnl"),
+                .linkedLibrary("mnl"), .linkedLibrary("netfilter_conntrack"),  // shared: Debian has no .a of either
             ]
         ),
         // C: SQLite for the state store (linked statically, as above), plus the two calls Swift

@@ -13,14 +13,10 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "chutchnet.h"
-
-extern char **environ;
 
 #define MAX_FDS 8
 #define MAX_LINKS 256
@@ -47,8 +43,8 @@ int hn_linger_adopt_fd(int fd, const char *helper_path) {
     pthread_mutex_lock(&mu);
     int r = note_helper(helper_path);
     if (r == 0 && nfds == MAX_FDS) r = -ENOSPC;
-    /* Our own reference, numbered >= 10 so the spawn's dup2s to 0..3+ never collide with it. */
-    int dup = r == 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 10) : -1;
+    /* Our own reference (hn_spawn moves it to 3+ in the helper whatever its number). */
+    int dup = r == 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
     if (r == 0 && dup < 0) r = -errno;
     if (r == 0) fds[nfds++] = dup;
     pthread_mutex_unlock(&mu);
@@ -73,27 +69,12 @@ static void hand_over(void) {
     int p[2] = { -1, -1 };
     int spawned = 0;
     if (pipe2(p, O_CLOEXEC) == 0) {
-        int lo = fcntl(p[0], F_DUPFD_CLOEXEC, 10); /* keep it clear of 0..3+nfds */
-        close(p[0]);
-        p[0] = lo;
-    }
-    if (p[0] >= 0) {
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t at;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, p[0], 0);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, 1, 2);
-        for (size_t i = 0; i < nfds; i++) posix_spawn_file_actions_adddup2(&fa, fds[i], 3 + (int)i);
-        posix_spawn_file_actions_addclosefrom_np(&fa, 3 + (int)nfds);
-        posix_spawnattr_init(&at);
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
-        posix_spawnattr_setsigmask(&at, &none);
-        posix_spawnattr_setsigdefault(&at, &all);
-        /* Its own session: the caller's terminal signals (Ctrl-C) do not reach it. */
-        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+        /* stdin: the pipe's read end; the sockets at 3, 4, ...; stdout and stderr: /dev/null;
+         * its own session, so the caller's terminal signals (Ctrl-C) do not reach it. */
+        int map[2 + 2 * MAX_FDS];
+        size_t m = 0;
+        map[m++] = p[0]; map[m++] = 0;
+        for (size_t i = 0; i < nfds; i++) { map[m++] = fds[i]; map[m++] = 3 + (int)i; }
         char *argv[2 + 2 * MAX_LINKS + 1];
         size_t n = 0;
         argv[n++] = helper;
@@ -101,9 +82,8 @@ static void hand_over(void) {
         for (size_t i = 0; i < nlinks; i++) { argv[n++] = (char *)"--del-link"; argv[n++] = links[i]; }
         argv[n] = NULL;
         pid_t pid;
-        spawned = posix_spawn(&pid, helper, &fa, &at, argv, environ) == 0;
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&at);
+        spawned = hn_spawn(&pid, helper, (const char *const *)argv, map, m / 2,
+                           HN_SPAWN_NULL_STDIO | HN_SPAWN_NEW_SESSION) == 0;
         close(p[0]);
     }
     if (!spawned) {

@@ -318,12 +318,11 @@ extension NftablesFirewall {
 
 /// UDP has no connection end: a conntrack entry made before a mapping existed (or to the old
 /// container) keeps steering datagrams until it expires, so after a UDP mapping changes, the
-/// entries for its host port go (`conntrack -D -p udp --dport PORT`, in the caller's netns).
-/// Best effort: "0 flow entries" (exit 1) is the normal answer; a missing conntrack tool is ignored.
-func flushUDPConntrack(_ ports: [PortForward]) {
-    let udp = Set(ports.filter { $0.mapping.proto == .udp }.map { $0.mapping.hostPort })
-    guard !udp.isEmpty else { return }
-    let candidates: [String] = ["/usr/sbin/conntrack", "/sbin/conntrack", "/usr/bin/conntrack"]
-    guard let tool = candidates.first(where: { access($0, X_OK) == 0 }) else { return }
-    for p in udp.sorted() { _ = try? Command.run([tool, "-D", "-p", "udp", "--dport", String(p)]) }
+/// entries for its host ports go (hn_conntrack_delete_udp: one netlink dump, in the caller's netns).
+/// Best effort: returns the number deleted, or -errno, which callers ignore.
+@discardableResult
+func flushUDPConntrack(_ ports: [PortForward]) -> Int32 {
+    let udp = Set(ports.filter { $0.mapping.proto == .udp }.map { $0.mapping.hostPort }).sorted()
+    guard !udp.isEmpty else { return 0 }
+    return hn_conntrack_delete_udp(udp, udp.count)
 }

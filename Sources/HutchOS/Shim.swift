@@ -1,3 +1,4 @@
+import CHutchNet
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -57,39 +58,22 @@ public final class ShimProcess {
     /// `detached`: a new session, stdio on /dev/null.
     public init(arguments: [String], detached: Bool) throws {
         let status = try Pipe(), go = try Pipe(), err = try Pipe()
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        if detached {
-            posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
-            posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
-        }
-        posix_spawn_file_actions_adddup2(&fa, status.write, 3)
-        posix_spawn_file_actions_adddup2(&fa, go.read, 4)
-        posix_spawn_file_actions_adddup2(&fa, err.write, 5)
-
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        // Default dispositions and an empty mask in the shim whatever the CLI set for itself.
-        var all = sigset_t(); sigfillset(&all)
-        var none = sigset_t(); sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        var flags = Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
-        if detached { flags |= 0x80 /* POSIX_SPAWN_SETSID, glibc >= 2.26 */ }
-        posix_spawnattr_setflags(&attr, flags)
-
+        // hn_spawn (spawn.c): default signal dispositions, an empty mask, nothing else inherited.
+        let map: [Int32] = [status.write, 3, go.read, 4, err.write, 5]
+        let flags = detached ? Int32(HN_SPAWN_NULL_STDIO | HN_SPAWN_NEW_SESSION) : 0
         let argv = [ShimLocator.path] + arguments
-        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
         var p: pid_t = 0
-        let rc = posix_spawn(&p, ShimLocator.path, &fa, &attr, &cargs, environ)
+        let rc = cargs.withUnsafeBufferPointer { a in
+            a.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: a.count) {
+                hn_spawn(&p, ShimLocator.path, $0, map, 3, flags)
+            }
+        }
         close(status.write); close(go.read); close(err.write)
         guard rc == 0 else {
             close(status.read); close(go.write); close(err.read)
-            throw HutchError("cannot start \(ShimLocator.path): \(errnoString(rc)) (set HUTCH_SHIM or reinstall hutch)")
+            throw HutchError("cannot start \(ShimLocator.path): \(errnoString(-rc)) (set HUTCH_SHIM or reinstall hutch)")
         }
         pid = p
         statusFD = status.read; goFD = go.write; errFD = err.read

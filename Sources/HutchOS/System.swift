@@ -1,3 +1,4 @@
+import CHutchNet
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -157,4 +158,11 @@ public enum Timeline {
 package func hex2(_ b: UInt8) -> String {
     let digits = Array("0123456789abcdef")
     return String([digits[Int(b >> 4)], digits[Int(b & 0xf)]])
+}
+
+extension Sys {
+    /// flock(LOCK_EX) on a file, created 0600 if missing: the fd to pass to `unlockFile`, or a
+    /// negative errno (then nothing is locked; callers treat the lock as best effort).
+    public static func lockFile(_ path: String) -> Int32 { hn_lock_file(path) }
+    public static func unlockFile(_ fd: Int32) { if fd >= 0 { hn_unlock_file(fd) } }
 }

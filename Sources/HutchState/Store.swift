@@ -97,9 +97,8 @@ public final class Store: @unchecked Sendable {
         try Sys.mkdirs(root + "/containers", mode: 0o711)
         // Opening (the switch to WAL) and creating the schema of a fresh store are not covered by
         // SQLite's busy timeout: serialise them between hutch processes with a file lock.
-        let lock = open(root + "/hutch.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if lock >= 0 { while flock(lock, LOCK_EX) != 0 && errno == EINTR {} }
-        defer { if lock >= 0 { close(lock) } }
+        let lock = Sys.lockFile(root + "/hutch.lock")
+        defer { Sys.unlockFile(lock) }
         do {
             // WAL + synchronous=NORMAL: commits are atomic and survive a crash of hutch; only a
             // power loss can drop the last commits. Saves an fsync per command on the hot path.

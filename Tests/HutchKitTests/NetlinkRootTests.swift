@@ -344,4 +344,45 @@ final class NetlinkRootTests: XCTestCase {
         try NftablesFirewall().removeAll()
         XCTAssertFalse(try NftablesFirewall.run("list ruleset").contains("table ip hutch"))
     }
+
+    /// flushUDPConntrack (hn_conntrack_delete_udp): deletes the UDP entries of the given host ports
+    /// in this netns, and only those: the same port over TCP and another UDP port keep theirs.
+    func testFlushUDPConntrack() throws {
+        // A `ct` rule on output makes this netns track connections (loopback included).
+        try NftablesFirewall.run("add table ip cttest\nadd chain ip cttest out { type filter hook output priority 0; }\nadd rule ip cttest out ct state new counter\n")
+        defer { _ = try? NftablesFirewall.run("delete table ip cttest\n") }
+        // Two UDP flows to 127.0.0.1:41001 (two source ports), one to 41002, TCP to 41001.
+        let code = """
+        import socket
+        for port in (41001, 41001, 41002):
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.sendto(b"x", ("127.0.0.1", port)); u.close()
+        l = socket.socket(); l.bind(("127.0.0.1", 41001)); l.listen(1)
+        c = socket.create_connection(("127.0.0.1", 41001)); c.close(); l.close()
+        """
+        _ = try out([Self.python, "-c", code])
+        /// Entries of `proto` whose original destination port is `port` (`conntrack -L`).
+        func entries(_ proto: String, _ port: Int) throws -> Int {
+            try out(["/usr/sbin/conntrack", "-L", "-p", proto]).split(separator: "\n").filter { line in
+                guard line.hasPrefix(proto + " "), let d = line.range(of: " dport=") else { return false }
+                return line[d.upperBound...].prefix(while: { $0.isNumber }) == "\(port)"
+            }.count
+        }
+        XCTAssertEqual(try entries("udp", 41001), 2)
+        XCTAssertEqual(try entries("udp", 41002), 1)
+        XCTAssertEqual(try entries("tcp", 41001), 1)
+
+        let n = BridgeNetwork(name: "ct", bridge: "hbr-ct", subnet: CIDRv4("10.207.0.0/24")!, gateway: IPv4Address("10.207.0.1")!)
+        func forward(_ port: UInt16, _ proto: PortMapping.Proto) -> PortForward {
+            PortForward(owner: "ct", mapping: PortMapping(hostIP: nil, hostPort: port, containerPort: 80, proto: proto),
+                        containerIP: IPv4Address("10.207.0.2")!, network: n)
+        }
+        // 41001/udp (twice: one port), 41003/udp (no entries), 41002/tcp (not UDP: ignored).
+        let ports = [forward(41001, .udp), forward(41001, .udp), forward(41003, .udp), forward(41002, .tcp)]
+        XCTAssertEqual(flushUDPConntrack(ports), 2)
+        XCTAssertEqual(try entries("udp", 41001), 0)
+        XCTAssertEqual(try entries("udp", 41002), 1)
+        XCTAssertEqual(try entries("tcp", 41001), 1)
+        XCTAssertEqual(flushUDPConntrack(ports), 0)
+        XCTAssertEqual(flushUDPConntrack([forward(41002, .tcp)]), 0)
+    }
 }

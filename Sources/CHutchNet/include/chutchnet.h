@@ -102,6 +102,14 @@ typedef struct hn_nft_elem {
  * the kernel's deferred release of the deleted elements. linger_helper NULL: closed at exit here. */
 int hn_nft_set_elems(const char *table, const hn_nft_elem *elems, size_t n, int add, const char *linger_helper);
 
+/* ---- conntrack (conntrack.c, libnetfilter_conntrack) ------------------------------------------ */
+
+/* conntrack -D -p udp --dport PORT, for every PORT of ports[0..n) at once, in the calling thread's
+ * network namespace: dumps the IPv4 table once and deletes each UDP entry whose original
+ * destination port is one of them. Returns the number deleted (entries gone meanwhile are not
+ * counted, and are no error) or -errno. */
+int hn_conntrack_delete_udp(const uint16_t *ports, size_t n);
+
 /* ---- work left to a helper that outlives this process (linger.c) ------------------------------ */
 
 /* At exit, hand a duplicate of `fd` to `helper_path linger` (hutch-shim), which keeps it until this
@@ -112,15 +120,33 @@ int hn_linger_adopt_fd(int fd, const char *helper_path);
  * process does not wait for RTM_DELLINK's RCU grace period. 0 or -errno. */
 int hn_linger_delete_link(const char *name, const char *helper_path);
 
+/* ---- starting programs (spawn.c) ------------------------------------------------------------- */
+
+/* Flags of hn_spawn (an enum: constants, not macros). */
+enum {
+    HN_SPAWN_NULL_STDIO = 1,   /* fds 0, 1, 2 that fd_map does not name: /dev/null (else inherited) */
+    HN_SPAWN_NEW_SESSION = 2,  /* setsid(): the caller's terminal and its signals do not reach it */
+};
+
+/* posix_spawn(path, argv, environ), the one place hutch sets up a child process:
+ * - fd_map: n_fd_map pairs { source, target, source, target, ... }; each source is dup2'ed to its
+ *   target in the child (a source may go to several targets; sources and targets may overlap, as
+ *   sources below the highest target are first duplicated out of the way);
+ * - every other descriptor >= 3 is closed in the child, close-on-exec or not;
+ * - every signal has its default disposition (SIG_IGN too) and the signal mask is empty.
+ * 0 with *pid set, or -errno (the spawn's, e.g. -ENOENT for a missing path). At most 64 pairs. */
+int hn_spawn(pid_t *pid, const char *path, const char *const argv[], const int *fd_map,
+             size_t n_fd_map, int flags);
+
 /* ---- running a helper program (spawn.c) ------------------------------------------------------- */
 
-/* posix_spawn(argv[0], argv) with stdin fed from `input` (len bytes, may be NULL), stdout and
+/* hn_spawn(argv[0], argv) with stdin fed from `input` (len bytes, may be NULL), stdout and
  * stderr captured (merged into *output, malloc'ed). Waits for it. Returns the exit status (0..255),
  * 128+signal if killed, or -errno if it could not be started. */
 int hn_run(const char *const argv[], const char *input, size_t len, char **output);
 
-/* flock(LOCK_EX) on a file (created 0600 if missing): returns the fd (>= 0) or -errno.
- * hn_unlock closes it. */
+/* flock(LOCK_EX) on a file (created 0600 if missing), waiting for it: returns the fd (>= 0,
+ * close-on-exec) or -errno. hn_unlock_file closes it (which releases the lock). */
 int hn_lock_file(const char *path);
 void hn_unlock_file(int fd);
 
