@@ -19,9 +19,9 @@ let package = Package(
             path: "Sources/CHutchNet",
             cSettings: [.unsafeFlags(["-I/usr/include/libnl3", "-Wall"])],
             linkerSettings: [
-                // libnftables is dlopen()ed on first use (nft.c), so not linked here.
+                // libnftables and libnetfilter_conntrack are dlopen()ed on first use (nft.c, conntrack.c)
                 .linkedLibrary(":libnl-route-3.a"), .linkedLibrary(":libnl-3.a"), .linkedLibrary(":libnftnl.a"),
-                .linkedLibrary("mnl"), .linkedLibrary("netfilter_conntrack"),  // shared: Debian has no .a of either
+                .linkedLibrary("mnl"),  // shared: it has no .a
             ]
         ),
         // C: SQLite for the state store (linked statically, as above), plus the two calls Swift

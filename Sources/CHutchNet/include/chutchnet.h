@@ -107,7 +107,7 @@ int hn_nft_set_elems(const char *table, const hn_nft_elem *elems, size_t n, int 
 /* conntrack -D -p udp --dport PORT, for every PORT of ports[0..n) at once, in the calling thread's
  * network namespace: dumps the IPv4 table once and deletes each UDP entry whose original
  * destination port is one of them. Returns the number deleted (entries gone meanwhile are not
- * counted, and are no error) or -errno. */
+ * counted, and are no error) or -errno; -ENOSYS when libnetfilter_conntrack.so.3 cannot be loaded. */
 int hn_conntrack_delete_udp(const uint16_t *ports, size_t n);
 
 /* ---- work left to a helper that outlives this process (linger.c) ------------------------------ */
