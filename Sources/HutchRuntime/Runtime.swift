@@ -130,34 +130,27 @@ public final class Runtime {
         }
 
         // 5. Start the shim; the container's first process waits on the go pipe.
-        var args = ["run"]
+        var shimSpec = ShimRunSpec()
         if let j = joined {
-            args += ["--netns", "/proc/\(j.pid)/ns/net", "--uts", "/proc/\(j.pid)/ns/uts"]
-            if o.pod != nil { args += ["--ipc", "/proc/\(j.pid)/ns/ipc"] }
-        } else if case .host = o.network {
-            args += ["--netns", "host", "--hostname", hostname]
+            shimSpec.net = .join("/proc/\(j.pid)/ns/net")
+            shimSpec.uts = .join("/proc/\(j.pid)/ns/uts")
+            if o.pod != nil { shimSpec.ipc = .join("/proc/\(j.pid)/ns/ipc") }
         } else {
-            args += ["--netns", "new", "--hostname", hostname]
+            if case .host = o.network { shimSpec.net = .host }
+            shimSpec.hostname = hostname
         }
-        for b in binds { args += ["--bind", b] }
-        args += ["--workdir", record.workdir]
-        for e in record.env { args += ["--env", e] }
-        if o.infraOf != nil { args.append("--pause") } else if o.useInit { args.append("--init") }
-        if let c = o.capMask { args += ["--caps", c] }
-        if o.noNewPrivs { args.append("--no-new-privs") }
-        args += ["--exit-file", dir + "/exit"]
-        if o.detach {
-            args += ["--log", logPath(id), "--detach"]
-        }
-        for a in [ShimLocator.hutchPath, "--root", store.root, "--firewall", firewall.rawValue, "cleanup", id] {
-            args += ["--exit-cmd", a]
-        }
-        if o.infraOf == nil {
-            args.append("--")
-            args += o.command
-        }
+        shimSpec.binds = binds
+        shimSpec.workdir = record.workdir
+        shimSpec.env = record.env
+        shimSpec.pid1 = o.infraOf != nil ? .pause : o.useInit ? .initProcess : .command
+        shimSpec.caps = o.capMask
+        shimSpec.noNewPrivs = o.noNewPrivs
+        shimSpec.exitFile = dir + "/exit"
+        if o.detach { shimSpec.log = logPath(id); shimSpec.detach = true }
+        shimSpec.exitCommand = [ShimLocator.hutchPath, "--root", store.root, "--firewall", firewall.rawValue, "cleanup", id]
+        if o.infraOf == nil { shimSpec.command = o.command }
 
-        let shim = try ShimProcess(arguments: args, detached: o.detach)
+        let shim = try ShimProcess(arguments: shimSpec.arguments, detached: o.detach)
         undo.add { shim.abort() }
         Timeline.mark("shim-spawned")
         let pid = try shim.readContainerPid()
@@ -525,12 +518,11 @@ public final class Runtime {
             throw HutchError("invalid --workdir \"\(w)\": the working directory must be an absolute path")
         }
         let env = try Self.environment(extra, base: c.env)
-        var args = [ShimLocator.path, "exec", "--pid", String(c.pid), "--workdir", workdir ?? c.workdir]
-        for e in env { args += ["--env", e] }
-        if let m = c.capMask { args += ["--caps", m] }
-        if c.noNewPrivs { args.append("--no-new-privs") }
-        args.append("--")
-        args += command
+        var spec = ShimExecSpec(pid: c.pid, workdir: workdir ?? c.workdir, command: command)
+        spec.env = env
+        spec.caps = c.capMask
+        spec.noNewPrivs = c.noNewPrivs
+        let args = [ShimLocator.path] + spec.arguments
         var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         execv(ShimLocator.path, &cargs)
         throw HutchError("cannot run \(ShimLocator.path): \(errnoString(errno))")

@@ -1,0 +1,90 @@
+/// The shim's command lines (docs/shim-protocol.md), as values: what `hutch-shim run` and
+/// `hutch-shim exec` are asked to do, rendered to argv in one place next to the launcher.
+/// Golden-tested (ShimArgumentsTests); plain strings only, no hutch types.
+public struct ShimRunSpec: Equatable, Sendable {
+    /// A namespace to create, to keep (the caller's), or to join (a /proc/PID/ns/… path).
+    public enum Namespace: Equatable, Sendable {
+        case new, host, join(String)
+        var argument: String {
+            switch self {
+            case .new: return "new"
+            case .host: return "host"
+            case .join(let path): return path
+            }
+        }
+    }
+    /// What runs as the container's PID 1: the command itself, hutch's tiny init that execs it,
+    /// or the pause process (a pod's infra container; no command).
+    public enum PID1: Equatable, Sendable { case command, initProcess, pause }
+
+    public var net: Namespace = .new
+    /// nil: the shim's default (a new UTS namespace).
+    public var uts: Namespace?
+    /// nil: the shim's default (a new IPC namespace).
+    public var ipc: Namespace?
+    /// Set only with a new UTS namespace.
+    public var hostname: String?
+    /// `SRC:DST` bind mounts (generated /etc files).
+    public var binds: [String] = []
+    public var workdir: String = "/"
+    public var env: [String] = []
+    public var pid1: PID1 = .command
+    /// Capability mask (hex); nil: the shim keeps the caller's.
+    public var caps: String?
+    public var noNewPrivs = false
+    public var exitFile: String?
+    /// Detached: the log file and a new session; the shim stays as the container's monitor.
+    public var log: String?
+    public var detach = false
+    /// Run by the shim after the container exited (hutch's cleanup).
+    public var exitCommand: [String] = []
+    public var command: [String] = []
+
+    public init() {}
+
+    /// The argument list after the shim's path.
+    public var arguments: [String] {
+        var a = ["run", "--netns", net.argument]
+        if let u = uts { a += ["--uts", u.argument] }
+        if let i = ipc { a += ["--ipc", i.argument] }
+        if let h = hostname { a += ["--hostname", h] }
+        for b in binds { a += ["--bind", b] }
+        a += ["--workdir", workdir]
+        for e in env { a += ["--env", e] }
+        switch pid1 {
+        case .command: break
+        case .initProcess: a.append("--init")
+        case .pause: a.append("--pause")
+        }
+        if let c = caps { a += ["--caps", c] }
+        if noNewPrivs { a.append("--no-new-privs") }
+        if let f = exitFile { a += ["--exit-file", f] }
+        if let l = log { a += ["--log", l] }
+        if detach { a.append("--detach") }
+        for x in exitCommand { a += ["--exit-cmd", x] }
+        if pid1 != .pause { a += ["--"] + command }
+        return a
+    }
+}
+
+/// `hutch-shim exec`: a command joining a running container's namespaces.
+public struct ShimExecSpec: Equatable, Sendable {
+    public var pid: Int32
+    public var workdir: String
+    public var env: [String] = []
+    public var caps: String?
+    public var noNewPrivs = false
+    public var command: [String]
+
+    public init(pid: Int32, workdir: String, command: [String]) {
+        self.pid = pid; self.workdir = workdir; self.command = command
+    }
+
+    public var arguments: [String] {
+        var a = ["exec", "--pid", String(pid), "--workdir", workdir]
+        for e in env { a += ["--env", e] }
+        if let c = caps { a += ["--caps", c] }
+        if noNewPrivs { a.append("--no-new-privs") }
+        return a + ["--"] + command
+    }
+}
