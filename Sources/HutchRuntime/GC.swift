@@ -20,19 +20,29 @@ extension Runtime {
         try store.write { try Store.setMeta("bootId", boot, in: $0) }
     }
 
-    /// Finds and repairs what crashes left behind; returns one line per thing cleaned.
+    /// What `gc` did: one line per thing cleaned, and one per thing it could not remove.
+    public struct GCReport: Sendable {
+        public var cleaned: [String] = []
+        public var failures = ErrorList()
+    }
+
+    /// Finds and repairs what crashes left behind. Every repair is tried; what fails is reported
+    /// (and left for the next run) rather than stopping the others.
     /// Touches only hutch's own objects: its records, its folders under the state root, and
     /// leases/ports in its store.
-    public func gc() throws -> [String] {
-        var report: [String] = []
+    public func gc() throws -> GCReport {
+        var out = GCReport()
         for c in try store.containers() where c.status != .exited {
-            let r = try reconcile(c)
-            if c.status == .created && r.status != .created {
-                report.append("container \(c.name) (\(c.shortId)): its creation was interrupted; undone")
-            } else if c.status == .running && r.status != .running {
-                report.append("container \(c.name) (\(c.shortId)): its monitor was gone; cleaned up")
+            out.failures.attempt("container \(c.name) (\(c.shortId))") {
+                let r = try reconcile(c)
+                if c.status == .created && r.status != .created {
+                    out.cleaned.append("container \(c.name) (\(c.shortId)): its creation was interrupted; undone")
+                } else if c.status == .running && r.status != .running {
+                    out.cleaned.append("container \(c.name) (\(c.shortId)): its monitor was gone; cleaned up")
+                }
             }
         }
+        var report: [String] = []
         // Pods whose `pod create` was interrupted.
         for p in try store.read({ try PodRecord.all(in: $0) }) where podCreationInterrupted(p) {
             try reconcilePod(p)
@@ -57,13 +67,14 @@ extension Runtime {
             }
             return out
         }
-        report += try sweepVeths()
+        report += try sweepVeths(&out.failures)
         let ids = try store.read { try ContainerRecord.allIDs(in: $0) }
         for s in folders where !ids.contains(s) {
             Sys.removeTree(containerDir(s))
             report.append("folder of vanished container \(s.prefix(12)) removed")
         }
-        return report
+        out.cleaned += report
+        return out
     }
 
     /// Host-side veths (`hv` + 11 hex) on one of this store's bridges that no live record owns:
@@ -72,12 +83,11 @@ extension Runtime {
     /// holds. Links are listed before the records are read, so a veth created meanwhile by a
     /// `run` is never taken for an orphan; a veth still there 100 ms later is deleted (one the
     /// kernel is already removing with its namespace is left to it, and not reported).
-    func sweepVeths() throws -> [String] {
-        let nl = try NetlinkSession()
+    func sweepVeths(_ failures: inout ErrorList) throws -> [String] {
         let hex = Set("0123456789abcdef")
         func candidates() throws -> [String] {
-            let links = try nl.linkList()
-            let bridges = Set(try store.read { try NetworkRecord.all(in: $0) }.compactMap { nl.linkIndex($0.bridge) })
+            let links = try host.links()
+            let bridges = Set(try store.read { try NetworkRecord.all(in: $0) }.compactMap { host.linkIndex($0.bridge) })
             let live = try store.read { try ContainerRecord.liveHostVeths(in: $0) }
             return links.filter { l in
                 l.name.count == 13 && l.name.hasPrefix("hv") && l.name.dropFirst(2).allSatisfy(hex.contains)
@@ -90,7 +100,9 @@ extension Runtime {
         let again = Set(try candidates())
         var report: [String] = []
         for name in first where again.contains(name) {
-            if (try? nl.deleteLink(name)) == true { report.append("veth \(name) of a vanished container deleted") }
+            failures.attempt("delete veth \(name) of a vanished container") {
+                if try host.deleteLink(name) { report.append("veth \(name) of a vanished container deleted") }
+            }
         }
         return report
     }

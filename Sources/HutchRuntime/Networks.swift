@@ -19,10 +19,10 @@ extension Runtime {
     /// network nor a host route, records the network and creates its bridge and rules.
     public func createNetwork(_ o: NetworkOptions) throws -> NetworkRecord {
         try o.validate()
-        let hostRoutes = try NetlinkSession().routes().filter { $0.prefix > 0 }
+        let hostRoutes = try host.routedSubnets()
         let id = Sys.randomID()
         let bridge = o.bridge ?? "hb-" + String(id.prefix(11))
-        if try NetlinkSession().link(bridge) != nil {
+        if try host.linkExists(bridge) {
             throw HutchError("invalid --bridge \(bridge): an interface of that name already exists")
         }
         let record = try store.write { db -> NetworkRecord in
@@ -60,7 +60,7 @@ extension Runtime {
             return n
         }
         do {
-            try driver.ensure(BridgeNetwork(record))
+            try host.ensureBridge(BridgeNetwork(record))
         } catch {
             _ = try? store.write { _ = try NetworkRecord.deleteOne($0, key: record.name) }
             throw error
@@ -100,7 +100,7 @@ extension Runtime {
             }
             throw HutchError("network \(n.name) is in use by \(names.joined(separator: ", ")): remove them first")
         }
-        try driver.remove(BridgeNetwork(n))
+        try host.removeBridge(BridgeNetwork(n))
         try store.write { try NetworkRecord.delete(n.name, in: $0) }
         return n
     }

@@ -53,9 +53,12 @@ extension Runtime {
             return done
         } catch {
             // The infra container may already run (a later step failed): it goes with the pod.
-            if !infraId.isEmpty { _ = try? remove(infraId, force: true, podRemoval: true) }
-            _ = try? store.write { try PodRecord.deleteOne($0, key: id) }
-            throw error
+            var undo = ErrorList()
+            if !infraId.isEmpty { undo.attempt("remove the infra container") { _ = try remove(infraId, force: true, podRemoval: true) } }
+            undo.attempt("remove the pod's record") { try store.write { _ = try PodRecord.deleteOne($0, key: id) } }
+            if undo.isEmpty { throw error }
+            throw HutchError("\(error); undoing it also failed (hutch gc retries): " + undo.lines.joined(separator: "; "),
+                             exitCode: (error as? HutchError)?.exitCode ?? 125)
         }
     }
 
@@ -76,19 +79,21 @@ extension Runtime {
         if !running.isEmpty && !force {
             throw HutchError("cannot remove pod \(p.name): containers \(running.map(\.name).joined(separator: ", ")) are running; stop them or use pod rm -f")
         }
-        for m in members {
-            do { _ = try remove(m.id, force: true) } catch let e as HutchError {
-                // A member whose `run --pod` undid itself meanwhile (the pod is going) is gone
-                // already; anything else is an error.
-                if try store.findContainer(m.id) != nil { throw e }
-            }
-        }
+        for m in members { try removeMember(m) }
         if try store.findContainer(p.infraId) != nil { _ = try remove(p.infraId, force: true, podRemoval: true) }
         // A `run --pod` racing with this removal may have joined after the first sweep; the pause
         // process is gone now (nothing new can join), so one more sweep catches every member.
-        for m in try store.members(ofPod: p.id) { _ = try? remove(m.id, force: true) }
+        for m in try store.members(ofPod: p.id) { try removeMember(m) }
         try store.write { _ = try PodRecord.deleteOne($0, key: p.id) }
         return p
+    }
+
+    /// Removes a pod member; one whose `run --pod` undid itself meanwhile (the pod is going) is
+    /// gone already, which is fine; anything else is an error.
+    private func removeMember(_ m: ContainerRecord) throws {
+        do { _ = try remove(m.id, force: true) } catch {
+            if try store.findContainer(m.id) != nil { throw error }
+        }
     }
 
     /// The pod's state as Podman words it: Running while its infra process runs, else Exited.

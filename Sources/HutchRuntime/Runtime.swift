@@ -10,11 +10,18 @@ import HutchNet
 public final class Runtime {
     let store: Store
     public let firewall: FirewallKind
-    let driver: BridgeDriver
+    /// The machine's network as Runtime uses it (the real one, or a test's recording fake).
+    let host: any HostNetwork
+    /// Makes the host for a firewall backend (the switch needs the old one's too).
+    let hostFor: @Sendable (FirewallKind) -> any HostNetwork
+    let shims: any ShimLauncher
 
     /// `firewall`: the backend the caller asked for (--firewall / HUTCH_FIREWALL). The choice is
     /// per host and recorded in the store; asking for the other one switches the host over.
-    public init(root: String, firewall: FirewallKind? = nil) throws {
+    /// `host` and `shims`: the machine (the defaults) or a test's fakes.
+    public init(root: String, firewall: FirewallKind? = nil,
+                host: @escaping @Sendable (FirewallKind) -> any HostNetwork = { LinuxHost(firewall: $0) },
+                shims: any ShimLauncher = SpawnedShims()) throws {
         Timeline.mark("runtime")
         store = try Store(root: root)
         Timeline.mark("store-open")
@@ -24,7 +31,9 @@ public final class Runtime {
         }
         let recorded = meta["firewall"].flatMap { FirewallKind(rawValue: $0) }
         self.firewall = firewall ?? recorded ?? .nftables
-        driver = BridgeDriver(firewall: makeFirewall(self.firewall))
+        hostFor = host
+        self.host = host(self.firewall)
+        self.shims = shims
         try checkBoot(recorded: meta["bootId"])
         if let f = firewall, f != recorded {
             if let old = recorded { try switchFirewall(from: old, to: f) }
@@ -50,9 +59,18 @@ public final class Runtime {
         let env = try Self.environment(o.env)
 
         let id = Sys.randomID()
-        let shortId = String(id.prefix(12))
         var undo = Undo()
-        defer { undo.run() }
+        do {
+            return try run(o, env: env, id: id, undo: &undo, onStarted: onStarted)
+        } catch {
+            throw undo.unwind(after: error)
+        }
+    }
+
+    /// `run`'s steps; each one that leaves something behind adds its undo step.
+    private func run(_ o: RunOptions, env: [String], id: String, undo: inout Undo,
+                     onStarted: (ContainerRecord) -> Void) throws -> Int32 {
+        let shortId = String(id.prefix(12))
 
         // 1. Resolve the network mode.
         let (net, joined, pod) = try resolveNetwork(o)
@@ -73,7 +91,7 @@ public final class Runtime {
             var ip: IPv4Address?
             if let n = net { ip = try IPAM.allocate(in: db, network: n, owner: id, requested: o.ip) }
             let ports = try PortReservations.reserve(in: db, owner: id, specs: o.publish,
-                                                     isFreeOnHost: PortReservations.isFreeOnHost)
+                                                     isFreeOnHost: host.isPortFree)
             let r = ContainerRecord(
                 id: id, name: name, command: o.command, hostname: hostname,
                 env: env + ["HOSTNAME=\(hostname)"], workdir: o.workdir ?? "/",
@@ -90,14 +108,14 @@ public final class Runtime {
             try r.insert(db)
             return (r, ip, ports)
         }
-        undo.add { [store] in _ = try? store.write { try Self.forget(id, in: $0) } }
+        undo.add("release the name and address") { [store] in _ = try store.write { try Self.forget(id, in: $0) } }
         Fault.point("run.after-reserve")
         Timeline.mark("reserved")
 
         // 3. The container's folder and generated /etc files.
         let dir = containerDir(id)
         try Sys.mkdirs(dir, mode: 0o710)
-        undo.add { Sys.removeTree(dir) }
+        undo.add("remove \(dir)") { Sys.removeTree(dir) }
         var binds: [String] = []
         if let j = joined {
             for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(containerDir(j.id))/\(f):/etc/\(f)") }
@@ -124,7 +142,7 @@ public final class Runtime {
         if let n = net {
             let s = BridgeNetwork(n)
             spec = s
-            try driver.ensure(s)
+            try host.ensureBridge(s)
             Fault.point("run.after-bridge")
             Timeline.mark("bridge")
         }
@@ -150,8 +168,8 @@ public final class Runtime {
         shimSpec.exitCommand = [ShimLocator.hutchPath, "--root", store.root, "--firewall", firewall.rawValue, "cleanup", id]
         if o.infraOf == nil { shimSpec.command = o.command }
 
-        let shim = try ShimProcess(arguments: shimSpec.arguments, detached: o.detach)
-        undo.add { shim.abort() }
+        let shim = try shims.start(shimSpec, detached: o.detach)
+        undo.add("stop the shim") { shim.abort() }
         Timeline.mark("shim-spawned")
         let pid = try shim.readContainerPid()
         Timeline.mark("child-pid")
@@ -163,13 +181,13 @@ public final class Runtime {
 
         // 6. Wire the network while the child waits.
         if let s = spec, let a = address, let veth = record.hostVeth {
-            try driver.attach(s, containerPid: pid, hostVeth: veth, address: a, mac: a.derivedMAC)
-            undo.add { [driver] in try? driver.detach(hostVeth: veth) }
+            try host.attach(s, containerPid: pid, hostVeth: veth, address: a)
+            undo.add("delete veth \(veth)") { [host] in try host.detach(hostVeth: veth) }
             Fault.point("run.after-attach")
             if !ports.isEmpty {
                 let forwards = ports.map { PortForward(owner: id, mapping: $0, containerIP: a, network: s) }
-                try driver.firewall.addPorts(forwards)
-                undo.add { [driver] in try? driver.firewall.removePorts(forwards) }
+                try host.publish(forwards)
+                undo.add("remove the published ports' rules") { [host] in try host.unpublish(forwards) }
                 Fault.point("run.after-ports")
             }
         }
@@ -494,10 +512,14 @@ public final class Runtime {
     /// wait. Usually the kernel has already removed the pair with the container's network
     /// namespace by then. Veth names are unique per container (`hv` + id), so a pair being
     /// removed cannot collide with a new one.
+    /// Every step is tried; failures are reported together (and the records stay, so the next
+    /// command or `hutch gc` tries again: a stale DNAT rule must never outlive its address lease).
     func tearDownNetwork(_ c: ContainerRecord) throws {
+        var failures = ErrorList()
         let forwards = try forwards(c)
-        if !forwards.isEmpty { try? driver.firewall.removePorts(forwards) }
-        if let v = c.hostVeth { try? driver.detachLater(hostVeth: v) }
+        if !forwards.isEmpty { failures.attempt("remove published ports") { try host.unpublish(forwards) } }
+        if let v = c.hostVeth { failures.attempt("delete veth \(v)") { try host.detachLater(hostVeth: v) } }
+        try failures.check("cleanup of container \(c.name) failed", hint: " (hutch gc retries)")
     }
 
     /// The host ports a container publishes, from the store (the source of truth for rules too).
@@ -530,11 +552,22 @@ public final class Runtime {
 }
 
 /// A stack of undo steps: on a failed `run` every step already taken is reversed, newest first.
+/// Every step is tried; the ones that fail are reported together with the error that made the
+/// command undo itself.
 struct Undo {
-    private var steps: [() -> Void] = []
-    mutating func add(_ f: @escaping () -> Void) { steps.append(f) }
+    private var steps: [(String, () throws -> Void)] = []
+    mutating func add(_ step: String, _ f: @escaping () throws -> Void) { steps.append((step, f)) }
     mutating func cancel() { steps.removeAll() }
-    mutating func run() { while let f = steps.popLast() { f() } }
+
+    /// Runs the steps, then returns `error` with the undo failures (if any) added to its line.
+    mutating func unwind(after error: any Error) -> any Error {
+        var failures = ErrorList()
+        while let (step, f) = steps.popLast() { failures.attempt(step, f) }
+        if failures.isEmpty { return error }
+        let first = error as? HutchError ?? HutchError("\(error)")
+        return HutchError(first.message + "; undoing it also failed (hutch gc retries): " + failures.lines.joined(separator: "; "),
+                          exitCode: first.exitCode, cause: first)
+    }
 }
 
 /// While a foreground container runs, the CLI must outlive it to clean up: keyboard signals
