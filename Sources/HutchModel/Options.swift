@@ -39,3 +39,26 @@ public struct PodOptions: Sendable {
     }
 }
 
+
+/// Options a command checks on their own, before the store is opened.
+public protocol CheckedOptions: Sendable {
+    func validate() throws
+}
+
+/// Options that passed `validate()`: only `validated()` makes one, so a command checks its
+/// options once and Runtime (which takes only these) never checks them again.
+public struct Validated<Options: CheckedOptions>: Sendable {
+    public let options: Options
+    fileprivate init(_ o: Options) { options = o }
+}
+
+extension CheckedOptions {
+    public func validated() throws -> Validated<Self> {
+        try validate()
+        return Validated(self)
+    }
+}
+
+extension RunOptions: CheckedOptions {}
+extension PodOptions: CheckedOptions {}
+extension NetworkOptions: CheckedOptions {}

@@ -35,9 +35,7 @@ public struct RunOptions: Sendable {
         }
         if let n = name { try Validate.name(n) }
         if let h = hostname { try Validate.hostname(h) }
-        if let w = workdir, !w.hasPrefix("/") {
-            throw HutchError("invalid --workdir \"\(w)\": the working directory must be an absolute path")
-        }
+        if let w = workdir { try Validate.workdir(w) }
         for e in env { try Validate.envEntry(e) }
         if pod != nil {
             if !publish.isEmpty { throw HutchError("-p/--publish cannot be used with --pod: publish ports on the pod (hutch pod create -p ...)") }

@@ -38,6 +38,13 @@ public enum Validate {
     }
 
     /// Throws the one-line error for a bad hostname given with `flag`.
+    /// `-w/--workdir`: an absolute path (run and exec).
+    public static func workdir(_ w: String) throws {
+        if !w.hasPrefix("/") {
+            throw HutchError("invalid --workdir \"\(w)\": the working directory must be an absolute path")
+        }
+    }
+
     public static func hostname(_ s: String, flag: String = "--hostname") throws {
         guard isHostname(s) else {
             throw HutchError("invalid \(flag) \"\(s)\": use RFC 1123 labels (letters, digits, '-', at most 63 each)")

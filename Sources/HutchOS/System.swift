@@ -65,16 +65,27 @@ public enum Sys {
         if mkdir(path, mode) != 0 && errno != EEXIST { throw HutchError.sys("mkdir \(path)", errno) }
     }
 
-    /// Removes a directory tree that hutch made (files and sub-directories only, no symlink following).
-    public static func removeTree(_ path: String) {
-        guard let d = opendir(path) else { unlink(path); return }
+    /// The entries of a directory (without . and ..), each with whether it is a directory;
+    /// nil when it cannot be opened.
+    public static func directoryEntries(_ path: String) -> [(name: String, isDirectory: Bool)]? {
+        guard let d = opendir(path) else { return nil }
+        defer { closedir(d) }
+        var out: [(name: String, isDirectory: Bool)] = []
         while let e = readdir(d) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
             if name == "." || name == ".." { continue }
-            let p = path + "/" + name
-            if e.pointee.d_type == UInt8(DT_DIR) { removeTree(p) } else { unlink(p) }
+            out.append((name, e.pointee.d_type == UInt8(DT_DIR)))
         }
-        closedir(d)
+        return out
+    }
+
+    /// Removes a directory tree that hutch made (files and sub-directories only, no symlink following).
+    public static func removeTree(_ path: String) {
+        guard let entries = directoryEntries(path) else { unlink(path); return }
+        for e in entries {
+            let p = path + "/" + e.name
+            if e.isDirectory { removeTree(p) } else { unlink(p) }
+        }
         rmdir(path)
     }
 

@@ -50,14 +50,7 @@ extension Runtime {
         }
         // What exists is listed before the records are read, and orphan leases are picked in the
         // transaction that releases them: a `run` committing meanwhile is never taken for an orphan.
-        var folders: [String] = []
-        if let d = opendir(store.root + "/containers") {
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if name.count == 64 { folders.append(name) }
-            }
-            closedir(d)
-        }
+        let folders = (Sys.directoryEntries(store.root + "/containers") ?? []).map(\.name).filter { $0.count == 64 }
         report += try store.write { db -> [String] in
             let ids = try ContainerRecord.allIDs(in: db)
             var out: [String] = []

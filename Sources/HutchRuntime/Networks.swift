@@ -17,8 +17,8 @@ extension Runtime {
 
     /// `hutch network create`: validates, picks a subnet that overlaps neither another hutch
     /// network nor a host route, records the network and creates its bridge and rules.
-    public func createNetwork(_ o: NetworkOptions) throws -> NetworkRecord {
-        try o.validate()
+    public func createNetwork(_ checked: Validated<NetworkOptions>) throws -> NetworkRecord {
+        let o = checked.options
         let hostRoutes = try host.routedSubnets()
         let id = Sys.randomID()
         let bridge = o.bridge ?? "hb-" + String(id.prefix(11))

@@ -9,8 +9,8 @@ import HutchNet
 extension Runtime {
     /// Creates a pod: records it (reserving the name), then starts its infra container — a pause
     /// process in new net/uts/ipc/pid namespaces, wired and published exactly like a container.
-    public func createPod(_ o: PodOptions) throws -> PodRecord {
-        try o.validate()
+    public func createPod(_ checked: Validated<PodOptions>) throws -> PodRecord {
+        let o = checked.options
         let id = Sys.randomID()
         if let n = o.name, let stale = try store.findPod(n) { try reconcilePod(stale) }
         let pod = try store.write { db -> PodRecord in
@@ -35,7 +35,7 @@ extension Runtime {
         ro.infraOf = pod
         var infraId = ""
         do {
-            _ = try run(ro) { infraId = $0.id }
+            _ = try run(try ro.validated()) { infraId = $0.id }
             if case .host = o.network {
                 // A host-mode infra container only gets /etc/hostname, but members bind the
                 // infra's hosts and resolv.conf too: give them an /etc/hosts naming the pod and

@@ -54,8 +54,8 @@ public final class Runtime {
     /// Creates and starts a container. Foreground: returns the command's exit status.
     /// Detached: prints nothing itself, returns 0 and the record (the shim monitors from now on).
     /// Any failure undoes every step already taken, in reverse order.
-    public func run(_ o: RunOptions, onStarted: (ContainerRecord) -> Void = { _ in }) throws -> Int32 {
-        try o.validate()
+    public func run(_ checked: Validated<RunOptions>, onStarted: (ContainerRecord) -> Void = { _ in }) throws -> Int32 {
+        let o = checked.options
         let env = try Self.environment(o.env)
 
         let id = Sys.randomID()
@@ -536,9 +536,7 @@ public final class Runtime {
         guard c.status == .running, Sys.isAlive(pid: c.pid, start: c.pidStart) else {
             throw HutchError("container \(c.name) is not running")
         }
-        if let w = workdir, !w.hasPrefix("/") {
-            throw HutchError("invalid --workdir \"\(w)\": the working directory must be an absolute path")
-        }
+        if let w = workdir { try Validate.workdir(w) }
         let env = try Self.environment(extra, base: c.env)
         var spec = ShimExecSpec(pid: c.pid, workdir: workdir ?? c.workdir, command: command)
         spec.env = env

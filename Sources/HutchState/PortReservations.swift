@@ -136,15 +136,13 @@ public enum PortReservations {
             guard f.count > 9, f[1].hasSuffix(":" + padded) else { continue }
             if m.proto == .udp || f[3] == "0A" { inode = String(f[9]); break }
         }
-        guard let ino = inode, ino != "0", let d = opendir("/proc") else { return "" }
-        defer { closedir(d) }
+        guard let ino = inode, ino != "0", let procs = Sys.directoryEntries("/proc") else { return "" }
         let target = "socket:[\(ino)]"
-        while let e = readdir(d) {
-            let pid = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            guard Int(pid) != nil, let fdDir = opendir("/proc/\(pid)/fd") else { continue }
-            defer { closedir(fdDir) }
-            while let fe = readdir(fdDir) {
-                let fdName = withUnsafeBytes(of: fe.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        for p in procs {
+            let pid = p.name
+            guard Int(pid) != nil, let fds = Sys.directoryEntries("/proc/\(pid)/fd") else { continue }
+            for fd in fds {
+                let fdName = fd.name
                 var buf = [CChar](repeating: 0, count: 64)
                 let n = readlink("/proc/\(pid)/fd/\(fdName)", &buf, 63)
                 if n > 0, String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == target {

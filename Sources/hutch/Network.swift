@@ -26,8 +26,8 @@ enum NetworkCreate {
         o.subnet = try a.value(subnet, CIDRv4.init, expect: "use CIDR form like 10.90.0.0/24")
         o.gateway = try a.value(gateway, IPv4Address.init, expect: "use an IPv4 address")
         o.isInternal = a.flag(isInternal); o.bridge = a.value(bridge)
-        try o.validate()
-        print(try Global.runtime(a).createNetwork(o).id)
+        let checked = try o.validated()
+        print(try Global.runtime(a).createNetwork(checked).id)
     }
 }
 

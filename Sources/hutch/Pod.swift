@@ -25,8 +25,8 @@ enum PodCreate {
         o.name = a.value(name); o.hostname = a.value(hostname)
         if let n = a.value(network) { o.network = try NetworkMode(parsing: n) }
         o.publish = try a.list(publish).map { try PublishSpec.parse($0) }
-        try o.validate()
-        print(try Global.runtime(a).createPod(o).id)
+        let checked = try o.validated()
+        print(try Global.runtime(a).createPod(checked).id)
     }
 }
 

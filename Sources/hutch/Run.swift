@@ -45,8 +45,8 @@ enum Run {
         }
         // Everything that can be checked without the state store is checked before it is opened
         // (or, on first use, created).
-        try o.validate()
-        let status = try Global.runtime(a).run(o) { started in
+        let checked = try o.validated()
+        let status = try Global.runtime(a).run(checked) { started in
             if o.detach { print(started.id) }
         }
         if status != 0 { throw ExitStatus(status) }

@@ -126,14 +126,14 @@ final class RuntimeStepTests: XCTestCase {
         return try Runtime(root: root, firewall: kind, host: { RecordingHost(log: log, firewall: $0) }, shims: shims)
     }
 
-    func options(detach: Bool = false, publish: String? = "8080:80") throws -> RunOptions {
+    func options(detach: Bool = false, publish: String? = "8080:80") throws -> Validated<RunOptions> {
         var o = RunOptions()
         o.name = "web"
         o.command = ["true"]
         o.detach = detach
         o.autoRemove = !detach
         if let p = publish { o.publish = [try PublishSpec.parse(p)] }
-        return o
+        return try o.validated()
     }
 
     /// Nothing of the container is left in the store or the state root.
