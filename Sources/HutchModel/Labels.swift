@@ -38,7 +38,7 @@ public struct Labels: Sendable, Equatable {
     /// lines and lines starting with `#` skipped, every other line one `KEY=VALUE` (or `KEY`).
     public static func fileEntries(_ text: String, path: String) throws -> [(line: Int, entry: String)] {
         var out: [(Int, String)] = []
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             var line = Substring(raw)
             if line.hasSuffix("\r") { line = line.dropLast() }
             line = line.drop(while: { $0 == " " || $0 == "\t" })
