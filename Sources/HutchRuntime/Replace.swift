@@ -69,9 +69,14 @@ extension Runtime {
 
     /// A container by name, id or unique id prefix, brought in line with reality; nil if there is
     /// none (a `--rm` container that has exited is gone).
+    /// If the record found vanishes while it is being reconciled (a `--replace` retired it, or it
+    /// was an exited `--rm` container), the name is looked up again: a replacement may hold it.
     public func existingContainer(_ ref: String) throws -> ContainerRecord? {
-        guard let c = try store.findContainer(ref) else { return nil }
-        let r = try reconcile(c)
-        return try store.findContainer(r.id) == nil ? nil : r
+        var seen = Set<String>()
+        while let c = try store.findContainer(ref), seen.insert(c.id).inserted {
+            let r = try reconcile(c)
+            if try store.findContainer(r.id) != nil { return r }
+        }
+        return nil
     }
 }
