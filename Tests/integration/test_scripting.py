@@ -5,10 +5,16 @@ test's "outside" namespace, and bad input (one line, exit 125, nothing created).
 Traffic stays inside the throwaway host namespace, its containers and the outside namespace.
 """
 import json
+import os
 import re
 import threading
 
+import pytest
+
 from harness import HOST_OUT_IP, PY, wait_until
+from harness import Backend as Fw, rules
+
+BACKENDS = ["nftables", "iptables"]
 
 EPHEMERAL = range(32768, 61000)
 
@@ -306,11 +312,13 @@ def test_rm_ignore(h):
 # --replace
 
 
-def test_run_replace_keeps_the_name_taken_and_the_port(h):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_run_replace_keeps_the_name_taken_and_the_port(h, backend):
+    fw = Fw(h, backend)
     out = h.outside()
-    old = h.run_d("--name", "w", "-l", "v=1", "-p", "18220:8000", *srv("one", 8000))
+    old = fw.run_d("--name", "w", "-l", "v=1", "-p", "18220:8000", *srv("one", 8000))
     assert h.wait_http(f"http://{HOST_OUT_IP}:18220/", ns=out).strip() == "one"
-    old_pid = h.inspect("w")["State"]["Pid"]
+    old_pid = fw.inspect("w")["State"]["Pid"]
 
     # A third command that watches the name throughout: it must never see it free.
     seen = []
@@ -318,35 +326,38 @@ def test_run_replace_keeps_the_name_taken_and_the_port(h):
 
     def watch():
         while not stop.is_set():
-            seen.append(h.hutch("container", "exists", "w", check=False).rc)
+            seen.append(fw.hutch("container", "exists", "w", check=False).rc)
 
     t = threading.Thread(target=watch)
     t.start()
     try:
         ids = [old]
         for i in range(3):
-            ids.append(h.run_d("--replace", "--name", "w", "-l", f"v={i + 2}", "-p", "18220:8000", *srv(f"gen{i}", 8000)))
+            ids.append(fw.run_d("--replace", "--name", "w", "-l", f"v={i + 2}", "-p", "18220:8000", *srv(f"gen{i}", 8000)))
     finally:
         stop.set()
         t.join()
     assert seen and set(seen) == {0}, f"the name was seen free: {seen}"
     assert len(set(ids)) == 4
-    c = h.inspect("w")
+    c = fw.inspect("w")
     assert c["Id"] == ids[-1] and c["Config"]["Labels"] == {"v": "4"}
-    assert h.hutch("ps", "-aq").out.split() == [ids[-1][:12]]
-    wait_until(lambda: not __import__("os").path.exists(f"/proc/{old_pid}"), desc="the old container's process to go")
+    assert fw.hutch("ps", "-aq").out.split() == [ids[-1][:12]]
+    wait_until(lambda: not os.path.exists(f"/proc/{old_pid}"), desc="the old container's process to go")
     for i in ids[:-1]:
         h.wait_veth_gone(i)
         assert h.state_entries(i) == []
     assert h.wait_http(f"http://{HOST_OUT_IP}:18220/", ns=out).strip() == "gen2"
+    # only the newest container's rules are left
+    text = rules(h, backend)
+    assert ids[-1] in text and not any(i in text for i in ids[:-1]), text
     # --replace of an exited container, and with no container of that name
-    h.hutch("run", "--name", "e", "--", "true")
-    h.hutch("run", "--replace", "--name", "e", "--", "true")
-    h.hutch("run", "--replace", "--name", "fresh", "--", "true")
-    assert sorted(lines(h.hutch("ps", "-a", "--format", "{{.Names}}"))) == ["e", "fresh", "w"]
+    fw.hutch("run", "--name", "e", "--", "true")
+    fw.hutch("run", "--replace", "--name", "e", "--", "true")
+    fw.hutch("run", "--replace", "--name", "fresh", "--", "true")
+    assert sorted(lines(fw.hutch("ps", "-a", "--format", "{{.Names}}"))) == ["e", "fresh", "w"]
     # without --replace the name is still refused
-    bad(h, "run", "--name", "w", "--", "true", mention=["w"])
-    bad(h, "run", "--replace", "--", "true", mention=["--name"])
+    bad(h, "--firewall", backend, "run", "--name", "w", "--", "true", mention=["w"])
+    bad(h, "--firewall", backend, "run", "--replace", "--", "true", mention=["--name"])
 
 
 def test_pod_replace(h):
@@ -371,12 +382,14 @@ def test_pod_replace(h):
 # -P / --expose
 
 
-def test_publish_all_reachable_from_outside(h):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_publish_all_reachable_from_outside(h, backend):
+    fw = Fw(h, backend)
     out = h.outside()
-    h.run_d("--name", "w", "-P", "--expose", "8000", "--expose", "9000-9001/tcp", "--expose", "5353/udp",
+    fw.run_d("--name", "w", "-P", "--expose", "8000", "--expose", "9000-9001/tcp", "--expose", "5353/udp",
             "-p", "18240:9001", *srv("w", 8000, 9000, 9001))
     got = {}
-    for l in lines(h.hutch("port", "w")):
+    for l in lines(fw.hutch("port", "w")):
         m = re.fullmatch(r"(\d+/(?:tcp|udp)) -> 0\.0\.0\.0:(\d+)", l)
         assert m, l
         got[m.group(1)] = int(m.group(2))
@@ -384,16 +397,16 @@ def test_publish_all_reachable_from_outside(h):
     assert got["9001/tcp"] == 18240                                   # -p wins over -P for its port
     assert all(got[k] in EPHEMERAL for k in ("8000/tcp", "9000/tcp", "5353/udp")), got
     assert len(set(got.values())) == 4
-    ports = h.inspect("w")["NetworkSettings"]["Ports"]
+    ports = fw.inspect("w")["NetworkSettings"]["Ports"]
     assert int(ports["8000/tcp"][0]["HostPort"]) == got["8000/tcp"]
     for k in ("8000/tcp", "9000/tcp", "9001/tcp"):
         assert h.wait_http(f"http://{HOST_OUT_IP}:{got[k]}/", ns=out).strip() == "w"
-    assert lines(h.hutch("port", "w", "8000", "--format", "{{.PublicPort}}")) == [str(got["8000/tcp"])]
+    assert lines(fw.hutch("port", "w", "8000", "--format", "{{.PublicPort}}")) == [str(got["8000/tcp"])]
     # --expose alone publishes nothing; -P alone is no error
-    h.run_d("--name", "e", "--expose", "80", "--", "sleep", "300")
-    assert h.hutch("port", "e").out == ""
-    h.run_d("--name", "p", "-P", "--", "sleep", "300")
-    assert h.hutch("port", "p").out == ""
+    fw.run_d("--name", "e", "--expose", "80", "--", "sleep", "300")
+    assert fw.hutch("port", "e").out == ""
+    fw.run_d("--name", "p", "-P", "--", "sleep", "300")
+    assert fw.hutch("port", "p").out == ""
 
 
 # ---------------------------------------------------------------------------------------------
