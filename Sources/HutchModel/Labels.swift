@@ -142,15 +142,29 @@ public struct Filters: Sendable, Equatable {
         }
     }
 
-    /// `id`: a prefix of the id; `name`: a substring of the name (Docker's match without regex
-    /// anchors); `status`: equal; `pod`, `network`: a name or an id prefix; `label`: KEY present
+    /// `name=web`: a substring; `^` and `$` anchor it (`name=^web$`, as scripts write Docker's
+    /// regular expression). Other regular-expression syntax is matched literally.
+    static func nameMatches(_ name: String, _ pattern: String) -> Bool {
+        var p = Substring(pattern)
+        let start = p.hasPrefix("^"), end = p.hasSuffix("$") && p.count > (start ? 1 : 0)
+        if start { p = p.dropFirst() }
+        if end { p = p.dropLast() }
+        switch (start, end) {
+        case (true, true): return name == p
+        case (true, false): return name.hasPrefix(p)
+        case (false, true): return name.hasSuffix(p)
+        case (false, false): return p.isEmpty || Substring(name).firstRange(String(p)) != nil
+        }
+    }
+
+    /// `id`: a prefix of the id; `name`: see `nameMatches`; `status`: equal; `pod`, `network`: a name or an id prefix; `label`: KEY present
     /// or KEY=VALUE equal.
     public func matches(_ s: Subject) -> Bool {
         for (key, wanted) in values {
             let ok: Bool
             switch key {
             case "id": ok = wanted.contains { s.id.hasPrefix($0) }
-            case "name": ok = wanted.contains { s.name.contains($0) }
+            case "name": ok = wanted.contains { Self.nameMatches(s.name, $0) }
             case "status": ok = wanted.contains(s.status)
             case "pod": ok = wanted.contains { w in s.pods.contains { $0 == w || (w.count >= 3 && $0.hasPrefix(w)) } }
             case "network": ok = wanted.contains { w in s.networks.contains { $0 == w || (w.count >= 3 && $0.hasPrefix(w)) } }

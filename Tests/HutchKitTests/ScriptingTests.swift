@@ -259,6 +259,11 @@ final class LabelsAndFiltersTests: XCTestCase {
         XCTAssertTrue(try m())
         XCTAssertTrue(try m("name=web"))
         XCTAssertTrue(try m("name=nope", "name=eb-"))  // same key: either
+        XCTAssertTrue(try m("name=^web-1$"))
+        XCTAssertTrue(try m("name=^web"))
+        XCTAssertTrue(try m("name=-1$"))
+        XCTAssertFalse(try m("name=^web$"))
+        XCTAssertFalse(try m("name=^eb"))
         XCTAssertFalse(try m("name=web", "status=exited"))  // different keys: all
         XCTAssertTrue(try m("id=abc"))
         XCTAssertFalse(try m("id=bcd"))

@@ -110,6 +110,7 @@ def test_ps_filters(h):
     assert names("label=app=web", "label=tier=back") == []
     assert names("name=web", all=True) == ["old-web", "web"]           # name: a substring
     assert names("name=web", "name=api") == ["api", "web"]             # same key twice: either
+    assert names("name=^web$", all=True) == ["web"]                    # anchors, as scripts write them
     assert names("name=web", "status=exited") == ["old-web"]           # status shows stopped ones too
     assert names("status=exited") == ["old-web"]
     assert names("status=running", "label=app") == ["api", "web"]
