@@ -113,7 +113,7 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    /// Bumped with every migration added below.
+    /// The number of migration steps below (each step is one version).
     static let schemaVersion = migrations.count
 
     /// Brings a store at `version` (0: new) to `schemaVersion`, in one transaction. Each step is
