@@ -82,6 +82,8 @@ public struct ContainerRecord: Sendable, Equatable {
     public var isInfra: Bool = false
     /// `--network-alias` names (user-defined networks only).
     public var aliases: [String] = []
+    /// `--label` / `--label-file` (set after init).
+    public var labels = Labels()
 
     public var shortId: String { String(id.prefix(12)) }
 
@@ -102,6 +104,8 @@ public struct PodRecord: Sendable, Equatable {
     /// A pod whose creator died half-way is undone by the next command that looks at pods.
     public var ownerPid: Int32 = 0
     public var ownerStart: UInt64 = 0
+    /// `pod create --label` / `--label-file` (set after init).
+    public var labels = Labels()
 
     public var shortId: String { String(id.prefix(12)) }
 

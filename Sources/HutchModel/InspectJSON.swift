@@ -29,7 +29,7 @@ public struct ContainerJSON: JSONConvertible {
             "LogPath": .string(c.detached ? logPath : ""),
             "Config": .object([
                 "Hostname": .string(c.hostname), "Env": .strings(c.env), "Cmd": .strings(c.command),
-                "WorkingDir": .string(c.workdir),
+                "WorkingDir": .string(c.workdir), "Labels": c.labels.json,
             ]),
             "HostConfig": .object([
                 "NetworkMode": .string(c.networkMode), "AutoRemove": .bool(c.autoRemove), "Init": .bool(c.useInit),
@@ -73,6 +73,8 @@ public struct PodJSON: JSONConvertible {
             "Created": .string(p.createdAt),
             "State": .string(status),
             "Hostname": .string(p.hostname),
+            "Labels": p.labels.json,
+            "Config": .object(["Labels": p.labels.json]),
             "InfraContainerID": .string(p.infraId),
             "InfraPid": .int(Int64(running ? infra?.pid ?? 0 : 0)),
             "IPAddress": .string(running ? infra?.ipAddress?.description ?? "" : ""),

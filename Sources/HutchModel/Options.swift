@@ -23,6 +23,16 @@ public struct NetworkOptions: Sendable {
         }
         if gateway != nil && subnet == nil { throw HutchError("--gateway needs --subnet") }
     }
+
+    /// The options given that an existing network does not have (`network create --ignore`).
+    public func differences(from n: NetworkRecord) -> [String] {
+        var out: [String] = []
+        if let s = subnet, s.subnet != n.subnet { out.append("--subnet \(n.subnet), not \(s.subnet)") }
+        if let g = gateway, g != n.gateway { out.append("--gateway \(n.gateway), not \(g)") }
+        if isInternal != n.isInternal { out.append(n.isInternal ? "it is --internal" : "it is not --internal") }
+        if let b = bridge, b != n.bridge { out.append("--bridge \(n.bridge), not \(b)") }
+        return out
+    }
 }
 
 public struct PodOptions: Sendable {
@@ -30,10 +40,15 @@ public struct PodOptions: Sendable {
     public var hostname: String?
     public var network: NetworkMode = .bridge("bridge")
     public var publish: [PublishSpec.Parsed] = []
+    /// `--label`, `--label-file`.
+    public var labels = Labels()
+    /// `--replace`: remove a pod of the same name first (force).
+    public var replace = false
     public init() {}
 
     public func validate() throws {
         if let n = name { try Validate.name(n) }
+        if replace && name == nil { throw HutchError("--replace needs --name: it replaces the pod of that name") }
         if let h = hostname { try Validate.hostname(h) }
         if case .container = network { throw HutchError("a pod cannot use --network container:...: it owns its network") }
     }

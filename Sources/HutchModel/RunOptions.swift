@@ -22,6 +22,13 @@ public struct RunOptions: Sendable {
     public var aliases: [String] = []
     /// `--pod NAME`: join the pod's net, uts and ipc namespaces.
     public var pod: String?
+    /// `--label`, `--label-file`.
+    public var labels = Labels()
+    /// `--replace`: remove a container of the same name first (force).
+    public var replace = false
+    /// `--expose` ports, published on free host ports with `-P` (added to `publish` by `validate`'s caller).
+    public var exposed: [PortMapping] = []
+    public var publishAll = false
     /// Internal: this is a pod's infra container (PID 1 is a pause process, no command).
     package var infraOf: PodRecord?
     public var command: [String] = []
@@ -34,6 +41,7 @@ public struct RunOptions: Sendable {
             throw HutchError("run needs a command: hutch run [OPTIONS] -- COMMAND [ARG...]")
         }
         if let n = name { try Validate.name(n) }
+        if replace && name == nil { throw HutchError("--replace needs --name: it replaces the container of that name") }
         if let h = hostname { try Validate.hostname(h) }
         if let w = workdir { try Validate.workdir(w) }
         for e in env { try Validate.envEntry(e) }

@@ -6,12 +6,13 @@ import HutchOS
 /// Plain-text tables and Docker's human durations for `ps`.
 public enum Table {
     /// Columns separated by three spaces, each as wide as its widest cell (the last one unpadded).
+    /// Rows may differ in length (a `--format table` row with fewer tabs).
     public static func render(_ rows: [[String]]) -> String {
-        guard let cols = rows.first?.count else { return "" }
+        guard let cols = rows.map(\.count).max() else { return "" }
         var widths = [Int](repeating: 0, count: cols)
         for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
         return rows.map { r in
-            r.enumerated().map { i, c in i == cols - 1 ? c : c + String(repeating: " ", count: widths[i] - c.count) }
+            r.enumerated().map { i, c in i == r.count - 1 ? c : c + String(repeating: " ", count: widths[i] - c.count) }
                 .joined(separator: "   ").trimmingSpaces()
         }.joined(separator: "\n")
     }

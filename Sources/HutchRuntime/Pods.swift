@@ -13,15 +13,18 @@ extension Runtime {
         let o = checked.options
         let id = Sys.randomID()
         if let n = o.name, let stale = try store.findPod(n) { try reconcilePod(stale) }
+        var replaced: PodRecord?
         let pod = try store.write { db -> PodRecord in
             let name = try o.name ?? Names.generate(in: db)
+            if o.replace { replaced = try Self.retirePodName(name, in: db) }
             if try PodRecord.exists(named: name, in: db) {
                 throw HutchError("the pod name \"\(name)\" is already in use: remove it (hutch pod rm -f \(name)) or pick another --name")
             }
             var hostname = o.hostname ?? name
             if !Validate.isHostname(hostname) { hostname = String(id.prefix(12)) }
-            let p = PodRecord(id: id, name: name, hostname: hostname, infraId: "", createdAt: Sys.now(),
+            var p = PodRecord(id: id, name: name, hostname: hostname, infraId: "", createdAt: Sys.now(),
                               ownerPid: getpid(), ownerStart: Self.selfStart)
+            p.labels = o.labels
             try p.insert(db)
             return p
         }
@@ -35,6 +38,7 @@ extension Runtime {
         ro.infraOf = pod
         var infraId = ""
         do {
+            if let old = replaced { _ = try removePod(old.id, force: true) }
             _ = try run(try ro.validated()) { infraId = $0.id }
             if case .host = o.network {
                 // A host-mode infra container only gets /etc/hostname, but members bind the

@@ -82,9 +82,13 @@ public final class Runtime {
 
         // 2. Reserve the name and the address in one transaction.
         let now = Sys.now()
+        var replaced: ContainerRecord?
         let (record, address, ports) = try store.write { db -> (ContainerRecord, IPv4Address?, [PortMapping]) in
             // A generated name is free by construction (checked in this transaction).
             let name = try o.name ?? Names.generate(in: db)
+            // --replace: the old container goes in this same transaction, so the name passes
+            // from it to the new one without ever being free (see retire).
+            if o.replace, let old = try ContainerRecord.named(name, in: db) { replaced = try retire(old, in: db) }
             if o.name != nil, let other = try ContainerRecord.named(name, in: db) {
                 throw HutchError("the container name \"\(name)\" is already in use by container \(other.shortId): remove it (hutch rm -f \(name)) or pick another --name")
             }
@@ -92,7 +96,7 @@ public final class Runtime {
             if let n = net { ip = try IPAM.allocate(in: db, network: n, owner: id, requested: o.ip) }
             let ports = try PortReservations.reserve(in: db, owner: id, specs: o.publish,
                                                      isFreeOnHost: host.isPortFree)
-            let r = ContainerRecord(
+            var r = ContainerRecord(
                 id: id, name: name, command: o.command, hostname: hostname,
                 env: env + ["HOSTNAME=\(hostname)"], workdir: o.workdir ?? "/",
                 networkMode: o.pod != nil ? "container:\(joined!.id)" : o.network.description, network: net?.name,
@@ -105,10 +109,15 @@ public final class Runtime {
                 shimPid: getpid(), shimStart: Self.selfStart, pid: 0, pidStart: 0, exitCode: nil,
                 createdAt: now, startedAt: nil, finishedAt: nil, bootId: Sys.bootID,
                 pod: pod?.id, isInfra: o.infraOf != nil, aliases: o.aliases)
+            r.labels = o.labels
             try r.insert(db)
             return (r, ip, ports)
         }
         undo.add("release the name and address") { [store] in _ = try store.write { try Self.forget(id, in: $0) } }
+        if let old = replaced {
+            Sys.removeTree(containerDir(old.id))
+            refreshNames(network: old.network)
+        }
         Fault.point("run.after-reserve")
         Timeline.mark("reserved")
 
@@ -498,11 +507,7 @@ public final class Runtime {
 
     /// The firewall's view of a container's published ports, derived from the store.
     func forwards(_ c: ContainerRecord) throws -> [PortForward] {
-        guard let ip = c.ipAddress, let netName = c.network else { return [] }
-        let mappings = try ports(c)
-        guard !mappings.isEmpty, let n = try store.read({ try NetworkRecord.fetchOne($0, key: netName) }) else { return [] }
-        let spec = BridgeNetwork(n)
-        return mappings.map { PortForward(owner: c.id, mapping: $0, containerIP: ip, network: spec) }
+        try store.read { try Self.forwards(c, in: $0) }
     }
 
     /// Removes a container's DNAT rules (acknowledged by the kernel before this returns) and its

@@ -37,6 +37,10 @@ extension ContainerRecord {
 }
 
 extension PodRecord {
+    /// The pod with exactly this name.
+    public static func named(_ name: String, in db: Database) throws -> PodRecord? {
+        try fetchAll(db, where: "name = ?", arguments: [name]).first
+    }
     public static func exists(named name: String, in db: Database) throws -> Bool {
         try fetchCount(db, where: "name = ?", arguments: [name]) > 0
     }

@@ -19,6 +19,7 @@ extension ContainerRecord: SQLKeyedRecord {
                   pidStart: r.uint64("pidStart"), exitCode: r.integer("exitCode").map { Int32(truncatingIfNeeded: $0) },
                   createdAt: r.string("createdAt"), startedAt: r.text("startedAt"), finishedAt: r.text("finishedAt"),
                   bootId: r.string("bootId"), pod: r.text("pod"), isInfra: r.bool("isInfra"), aliases: r.strings("aliases"))
+        labels = Labels(stored: r.strings("labels"))
     }
     public var columns: [(String, any SQLArgument)] {
         [("id", id), ("name", name), ("command", JSON.strings(command).render()), ("hostname", hostname),
@@ -28,7 +29,7 @@ extension ContainerRecord: SQLKeyedRecord {
          ("noNewPrivs", noNewPrivs), ("status", status.rawValue), ("shimPid", shimPid), ("shimStart", shimStart),
          ("pid", pid), ("pidStart", pidStart), ("exitCode", exitCode), ("createdAt", createdAt), ("startedAt", startedAt),
          ("finishedAt", finishedAt), ("bootId", bootId), ("pod", pod), ("isInfra", isInfra),
-         ("aliases", JSON.strings(aliases).render())]
+         ("aliases", JSON.strings(aliases).render())] + [("labels", JSON.strings(labels.entries).render())]
     }
 }
 
@@ -38,10 +39,11 @@ extension PodRecord: SQLKeyedRecord {
     public init(row r: Row) throws {
         self.init(id: r.string("id"), name: r.string("name"), hostname: r.string("hostname"), infraId: r.string("infraId"),
                   createdAt: r.string("createdAt"), ownerPid: r.int32("ownerPid"), ownerStart: r.uint64("ownerStart"))
+        labels = Labels(stored: r.strings("labels"))
     }
     public var columns: [(String, any SQLArgument)] {
         [("id", id), ("name", name), ("hostname", hostname), ("infraId", infraId), ("createdAt", createdAt),
-         ("ownerPid", ownerPid), ("ownerStart", ownerStart)]
+         ("ownerPid", ownerPid), ("ownerStart", ownerStart), ("labels", JSON.strings(labels.entries).render())]
     }
 }
 
@@ -110,8 +112,8 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    /// Bumped with every migration added below.
-    static let schemaVersion = 1
+    /// The number of migration steps below (each step is one version).
+    static let schemaVersion = migrations.count
 
     /// Brings a store at `version` (0: new) to `schemaVersion`, in one transaction. Each step is
     /// the SQL of one schema version; add a step (never edit one) to change the schema.
@@ -128,7 +130,7 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    /// Schema version 1 (the same tables the GRDB-based store created).
+    /// Version 1: the same tables the GRDB-based store created. 2: labels (issue 14).
     static let migrations = [
         """
         CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE,
@@ -152,6 +154,10 @@ public final class Store: @unchecked Sendable {
           containerPort INTEGER NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (proto, hostIP, hostPort));
         CREATE INDEX IF NOT EXISTS ports_owner ON ports(owner);
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+        """,
+        """
+        ALTER TABLE containers ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE pods ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
         """,
     ]
 

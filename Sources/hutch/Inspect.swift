@@ -7,18 +7,20 @@ enum Inspect {
     static let containers = CLIArgument("CONTAINER", .oneOrMore, "Containers (names or ids).")
 
     static let command = CLICommand(
-        "inspect", abstract: "Print containers' details as a JSON array (Docker's shape).", arguments: [containers]
+        "inspect", abstract: "Print containers' details as a JSON array (Docker's shape).", options: [Format.inspect],
+        arguments: [containers]
     ) { a in
+        let format = try OutputFormat(a.value(Format.inspect), list: false)
         let rt = try Global.runtime(a)
-        var items: [ContainerJSON] = []
+        var items: [(what: String, json: JSON)] = []
         var missing: [String] = []
         for ref in a.all(containers) {
             guard let c = try rt.findContainer(ref) else { missing.append(ref); continue }
             let r = try rt.reconcile(c)
-            items.append(ContainerJSON(r, network: try r.network.flatMap { try rt.findNetwork($0) },
-                                       ports: try rt.ports(r), logPath: rt.logPath(r.id)))
+            items.append(("container \(r.name)", ContainerJSON(r, network: try r.network.flatMap { try rt.findNetwork($0) },
+                                                              ports: try rt.ports(r), logPath: rt.logPath(r.id)).json))
         }
-        print(ContainerJSON.render(items))
+        try Format.printInspect(items, format)
         if !missing.isEmpty {
             throw HutchError("no such container: \(missing.joined(separator: ", "))")
         }

@@ -45,11 +45,16 @@ enum Wait {
 
 enum Remove {
     static let force = CLIOption.flag("-f, --force", "Kill and remove running containers.")
+    static let ignore = CLIOption.flag("-i, --ignore", "No error for containers that do not exist.")
 
-    static let command = CLICommand("rm", abstract: "Remove containers.", options: [force], arguments: [containersArgument]) { a in
+    static let command = CLICommand("rm", abstract: "Remove containers.", options: [force, ignore], arguments: [containersArgument]) { a in
         let rt = try Global.runtime(a)
         let forced = a.flag(force)
-        try forEach(a.all(containersArgument)) { _ = try rt.remove($0, force: forced); print($0) }
+        let ignoring = a.flag(ignore)
+        try forEach(a.all(containersArgument)) {
+            if ignoring, try rt.findContainer($0) == nil { return }
+            _ = try rt.remove($0, force: forced); print($0)
+        }
     }
 }
 

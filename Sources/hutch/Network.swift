@@ -7,7 +7,7 @@ enum Network {
     static let command = CLICommand(
         "network", abstract: "Manage networks: each is a Linux bridge with its own subnet, isolated from the others.",
         subcommands: [NetworkCreate.command, NetworkList.command, NetworkInspect.command, NetworkRemove.command,
-                      NetworkPrune.command, NetworkReload.command])
+                      NetworkPrune.command, NetworkReload.command, NetworkExists.command])
 
     static let networks = CLIArgument("NETWORK", .oneOrMore, "Networks.")
 }
@@ -17,26 +17,44 @@ enum NetworkCreate {
     static let gateway = CLIOption.value("--gateway", "Gateway address (default: the subnet's first address).")
     static let isInternal = CLIOption.flag("--internal", "No outbound access: no MASQUERADE, no route out.")
     static let bridge = CLIOption.value("--bridge", "Bridge interface name (default: hb-<id>).")
+    static let ignore = CLIOption.flag("--ignore", "Exit 0 if a network of that name exists with the same options.")
     static let name = CLIArgument("NAME", .one, "Network name.")
 
     static let command = CLICommand(
-        "create", abstract: "Create a bridge network.", options: [subnet, gateway, isInternal, bridge], arguments: [name]
+        "create", abstract: "Create a bridge network.", options: [subnet, gateway, isInternal, bridge, ignore], arguments: [name]
     ) { a in
         var o = NetworkOptions(name: a.one(name))
         o.subnet = try a.value(subnet, CIDRv4.init, expect: "use CIDR form like 10.90.0.0/24")
         o.gateway = try a.value(gateway, IPv4Address.init, expect: "use an IPv4 address")
         o.isInternal = a.flag(isInternal); o.bridge = a.value(bridge)
         let checked = try o.validated()
-        print(try Global.runtime(a).createNetwork(checked).id)
+        let rt = try Global.runtime(a)
+        // --ignore: an existing network is fine if it is what was asked for (also when a
+        // concurrent create won the race).
+        func existing() throws -> NetworkRecord? {
+            guard a.flag(ignore), let n = try rt.findNetwork(o.name) else { return nil }
+            let diff = o.differences(from: n)
+            guard diff.isEmpty else {
+                throw HutchError("network \(o.name) already exists with other options (\(diff.joined(separator: ", "))): remove it first or drop --ignore")
+            }
+            return n
+        }
+        if let n = try existing() { print(n.id); return }
+        do { print(try rt.createNetwork(checked).id) } catch let e as HutchError {
+            guard let n = try existing() else { throw e }
+            print(n.id)
+        }
     }
 }
 
 enum NetworkList {
     static let quiet = CLIOption.flag("-q, --quiet", "Only print names.")
 
-    static let command = CLICommand("ls", aliases: ["list"], abstract: "List networks.", options: [quiet]) { a in
+    static let command = CLICommand("ls", aliases: ["list"], abstract: "List networks.", options: [quiet, Format.list]) { a in
+        let format = try ListRows.networks.format(a.value(Format.list))
         let nets = try Global.runtime(a).networks()
         if a.flag(quiet) { for n in nets { print(n.name) }; return }
+        if try Format.printList(ListRows.networks, nets.map { ("network \($0.name)", ListRows.network($0)) }, format) { return }
         var rows = [["NETWORK ID", "NAME", "DRIVER", "SUBNET", "GATEWAY", "BRIDGE", "INTERNAL"]]
         for n in nets { rows.append([String(n.id.prefix(12)), n.name, "bridge", n.subnet.description, n.gateway.description, n.bridge, n.isInternal ? "true" : "false"]) }
         print(Table.render(rows))
@@ -44,22 +62,40 @@ enum NetworkList {
 }
 
 enum NetworkInspect {
-    static let command = CLICommand("inspect", abstract: "Print networks' details as JSON.", arguments: [Network.networks]) { a in
+    static let command = CLICommand("inspect", abstract: "Print networks' details as JSON.", options: [Format.inspect],
+                                    arguments: [Network.networks]) { a in
+        let format = try OutputFormat(a.value(Format.inspect), list: false)
         let rt = try Global.runtime(a)
-        var items: [NetworkJSON] = []
+        var items: [(what: String, json: JSON)] = []
         for ref in a.all(Network.networks) {
             let n = try rt.network(ref)
             let members = try rt.attached(to: n.name).map { (id: $0.id, name: $0.name, ip: $0.ipAddress?.description ?? "", mac: $0.macAddress ?? "") }
-            items.append(NetworkJSON(n, members: members))
+            items.append(("network \(n.name)", NetworkJSON(n, members: members).json))
         }
-        print(ContainerJSON.render(items))
+        try Format.printInspect(items, format)
     }
 }
 
 enum NetworkRemove {
-    static let command = CLICommand("rm", aliases: ["remove"], abstract: "Remove networks.", arguments: [Network.networks]) { a in
+    static let ignore = CLIOption.flag("-i, --ignore", "No error for networks that do not exist.")
+
+    static let command = CLICommand("rm", aliases: ["remove"], abstract: "Remove networks.", options: [ignore],
+                                    arguments: [Network.networks]) { a in
         let rt = try Global.runtime(a)
-        try forEach(a.all(Network.networks)) { _ = try rt.removeNetwork($0); print($0) }
+        let ignoring = a.flag(ignore)
+        try forEach(a.all(Network.networks)) {
+            if ignoring, try rt.findNetworkRef($0) == nil { return }
+            _ = try rt.removeNetwork($0); print($0)
+        }
+    }
+}
+
+enum NetworkExists {
+    static let network = CLIArgument("NETWORK", .one, "Network (name or id).")
+
+    static let command = CLICommand("exists", abstract: "Exit 0 if the network exists, 1 if not (no output).",
+                                    arguments: [network]) { a in
+        if try Global.runtime(a).findNetworkRef(a.one(network)) == nil { throw ExitStatus(1) }
     }
 }
 

@@ -8,8 +8,10 @@ enum Port {
     static let port = CLIArgument("PORT[/PROTO]", .optional, "Only this container port.")
 
     static let command = CLICommand(
-        "port", abstract: "List a container's published ports (8000/tcp -> 0.0.0.0:8080).", arguments: [container, port]
+        "port", abstract: "List a container's published ports (8000/tcp -> 0.0.0.0:8080).", options: [Format.list],
+        arguments: [container, port]
     ) { a in
+        let format = try ListRows.ports.format(a.value(Format.list))
         let rt = try Global.runtime(a)
         let c = try rt.reconcile(try rt.container(a.one(container)))
         guard c.status == .running else { return }
@@ -22,9 +24,11 @@ enum Port {
             let proto = parts.count == 2 ? parts[1] : "tcp"
             list = list.filter { $0.containerPort == n && $0.proto.rawValue == proto }
             guard !list.isEmpty else { throw HutchError("no public port \(n)/\(proto) published for \(c.name)") }
+            if try Format.printList(ListRows.ports, list.map { ("container \(c.name)", ListRows.port($0)) }, format) { return }
             for m in list { print("\(m.hostIPString):\(m.hostPort)") }
             return
         }
+        if try Format.printList(ListRows.ports, list.map { ("container \(c.name)", ListRows.port($0)) }, format) { return }
         for m in list { print(m.description) }
     }
 }

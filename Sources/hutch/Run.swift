@@ -19,13 +19,16 @@ enum Run {
     static let capDrop = CLIOption.list("--cap-drop", "Drop a Linux capability (or ALL).", as: "cap")
     static let privileged = CLIOption.flag("--privileged", "Keep every capability and allow privilege gain (no no_new_privs).")
     static let useInit = CLIOption("--init", .flag(negatable: true), help: "Run a tiny init as PID 1 that forwards signals and reaps zombies.")
+    static let expose = CLIOption.list("--expose", "Expose a container port or range (PORT[/tcp|udp]); -P publishes it.", as: "port")
+    static let publishAll = CLIOption.flag("-P, --publish-all", "Publish every --expose port on a free host port.")
+    static let replace = CLIOption.flag("--replace", "Remove a container of the same --name first (force).")
     static let commandLine = CLIArgument("COMMAND", .command, "The command and its arguments.")
 
     static let command = CLICommand(
         "run", abstract: "Run a command in new namespaces (bridge networking by default).",
         discussion: "Example: hutch run --rm --name web -- python3 -m http.server 8000",
         options: [detach, autoRemove, name, hostname, network, env, workdir, publish, pod, ip, networkAlias, capAdd, capDrop,
-                  privileged, useInit],
+                  privileged, useInit, Labeling.label, Labeling.labelFile, expose, publishAll, replace],
         arguments: [commandLine]
     ) { a in
         var o = RunOptions()
@@ -35,6 +38,11 @@ enum Run {
         o.ip = try a.value(ip, IPv4Address.init, expect: "use an IPv4 address")
         o.detach = a.flag(detach); o.autoRemove = a.flag(autoRemove); o.useInit = a.flag(useInit); o.pod = a.value(pod)
         o.aliases = a.list(networkAlias); o.command = a.all(commandLine)
+        o.labels = try Labeling.labels(a)
+        o.replace = a.flag(replace)
+        o.exposed = try a.list(expose).flatMap { try ExposeSpec.parse($0) }
+        o.publishAll = a.flag(publishAll)
+        if o.publishAll { o.publish += ExposeSpec.publishAll(o.exposed, besides: o.publish) }
         let mask = try Capabilities.mask(add: a.list(capAdd), drop: a.list(capDrop))  // (checks the names, also with --privileged)
         if a.flag(privileged) {
             o.capMask = nil

@@ -54,6 +54,12 @@ def test_pod_web_up_check_down(h):
         assert sorted(c["Id"] for c in again["Containers"]) == sorted(c["Id"] for c in first["Containers"])
         assert len(pods(h)) == 1 and len(h.ps_ids(all=True)) == 3
 
+        r = make(h, "status", peer)
+        lines = r.out.splitlines()
+        assert lines[0].split() == ["NAMES", "STATUS", "LABELS"], r.out
+        assert {l.split()[0] for l in lines[1:-1]} >= {"pod-web-web", "pod-web-poller"}, r.out
+        assert "example=pod-web" in r.out and lines[-1] == "published: 0.0.0.0:8080->80/tcp", r.out
+
         r = make(h, "check", peer, timeout=120)
         assert r.out.count("ok") >= 3, r.out
         assert not os.path.exists(f"/run/netns/{peer}")
@@ -63,6 +69,12 @@ def test_pod_web_up_check_down(h):
     r = make(h, "down", peer)
     assert "not there" in r.out, r.out
     assert_down(h, peer)
+
+
+def test_pod_web_scripts_with_hutch_not_awk():
+    with open(os.path.join(POD_WEB, "Makefile")) as f:
+        text = f.read()
+    assert "awk" not in text and "pod exists" in text and "--replace" in text and "--format" in text
 
 
 def test_pod_web_up_repairs_a_dead_pod(h):
