@@ -1,6 +1,6 @@
 /* Work left to a helper that outlives the hutch process: `hutch-shim linger`.
  *
- * Two kernel operations make their caller wait for an RCU grace period (10-20 ms here) although
+ * Two kernel operations make their caller wait for an RCU grace period (bench/README.md has the figures) although
  * their effect is already complete or certain: closing a NETLINK_NETFILTER socket after a commit
  * that deleted rules (the kernel releases the deleted objects first), and RTM_DELLINK of a veth.
  * At exit, hutch spawns one helper and hands it both: the sockets (as fds 3, 4, ...) and the names

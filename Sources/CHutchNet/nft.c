@@ -1,7 +1,7 @@
 /* libnftables: run a batch of nft commands, the equivalent of `nft -f -`.
  *
  * libnftables is loaded on first use (dlopen), not linked: it brings libxtables, libjansson and
- * libgmp along, and loading and relocating those costs every hutch process ~1 ms at start-up,
+ * libgmp along, and loading and relocating those costs every hutch process its start-up time (bench/README.md),
  * while only network set-up, removal and reload need it (per-container ports go through
  * libnftnl, nftel.c). */
 #define _GNU_SOURCE

@@ -58,7 +58,7 @@ static int put_msg(char *buf, size_t cap, size_t *off, const char *table, const 
 
 /* One NETLINK_NETFILTER socket per process, reused by every call: closing one after a delete
  * makes the closer wait for the kernel's deferred release of what was deleted (an RCU grace
- * period: 10-15 ms here). After a committed delete the socket is handed to the linger helper at
+ * period, measured in bench/README.md). After a committed delete the socket is handed to the linger helper at
  * exit (linger.c), which drops it once this process is gone; otherwise the exit closes it. */
 static pthread_mutex_t sock_mu = PTHREAD_MUTEX_INITIALIZER;
 static int sock_fd = -1;

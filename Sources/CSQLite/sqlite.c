@@ -13,7 +13,7 @@ int hutch_sqlite_open(const char *path, int busy_timeout_ms, int create, sqlite3
     int persist = 1;
     sqlite3_file_control(*out, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
     // A small auto-checkpoint: every process is the first to open the WAL and so reads all of it
-    // to rebuild the index (about 1 ms per 4 MB at the default of 1000 pages).
+    // to rebuild the index (its cost per MB is in bench/README.md).
     rc = sqlite3_exec(*out, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 32;", 0, 0, 0);
     // journal_mode=WAL is stored in the file: only the opener that creates the store sets it.
     if (rc == SQLITE_OK && create) rc = sqlite3_exec(*out, "PRAGMA journal_mode = WAL;", 0, 0, 0);

@@ -6,9 +6,9 @@ import HutchOS
 /// it is.
 ///
 /// Why not swift-argument-parser: it builds each command's argument set by reflection (`Mirror`
-/// and dynamic casts) on every start and links FoundationEssentials; that cost 3.2 ms of a 13 ms
-/// `hutch run --rm --net none -- true`, plus ~0.6 ms of process start (bench/README.md). A table
-/// is enough for hutch's flat, Docker-shaped options.
+/// and dynamic casts) on every start and links FoundationEssentials, a measured share of every
+/// `hutch run` (bench/README.md, "The command line without swift-argument-parser"). A table is
+/// enough for hutch's flat, Docker-shaped options.
 
 /// One option. `names` is written as help shows it: "-p, --publish" or "--rm" or "--network, --net".
 public struct CLIOption: Sendable {

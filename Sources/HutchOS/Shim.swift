@@ -82,7 +82,7 @@ public final class ShimProcess {
     /// Reads the container's host pid from the status pipe (`PID\n`).
     public func readContainerPid() throws -> pid_t {
         // One line (the pid or the shim's error), not EOF: the child's copy of fd 3 closes only
-        // once it runs, and waiting for that cost ~1 ms of every run.
+        // once it runs, and waiting for that cost every run (bench/README.md).
         let line = readAll(statusFD, untilNewline: true)
         close(statusFD); statusFD = -1
         guard let v = Int32(line.trimmingSpaces()), v > 0 else {

@@ -512,7 +512,7 @@ public final class Runtime {
 
     /// Removes a container's DNAT rules (acknowledged by the kernel before this returns) and its
     /// veth. The veth's RTM_DELLINK, like the close of the nftables socket after a delete, makes
-    /// the caller wait ~17 ms for the kernel; both are left to a helper that outlives this
+    /// the caller wait for the kernel (an RCU grace period; bench/README.md); both are left to a helper that outlives this
     /// process (`hutch-shim linger`, spawned once at exit), so a command returns without that
     /// wait. Usually the kernel has already removed the pair with the container's network
     /// namespace by then. Veth names are unique per container (`hv` + id), so a pair being

@@ -61,7 +61,7 @@ void write_exit_file(const char *path, int code) {
         return;
     }
     int len = snprintf(line, sizeof line, "%d\n", code);
-    // No fsync: it cost ~0.3 ms of every run, and a power loss also ends the container and
+    // No fsync: it cost every run a disk flush (bench/README.md), and a power loss also ends the container and
     // loses the store's last commits (synchronous=NORMAL), after which gc works from the boot id.
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || write(fd, line, (size_t)len) != len || close(fd) < 0 || rename(tmp, path) < 0) {
