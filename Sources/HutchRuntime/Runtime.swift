@@ -143,6 +143,7 @@ public final class Runtime {
         args += ["--workdir", record.workdir]
         for e in record.env { args += ["--env", e] }
         if o.infraOf != nil { args.append("--pause") } else if o.useInit { args.append("--init") }
+        if o.tty { args.append("--tty") }
         if let c = o.capMask { args += ["--caps", c] }
         if o.noNewPrivs { args.append("--no-new-privs") }
         args += ["--exit-file", dir + "/exit"]
@@ -157,7 +158,10 @@ public final class Runtime {
             args += o.command
         }
 
-        let shim = try ShimProcess(arguments: args, detached: o.detach)
+        // Foreground: the shim gets our stdin only with -i (Docker gives an empty one without);
+        // with -it it puts the terminal into raw mode, and ShimProcess puts it back in any case.
+        let shim = try ShimProcess(arguments: args, detached: o.detach, stdin: o.interactive,
+                                   terminal: o.interactive && o.tty && !o.detach)
         undo.add { shim.abort() }
         Timeline.mark("shim-spawned")
         let pid = try shim.readContainerPid()
@@ -516,7 +520,9 @@ public final class Runtime {
 
     /// Replaces this process with the shim in exec mode (it joins the container's namespaces and
     /// runs the command), so nothing waits in between. Returns only on failure.
-    public func exec(_ ref: String, command: [String], env extra: [String], workdir: String?) throws -> Never {
+    /// `interactive`: the command gets our stdin (else /dev/null); `tty`: a pseudo-terminal.
+    public func exec(_ ref: String, command: [String], env extra: [String], workdir: String?,
+                     interactive: Bool = false, tty: Bool = false) throws -> Never {
         let c = try reconcile(try store.container(ref))
         guard c.status == .running, Sys.isAlive(pid: c.pid, start: c.pidStart) else {
             throw HutchError("container \(c.name) is not running")
@@ -529,8 +535,10 @@ public final class Runtime {
         for e in env { args += ["--env", e] }
         if let m = c.capMask { args += ["--caps", m] }
         if c.noNewPrivs { args.append("--no-new-privs") }
+        if tty { args.append("--tty") }
         args.append("--")
         args += command
+        if !interactive { try ShimProcess.nullStdin() }
         var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         execv(ShimLocator.path, &cargs)
         throw HutchError("cannot run \(ShimLocator.path): \(errnoString(errno))")
