@@ -143,7 +143,7 @@ public final class Runtime {
         args += ["--workdir", record.workdir]
         for e in record.env { args += ["--env", e] }
         if o.infraOf != nil { args.append("--pause") } else if o.useInit { args.append("--init") }
-        if o.tty { args.append("--tty") }
+        if o.tty { args.append("--tty") } else if o.interactive && o.detach { args.append("--open-stdin") }
         if let c = o.capMask { args += ["--caps", c] }
         if o.noNewPrivs { args.append("--no-new-privs") }
         args += ["--exit-file", dir + "/exit"]

@@ -33,7 +33,7 @@ static const char usage_text[] =
     "                      [--hostname NAME] [--bind SRC:DST]... [--no-proc] [--workdir DIR]\n"
     "                      [--env K=V]... [--init | --pause] [--caps HEX] [--no-new-privs]\n"
     "                      [--log PATH] [--exit-file PATH] [--exit-cmd ARG]... [--detach]\n"
-    "                      [--tty] [-- CMD ARG...]\n"
+    "                      [--tty] [--open-stdin] [-- CMD ARG...]\n"
     "       hutch-shim exec --pid PID [--env K=V]... [--workdir DIR] [--caps HEX]\n"
     "                      [--no-new-privs] [--tty] -- CMD ARG...\n"
     "       hutch-shim linger [--del-link NAME]...\n"
@@ -158,6 +158,7 @@ static int parse_run(int argc, char **argv) {
         else if (is(&a, "--exit-cmd")) s->exit_cmd[nexit++] = (char *)value(&a);
         else if (is(&a, "--detach")) { flag(&a); s->detach = true; }
         else if (is(&a, "--tty")) { flag(&a); s->tty = true; }
+        else if (is(&a, "--open-stdin")) { flag(&a); s->open_stdin = true; }
         else shim_fatal("run: unknown option %s", a.name);
     }
     s->argv = rest(&a);

@@ -78,6 +78,16 @@ void run_container(struct run_spec *s) {
         s->devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (s->devnull_fd < 0) shim_fatal("cannot open /dev/null: %s", strerror(errno));
     }
+    // --open-stdin (`run -di`): stdin is a pipe whose write end we keep, unwritten, until we
+    // exit, so that `sh` reads no EOF and stays (Docker keeps a detached -i container's stdin open).
+    int stdin_hold = -1;
+    if (s->log && s->open_stdin) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0) shim_fatal("pipe: %s", strerror(errno));
+        close(s->devnull_fd);
+        s->devnull_fd = p[0];
+        stdin_hold = p[1];
+    }
     if (s->caps.enabled && caps_prepare(&s->caps, s->caps.mask) < 0)
         shim_fatal("cannot prepare capabilities: %s", strerror(errno));
     int sync[2];
@@ -168,6 +178,7 @@ void run_container(struct run_spec *s) {
 
     // 10. The exit file, then the exit command when nobody else will clean up: detached, or
     //     the CLI that started us in the foreground is gone.
+    if (stdin_hold >= 0) close(stdin_hold);
     if (s->exit_file) write_exit_file(s->exit_file, code);
     if (s->exit_cmd[0] && (s->detach || getppid() != start_ppid)) run_and_wait(s->exit_cmd);
     exit(code);

@@ -324,3 +324,25 @@ def test_exec_it_into_a_container_without_tty(h, term):
     t.expect(r"40 120\r\n")
     assert t.wait() == 9
     t.assert_restored()
+
+
+def test_detached_i_keeps_stdin_open(h):
+    # `run -di ... sh` is Docker's way to keep a shell container up: its stdin stays open (no
+    # EOF), while without -i it is empty and the shell ends at once.
+    h.run_d("-i", "--name", "keep", "--", "sh")
+    h.run_d("--name", "gone", "--", "sh")
+    assert h.hutch("wait", "gone").out.strip() == "0"
+    time.sleep(0.3)
+    assert h.inspect("keep")["State"]["Running"] is True
+    assert h.hutch("exec", "keep", "readlink", "/proc/2/fd/0").out.startswith("pipe:")  # the shell's (PID 2)
+    h.hutch("stop", "-t", "1", "keep")
+
+
+def test_shim_tty_by_hand(h):
+    # The protocol's --tty without the CLI: output through the pty, stderr merged, status kept.
+    shim = os.environ.get("HUTCH_SHIM") or os.path.join(os.path.dirname(h.hutch_bin), "hutch-shim")
+    r = h.run([shim, "run", "--tty", "--init", "--env", "PATH=/usr/bin:/bin", "--",
+               "sh", "-c", "tty; echo err >&2; exit 3"], check=False)
+    assert (r.rc, r.out) == (3, "/dev/pts/0\r\nerr\r\n"), r
+    r = h.run([shim, "run", "--tty", "--pause"], check=False)
+    assert r.rc == 125 and "--tty and --pause exclude each other" in r.err, r
