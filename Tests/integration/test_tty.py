@@ -28,6 +28,17 @@ def set_size(fd, rows, cols):
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
+def children(pid):
+    out = []
+    for p in os.listdir("/proc"):
+        try:
+            if p.isdigit() and ppid_of(int(p)) == pid:
+                out.append(int(p))
+        except OSError:
+            pass  # gone meanwhile
+    return out
+
+
 class Term:
     """`hutch --root ROOT ARGS...` on a fresh pty of `rows` x `cols`."""
 
@@ -220,7 +231,7 @@ def test_terminal_restored_when_the_command_fails_or_hutch_is_signalled(h, term)
     # The shim SIGKILLed while the terminal is raw: the CLI puts the settings back.
     t = term("run", "-it", "--rm", "--", "sleep", "100")
     wait_until(lambda: t.lflag() & COOKED == 0, desc="raw mode")
-    shims = [int(p) for p in os.listdir("/proc") if p.isdigit() and ppid_of(int(p)) == t.proc.pid]
+    shims = children(t.proc.pid)
     assert len(shims) == 1, shims
     os.kill(shims[0], signal.SIGKILL)
     assert t.wait() == 137
