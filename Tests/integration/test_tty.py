@@ -187,9 +187,17 @@ def test_job_control_in_bash(h, term):
     t.send("\x1a")  # ^Z: the terminal stops the foreground job, bash takes the terminal back
     t.expect(r"Stopped\s+sleep 100")
     t.expect(re.escape(PROMPT))
-    t.send("jobs; kill %1; wait; echo done-$((1+1))\r")
+    t.send("jobs\r")
     t.expect(r"\[1\]\+\s+Stopped\s+sleep 100")
-    t.expect(r"done-2\r\n")
+    t.expect(re.escape(PROMPT))
+    # fg hands the terminal back to the job (tcsetpgrp); ^C then reaches it, not bash.
+    t.send("fg\r")
+    t.expect(r"fg\r\n.*sleep 100\r\n")
+    time.sleep(0.3)
+    t.send("\x03")
+    t.expect(re.escape(PROMPT), timeout=5)
+    t.send("echo status=$? jobs=$(jobs | wc -l)\r")
+    t.expect(r"status=130 jobs=0\r\n")
     t.send("exit 7\r")
     assert t.wait() == 7
     t.assert_restored()
