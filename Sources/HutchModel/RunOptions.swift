@@ -9,6 +9,10 @@ public struct RunOptions: Sendable {
     public var env: [String] = []
     public var workdir: String?
     public var detach = false
+    /// `-i`: the container's stdin is the caller's (otherwise /dev/null, as Docker's is empty).
+    public var interactive = false
+    /// `-t`: the container's stdio is a pseudo-terminal of its own.
+    public var tty = false
     public var autoRemove = false
     public var useInit = true
     /// Docker's default capability set (CapEff/CapBnd 00000000a80425fb); nil keeps all (privileged).
@@ -67,6 +71,16 @@ public struct RunOptions: Sendable {
             guard case .bridge(let n) = network, n != "bridge", pod == nil else {
                 throw HutchError("--ip and --network-alias need a user-defined network (hutch network create NAME, then --network NAME)")
             }
+        }
+    }
+}
+
+extension RunOptions {
+    /// Docker's check for `-it` (run and exec): attaching a terminal needs one on the caller's
+    /// stdin. `-t` alone, or detached, needs none.
+    public static func checkTerminal(interactive: Bool, tty: Bool, detach: Bool, stdinIsTerminal: Bool) throws {
+        if interactive && tty && !detach && !stdinIsTerminal {
+            throw HutchError("the input device is not a TTY")
         }
     }
 }

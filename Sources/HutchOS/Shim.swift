@@ -53,13 +53,30 @@ public final class ShimProcess {
     var statusFD: Int32
     var goFD: Int32
     var errFD: Int32
+    /// The settings of our terminal (fd 0) before the shim put it into raw mode (`-it`), put back
+    /// by waitExit whatever way the shim ended (the shim restores them itself, unless killed).
+    var savedTerminal: termios?
 
     /// posix_spawns the shim with the three protocol pipes at fds 3, 4 and 5.
-    /// `detached`: a new session, stdio on /dev/null.
-    public init(arguments: [String], detached: Bool) throws {
+    /// `detached`: a new session, stdio on /dev/null. Otherwise the shim shares our stdio, except
+    /// that without `stdin` its fd 0 is /dev/null. `terminal`: remember fd 0's terminal settings
+    /// for waitExit.
+    public init(arguments: [String], detached: Bool, stdin: Bool = true, terminal: Bool = false) throws {
         let status = try Pipe(), go = try Pipe(), err = try Pipe()
         // hn_spawn (spawn.c): default signal dispositions, an empty mask, nothing else inherited.
-        let map: [Int32] = [status.write, 3, go.read, 4, err.write, 5]
+        var map: [Int32] = [status.write, 3, go.read, 4, err.write, 5]
+        var null: Int32 = -1
+        if !detached && !stdin {
+            null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            guard null >= 0 else { throw HutchError.sys("open /dev/null", errno) }
+            null = Pipe.high(null)
+            map += [null, 0]
+        }
+        defer { if null >= 0 { close(null) } }
+        if terminal {
+            var t = termios()
+            if tcgetattr(0, &t) == 0 { savedTerminal = t }
+        }
         let flags = detached ? Int32(HN_SPAWN_NULL_STDIO | HN_SPAWN_NEW_SESSION) : 0
         let argv = [ShimLocator.path] + arguments
         let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
@@ -67,7 +84,7 @@ public final class ShimProcess {
         var p: pid_t = 0
         let rc = cargs.withUnsafeBufferPointer { a in
             a.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: a.count) {
-                hn_spawn(&p, ShimLocator.path, $0, map, 3, flags)
+                hn_spawn(&p, ShimLocator.path, $0, map, map.count / 2, flags)
             }
         }
         close(status.write); close(go.read); close(err.write)
@@ -114,10 +131,33 @@ public final class ShimProcess {
     public func waitExit() -> Int32 {
         var st: Int32 = 0
         while waitpid(pid, &st, 0) < 0 {
-            if errno != EINTR { return 125 }
+            if errno != EINTR { st = 125 << 8; break }
         }
+        restoreTerminal()
         if st & 0x7f == 0 { return (st >> 8) & 0xff }
         return 128 + (st & 0x7f)
+    }
+
+    /// Puts fd 0's terminal settings back if they are not what they were (a shim killed while
+    /// the terminal was raw); an unchanged terminal is left alone (a background job that wrote
+    /// to it would be stopped).
+    func restoreTerminal() {
+        guard var saved = savedTerminal else { return }
+        savedTerminal = nil
+        var now = termios()
+        guard tcgetattr(0, &now) == 0 else { return }
+        let same = withUnsafeBytes(of: &now) { a in withUnsafeBytes(of: &saved) { b in a.elementsEqual(b) } }
+        if !same { _ = tcsetattr(0, TCSADRAIN, &saved) }
+    }
+
+    /// Makes /dev/null our fd 0 (`hutch exec` without -i, right before it execs the shim).
+    public static func nullStdin() throws {
+        let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw HutchError.sys("open /dev/null", errno) }
+        if fd == 0 { _ = fcntl(0, F_SETFD, 0); return }  // fd 0 was closed: keep it across exec
+        // dup2 clears close-on-exec on the new fd 0.
+        guard dup2(fd, 0) == 0 else { let e = errno; close(fd); throw HutchError.sys("dup2 /dev/null", e) }
+        close(fd)
     }
 
     /// `STEP\tERRNO\tMESSAGE` from the child -> the one-line error and exit code Docker would give.

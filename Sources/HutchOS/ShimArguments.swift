@@ -29,6 +29,10 @@ public struct ShimRunSpec: Equatable, Sendable {
     public var workdir: String = "/"
     public var env: [String] = []
     public var pid1: PID1 = .command
+    /// `-t`: the container's stdio is a pseudo-terminal whose master the shim holds.
+    public var tty = false
+    /// `-di` without `-t`: the container's stdin is a pipe the shim keeps open.
+    public var openStdin = false
     /// Capability mask (hex); nil: the shim keeps the caller's.
     public var caps: String?
     public var noNewPrivs = false
@@ -56,6 +60,7 @@ public struct ShimRunSpec: Equatable, Sendable {
         case .initProcess: a.append("--init")
         case .pause: a.append("--pause")
         }
+        if tty { a.append("--tty") } else if openStdin { a.append("--open-stdin") }
         if let c = caps { a += ["--caps", c] }
         if noNewPrivs { a.append("--no-new-privs") }
         if let f = exitFile { a += ["--exit-file", f] }
@@ -74,6 +79,8 @@ public struct ShimExecSpec: Equatable, Sendable {
     public var env: [String] = []
     public var caps: String?
     public var noNewPrivs = false
+    /// `exec -t`: a pseudo-terminal from the container's own devpts.
+    public var tty = false
     public var command: [String]
 
     public init(pid: Int32, workdir: String, command: [String]) {
@@ -85,6 +92,7 @@ public struct ShimExecSpec: Equatable, Sendable {
         for e in env { a += ["--env", e] }
         if let c = caps { a += ["--caps", c] }
         if noNewPrivs { a.append("--no-new-privs") }
+        if tty { a.append("--tty") }
         return a + ["--"] + command
     }
 }

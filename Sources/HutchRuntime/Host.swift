@@ -76,7 +76,9 @@ public struct LinuxHost: HostNetwork {
 
 /// Starts shims: the real one posix_spawns `hutch-shim`; the tests' fake records the spec.
 public protocol ShimLauncher: Sendable {
-    func start(_ spec: ShimRunSpec, detached: Bool) throws -> any RunningShim
+    /// `stdin`: the shim gets this process's stdin (else /dev/null); `terminal`: remember this
+    /// process's terminal settings and put them back after the shim (see ShimProcess).
+    func start(_ spec: ShimRunSpec, detached: Bool, stdin: Bool, terminal: Bool) throws -> any RunningShim
 }
 
 /// A started shim as `run` drives it (docs/shim-protocol.md).
@@ -96,7 +98,7 @@ extension ShimProcess: RunningShim {}
 
 public struct SpawnedShims: ShimLauncher {
     public init() {}
-    public func start(_ spec: ShimRunSpec, detached: Bool) throws -> any RunningShim {
-        try ShimProcess(arguments: spec.arguments, detached: detached)
+    public func start(_ spec: ShimRunSpec, detached: Bool, stdin: Bool, terminal: Bool) throws -> any RunningShim {
+        try ShimProcess(arguments: spec.arguments, detached: detached, stdin: stdin, terminal: terminal)
     }
 }

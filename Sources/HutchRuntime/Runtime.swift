@@ -170,6 +170,8 @@ public final class Runtime {
         shimSpec.workdir = record.workdir
         shimSpec.env = record.env
         shimSpec.pid1 = o.infraOf != nil ? .pause : o.useInit ? .initProcess : .command
+        shimSpec.tty = o.tty
+        shimSpec.openStdin = !o.tty && o.interactive && o.detach
         shimSpec.caps = o.capMask
         shimSpec.noNewPrivs = o.noNewPrivs
         shimSpec.exitFile = dir + "/exit"
@@ -177,7 +179,10 @@ public final class Runtime {
         shimSpec.exitCommand = [ShimLocator.hutchPath, "--root", store.root, "--firewall", firewall.rawValue, "cleanup", id]
         if o.infraOf == nil { shimSpec.command = o.command }
 
-        let shim = try shims.start(shimSpec, detached: o.detach)
+        // Foreground: the shim gets our stdin only with -i (Docker gives an empty one without);
+        // with -it it puts the terminal into raw mode, and ShimProcess puts it back in any case.
+        let shim = try shims.start(shimSpec, detached: o.detach, stdin: o.interactive,
+                                   terminal: o.interactive && o.tty && !o.detach)
         undo.add("stop the shim") { shim.abort() }
         Timeline.mark("shim-spawned")
         let pid = try shim.readContainerPid()
@@ -536,7 +541,9 @@ public final class Runtime {
 
     /// Replaces this process with the shim in exec mode (it joins the container's namespaces and
     /// runs the command), so nothing waits in between. Returns only on failure.
-    public func exec(_ ref: String, command: [String], env extra: [String], workdir: String?) throws -> Never {
+    /// `interactive`: the command gets our stdin (else /dev/null); `tty`: a pseudo-terminal.
+    public func exec(_ ref: String, command: [String], env extra: [String], workdir: String?,
+                     interactive: Bool = false, tty: Bool = false) throws -> Never {
         let c = try reconcile(try store.container(ref))
         guard c.status == .running, Sys.isAlive(pid: c.pid, start: c.pidStart) else {
             throw HutchError("container \(c.name) is not running")
@@ -547,7 +554,9 @@ public final class Runtime {
         spec.env = env
         spec.caps = c.capMask
         spec.noNewPrivs = c.noNewPrivs
+        spec.tty = tty
         let args = [ShimLocator.path] + spec.arguments
+        if !interactive { try ShimProcess.nullStdin() }
         var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         execv(ShimLocator.path, &cargs)
         throw HutchError("cannot run \(ShimLocator.path): \(errnoString(errno))")

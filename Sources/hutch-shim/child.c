@@ -21,6 +21,7 @@
 #include "child.h"
 #include "caps.h"
 #include "init.h"
+#include "tty.h"
 #include "proc.h"
 
 // ip link set lo up, in the new network namespace this process is already in: one ioctl here
@@ -105,9 +106,22 @@ void child_main(struct run_spec *s) {
             child_fail("bind", errno, s->binds[i].spec, true);
     }
 
-    // 10. stdio: with --log, stdin is /dev/null and stdout+stderr append to the log (both opened
-    //     by the shim before clone); otherwise the shim's 0/1/2 are inherited.
-    if (s->log_fd >= 0) {
+    // 10. stdio. --tty: a pty of the container's own (docs/shim-protocol.md, "Terminals"): a
+    //     devpts instance on /dev/pts, a pair from it sized like the caller's terminal, the
+    //     master sent to the shim (which copies its traffic), the slave as 0/1/2. With --log,
+    //     stdin is /dev/null and stdout+stderr append to the log (both opened by the shim before
+    //     clone); otherwise the shim's 0/1/2 are inherited.
+    if (s->tty) {
+        int err = pty_mount_devpts();
+        if (err) child_fail("mount-devpts", err, "/dev/pts", true);
+        int master, slave;
+        if ((err = pty_open(&master, &slave))) child_fail("pty", err, "/dev/ptmx", true);
+        pty_copy_size(slave);
+        if ((err = send_fd(s->tty_sock, master))) child_fail("pty", err, "sending the terminal to the shim", true);
+        close(master);
+        close(s->tty_sock);
+        if ((err = pty_stdio(slave))) child_fail("stdio", err, "the terminal", true);
+    } else if (s->log_fd >= 0) {
         if (dup2(s->devnull_fd, 0) < 0 || dup2(s->log_fd, 1) < 0 || dup2(s->log_fd, 2) < 0)
             child_fail("stdio", errno, s->log, true);
         close(s->devnull_fd);
@@ -116,6 +130,16 @@ void child_main(struct run_spec *s) {
 
     // 11. --init: fork the command; this process stays as the init (never returns here).
     if (s->init) init_fork_command();
+
+    // 11b. --tty: the command's session gets the pty as its controlling terminal, so that ^C
+    //      and job control act on its process groups. Without --init this process is already
+    //      a session leader (step 2); under the init, the command starts a session of its own
+    //      (the init keeps none: it is never signalled by the terminal).
+    if (s->tty) {
+        if (s->init && setsid() < 0) child_fail("setsid", errno, "setsid", true);
+        int err = pty_take_control();
+        if (err) child_fail("tty", err, "the terminal", true);
+    }
 
     // 12. The working directory.
     if (chdir(s->workdir) < 0) child_fail("chdir", errno, s->workdir, true);

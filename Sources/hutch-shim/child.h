@@ -33,6 +33,8 @@ struct run_spec {
     const char *workdir;
     char **env; // NULL-terminated: the command's complete environment
     bool init, pause, detach, no_new_privs;
+    bool tty; // --tty: stdio is a pty of the container's own (tty.c)
+    bool open_stdin; // --open-stdin: with --log, stdin is a pipe that stays open (not /dev/null)
     const char *log;
     const char *exit_file;
     char **exit_cmd; // NULL-terminated, may be empty
@@ -41,9 +43,10 @@ struct run_spec {
 
     // Prepared by the shim before clone.
     int log_fd;     // --log opened O_APPEND|O_CREAT, or -1
-    int devnull_fd; // /dev/null for stdin with --log, or -1
+    int devnull_fd; // stdin with --log: /dev/null, or the read end of the --open-stdin pipe; or -1
     int sync_rd;    // the child waits for one byte here (the shim relays the CLI's `G`)
     int sync_wr;
+    int tty_sock;   // --tty: the child sends the pty's master to the shim over this socket
     bool have_status, have_go, have_err; // which of fds 3/4/5 the caller passed
 };
 

@@ -2,7 +2,9 @@
 //
 // The CLI execv's the shim, so this process is what the user waits on. It joins the container's
 // namespaces (mnt last: after it, /proc is the container's), forks so that the command lands in
-// the container's pid namespace, forwards signals, and exits with the command's status.
+// the container's pid namespace, forwards signals, and exits with the command's status. --tty:
+// the command's stdio is a pty opened from the container's /dev/ptmx (its own devpts if it was
+// started with --tty), and this process copies between it and its own stdin/stdout.
 // Errors are one line `hutch: ...` on stderr: 125 for a failed step, 126/127 for a command that
 // cannot be run / is not found.
 #define _GNU_SOURCE
@@ -17,6 +19,7 @@
 #include "exec.h"
 #include "caps.h"
 #include "monitor.h"
+#include "tty.h"
 #include "proc.h"
 
 static const struct {
@@ -55,23 +58,46 @@ void exec_in_container(struct exec_spec *s) {
         close(fds[i]);
     }
 
-    // 4. Block the forwarded signals and SIGCHLD (they queue for sigwaitinfo), then fork the
-    //    command into the container's pid namespace.
+    // 3b. --tty: a pty pair from the container's /dev/ptmx (we are in its mount namespace now),
+    //     sized like our terminal. Both ends are opened here, before fork, so the master never
+    //     reports a hangup for a slave not yet opened.
+    int master = -1, slave = -1;
+    if (s->tty) {
+        int err = pty_open(&master, &slave);
+        if (err) shim_fatal("cannot open a terminal in the container (/dev/ptmx): %s", strerror(err));
+        pty_copy_size(master);
+    }
+
+    // 4. Block the forwarded signals and SIGCHLD (they queue for sigwaitinfo), and with a pty
+    //    SIGPIPE (a closed stdout must not kill us with the terminal in raw mode), then fork
+    //    the command into the container's pid namespace.
     sigset_t forward;
-    monitor_block_signals(&forward, false);
+    monitor_block_signals(&forward, s->tty);
     report_setup(REPORT_HUTCH);
     pid_t child = raw_clone(0);
     if (child < 0) shim_fatal("fork: %s", strerror(errno));
 
     if (child == 0) {
         // The command's process: system calls only until exec (as in child.c). Its own session,
-        // so that a keyboard signal reaches it once, through our forwarding.
+        // so that a keyboard signal reaches it once, through our forwarding; with a pty, the
+        // pty is that session's controlling terminal and the command's stdio.
         if (setsid() < 0) child_fail("setsid", errno, "setsid", true);
+        if (slave >= 0) {
+            int err = pty_stdio(slave);
+            if (!err) err = pty_take_control();
+            if (err) child_fail("tty", err, "the terminal", true);
+        }
         if (chdir(s->workdir) < 0) child_fail("chdir", errno, s->workdir, true);
         drop_privileges(&s->caps, s->no_new_privs);
         child_fail("exec", exec_command(s->argv, s->env), s->argv[0], false);
     }
 
-    // 5. Forward signals until the command exits, then exit with its status.
-    exit(monitor_wait(child, &forward));
+    // 5. Forward signals until the command exits, then exit with its status. With a pty, copy
+    //    meanwhile, our stdin in raw mode if it is a terminal (restored at every exit: atexit).
+    if (master < 0) exit(monitor_wait(child, &forward));
+    close(slave);
+    if (isatty(0)) term_raw(0);
+    int code = monitor_wait_tty(child, &forward, master, 0, 1);
+    term_restore();
+    exit(code);
 }

@@ -1,5 +1,5 @@
-// hutch-shim exec: run a command inside a running container (exec.c). Uses monitor.c, caps.c and
-// proc.c.
+// hutch-shim exec: run a command inside a running container (exec.c). Uses monitor.c, tty.c,
+// caps.c and proc.c.
 #pragma once
 
 #include <stdbool.h>
@@ -11,6 +11,7 @@ struct exec_spec {
     char **env;
     const char *workdir;
     bool no_new_privs;
+    bool tty; // --tty: the command gets a pty (from the container's /dev/ptmx); we copy
     char **argv;
     struct caps_plan caps;
 };

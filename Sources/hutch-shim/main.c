@@ -6,10 +6,11 @@
 //
 // Calls go one way, down; each file includes the headers of the files it calls and no other:
 //   main.c     -> spawn.c, exec.c, linger.c, caps.c (parse_caps), proc.c
-//   spawn.c    -> child.c, monitor.c, caps.c, proc.c
-//   exec.c     -> monitor.c, caps.c, proc.c
-//   child.c    -> init.c, caps.c, proc.c
-//   init.c, monitor.c, caps.c, linger.c -> proc.c
+//   spawn.c    -> child.c, monitor.c, tty.c, caps.c, proc.c
+//   exec.c     -> monitor.c, tty.c, caps.c, proc.c
+//   child.c    -> init.c, tty.c, caps.c, proc.c
+//   monitor.c  -> tty.c, proc.c
+//   init.c, tty.c, caps.c, linger.c -> proc.c
 //   proc.c     -> libc only: failure reports, fd hygiene, signal reset, exec, clone, exit codes
 //
 // The contract with the Swift CLI is docs/shim-protocol.md. Every argument error is one line
@@ -32,9 +33,9 @@ static const char usage_text[] =
     "                      [--hostname NAME] [--bind SRC:DST]... [--no-proc] [--workdir DIR]\n"
     "                      [--env K=V]... [--init | --pause] [--caps HEX] [--no-new-privs]\n"
     "                      [--log PATH] [--exit-file PATH] [--exit-cmd ARG]... [--detach]\n"
-    "                      [-- CMD ARG...]\n"
+    "                      [--tty] [--open-stdin] [-- CMD ARG...]\n"
     "       hutch-shim exec --pid PID [--env K=V]... [--workdir DIR] [--caps HEX]\n"
-    "                      [--no-new-privs] -- CMD ARG...\n"
+    "                      [--no-new-privs] [--tty] -- CMD ARG...\n"
     "       hutch-shim linger [--del-link NAME]...\n"
     "See docs/shim-protocol.md.\n";
 
@@ -136,7 +137,7 @@ static int parse_run(int argc, char **argv) {
     s->uts = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWUTS, .step = "setns-uts" };
     s->ipc = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWIPC, .step = "setns-ipc" };
     s->workdir = "/";
-    s->log_fd = s->devnull_fd = s->sync_rd = s->sync_wr = -1;
+    s->log_fd = s->devnull_fd = s->sync_rd = s->sync_wr = s->tty_sock = -1;
 
     struct args a = { .argc = argc, .argv = argv, .i = 0 };
     while (next_option(&a)) {
@@ -156,12 +157,15 @@ static int parse_run(int argc, char **argv) {
         else if (is(&a, "--exit-file")) s->exit_file = value(&a);
         else if (is(&a, "--exit-cmd")) s->exit_cmd[nexit++] = (char *)value(&a);
         else if (is(&a, "--detach")) { flag(&a); s->detach = true; }
+        else if (is(&a, "--tty")) { flag(&a); s->tty = true; }
+        else if (is(&a, "--open-stdin")) { flag(&a); s->open_stdin = true; }
         else shim_fatal("run: unknown option %s", a.name);
     }
     s->argv = rest(&a);
 
     if (s->init && s->pause) shim_fatal("--init and --pause exclude each other");
     if (s->pause && s->argv[0]) shim_fatal("--pause takes no command");
+    if (s->pause && s->tty) shim_fatal("--tty and --pause exclude each other");
     if (!s->pause && !s->argv[0]) shim_fatal("run: missing command (or --pause)");
     if (s->hostname && s->uts.mode != NS_NEW) shim_fatal("--hostname needs a new UTS namespace (--uts new)");
     if (s->hostname && (s->hostname[0] == '\0' || strlen(s->hostname) > 64))
@@ -194,6 +198,7 @@ static int parse_exec(int argc, char **argv) {
         else if (is(&a, "--workdir")) { s->workdir = value(&a); check_workdir(s->workdir); }
         else if (is(&a, "--caps")) { s->caps.enabled = true; s->caps.mask = caps_arg(value(&a)); }
         else if (is(&a, "--no-new-privs")) { flag(&a); s->no_new_privs = true; }
+        else if (is(&a, "--tty")) { flag(&a); s->tty = true; }
         else shim_fatal("exec: unknown option %s", a.name);
     }
     s->argv = rest(&a);

@@ -1,18 +1,23 @@
 // hutch-shim: waiting for a child while forwarding signals, and what happens after it exits.
 //
 // The monitor stays resident for every detached container, so it is kept small: no heap use
-// after setup, no buffers beyond a path on the stack, signals taken synchronously with
-// sigwaitinfo (no handlers, no races).
+// after setup, no buffers beyond a path on the stack (20 KiB more to copy a pty's traffic), signals taken synchronously with
+// sigwaitinfo (no handlers, no races), or, for a child on a pty, through a signalfd polled
+// together with the pty.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include "monitor.h"
+#include "tty.h"
 #include "proc.h"
 
 // The signals the shim passes on to the child (docs/shim-protocol.md).
@@ -87,4 +92,108 @@ int run_and_wait(char **argv) {
     int status;
     if (wait_child(pid, &status) < 0) return -1;
     return status_to_code(status);
+}
+
+// --- a child on a pty ---------------------------------------------------------------------------
+
+// How long output may pause after the child's exit before the copy ends anyway.
+enum { DRAIN_MS = 100 };
+
+// Writes everything to fd (the caller's stdout or the log), waiting when it is non-blocking and
+// full. false when it cannot take more (a closed pipe: EPIPE, SIGPIPE being blocked).
+static bool write_out(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) {
+            struct pollfd pf = { .fd = fd, .events = POLLOUT };
+            poll(&pf, 1, -1);
+            continue;
+        }
+        return false;
+    }
+    return true;
+}
+
+// Takes every pending signal from the signalfd: SIGWINCH resizes the pty, SIGCHLD only wakes the
+// loop (it calls waitpid), the others go to the child.
+static void take_signals(int sfd, pid_t child, int master) {
+    struct signalfd_siginfo si;
+    while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        int sig = (int)si.ssi_signo;
+        if (sig == SIGWINCH) pty_copy_size(master);
+        else if (sig != SIGCHLD) kill(child, sig);
+    }
+}
+
+int monitor_wait_tty(pid_t child, const sigset_t *forward, int master, int in, int out) {
+    // The signals monitor_wait takes with sigwaitinfo arrive here through a signalfd, so one
+    // poll waits for them and for both directions of traffic.
+    sigset_t set = *forward;
+    sigaddset(&set, SIGCHLD);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) {
+        close(master);
+        return monitor_wait(child, forward);
+    }
+    // The master is ours alone: non-blocking, so that pending keystrokes never keep us from
+    // reading the container's output (it may be waiting for us to, before it reads).
+    fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+
+    char inbuf[4096], outbuf[16384];
+    size_t in_len = 0, in_off = 0;
+    bool master_open = true;
+    int code = -1; // the child's exit code once it has exited
+    for (;;) {
+        if (code < 0) {
+            int status;
+            pid_t p = waitpid(child, &status, WNOHANG);
+            if (p == child) code = status_to_code(status);
+            else if (p < 0 && errno != EINTR) code = EXIT_SHIM;
+            if (code >= 0) in = -1; // keystrokes typed from now on are the caller's shell's
+        }
+        if (code >= 0 && !master_open) break;
+        bool pending = in_len > in_off;
+        struct pollfd pf[3] = {
+            { .fd = sfd, .events = POLLIN },
+            { .fd = master_open ? master : -1, .events = (short)(POLLIN | (pending ? POLLOUT : 0)) },
+            { .fd = (in >= 0 && !pending) ? in : -1, .events = POLLIN },
+        };
+        int n = poll(pf, 3, code >= 0 ? DRAIN_MS : -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break; // drained (timeout after the exit), or poll failed
+        if (pf[0].revents) take_signals(sfd, child, master);
+        if (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = read(master, outbuf, sizeof outbuf);
+            if (r > 0) {
+                if (out >= 0 && !write_out(out, outbuf, (size_t)r)) out = -1; // discard from now on
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                master_open = false; // EIO: every slave is closed and everything was read
+            }
+        }
+        if (master_open && pending && (pf[1].revents & POLLOUT)) {
+            ssize_t w = write(master, inbuf + in_off, in_len - in_off);
+            if (w > 0) in_off += (size_t)w;
+            if (in_off == in_len) in_off = in_len = 0;
+        }
+        if (pf[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = read(in, inbuf, sizeof inbuf);
+            if (r > 0) {
+                in_len = (size_t)r;
+                in_off = 0;
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                in = -1; // EOF: the caller's input is over; the container keeps its terminal
+            }
+        }
+        if (!master_open) in = -1;
+    }
+    close(sfd);
+    close(master);
+    // Left the loop before the exit (poll failed): wait without copying.
+    return code >= 0 ? code : monitor_wait(child, forward);
 }

@@ -1,5 +1,5 @@
-// hutch-shim: the parent's side of a child (monitor.c): signal forwarding, waiting, and what
-// happens after the child exits. Uses proc.c only.
+// hutch-shim: the parent's side of a child (monitor.c): signal forwarding, waiting, copying a
+// pty's traffic, and what happens after the child exits. Uses tty.c and proc.c.
 #pragma once
 
 #include <stdbool.h>
@@ -14,6 +14,14 @@ void monitor_block_signals(sigset_t *forward, bool block_sigpipe);
 // Waits for `child`, forwarding the signals in `forward` to it; returns its exit code
 // (status_to_code), or 125 if waiting failed.
 int monitor_wait(pid_t child, const sigset_t *forward);
+
+// monitor_wait for a child whose stdio is a pty: also copies `in` -> master (keystrokes; -1:
+// no input) and master -> `out` (the terminal, or the log) until the child has exited and its
+// output is drained (every slave closed, or no output for 100 ms after the exit: what a process
+// left behind in the background may keep the slave open for ever). SIGWINCH is not forwarded
+// but applied: the caller's window size is set on the master, and the kernel signals the pty's
+// foreground process group. Closes master; uses no heap.
+int monitor_wait_tty(pid_t child, const sigset_t *forward, int master, int in, int out);
 
 // `CODE\n` into PATH.tmp, then rename to PATH: readers see the whole file or none.
 void write_exit_file(const char *path, int code);

@@ -9,7 +9,9 @@
 //   block signals, clone  ---------------->  close fds 3/4, wait on sync pipe
 //   `PID\n` on fd 3, close 3, 5
 //   read `G` on fd 4, relay on sync pipe -->  setns, hostname, mounts, stdio, caps, exec
+//   (--tty: receive the pty master <--------  devpts, pty pair, master over tty_sock)
 //   forward signals, waitpid                  (fd 5: a report, or EOF at exec)
+//   (--tty: copy terminal <-> master)
 //   exit file, exit command, exit CODE
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,10 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include "spawn.h"
 #include "caps.h"
 #include "child.h"
 #include "monitor.h"
+#include "tty.h"
 #include "proc.h"
 
 // Is fd open? If not, /dev/null takes its number so that nothing we open later lands there.
@@ -74,12 +78,31 @@ void run_container(struct run_spec *s) {
         s->devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (s->devnull_fd < 0) shim_fatal("cannot open /dev/null: %s", strerror(errno));
     }
+    // --open-stdin (`run -di`): stdin is a pipe whose write end we keep, unwritten, until we
+    // exit, so that `sh` reads no EOF and stays (Docker keeps a detached -i container's stdin open).
+    int stdin_hold = -1;
+    if (s->log && s->open_stdin) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0) shim_fatal("pipe: %s", strerror(errno));
+        close(s->devnull_fd);
+        s->devnull_fd = p[0];
+        stdin_hold = p[1];
+    }
     if (s->caps.enabled && caps_prepare(&s->caps, s->caps.mask) < 0)
         shim_fatal("cannot prepare capabilities: %s", strerror(errno));
     int sync[2];
     if (pipe2(sync, O_CLOEXEC) < 0) shim_fatal("pipe: %s", strerror(errno));
     s->sync_rd = sync[0];
     s->sync_wr = sync[1];
+    // --tty: the child opens the pty in its own devpts (it exists only in the child's mount
+    // namespace) and sends us the master over this socket.
+    int tty_sock = -1;
+    if (s->tty) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) shim_fatal("socketpair: %s", strerror(errno));
+        tty_sock = sv[0];
+        s->tty_sock = sv[1];
+    }
 
     // 5. Block the forwarded signals, SIGCHLD and SIGPIPE (monitor.c says why). The child
     //    inherits the mask and resets it right before exec.
@@ -106,7 +129,10 @@ void run_container(struct run_spec *s) {
     close_if(&s->net.fd);
     close_if(&s->uts.fd);
     close_if(&s->ipc.fd);
-    close_if(&s->log_fd);
+    close_if(&s->tty_sock);
+    // With --tty the container writes to the pty, and the log (if any) is ours to fill.
+    int tty_out = s->log_fd >= 0 ? s->log_fd : 1;
+    if (!s->tty) close_if(&s->log_fd);
     close_if(&s->devnull_fd);
     if (s->caps.state) {
         cap_free(s->caps.state);
@@ -133,11 +159,26 @@ void run_container(struct run_spec *s) {
     }
     close_if(&s->sync_wr);
 
-    // 9. Monitor: forward signals to the container's PID 1 until it exits.
-    int code = monitor_wait(child, &forward);
+    // 9. Monitor: forward signals to the container's PID 1 until it exits. --tty: receive the
+    //    master (EOF: the child failed before it had one; its report is on fd 5) and copy the
+    //    pty's traffic meanwhile. Keystrokes come from our stdin unless detached or logging (the
+    //    CLI hands us /dev/null without -i); a terminal there goes into raw mode, so that ^C
+    //    and ^Z are bytes for the container's terminal, and back at every exit (atexit).
+    int code;
+    int master = s->tty ? recv_fd(tty_sock) : -1;
+    if (tty_sock >= 0) close(tty_sock);
+    if (master >= 0) {
+        int in = (s->detach || s->log) ? -1 : 0;
+        if (in == 0 && isatty(0)) term_raw(0);
+        code = monitor_wait_tty(child, &forward, master, in, tty_out);
+        term_restore();
+    } else {
+        code = monitor_wait(child, &forward);
+    }
 
     // 10. The exit file, then the exit command when nobody else will clean up: detached, or
     //     the CLI that started us in the foreground is gone.
+    if (stdin_hold >= 0) close(stdin_hold);
     if (s->exit_file) write_exit_file(s->exit_file, code);
     if (s->exit_cmd[0] && (s->detach || getppid() != start_ppid)) run_and_wait(s->exit_cmd);
     exit(code);

@@ -2,9 +2,14 @@ import HutchRuntime
 import HutchModel
 import HutchOS
 import HutchCLI
+#if canImport(Glibc)
+import Glibc
+#endif
 
 enum Run {
     static let detach = CLIOption.flag("-d, --detach", "Run in the background and print the container id.")
+    static let interactive = CLIOption.flag("-i, --interactive", "Keep stdin attached (without it the container's stdin is empty).")
+    static let tty = CLIOption.flag("-t, --tty", "Allocate a pseudo-terminal (with -i: an interactive shell, hutch run -it --rm -- bash).")
     static let autoRemove = CLIOption.flag("--rm", "Remove the container when it exits.")
     static let name = CLIOption.value("--name", "Assign a name to the container.")
     static let hostname = CLIOption.value("-h, --hostname", "Container host name (default: the short id).")
@@ -27,8 +32,8 @@ enum Run {
     static let command = CLICommand(
         "run", abstract: "Run a command in new namespaces (bridge networking by default).",
         discussion: "Example: hutch run --rm --name web -- python3 -m http.server 8000",
-        options: [detach, autoRemove, name, hostname, network, env, workdir, publish, pod, ip, networkAlias, capAdd, capDrop,
-                  privileged, useInit, Labeling.label, Labeling.labelFile, expose, publishAll, replace],
+        options: [detach, interactive, tty, autoRemove, name, hostname, network, env, workdir, publish, pod, ip, networkAlias,
+                  capAdd, capDrop, privileged, useInit, Labeling.label, Labeling.labelFile, expose, publishAll, replace],
         arguments: [commandLine]
     ) { a in
         var o = RunOptions()
@@ -36,6 +41,8 @@ enum Run {
         if let n = a.value(network) { o.network = try NetworkMode(parsing: n); o.networkGiven = true }
         o.publish = try a.list(publish).map { try PublishSpec.parse($0) }
         o.ip = try a.value(ip, IPv4Address.init, expect: "use an IPv4 address")
+        o.interactive = a.flag(interactive); o.tty = a.flag(tty)
+        try RunOptions.checkTerminal(interactive: o.interactive, tty: o.tty, detach: a.flag(detach), stdinIsTerminal: isatty(0) == 1)
         o.detach = a.flag(detach); o.autoRemove = a.flag(autoRemove); o.useInit = a.flag(useInit); o.pod = a.value(pod)
         o.aliases = a.list(networkAlias); o.command = a.all(commandLine)
         o.labels = try Labeling.labels(a)

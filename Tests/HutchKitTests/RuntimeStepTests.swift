@@ -99,7 +99,7 @@ final class RuntimeStepTests: XCTestCase {
         private let lock = NSLock()
         private var started: [FakeShim] = []
         init(log: Log) { self.log = log }
-        func start(_ spec: ShimRunSpec, detached: Bool) throws -> any RunningShim {
+        func start(_ spec: ShimRunSpec, detached: Bool, stdin: Bool, terminal: Bool) throws -> any RunningShim {
             let s = try FakeShim(log: log)
             lock.lock(); started.append(s); lock.unlock()
             return s

@@ -56,6 +56,21 @@ final class ShimArgumentsTests: XCTestCase {
         XCTAssertEqual(s.arguments, ["run", "--netns", "new", "--hostname", "pod1", "--workdir", "/", "--pause"])
     }
 
+    func testTerminalAndOpenStdin() {
+        var s = ShimRunSpec()
+        s.tty = true
+        s.pid1 = .initProcess
+        s.caps = "0"
+        s.command = ["bash"]
+        XCTAssertEqual(s.arguments, ["run", "--netns", "new", "--workdir", "/", "--init", "--tty", "--caps", "0", "--", "bash"])
+        s.tty = false
+        s.openStdin = true
+        XCTAssertEqual(s.arguments, ["run", "--netns", "new", "--workdir", "/", "--init", "--open-stdin", "--caps", "0", "--", "bash"])
+        var e = ShimExecSpec(pid: 9, workdir: "/", command: ["sh"])
+        e.tty = true
+        XCTAssertEqual(e.arguments, ["exec", "--pid", "9", "--workdir", "/", "--tty", "--", "sh"])
+    }
+
     func testExec() {
         var e = ShimExecSpec(pid: 7, workdir: "/srv", command: ["ip", "addr"])
         e.env = ["A=1"]
