@@ -93,26 +93,19 @@ int hn_veth_add(hn_nl *nl, const char *host, const char *peer, pid_t peer_pid,
 }
 
 /* RTM_NEWLINK addressed by name (ifi_index 0): one message, no lookup first. */
-static int change_by_name(hn_nl *nl, const char *name, uint32_t flags, uint32_t change,
-                          const uint8_t *mac) {
+static int change_by_name(hn_nl *nl, const char *name, uint32_t flags, uint32_t change) {
     if (strlen(name) >= IFNAMSIZ) return -EINVAL;
     struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWLINK, 0);
     if (!msg) return -ENOMEM;
     struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_flags = flags, .ifi_change = change };
     if (nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
-        nla_put_string(msg, IFLA_IFNAME, name) < 0 ||
-        (mac && nla_put(msg, IFLA_ADDRESS, 6, mac) < 0)) { nlmsg_free(msg); return -EMSGSIZE; }
+        nla_put_string(msg, IFLA_IFNAME, name) < 0) { nlmsg_free(msg); return -EMSGSIZE; }
     return hn_talk(nl, msg, 0, NULL, NULL);
 }
 
 /* ip link set NAME up|down */
 int hn_link_set_up(hn_nl *nl, const char *name, int up) {
-    return change_by_name(nl, name, up ? IFF_UP : 0, IFF_UP, NULL);
-}
-
-/* ip link set NAME address MAC */
-int hn_link_set_mac(hn_nl *nl, const char *name, const uint8_t *mac) {
-    return change_by_name(nl, name, 0, 0, mac);
+    return change_by_name(nl, name, up ? IFF_UP : 0, IFF_UP);
 }
 
 /* ip link del NAME */
@@ -141,37 +134,6 @@ int hn_bridge_port_set_hairpin(hn_nl *nl, const char *name, int on) {
         nla_put_u8(msg, IFLA_BRPORT_MODE, on ? 1 : 0) < 0) { nlmsg_free(msg); return -EMSGSIZE; }
     nla_nest_end(msg, nest);
     return hn_talk(nl, msg, 0, NULL, NULL);
-}
-
-struct hairpin_answer { int32_t ifindex; int found; int mode; };
-
-static int on_brport(struct nl_msg *msg, void *arg) {
-    struct nlmsghdr *h = nlmsg_hdr(msg);
-    struct hairpin_answer *a = arg;
-    if (h->nlmsg_type != RTM_NEWLINK) return NL_OK;
-    if (((struct ifinfomsg *)nlmsg_data(h))->ifi_index != a->ifindex) return NL_OK;
-    struct nlattr *tb[IFLA_MAX + 1];
-    if (nlmsg_parse(h, sizeof(struct ifinfomsg), tb, IFLA_MAX, NULL) < 0 || !tb[IFLA_PROTINFO]) return NL_OK;
-    struct nlattr *pt[IFLA_BRPORT_MAX + 1];
-    if (nla_parse_nested(pt, IFLA_BRPORT_MAX, tb[IFLA_PROTINFO], NULL) < 0) return NL_OK;
-    if (pt[IFLA_BRPORT_MODE]) { a->found = 1; a->mode = nla_get_u8(pt[IFLA_BRPORT_MODE]); }
-    return NL_OK;
-}
-
-/* bridge -d link show dev NAME: 1 if hairpin is on, 0 if off, -errno on failure. */
-int hn_bridge_port_get_hairpin(hn_nl *nl, const char *name) {
-    int32_t ifindex = 0;
-    int r = hn_link_get(nl, name, &ifindex, NULL);
-    if (r < 0) return r;
-    /* Only the AF_BRIDGE dump carries IFLA_PROTINFO (bridge ports). */
-    struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, NLM_F_DUMP);
-    if (!msg) return -ENOMEM;
-    struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE };
-    if (nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0) { nlmsg_free(msg); return -EMSGSIZE; }
-    struct hairpin_answer a = { ifindex, 0, 0 };
-    r = hn_talk(nl, msg, 1, on_brport, &a);
-    if (r < 0) return r;
-    return a.found ? a.mode : -ENOENT;
 }
 
 struct names_answer {

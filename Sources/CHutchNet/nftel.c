@@ -2,6 +2,7 @@
  * table dump, so adding the 1,000th element costs what the first did. One transaction per call. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h> /* libnftnl/expr.h uses FILE */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,8 @@
 #include <linux/netfilter/nf_tables.h>
 #include <libnftnl/batch.h>
 #include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/udata.h>
 #include "chutchnet.h"
@@ -145,4 +148,71 @@ static int send_batch(int fd, const char *buf, size_t off, int msgs, uint32_t fi
         }
     }
     return r;
+}
+
+/* ---- reading one chain's jumps ------------------------------------------------------------- */
+
+struct jumps { char *out; size_t cap, len; int err; };
+
+static int on_expr(struct nftnl_expr *e, void *arg) {
+    struct jumps *j = arg;
+    const char *kind = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+    if (!kind || strcmp(kind, "immediate") != 0 || !nftnl_expr_is_set(e, NFTNL_EXPR_IMM_VERDICT)) return 0;
+    int v = (int)nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_VERDICT);
+    const char *target = nftnl_expr_get_str(e, NFTNL_EXPR_IMM_CHAIN);
+    if ((v != NFT_JUMP && v != NFT_GOTO) || !target) return 0;
+    size_t n = strlen(target);
+    if (j->len + n + 2 > j->cap) { j->err = -ENOSPC; return -1; }
+    memcpy(j->out + j->len, target, n);
+    j->len += n;
+    j->out[j->len++] = '\n';
+    j->out[j->len] = 0;
+    return 0;
+}
+
+int hn_nft_chain_jumps(const char *table, const char *chain, char *out, size_t cap) {
+    if (cap < 1) return -ENOSPC;
+    out[0] = 0;
+    /* A socket of its own: nothing is deleted through it, so closing it costs nothing. */
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+    if (fd < 0) return -errno;
+    struct timeval tv = { .tv_sec = 10 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t bufsz = 65536;
+    char *buf = malloc(bufsz);
+    struct nftnl_rule *filter = nftnl_rule_alloc();
+    if (!buf || !filter) { free(buf); if (filter) nftnl_rule_free(filter); close(fd); return -ENOMEM; }
+    uint32_t seq = (uint32_t)time(NULL);
+    /* The kernel dumps only the rules of TABLE/CHAIN when both are given. */
+    struct nlmsghdr *req = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_IPV4, NLM_F_DUMP, seq);
+    nftnl_rule_set_str(filter, NFTNL_RULE_TABLE, table);
+    nftnl_rule_set_str(filter, NFTNL_RULE_CHAIN, chain);
+    nftnl_rule_nlmsg_build_payload(req, filter);
+    nftnl_rule_free(filter);
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+    struct jumps j = { out, cap, 0, 0 };
+    int r = 0, done = 0;
+    if (sendto(fd, buf, req->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) r = -errno;
+    while (r == 0 && !done) {
+        ssize_t got = recv(fd, buf, bufsz, 0);
+        if (got < 0) { if (errno == EINTR) continue; r = -errno; break; }
+        for (struct nlmsghdr *m = (struct nlmsghdr *)buf; NLMSG_OK(m, (size_t)got); m = NLMSG_NEXT(m, got)) {
+            if (m->nlmsg_seq != seq) continue;
+            if (m->nlmsg_type == NLMSG_DONE) { done = 1; break; }
+            if (m->nlmsg_type == NLMSG_ERROR) {
+                int e = ((struct nlmsgerr *)NLMSG_DATA(m))->error;
+                r = e ? e : 0; done = 1; break;
+            }
+            if (NFNL_MSG_TYPE(m->nlmsg_type) != NFT_MSG_NEWRULE) continue;
+            struct nftnl_rule *rule = nftnl_rule_alloc();
+            if (!rule) { r = -ENOMEM; break; }
+            if (nftnl_rule_nlmsg_parse(m, rule) == 0) nftnl_expr_foreach(rule, on_expr, &j);
+            nftnl_rule_free(rule);
+            if (j.err) { r = j.err; break; }
+        }
+    }
+    free(buf);
+    close(fd);
+    if (r == -ENOENT) return 0; /* no such table or chain: no jumps */
+    return r < 0 ? r : (int)j.len;
 }

@@ -1,9 +1,26 @@
 import HutchModel
 import HutchOS
-/// One firewall backend (netavark's FirewallDriver): each method applies one batch.
-///
-/// Rules live only in hutch's own table (nftables: `table ip hutch`) or chains (iptables:
-/// `HUTCH-FORWARD`, `HUTCH-POSTROUTING`), and every rule of a network carries `hutch:NAME`.
+import CHutchNet
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The firewall, split by feature (netavark's FirewallDriver, kube-proxy's chain layout).
+//
+// Each backend keeps a few base chains (hooked into the kernel or jumped to from the built-in
+// chains) that hold nothing but a fixed list of jumps, one list entry per feature chain. A feature
+// owns its chains, maps and sets: it creates them, fills them, and flushes only them. So setting
+// up a network never touches a published port's rules, and neither touches a chain or rule that
+// another program (or a later hutch feature) put there. The jump lists are data
+// (`NftablesFirewall.features`, `IptablesFirewall.features`); a new feature adds one entry.
+//
+// Features today: networks (`NetworkFirewall`) and published ports (`PortFirewall`).
+// The service proxy (issue 10: ClusterIPs and NodePorts, kube-proxy's `services` chain) becomes a
+// third protocol here, `ServiceFirewall`, with its chains registered in both feature lists; its
+// jump goes into the same base chains as the ports' DNAT (prerouting and output).
+
+/// The rules of bridge networks. Each method applies one batch; every rule of a network carries
+/// `hutch:NAME` (`BridgeNetwork.ruleComment`).
 ///
 /// Forwarding policy per network (both backends render the same thing):
 /// - normal: out of the bridge accepted (to anywhere); into the bridge only replies
@@ -11,22 +28,34 @@ import HutchOS
 ///   bridge dropped, so a routed LAN host or another hutch network cannot open connections to a
 ///   container directly. MASQUERADE for the subnet leaving through any other interface.
 /// - internal: only traffic that enters and leaves through the bridge; no MASQUERADE.
-///
-/// Published ports (`addPorts`/`removePorts`): DNAT from outside (PREROUTING, local destinations),
-/// from the host itself (OUTPUT, 127.0.0.1 included through route_localnet on the bridge), hairpin
-/// masquerade, and the CVE-2020-8558 guard. The forward rules above already accept DNAT'ed traffic.
-public protocol Firewall: Sendable {
+/// The networks feature also owns the CVE-2020-8558 guard (127.0.0.0/8 arriving on anything but lo
+/// is dropped), since it is what turns route_localnet on for its bridges.
+public protocol NetworkFirewall: Sendable {
     var kind: FirewallKind { get }
-    /// Idempotent: running it twice leaves one copy of the rules.
+    /// Idempotent: running it twice leaves one copy of the rules. Creates the base chains and
+    /// their jumps when missing.
     func setupNetwork(_ n: BridgeNetwork) throws
     /// Tolerates rules that are already gone.
     func teardownNetwork(_ n: BridgeNetwork) throws
+}
+
+/// Published ports: DNAT from outside (prerouting, local destinations), from the host itself
+/// (output, 127.0.0.1 included through route_localnet on the bridge), hairpin masquerade. The
+/// networks' forward rules already accept DNAT'ed traffic. Every rule or element carries
+/// `hutch:<container id>` (`PortForward.ruleComment`).
+public protocol PortFirewall: Sendable {
+    var kind: FirewallKind { get }
     /// Publishes ports. Idempotent: adding what exists is fine. One batch.
     func addPorts(_ ports: [PortForward]) throws
     /// Unpublishes ports. Tolerates already-gone rules. One batch.
     func removePorts(_ ports: [PortForward]) throws
-    /// Removes everything of hutch's in this backend (table / chains and jumps): backend switch,
-    /// uninstall. Missing is fine.
+}
+
+/// Both features of one backend, and the removal of all that hutch has in it.
+public protocol Firewall: NetworkFirewall, PortFirewall {
+    /// Removes everything of hutch's in this backend: every feature's chains, maps and sets, the
+    /// base chains and the jumps to them (the last step of a backend switch, uninstall). Other
+    /// software's chains and rules stay. Missing is fine.
     func removeAll() throws
 }
 
@@ -35,4 +64,27 @@ public func makeFirewall(_ kind: FirewallKind) -> any Firewall {
     case .nftables: return NftablesFirewall()
     case .iptables: return IptablesFirewall()
     }
+}
+
+extension PortForward {
+    /// The owner tag of a port's rules and elements: `hutch:<container id>`, at most 128 bytes
+    /// (nft's comment limit). For humans: the store's reservations are the owner record hutch uses.
+    public var ruleComment: String { String(("hutch:" + owner).utf8.prefix(128))! }
+}
+
+/// The first executable `name` in the usual system directories.
+func systemTool(_ name: String) -> String? {
+    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map { $0 + "/" + name }.first { access($0, X_OK) == 0 }
+}
+
+/// UDP has no connection end: a conntrack entry made before a mapping existed (or to the old
+/// container) keeps steering datagrams until it expires, so after a UDP mapping changes, the
+/// entries for its host ports go (hn_conntrack_delete_udp: one netlink dump, in the caller's netns).
+/// Best effort: returns the number deleted, or -errno, which callers ignore. Both backends call it
+/// after a port change.
+@discardableResult
+func flushUDPConntrack(_ ports: [PortForward]) -> Int32 {
+    let udp = Set(ports.filter { $0.mapping.proto == .udp }.map { $0.mapping.hostPort }).sorted()
+    guard !udp.isEmpty else { return 0 }
+    return hn_conntrack_delete_udp(udp, udp.count)
 }

@@ -95,11 +95,6 @@ public final class NetlinkSession {
         return true
     }
 
-    /// ip link add HOST type veth peer name PEER netns PID
-    public func createVeth(_ host: String, peer: String, peerNetnsPid: Int32) throws {
-        try createVeth(host, peer: peer, peerNetnsPid: peerNetnsPid, master: nil, hostUp: false, peerMAC: nil)
-    }
-
     /// ip link add HOST [master BRIDGE] [up] type veth peer name PEER [address MAC] netns PID
     ///
     /// One message: the peer is born inside the target netns (so its name only has to be free
@@ -129,20 +124,6 @@ public final class NetlinkSession {
     public func setHairpin(_ link: String, _ on: Bool) throws {
         let r = hn_bridge_port_set_hairpin(nl, link, on ? 1 : 0)
         if r < 0 { throw fail("bridge link set dev \(link) hairpin \(on ? "on" : "off")", r) }
-    }
-
-    /// bridge -d link show dev LINK: its hairpin mode.
-    public func hairpin(_ link: String) throws -> Bool {
-        let r = hn_bridge_port_get_hairpin(nl, link)
-        if r < 0 { throw fail("bridge -d link show dev \(link)", r) }
-        return r == 1
-    }
-
-    /// ip link set LINK address MAC
-    public func setMAC(_ link: String, _ mac: String) throws {
-        let m = try MAC.parse(mac)
-        let r = m.withUnsafeBufferPointer { hn_link_set_mac(nl, link, $0.baseAddress) }
-        if r < 0 { throw fail("ip link set \(link) address \(mac)", r) }
     }
 
     /// ip link del NAME. Returns false when it was already gone.
@@ -181,32 +162,15 @@ public final class NetlinkSession {
         if r < 0 { throw fail("ip route add default via \(gw)" + (dev.map { " dev \($0)" } ?? ""), r) }
     }
 
-    public struct Route: Sendable, Hashable {
-        public var destination: CIDRv4
-        /// RTN_* (1 unicast, 2 local, 3 broadcast, 6 blackhole, 7 unreachable, ...)
-        public var type: UInt8
-        public var table: UInt32
-        public var outputIndex: Int32
-    }
-
-    /// ip -4 route show table TABLE (0: every table; 254: main; 255: local)
-    public func routeEntries(table: UInt32 = 254) throws -> [Route] {
-        var p: UnsafeMutablePointer<hn_route4>?
-        var n = 0
-        let r = hn_routes_v4(nl, table, &p, &n)
-        if r < 0 { throw fail("ip -4 route show table \(table)", r) }
-        defer { hn_free(p) }
-        return (0..<n).map { i in
-            let e = p![i]
-            return Route(destination: CIDRv4(address: IPv4Address(e.dst), prefix: Int(e.prefix)),
-                         type: e.type, table: e.table, outputIndex: e.oif)
-        }
-    }
-
     /// ip -4 route show table main: the destinations, for the subnet overlap check.
     /// The default route (0.0.0.0/0) is left out: it overlaps everything by definition.
     public func routes() throws -> [CIDRv4] {
-        try routeEntries(table: 254).map(\.destination).filter { $0.prefix > 0 }
+        var p: UnsafeMutablePointer<hn_route4>?
+        var n = 0
+        let r = hn_routes_v4(nl, 254, &p, &n)
+        if r < 0 { throw fail("ip -4 route show table main", r) }
+        defer { hn_free(p) }
+        return (0..<n).map { CIDRv4(address: IPv4Address(p![$0].dst), prefix: Int(p![$0].prefix)) }.filter { $0.prefix > 0 }
     }
 }
 

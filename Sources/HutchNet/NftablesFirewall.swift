@@ -5,71 +5,172 @@ import CHutchNet
 import Glibc
 #endif
 
-/// nftables backend through libnftables: `table ip hutch`, hutch's alone.
+/// nftables backend: `table ip hutch`, hutch's alone. Base chains hold only jumps (kube-proxy's
+/// pattern); each feature owns the chains, maps and sets it jumps to.
 ///
 /// ```
 /// table ip hutch {
-///     map bridges { type ifname : verdict; }                    # bridge -> jump fwd-NET
-///     map subnets { type ipv4_addr : verdict; flags interval; }  # subnet -> jump nat-NET
-///     chain forward { type filter hook forward priority filter; policy accept;
-///         oifname vmap @bridges      # into a bridge first, so isolation wins over "out of"
-///         iifname vmap @bridges }
-///     chain postrouting { type nat hook postrouting priority srcnat; policy accept;
-///         ip saddr vmap @subnets }
-///     chain fwd-NET { ... }   chain nat-NET { ... }              # one pair per network
+///   # base chains: created once, never flushed; only the jump list (`features`)
+///   chain forward        { filter forward  filter;  jump networks-forward }
+///   chain prerouting     { nat prerouting  dstnat;  fib daddr type local jump ports-dnat }
+///   chain output         { nat output      -100;    fib daddr type local jump ports-dnat }
+///   chain postrouting    { nat postrouting srcnat;  jump networks-postrouting; jump ports-postrouting }
+///   chain raw-prerouting { filter prerouting raw;   jump networks-localnet }
+///   #   (services, issue 10: prerouting/output -> jump services, its own chain and maps)
+///
+///   # networks: one map element and one chain per hook and network
+///   map bridges { ifname : verdict }            map subnets { ipv4_addr : verdict; interval }
+///   chain networks-forward     { oifname vmap @bridges; iifname vmap @bridges }   # -> fwd-NET
+///   chain networks-postrouting { ip saddr vmap @subnets }                         # -> nat-NET
+///   chain networks-localnet    { iifname != "lo" ip daddr 127.0.0.0/8 drop }      # CVE-2020-8558
+///   chain fwd-NET { ... }   chain nat-NET { ... }
+///
+///   # published ports: one element per mapping, written over libnftnl (no cache, no read)
+///   map tcp_ports / udp_ports { ipv4_addr . inet_service : ipv4_addr . inet_service }
+///   map tcp_any / udp_any     { inet_service : ipv4_addr . inet_service }
+///   set hairpin { ipv4_addr . ipv4_addr . inet_proto . inet_service }   set bridge_ifs { ifname }
+///   chain ports-dnat        { dnat ip to ... map @tcp_ports ... }
+///   chain ports-postrouting { hairpin masquerade; localhost masquerade }
 /// }
 /// ```
-/// A network is one map element plus one chain per hook, so setting one up or tearing it down never
-/// touches another network's rules, and the dispatch costs one lookup whatever the number of
-/// networks. Every change is one atomic batch.
+/// Setting a network up or tearing it down touches only its own elements and chains, whatever the
+/// number of networks; publishing a port writes only elements. The base chains and the jumps are
+/// created when a jump is missing (read with a one-chain rule dump, no cache) and never flushed,
+/// so a rule or chain that someone else added to the table stays. Every change is one atomic batch.
 public struct NftablesFirewall: Firewall {
     public var kind: FirewallKind { .nftables }
-    public init() {}
+    /// Serializes the check-then-add of the base chains' jumps between hutch processes.
+    public var lockPath: String
+    public init(lockPath: String = "/run/hutch-nftables.lock") { self.lockPath = lockPath }
 
     public static let table = "ip hutch"
 
-    /// The skeleton, idempotent: `add` is a no-op for what exists, and the two base chains hold only
-    /// hutch's dispatch rules, so they are flushed and refilled in the same transaction.
-    /// (A separate batch: nft 1.0.6 fails to add an element to an interval map created in the same
-    /// batch.)
-    public static func renderSkeleton() -> String {
-        """
-        add table \(table) { comment "hutch container networks"; }
+    // MARK: base chains and the jump list
+
+    /// A chain hooked into the kernel. It holds only jumps; hutch never flushes it.
+    public struct BaseChain: Sendable {
+        public var name: String
+        public var hook: String
+    }
+
+    public static let baseChains: [BaseChain] = [
+        BaseChain(name: "forward", hook: "type filter hook forward priority filter; policy accept;"),
+        BaseChain(name: "prerouting", hook: "type nat hook prerouting priority dstnat; policy accept;"),
+        // `priority dstnat` is refused for output by nft 1.0.6
+        BaseChain(name: "output", hook: "type nat hook output priority -100; policy accept;"),
+        BaseChain(name: "postrouting", hook: "type nat hook postrouting priority srcnat; policy accept;"),
+        BaseChain(name: "raw-prerouting", hook: "type filter hook prerouting priority raw; policy accept;"),
+    ]
+
+    /// One entry of a base chain's jump list: `[match] jump to`, in base chain `from`.
+    public struct Jump: Sendable, Hashable {
+        public var from: String
+        public var match: String
+        public var to: String
+        var command: String { "add rule \(table) \(from) " + (match.isEmpty ? "" : match + " ") + "jump \(to)\n" }
+    }
+
+    /// What a feature owns: its maps, sets and chains with their fixed rules (`objects`: nft
+    /// commands that may flush only the feature's own chains), and the jumps into them.
+    public struct Feature: Sendable {
+        public var name: String
+        public var objects: String
+        public var jumps: [Jump]
+    }
+
+    /// The features, in the order their jumps are added. A new feature (services) adds an entry.
+    public static let features: [Feature] = [networks, ports]
+
+    /// The batch creating the base chains and whatever the jump lists lack, given the jumps each
+    /// base chain holds now (`present[chain]`: jump targets). A feature with a missing jump (or
+    /// named in `reinstalling`) gets its objects (re)created in the same transaction, so a jump
+    /// never points at a chain that lacks its rules. nil when every jump is there and nothing is
+    /// to be reinstalled. Nothing is flushed but the chains of the features being installed.
+    /// (A batch of its own: nft 1.0.6 fails to add an element to an interval map created in the
+    /// same batch.)
+    public static func renderSkeleton(present: [String: Set<String>], reinstalling: Set<String> = []) -> String? {
+        func missing(_ j: Jump) -> Bool { !(present[j.from] ?? []).contains(j.to) }
+        let todo = features.filter { f in reinstalling.contains(f.name) || f.jumps.contains(where: missing) }
+        if todo.isEmpty { return nil }
+        var s = "add table \(table) { comment \"hutch container networks\"; }\n"
+        for b in baseChains { s += "add chain \(table) \(b.name) { \(b.hook) }\n" }
+        for f in todo { s += f.objects }
+        for f in todo { for j in f.jumps where missing(j) { s += j.command } }
+        return s
+    }
+
+    /// The jump targets each base chain holds now: one filtered rule dump per base chain.
+    static func presentJumps() throws -> [String: Set<String>] {
+        var out: [String: Set<String>] = [:]
+        var buf = [CChar](repeating: 0, count: 16 * 1024)
+        for b in Set(features.flatMap { $0.jumps.map(\.from) }) {
+            let r = hn_nft_chain_jumps("hutch", b, &buf, buf.count)
+            if r < 0 { throw HutchError("nft: read the jumps of chain \(b) in table ip hutch failed: \(errnoString(-r))") }
+            out[b] = Set(String(decoding: buf.prefix(Int(r)).map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: "\n").map(String.init))
+        }
+        return out
+    }
+
+    /// Creates the base chains and the missing jumps (with their features' objects). Cheap when
+    /// all is there: a read of the base chains, no write.
+    func ensureSkeleton(reinstalling: Set<String> = []) throws {
+        let fd = hn_lock_file(lockPath)  // best effort: without it two processes may add a jump twice
+        defer { if fd >= 0 { hn_unlock_file(fd) } }
+        if let batch = Self.renderSkeleton(present: try Self.presentJumps(), reinstalling: reinstalling) {
+            try Self.run(batch, step: "nft: create the base chains of table ip hutch")
+        }
+    }
+
+    /// Deletes hutch's whole table: every feature and the base chains. Missing is fine.
+    public func removeAll() throws {
+        try Self.run("add table \(Self.table)\ndelete table \(Self.table)\n", step: "nft: delete table ip hutch")
+    }
+
+    static func quoted(_ s: String) -> String { "\"" + s + "\"" }
+
+    /// Runs one batch (`nft -f -`) in the caller's netns; returns nft's output (for `list`).
+    @discardableResult
+    public static func run(_ batch: String, step: String = "nft") throws -> String {
+        var out: UnsafeMutablePointer<CChar>?
+        var err: UnsafeMutablePointer<CChar>?
+        let r = hn_nft_run(batch, &out, &err)
+        defer { hn_free(out); hn_free(err) }
+        if r != 0 {
+            let text = err.map { String(cString: $0) }?.trimmingSpaces() ?? ""
+            throw HutchError("\(step) failed: " + (text.isEmpty ? errnoString(-r) : text))
+        }
+        return out.map { String(cString: $0) } ?? ""
+    }
+}
+
+// MARK: feature: networks
+
+extension NftablesFirewall {
+    static let networkMaps = """
         add map \(table) bridges { type ifname : verdict; }
         add map \(table) subnets { type ipv4_addr : verdict; flags interval; }
-        add set \(table) bridge_ifs { type ifname; }
-        add map \(table) tcp_ports { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
-        add map \(table) udp_ports { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
-        add map \(table) tcp_any { type inet_service : ipv4_addr . inet_service; }
-        add map \(table) udp_any { type inet_service : ipv4_addr . inet_service; }
-        add set \(table) hairpin { type ipv4_addr . ipv4_addr . inet_proto . inet_service; }
-        add chain \(table) forward { type filter hook forward priority filter; policy accept; }
-        add chain \(table) postrouting { type nat hook postrouting priority srcnat; policy accept; }
-        add chain \(table) prerouting { type nat hook prerouting priority dstnat; policy accept; }
-        add chain \(table) output { type nat hook output priority -100; policy accept; }
-        add chain \(table) localnet-guard { type filter hook prerouting priority raw; policy accept; }
-        add chain \(table) ports
-        flush chain \(table) forward
-        add rule \(table) forward oifname vmap @bridges comment "hutch"
-        add rule \(table) forward iifname vmap @bridges comment "hutch"
-        flush chain \(table) postrouting
-        add rule \(table) postrouting ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin masquerade comment "hutch: hairpin"
-        add rule \(table) postrouting ct status dnat ip saddr 127.0.0.0/8 oifname @bridge_ifs masquerade comment "hutch: localhost"
-        add rule \(table) postrouting ip saddr vmap @subnets comment "hutch"
-        flush chain \(table) prerouting
-        add rule \(table) prerouting fib daddr type local jump ports comment "hutch"
-        flush chain \(table) output
-        add rule \(table) output fib daddr type local jump ports comment "hutch"
-        flush chain \(table) ports
-        add rule \(table) ports dnat ip to ip daddr . tcp dport map @tcp_ports comment "hutch"
-        add rule \(table) ports dnat ip to tcp dport map @tcp_any comment "hutch"
-        add rule \(table) ports dnat ip to ip daddr . udp dport map @udp_ports comment "hutch"
-        add rule \(table) ports dnat ip to udp dport map @udp_any comment "hutch"
-        flush chain \(table) localnet-guard
-        add rule \(table) localnet-guard iifname != "lo" ip daddr 127.0.0.0/8 drop comment "hutch: CVE-2020-8558"
 
         """
-    }
+
+    static let networks = Feature(
+        name: "networks",
+        objects: networkMaps + """
+            add chain \(table) networks-forward
+            flush chain \(table) networks-forward
+            add rule \(table) networks-forward oifname vmap @bridges
+            add rule \(table) networks-forward iifname vmap @bridges
+            add chain \(table) networks-postrouting
+            flush chain \(table) networks-postrouting
+            add rule \(table) networks-postrouting ip saddr vmap @subnets
+            add chain \(table) networks-localnet
+            flush chain \(table) networks-localnet
+            add rule \(table) networks-localnet iifname != "lo" ip daddr 127.0.0.0/8 drop comment "hutch: CVE-2020-8558"
+
+            """,
+        // into a bridge is dispatched first (oifname), so isolation wins over "out of"
+        jumps: [Jump(from: "forward", match: "", to: "networks-forward"),
+                Jump(from: "postrouting", match: "", to: "networks-postrouting"),
+                Jump(from: "raw-prerouting", match: "", to: "networks-localnet")])
 
     static func fwdChain(_ n: BridgeNetwork) -> String { "fwd-" + n.name }
     static func natChain(_ n: BridgeNetwork) -> String { "nat-" + n.name }
@@ -98,7 +199,6 @@ public struct NftablesFirewall: Firewall {
             """
         }
         s += "add element \(table) bridges { \(br) : jump \(fwd) }\n"
-        s += "add element \(table) bridge_ifs { \(br) }\n"
         if n.isInternal {
             // No way out; also removes the MASQUERADE of an earlier non-internal network of this name.
             s += natTeardown(n)
@@ -114,21 +214,20 @@ public struct NftablesFirewall: Firewall {
         return s
     }
 
-    /// Removes the network's elements and chains. Each object is first added (a no-op when it
-    /// exists) so the deletes cannot fail on what is already gone: nft 1.0.6 has no `destroy`.
-    /// Always removes both chains, so it also cleans up after a network whose isInternal changed.
+    /// Removes the network's elements and chains, and the bridge from the ports' `bridge_ifs`.
+    /// Each object is first added (a no-op when it exists) so the deletes cannot fail on what is
+    /// already gone: nft 1.0.6 has no `destroy`. Needs no base chain. Always removes both chains,
+    /// so it also cleans up after a network whose isInternal changed.
     public static func renderTeardown(_ n: BridgeNetwork) -> String {
         let fwd = fwdChain(n), br = quoted(n.bridge)
-        return """
+        return "add table \(table)\n" + networkMaps + """
         add chain \(table) \(fwd)
         add element \(table) bridges { \(br) : jump \(fwd) }
         delete element \(table) bridges { \(br) }
-        add element \(table) bridge_ifs { \(br) }
-        delete element \(table) bridge_ifs { \(br) }
         flush chain \(table) \(fwd)
         delete chain \(table) \(fwd)
 
-        """ + natTeardown(n)
+        """ + natTeardown(n) + forgetBridge(n)
     }
 
     static func natTeardown(_ n: BridgeNetwork) -> String {
@@ -143,11 +242,63 @@ public struct NftablesFirewall: Firewall {
         """
     }
 
-    static func quoted(_ s: String) -> String { "\"" + s + "\"" }
-
     public func setupNetwork(_ n: BridgeNetwork) throws {
-        try Self.run(Self.renderSkeleton(), step: "nft: create table ip hutch")
+        try ensureSkeleton()
         try Self.run(Self.renderSetup(n), step: "nft: rules of network \(n.name)")
+    }
+
+    public func teardownNetwork(_ n: BridgeNetwork) throws {
+        try Self.run(Self.renderTeardown(n), step: "nft: remove rules of network \(n.name)")
+    }
+}
+
+// MARK: feature: published ports
+
+/// One element of the port maps, as plain data: the bytes libnftnl sends (golden-tested).
+public struct NftElement: Hashable, Sendable {
+    public var set: String
+    public var key: [UInt8]
+    public var data: [UInt8]
+    public var comment: String
+}
+
+extension NftablesFirewall {
+    static let ports = Feature(
+        name: "ports",
+        objects: """
+            add map \(table) tcp_ports { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+            add map \(table) udp_ports { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+            add map \(table) tcp_any { type inet_service : ipv4_addr . inet_service; }
+            add map \(table) udp_any { type inet_service : ipv4_addr . inet_service; }
+            add set \(table) hairpin { type ipv4_addr . ipv4_addr . inet_proto . inet_service; }
+            \(bridgeIfs)
+            add chain \(table) ports-dnat
+            flush chain \(table) ports-dnat
+            add rule \(table) ports-dnat dnat ip to ip daddr . tcp dport map @tcp_ports
+            add rule \(table) ports-dnat dnat ip to tcp dport map @tcp_any
+            add rule \(table) ports-dnat dnat ip to ip daddr . udp dport map @udp_ports
+            add rule \(table) ports-dnat dnat ip to udp dport map @udp_any
+            add chain \(table) ports-postrouting
+            flush chain \(table) ports-postrouting
+            add rule \(table) ports-postrouting ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin masquerade comment "hutch: hairpin"
+            add rule \(table) ports-postrouting ct status dnat ip saddr 127.0.0.0/8 oifname @bridge_ifs masquerade comment "hutch: localhost"
+
+            """,
+        jumps: [Jump(from: "prerouting", match: "fib daddr type local", to: "ports-dnat"),
+                Jump(from: "output", match: "fib daddr type local", to: "ports-dnat"),
+                Jump(from: "postrouting", match: "", to: "ports-postrouting")])
+
+    static let bridgeIfs = "add set \(table) bridge_ifs { type ifname; }"
+
+    /// A network's teardown takes its bridge out of the ports' `bridge_ifs` (added by `addPorts`).
+    static func forgetBridge(_ n: BridgeNetwork) -> String {
+        let br = quoted(n.bridge)
+        return """
+        \(bridgeIfs)
+        add element \(table) bridge_ifs { \(br) }
+        delete element \(table) bridge_ifs { \(br) }
+
+        """
     }
 
     public func addPorts(_ ports: [PortForward]) throws {
@@ -155,9 +306,9 @@ public struct NftablesFirewall: Firewall {
         let els = Self.elements(ports, adding: true)
         var r = Self.apply(els, add: true)
         if r == -ENOENT {
-            // The table or a map is missing (first port ever, an older hutch's table, or someone ran
-            // `nft flush ruleset`): create the skeleton once, then retry.
-            try Self.run(Self.renderSkeleton(), step: "nft: create table ip hutch")
+            // The table or a map is missing (first port ever, or someone ran `nft flush ruleset`):
+            // create the skeleton once, then retry.
+            try ensureSkeleton(reinstalling: ["ports"])
             r = Self.apply(els, add: true)
         }
         if r < 0 { throw HutchError("nft: publish ports (\(Self.describe(ports))) failed: \(errnoString(-r))") }
@@ -187,48 +338,6 @@ public struct NftablesFirewall: Firewall {
             .joined(separator: ", ") + (ports.count > 3 ? ", …" : "")
     }
 
-    public func teardownNetwork(_ n: BridgeNetwork) throws {
-        try Self.run(Self.renderSkeleton(), step: "nft: create table ip hutch")
-        try Self.run(Self.renderTeardown(n), step: "nft: remove rules of network \(n.name)")
-    }
-
-    /// Deletes hutch's whole table (uninstall, tests). Missing is fine.
-    public func removeAll() throws {
-        try Self.run("add table \(Self.table)\ndelete table \(Self.table)\n", step: "nft: delete table ip hutch")
-    }
-
-    /// Runs one batch (`nft -f -`) in the caller's netns; returns nft's output (for `list`).
-    @discardableResult
-    public static func run(_ batch: String, step: String = "nft") throws -> String {
-        var out: UnsafeMutablePointer<CChar>?
-        var err: UnsafeMutablePointer<CChar>?
-        let r = hn_nft_run(batch, &out, &err)
-        defer { hn_free(out); hn_free(err) }
-        if r != 0 {
-            let text = err.map { String(cString: $0) }?.trimmingSpaces() ?? ""
-            throw HutchError("\(step) failed: " + (text.isEmpty ? errnoString(-r) : text))
-        }
-        return out.map { String(cString: $0) } ?? ""
-    }
-}
-
-// MARK: published ports
-
-/// One element of the port maps, as plain data (golden tests pin both the nft text and the bytes).
-public struct NftElement: Hashable, Sendable {
-    public var set: String
-    public var key: [UInt8]
-    public var data: [UInt8]
-    public var comment: String
-    /// The same element in nft syntax (what `nft list ruleset` shows).
-    public var text: String
-}
-
-extension NftablesFirewall {
-    /// The owner tag of a port element: `hutch:<container id>` (nft comments are limited to 128 bytes).
-    /// The elements carry it for humans; the store's reservations are the owner record hutch uses.
-    public static func portComment(_ owner: String) -> String { String(("hutch:" + owner).utf8.prefix(128))! }
-
     /// The elements of the given ports:
     /// - `tcp_ports`/`udp_ports { HOSTIP . HOSTPORT : CIP . CPORT }` when a host address is given,
     ///   `tcp_any`/`udp_any { HOSTPORT : CIP . CPORT }` otherwise (every local address, 127.0.0.1 included);
@@ -236,59 +345,33 @@ extension NftablesFirewall {
     ///   reach the host's 127.0.0.1);
     /// - when adding, `bridge_ifs { BRIDGE }` (localhost masquerade), once per bridge; never removed
     ///   here (the network's teardown does).
-    /// Elements are grouped by set, so a batch is one message per set.
+    /// Each carries its owner's comment. Grouped by set, so a batch is one message per set.
     public static func elements(_ ports: [PortForward], adding: Bool) -> [NftElement] {
         var bySet: [String: [NftElement]] = [:]
         var seen = Set<NftElement>()
         func put(_ e: NftElement) { if seen.insert(e).inserted { bySet[e.set, default: []].append(e) } }
         for p in ports {
-            let m = p.mapping, proto = m.proto.rawValue, c = portComment(p.owner)
+            let m = p.mapping, c = p.ruleComment
             let value = ipv4(p.containerIP) + port(m.containerPort)
-            let valueText = "\(p.containerIP) . \(m.containerPort)"
             if let hip = m.hostIP {
-                put(NftElement(set: "\(proto)_ports", key: ipv4(hip) + port(m.hostPort), data: value, comment: c,
-                               text: "\(hip) . \(m.hostPort) comment \(quoted(c)) : \(valueText)"))
+                put(NftElement(set: "\(m.proto.rawValue)_ports", key: ipv4(hip) + port(m.hostPort), data: value, comment: c))
             } else {
-                put(NftElement(set: "\(proto)_any", key: Array(port(m.hostPort).prefix(2)), data: value, comment: c,
-                               text: "\(m.hostPort) comment \(quoted(c)) : \(valueText)"))
+                put(NftElement(set: "\(m.proto.rawValue)_any", key: Array(port(m.hostPort).prefix(2)), data: value, comment: c))
             }
             if !(m.hostIP?.isLoopback ?? false) {
                 let pnum: UInt8 = m.proto == .tcp ? 6 : 17
                 put(NftElement(set: "hairpin",
                                key: ipv4(p.containerIP) + ipv4(p.containerIP) + [pnum, 0, 0, 0] + port(m.containerPort),
-                               data: [], comment: c,
-                               text: "\(p.containerIP) . \(p.containerIP) . \(proto) . \(m.containerPort) comment \(quoted(c))"))
+                               data: [], comment: c))
             }
             if adding {
                 // ifname keys are IFNAMSIZ (16) bytes, NUL padded
                 var k = Array(p.network.bridge.utf8.prefix(15)); k += [UInt8](repeating: 0, count: 16 - k.count)
-                put(NftElement(set: "bridge_ifs", key: k, data: [], comment: p.network.ruleComment,
-                               text: "\(quoted(p.network.bridge)) comment \(quoted(p.network.ruleComment))"))
+                put(NftElement(set: "bridge_ifs", key: k, data: [], comment: p.network.ruleComment))
             }
         }
         let order = ["tcp_ports", "tcp_any", "udp_ports", "udp_any", "hairpin", "bridge_ifs"]
         return order.flatMap { bySet[$0] ?? [] }
-    }
-
-    /// The batch in nft syntax: what `elements` sends, readable (golden tests, docs, debugging).
-    /// Removal adds each element first, so deleting what is gone does not fail.
-    public static func renderPorts(_ ports: [PortForward], adding: Bool) -> String {
-        let els = elements(ports, adding: adding)
-        var s = ""
-        if !adding {
-            for e in els { s += "add element \(table) \(e.set) { \(e.text) }\n" }
-        }
-        for e in els {
-            if adding { s += "add element \(table) \(e.set) { \(e.text) }\n" }
-            else { s += "delete element \(table) \(e.set) { \(keyText(e)) }\n" }
-        }
-        return s
-    }
-
-    static func keyText(_ e: NftElement) -> String {
-        let t = e.text
-        if let r = t.firstRange(of: " comment ") { return String(t[..<r.lowerBound]) }
-        return t
     }
 
     static func ipv4(_ a: IPv4Address) -> [UInt8] { a.octets }
@@ -314,15 +397,4 @@ extension NftablesFirewall {
         }
         return cels.withUnsafeBufferPointer { hn_nft_set_elems("hutch", $0.baseAddress, $0.count, add ? 1 : 0, ShimLocator.lingerHelper) }
     }
-}
-
-/// UDP has no connection end: a conntrack entry made before a mapping existed (or to the old
-/// container) keeps steering datagrams until it expires, so after a UDP mapping changes, the
-/// entries for its host ports go (hn_conntrack_delete_udp: one netlink dump, in the caller's netns).
-/// Best effort: returns the number deleted, or -errno, which callers ignore.
-@discardableResult
-func flushUDPConntrack(_ ports: [PortForward]) -> Int32 {
-    let udp = Set(ports.filter { $0.mapping.proto == .udp }.map { $0.mapping.hostPort }).sorted()
-    guard !udp.isEmpty else { return 0 }
-    return hn_conntrack_delete_udp(udp, udp.count)
 }

@@ -16,43 +16,81 @@ final class NetFirewallRenderTests: XCTestCase {
 
     // MARK: nftables
 
-    func testNftSkeleton() {
-        XCTAssertEqual(NftablesFirewall.renderSkeleton(), """
+    /// A fresh table: every base chain, every feature's objects, then the whole jump list.
+    func testNftSkeletonFresh() {
+        XCTAssertEqual(NftablesFirewall.renderSkeleton(present: [:]), """
         add table ip hutch { comment "hutch container networks"; }
+        add chain ip hutch forward { type filter hook forward priority filter; policy accept; }
+        add chain ip hutch prerouting { type nat hook prerouting priority dstnat; policy accept; }
+        add chain ip hutch output { type nat hook output priority -100; policy accept; }
+        add chain ip hutch postrouting { type nat hook postrouting priority srcnat; policy accept; }
+        add chain ip hutch raw-prerouting { type filter hook prerouting priority raw; policy accept; }
         add map ip hutch bridges { type ifname : verdict; }
         add map ip hutch subnets { type ipv4_addr : verdict; flags interval; }
-        add set ip hutch bridge_ifs { type ifname; }
+        add chain ip hutch networks-forward
+        flush chain ip hutch networks-forward
+        add rule ip hutch networks-forward oifname vmap @bridges
+        add rule ip hutch networks-forward iifname vmap @bridges
+        add chain ip hutch networks-postrouting
+        flush chain ip hutch networks-postrouting
+        add rule ip hutch networks-postrouting ip saddr vmap @subnets
+        add chain ip hutch networks-localnet
+        flush chain ip hutch networks-localnet
+        add rule ip hutch networks-localnet iifname != "lo" ip daddr 127.0.0.0/8 drop comment "hutch: CVE-2020-8558"
         add map ip hutch tcp_ports { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
         add map ip hutch udp_ports { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
         add map ip hutch tcp_any { type inet_service : ipv4_addr . inet_service; }
         add map ip hutch udp_any { type inet_service : ipv4_addr . inet_service; }
         add set ip hutch hairpin { type ipv4_addr . ipv4_addr . inet_proto . inet_service; }
-        add chain ip hutch forward { type filter hook forward priority filter; policy accept; }
-        add chain ip hutch postrouting { type nat hook postrouting priority srcnat; policy accept; }
-        add chain ip hutch prerouting { type nat hook prerouting priority dstnat; policy accept; }
-        add chain ip hutch output { type nat hook output priority -100; policy accept; }
-        add chain ip hutch localnet-guard { type filter hook prerouting priority raw; policy accept; }
-        add chain ip hutch ports
-        flush chain ip hutch forward
-        add rule ip hutch forward oifname vmap @bridges comment "hutch"
-        add rule ip hutch forward iifname vmap @bridges comment "hutch"
-        flush chain ip hutch postrouting
-        add rule ip hutch postrouting ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin masquerade comment "hutch: hairpin"
-        add rule ip hutch postrouting ct status dnat ip saddr 127.0.0.0/8 oifname @bridge_ifs masquerade comment "hutch: localhost"
-        add rule ip hutch postrouting ip saddr vmap @subnets comment "hutch"
-        flush chain ip hutch prerouting
-        add rule ip hutch prerouting fib daddr type local jump ports comment "hutch"
-        flush chain ip hutch output
-        add rule ip hutch output fib daddr type local jump ports comment "hutch"
-        flush chain ip hutch ports
-        add rule ip hutch ports dnat ip to ip daddr . tcp dport map @tcp_ports comment "hutch"
-        add rule ip hutch ports dnat ip to tcp dport map @tcp_any comment "hutch"
-        add rule ip hutch ports dnat ip to ip daddr . udp dport map @udp_ports comment "hutch"
-        add rule ip hutch ports dnat ip to udp dport map @udp_any comment "hutch"
-        flush chain ip hutch localnet-guard
-        add rule ip hutch localnet-guard iifname != "lo" ip daddr 127.0.0.0/8 drop comment "hutch: CVE-2020-8558"
+        add set ip hutch bridge_ifs { type ifname; }
+        add chain ip hutch ports-dnat
+        flush chain ip hutch ports-dnat
+        add rule ip hutch ports-dnat dnat ip to ip daddr . tcp dport map @tcp_ports
+        add rule ip hutch ports-dnat dnat ip to tcp dport map @tcp_any
+        add rule ip hutch ports-dnat dnat ip to ip daddr . udp dport map @udp_ports
+        add rule ip hutch ports-dnat dnat ip to udp dport map @udp_any
+        add chain ip hutch ports-postrouting
+        flush chain ip hutch ports-postrouting
+        add rule ip hutch ports-postrouting ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin masquerade comment "hutch: hairpin"
+        add rule ip hutch ports-postrouting ct status dnat ip saddr 127.0.0.0/8 oifname @bridge_ifs masquerade comment "hutch: localhost"
+        add rule ip hutch forward jump networks-forward
+        add rule ip hutch postrouting jump networks-postrouting
+        add rule ip hutch raw-prerouting jump networks-localnet
+        add rule ip hutch prerouting fib daddr type local jump ports-dnat
+        add rule ip hutch output fib daddr type local jump ports-dnat
+        add rule ip hutch postrouting jump ports-postrouting
 
         """)
+    }
+
+    /// Base chains are never flushed: with the networks' jumps there (and someone else's jump to a
+    /// chain of its own), only the ports' objects and jumps are added; with all there, nothing.
+    func testNftSkeletonAddsOnlyWhatIsMissing() throws {
+        let networksOnly: [String: Set<String>] = [
+            "forward": ["networks-forward"], "postrouting": ["networks-postrouting"],
+            "raw-prerouting": ["networks-localnet"], "prerouting": ["services"]]
+        let b = try XCTUnwrap(NftablesFirewall.renderSkeleton(present: networksOnly))
+        XCTAssertFalse(b.contains("flush chain ip hutch forward"), b)
+        XCTAssertFalse(b.contains("networks-forward"), "the networks feature is installed: not touched\n\(b)")
+        XCTAssertFalse(b.contains("services"), b)
+        XCTAssertTrue(b.hasSuffix("""
+            add rule ip hutch prerouting fib daddr type local jump ports-dnat
+            add rule ip hutch output fib daddr type local jump ports-dnat
+            add rule ip hutch postrouting jump ports-postrouting
+
+            """), b)
+        for base in NftablesFirewall.baseChains { XCTAssertFalse(b.contains("flush chain ip hutch \(base.name)\n"), b) }
+
+        var all = networksOnly
+        all["prerouting"] = ["services", "ports-dnat"]
+        all["output"] = ["ports-dnat"]
+        all["postrouting"] = ["networks-postrouting", "ports-postrouting"]
+        XCTAssertNil(NftablesFirewall.renderSkeleton(present: all), "all there: no batch, nothing written")
+        // A port write that found a map missing reinstalls the ports' objects, adds no jump twice.
+        let again = try XCTUnwrap(NftablesFirewall.renderSkeleton(present: all, reinstalling: ["ports"]))
+        XCTAssertTrue(again.contains("add map ip hutch tcp_any"), again)
+        XCTAssertFalse(again.contains("jump"), again)
+        XCTAssertFalse(again.contains("networks-"), again)
     }
 
     func testNftSetupNormal() {
@@ -64,7 +102,6 @@ final class NetFirewallRenderTests: XCTestCase {
         add rule ip hutch fwd-web iifname "hutch1" accept comment "hutch:web"
         add rule ip hutch fwd-web oifname "hutch1" drop comment "hutch:web"
         add element ip hutch bridges { "hutch1" : jump fwd-web }
-        add element ip hutch bridge_ifs { "hutch1" }
         add chain ip hutch nat-web
         flush chain ip hutch nat-web
         add rule ip hutch nat-web oifname != "hutch1" masquerade comment "hutch:web"
@@ -80,7 +117,6 @@ final class NetFirewallRenderTests: XCTestCase {
         add rule ip hutch fwd-secret iifname "hutch2" oifname "hutch2" accept comment "hutch:secret"
         add rule ip hutch fwd-secret drop comment "hutch:secret"
         add element ip hutch bridges { "hutch2" : jump fwd-secret }
-        add element ip hutch bridge_ifs { "hutch2" }
         add chain ip hutch nat-secret
         add element ip hutch subnets { 10.90.0.0/24 : jump nat-secret }
         delete element ip hutch subnets { 10.90.0.0/24 }
@@ -91,13 +127,15 @@ final class NetFirewallRenderTests: XCTestCase {
         XCTAssertFalse(NftablesFirewall.renderSetup(secret).contains("masquerade"))
     }
 
+    /// Teardown needs no base chain and touches no base chain.
     func testNftTeardown() {
         XCTAssertEqual(NftablesFirewall.renderTeardown(web), """
+        add table ip hutch
+        add map ip hutch bridges { type ifname : verdict; }
+        add map ip hutch subnets { type ipv4_addr : verdict; flags interval; }
         add chain ip hutch fwd-web
         add element ip hutch bridges { "hutch1" : jump fwd-web }
         delete element ip hutch bridges { "hutch1" }
-        add element ip hutch bridge_ifs { "hutch1" }
-        delete element ip hutch bridge_ifs { "hutch1" }
         flush chain ip hutch fwd-web
         delete chain ip hutch fwd-web
         add chain ip hutch nat-web
@@ -105,6 +143,9 @@ final class NetFirewallRenderTests: XCTestCase {
         delete element ip hutch subnets { 10.89.0.0/16 }
         flush chain ip hutch nat-web
         delete chain ip hutch nat-web
+        add set ip hutch bridge_ifs { type ifname; }
+        add element ip hutch bridge_ifs { "hutch1" }
+        delete element ip hutch bridge_ifs { "hutch1" }
 
         """)
     }
@@ -118,42 +159,50 @@ final class NetFirewallRenderTests: XCTestCase {
 
     // MARK: iptables
 
+    /// Fresh tables: the base chains, the features' chains, the jump lists, then the network.
     func testIptablesSetupFresh() {
-        XCTAssertEqual(IptablesFirewall.renderSetup(web, filter: .init(), nat: .init()), """
+        let empty = SavedTable()
+        XCTAssertEqual(IptablesFirewall.renderSetup(web, filter: empty, nat: empty, raw: empty), """
         *filter
         :HUTCH-FORWARD - [0:0]
+        :HUTCH-NETWORKS - [0:0]
         -I FORWARD -j HUTCH-FORWARD
-        -I HUTCH-FORWARD 1 -o hutch1 -m comment --comment "hutch:web" -j DROP
-        -I HUTCH-FORWARD 1 -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
-        -I HUTCH-FORWARD 1 -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
-        -I HUTCH-FORWARD 1 -i hutch1 -o hutch1 -m comment --comment "hutch:web" -j ACCEPT
-        -A HUTCH-FORWARD -i hutch1 -m comment --comment "hutch:web" -j ACCEPT
+        -A HUTCH-FORWARD -j HUTCH-NETWORKS
+        -I HUTCH-NETWORKS 1 -o hutch1 -m comment --comment "hutch:web" -j DROP
+        -I HUTCH-NETWORKS 1 -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
+        -I HUTCH-NETWORKS 1 -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
+        -I HUTCH-NETWORKS 1 -i hutch1 -o hutch1 -m comment --comment "hutch:web" -j ACCEPT
+        -A HUTCH-NETWORKS -i hutch1 -m comment --comment "hutch:web" -j ACCEPT
         COMMIT
         *nat
+        :HUTCH-PREROUTING - [0:0]
+        :HUTCH-OUTPUT - [0:0]
         :HUTCH-POSTROUTING - [0:0]
+        :HUTCH-NETWORKS-MASQ - [0:0]
+        :HUTCH - [0:0]
+        :HUTCH-PORTS-MASQ - [0:0]
+        -A PREROUTING -j HUTCH-PREROUTING
+        -A OUTPUT -j HUTCH-OUTPUT
         -I POSTROUTING -j HUTCH-POSTROUTING
-        -A HUTCH-POSTROUTING -s 10.89.0.0/16 ! -o hutch1 -m comment --comment "hutch:web" -j MASQUERADE
+        -A HUTCH-POSTROUTING -j HUTCH-NETWORKS-MASQ
+        -A HUTCH-PREROUTING -m addrtype --dst-type LOCAL -j HUTCH
+        -A HUTCH-OUTPUT -m addrtype --dst-type LOCAL -j HUTCH
+        -A HUTCH-POSTROUTING -j HUTCH-PORTS-MASQ
+        -A HUTCH-NETWORKS-MASQ -s 10.89.0.0/16 ! -o hutch1 -m comment --comment "hutch:web" -j MASQUERADE
+        COMMIT
+        *raw
+        :HUTCH-RAW - [0:0]
+        :HUTCH-LOCALNET - [0:0]
+        -I PREROUTING -j HUTCH-RAW
+        -A HUTCH-RAW -j HUTCH-LOCALNET
+        -A HUTCH-LOCALNET -d 127.0.0.0/8 ! -i lo -m comment --comment "hutch:CVE-2020-8558" -j DROP
         COMMIT
 
         """)
     }
 
-    func testIptablesSetupInternal() {
-        let have = IptablesFirewall.TableState(chainExists: true, jumpExists: true)
-        XCTAssertEqual(IptablesFirewall.renderSetup(secret, filter: have, nat: have), """
-        *filter
-        -I HUTCH-FORWARD 1 -o hutch2 -m comment --comment "hutch:secret" -j DROP
-        -I HUTCH-FORWARD 1 -i hutch2 -o hutch2 -m comment --comment "hutch:secret" -j ACCEPT
-        -A HUTCH-FORWARD -i hutch2 -m comment --comment "hutch:secret" -j DROP
-        COMMIT
-        *nat
-        COMMIT
-
-        """)
-    }
-
-    /// What iptables-save (nf_tables 1.8.9) prints once `web` is set up, next to Docker's rules and
-    /// a network whose name starts with "web".
+    /// What iptables-save (nf_tables 1.8.9) prints once `web` is set up, next to Docker's rules, a
+    /// network whose name starts with "web", and a foreign chain jumped to from a hutch base chain.
     let filterSave = """
     # Generated by iptables-save v1.8.9 (nf_tables)
     *filter
@@ -162,80 +211,121 @@ final class NetFirewallRenderTests: XCTestCase {
     :OUTPUT ACCEPT [0:0]
     :DOCKER - [0:0]
     :HUTCH-FORWARD - [0:0]
+    :HUTCH-NETWORKS - [0:0]
+    :OTHER - [0:0]
     -A FORWARD -j HUTCH-FORWARD
     -A FORWARD -o docker0 -j DOCKER
-    -A HUTCH-FORWARD -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
-    -A HUTCH-FORWARD -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
-    -A HUTCH-FORWARD -o hutch9 -m comment --comment "hutch:web2" -j DROP
-    -A HUTCH-FORWARD -o hutch1 -m comment --comment "hutch:web" -j DROP
-    -A HUTCH-FORWARD -i hutch1 -m comment --comment "hutch:web" -j ACCEPT
+    -A HUTCH-FORWARD -j HUTCH-NETWORKS
+    -A HUTCH-FORWARD -j OTHER
+    -A HUTCH-NETWORKS -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
+    -A HUTCH-NETWORKS -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
+    -A HUTCH-NETWORKS -o hutch9 -m comment --comment "hutch:web2" -j DROP
+    -A HUTCH-NETWORKS -o hutch1 -m comment --comment "hutch:web" -j DROP
+    -A HUTCH-NETWORKS -i hutch1 -m comment --comment "hutch:web" -j ACCEPT
     COMMIT
     """
     let natSave = """
     *nat
     :PREROUTING ACCEPT [0:0]
+    :OUTPUT ACCEPT [0:0]
     :POSTROUTING ACCEPT [0:0]
+    :HUTCH - [0:0]
+    :HUTCH-OUTPUT - [0:0]
     :HUTCH-POSTROUTING - [0:0]
-    -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+    :HUTCH-PREROUTING - [0:0]
+    :HUTCH-NETWORKS-MASQ - [0:0]
+    :HUTCH-PORTS-MASQ - [0:0]
+    -A PREROUTING -j HUTCH-PREROUTING
+    -A OUTPUT -j HUTCH-OUTPUT
     -A POSTROUTING -j HUTCH-POSTROUTING
-    -A HUTCH-POSTROUTING -s 10.89.0.0/16 ! -o hutch1 -m comment --comment "hutch:web" -j MASQUERADE
+    -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+    -A HUTCH-OUTPUT -m addrtype --dst-type LOCAL -j HUTCH
+    -A HUTCH-POSTROUTING -j HUTCH-NETWORKS-MASQ
+    -A HUTCH-POSTROUTING -j HUTCH-PORTS-MASQ
+    -A HUTCH-PREROUTING -m addrtype --dst-type LOCAL -j HUTCH
+    -A HUTCH-NETWORKS-MASQ -s 10.89.0.0/16 ! -o hutch1 -m comment --comment "hutch:web" -j MASQUERADE
+    COMMIT
+    """
+    let rawSave = """
+    *raw
+    :PREROUTING ACCEPT [0:0]
+    :HUTCH-RAW - [0:0]
+    :HUTCH-LOCALNET - [0:0]
+    -A PREROUTING -j HUTCH-RAW
+    -A HUTCH-RAW -j HUTCH-LOCALNET
+    -A HUTCH-LOCALNET -d 127.0.0.0/8 ! -i lo -m comment --comment hutch:CVE-2020-8558 -j DROP
     COMMIT
     """
 
-    func testIptablesParseSave() {
-        let f = IptablesFirewall.parse(save: filterSave, chain: "HUTCH-FORWARD", builtin: "FORWARD", comment: "hutch:web")
-        XCTAssertTrue(f.chainExists)
-        XCTAssertTrue(f.jumpExists)
-        XCTAssertEqual(f.owned.count, 4)
-        XCTAssertFalse(f.owned.contains { $0.contains("web2") })
-        let t = IptablesFirewall.parse(save: natSave, chain: "HUTCH-POSTROUTING", builtin: "POSTROUTING", comment: "hutch:web")
-        XCTAssertEqual(t, .init(chainExists: true, jumpExists: true, owned: [
-            "-A HUTCH-POSTROUTING -s 10.89.0.0/16 ! -o hutch1 -m comment --comment \"hutch:web\" -j MASQUERADE"]))
-        let fresh = IptablesFirewall.parse(save: "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n", chain: "HUTCH-FORWARD", builtin: "FORWARD", comment: "hutch:web")
-        XCTAssertEqual(fresh, .init())
-        XCTAssertEqual(IptablesFirewall.commentOf("-A X -m comment --comment plain -j ACCEPT"), "plain")
+    func testIptablesSavedTable() {
+        let f = SavedTable(filterSave)
+        XCTAssertEqual(f.chains, ["INPUT", "FORWARD", "OUTPUT", "DOCKER", "HUTCH-FORWARD", "HUTCH-NETWORKS", "OTHER"])
+        let mine = f.rules(in: "HUTCH-NETWORKS", comment: "hutch:web")
+        XCTAssertEqual(mine.count, 4)
+        XCTAssertFalse(mine.contains { $0.contains("web2") })
+        XCTAssertEqual(SavedTable(natSave).rules(in: "HUTCH-NETWORKS-MASQ", comment: "hutch:web"),
+                       ["-A HUTCH-NETWORKS-MASQ -s 10.89.0.0/16 ! -o hutch1 -m comment --comment \"hutch:web\" -j MASQUERADE"])
+        XCTAssertTrue(SavedTable(rawSave).has("-A HUTCH-LOCALNET -d 127.0.0.0/8 ! -i lo -m comment --comment \"hutch:CVE-2020-8558\" -j DROP"),
+                      "quoted or not, the same rule")
+        XCTAssertEqual(SavedTable("*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n").rules, [])
+        XCTAssertEqual(SavedTable.comment(of: "-A X -m comment --comment plain -j ACCEPT"), "plain")
     }
 
-    /// Setting up again deletes the network's saved rules and adds them anew, in one batch.
+    /// Setting up again deletes the network's saved rules and adds them anew, in one batch; the
+    /// skeleton is there, so no chain is declared (which would flush it) and no jump added; the
+    /// foreign chain and its jump from HUTCH-FORWARD are not mentioned.
     func testIptablesSetupAgainIsIdempotent() {
-        let f = IptablesFirewall.parse(save: filterSave, chain: "HUTCH-FORWARD", builtin: "FORWARD", comment: "hutch:web")
-        let t = IptablesFirewall.parse(save: natSave, chain: "HUTCH-POSTROUTING", builtin: "POSTROUTING", comment: "hutch:web")
-        XCTAssertEqual(IptablesFirewall.renderSetup(web, filter: f, nat: t), """
+        let b = IptablesFirewall.renderSetup(web, filter: SavedTable(filterSave), nat: SavedTable(natSave), raw: SavedTable(rawSave))
+        XCTAssertEqual(b, """
         *filter
-        -D HUTCH-FORWARD -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
-        -D HUTCH-FORWARD -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
-        -D HUTCH-FORWARD -o hutch1 -m comment --comment "hutch:web" -j DROP
-        -D HUTCH-FORWARD -i hutch1 -m comment --comment "hutch:web" -j ACCEPT
-        -I HUTCH-FORWARD 1 -o hutch1 -m comment --comment "hutch:web" -j DROP
-        -I HUTCH-FORWARD 1 -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
-        -I HUTCH-FORWARD 1 -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
-        -I HUTCH-FORWARD 1 -i hutch1 -o hutch1 -m comment --comment "hutch:web" -j ACCEPT
-        -A HUTCH-FORWARD -i hutch1 -m comment --comment "hutch:web" -j ACCEPT
+        -D HUTCH-NETWORKS -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
+        -D HUTCH-NETWORKS -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
+        -D HUTCH-NETWORKS -o hutch1 -m comment --comment "hutch:web" -j DROP
+        -D HUTCH-NETWORKS -i hutch1 -m comment --comment "hutch:web" -j ACCEPT
+        -I HUTCH-NETWORKS 1 -o hutch1 -m comment --comment "hutch:web" -j DROP
+        -I HUTCH-NETWORKS 1 -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
+        -I HUTCH-NETWORKS 1 -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
+        -I HUTCH-NETWORKS 1 -i hutch1 -o hutch1 -m comment --comment "hutch:web" -j ACCEPT
+        -A HUTCH-NETWORKS -i hutch1 -m comment --comment "hutch:web" -j ACCEPT
         COMMIT
         *nat
-        -D HUTCH-POSTROUTING -s 10.89.0.0/16 ! -o hutch1 -m comment --comment "hutch:web" -j MASQUERADE
-        -A HUTCH-POSTROUTING -s 10.89.0.0/16 ! -o hutch1 -m comment --comment "hutch:web" -j MASQUERADE
+        -D HUTCH-NETWORKS-MASQ -s 10.89.0.0/16 ! -o hutch1 -m comment --comment "hutch:web" -j MASQUERADE
+        -A HUTCH-NETWORKS-MASQ -s 10.89.0.0/16 ! -o hutch1 -m comment --comment "hutch:web" -j MASQUERADE
+        COMMIT
+
+        """)
+        XCTAssertFalse(b.contains("OTHER"), b)
+    }
+
+    func testIptablesSetupInternal() {
+        let b = IptablesFirewall.renderSetup(secret, filter: SavedTable(filterSave), nat: SavedTable(natSave), raw: SavedTable(rawSave))
+        XCTAssertEqual(b, """
+        *filter
+        -I HUTCH-NETWORKS 1 -o hutch2 -m comment --comment "hutch:secret" -j DROP
+        -I HUTCH-NETWORKS 1 -i hutch2 -o hutch2 -m comment --comment "hutch:secret" -j ACCEPT
+        -A HUTCH-NETWORKS -i hutch2 -m comment --comment "hutch:secret" -j DROP
+        COMMIT
+        *nat
         COMMIT
 
         """)
     }
 
     func testIptablesTeardown() {
-        let f = IptablesFirewall.parse(save: filterSave, chain: "HUTCH-FORWARD", builtin: "FORWARD", comment: "hutch:web")
-        let t = IptablesFirewall.parse(save: natSave, chain: "HUTCH-POSTROUTING", builtin: "POSTROUTING", comment: "hutch:web")
-        XCTAssertEqual(IptablesFirewall.renderTeardown(filter: f, nat: t), """
+        XCTAssertEqual(IptablesFirewall.renderTeardown(web, filter: SavedTable(filterSave), nat: SavedTable(natSave)), """
         *filter
-        -D HUTCH-FORWARD -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
-        -D HUTCH-FORWARD -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
-        -D HUTCH-FORWARD -o hutch1 -m comment --comment "hutch:web" -j DROP
-        -D HUTCH-FORWARD -i hutch1 -m comment --comment "hutch:web" -j ACCEPT
+        -D HUTCH-NETWORKS -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
+        -D HUTCH-NETWORKS -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
+        -D HUTCH-NETWORKS -o hutch1 -m comment --comment "hutch:web" -j DROP
+        -D HUTCH-NETWORKS -i hutch1 -m comment --comment "hutch:web" -j ACCEPT
         COMMIT
         *nat
-        -D HUTCH-POSTROUTING -s 10.89.0.0/16 ! -o hutch1 -m comment --comment "hutch:web" -j MASQUERADE
+        -D HUTCH-NETWORKS-MASQ -s 10.89.0.0/16 ! -o hutch1 -m comment --comment "hutch:web" -j MASQUERADE
         COMMIT
 
         """)
-        XCTAssertNil(IptablesFirewall.renderTeardown(filter: .init(chainExists: true), nat: .init()), "nothing left: no batch")
+        XCTAssertNil(IptablesFirewall.renderTeardown(secret, filter: SavedTable(filterSave), nat: SavedTable(natSave)),
+                     "nothing left: no batch")
     }
 
     // MARK: small pieces

@@ -18,114 +18,117 @@ final class NetPortRenderTests: XCTestCase {
         }
     }
 
-    // MARK: nftables
+    // MARK: nftables: the elements libnftnl sends (nft's register layout: fields padded to 4 bytes)
+
+    func el(_ set: String, _ key: [UInt8], _ data: [UInt8] = [], _ comment: String = "hutch:3f2a") -> NftElement {
+        NftElement(set: set, key: key, data: data, comment: comment)
+    }
+    let cip: [UInt8] = [10, 87, 0, 2]
+    /// ifname keys: IFNAMSIZ bytes, NUL padded
+    let hutch1: [UInt8] = Array("hutch1".utf8) + [UInt8](repeating: 0, count: 10)
 
     func testNftAnyAddressTCP() {
-        XCTAssertEqual(NftablesFirewall.renderPorts(fwd("8080:8000"), adding: true), """
-        add element ip hutch tcp_any { 8080 comment "hutch:3f2a" : 10.87.0.2 . 8000 }
-        add element ip hutch hairpin { 10.87.0.2 . 10.87.0.2 . tcp . 8000 comment "hutch:3f2a" }
-        add element ip hutch bridge_ifs { "hutch1" comment "hutch:web" }
-
-        """)
+        XCTAssertEqual(NftablesFirewall.elements(fwd("8080:8000"), adding: true), [
+            el("tcp_any", [0x1f, 0x90], cip + [0x1f, 0x40, 0, 0]),
+            el("hairpin", cip + cip + [6, 0, 0, 0] + [0x1f, 0x40, 0, 0]),
+            el("bridge_ifs", hutch1, [], "hutch:web"),
+        ])
     }
 
     func testNftHostIPUDP() {
-        XCTAssertEqual(NftablesFirewall.renderPorts(fwd("192.0.2.7:5353:53/udp"), adding: true), """
-        add element ip hutch udp_ports { 192.0.2.7 . 5353 comment "hutch:3f2a" : 10.87.0.2 . 53 }
-        add element ip hutch hairpin { 10.87.0.2 . 10.87.0.2 . udp . 53 comment "hutch:3f2a" }
-        add element ip hutch bridge_ifs { "hutch1" comment "hutch:web" }
-
-        """)
+        XCTAssertEqual(NftablesFirewall.elements(fwd("192.0.2.7:5353:53/udp"), adding: true), [
+            el("udp_ports", [192, 0, 2, 7, 0x14, 0xe9, 0, 0], cip + [0, 53, 0, 0]),
+            el("hairpin", cip + cip + [17, 0, 0, 0] + [0, 53, 0, 0]),
+            el("bridge_ifs", hutch1, [], "hutch:web"),
+        ])
     }
 
     func testNftLocalhostOnlyHasNoHairpin() {
-        XCTAssertEqual(NftablesFirewall.renderPorts(fwd("127.0.0.1:8081:80"), adding: true), """
-        add element ip hutch tcp_ports { 127.0.0.1 . 8081 comment "hutch:3f2a" : 10.87.0.2 . 80 }
-        add element ip hutch bridge_ifs { "hutch1" comment "hutch:web" }
-
-        """)
+        XCTAssertEqual(NftablesFirewall.elements(fwd("127.0.0.1:8081:80"), adding: true), [
+            el("tcp_ports", [127, 0, 0, 1, 0x1f, 0x91, 0, 0], cip + [0, 80, 0, 0]),
+            el("bridge_ifs", hutch1, [], "hutch:web"),
+        ])
     }
 
+    /// Removal sends the same keys (the bridge stays in bridge_ifs until the network goes).
     func testNftRangeRemoval() {
-        XCTAssertEqual(NftablesFirewall.renderPorts(fwd("8000-8001:9000-9001"), adding: false), """
-        add element ip hutch tcp_any { 8000 comment "hutch:3f2a" : 10.87.0.2 . 9000 }
-        add element ip hutch tcp_any { 8001 comment "hutch:3f2a" : 10.87.0.2 . 9001 }
-        add element ip hutch hairpin { 10.87.0.2 . 10.87.0.2 . tcp . 9000 comment "hutch:3f2a" }
-        add element ip hutch hairpin { 10.87.0.2 . 10.87.0.2 . tcp . 9001 comment "hutch:3f2a" }
-        delete element ip hutch tcp_any { 8000 }
-        delete element ip hutch tcp_any { 8001 }
-        delete element ip hutch hairpin { 10.87.0.2 . 10.87.0.2 . tcp . 9000 }
-        delete element ip hutch hairpin { 10.87.0.2 . 10.87.0.2 . tcp . 9001 }
-
-        """)
+        XCTAssertEqual(NftablesFirewall.elements(fwd("8000-8001:9000-9001"), adding: false), [
+            el("tcp_any", [0x1f, 0x40], cip + [0x23, 0x28, 0, 0]),
+            el("tcp_any", [0x1f, 0x41], cip + [0x23, 0x29, 0, 0]),
+            el("hairpin", cip + cip + [6, 0, 0, 0] + [0x23, 0x28, 0, 0]),
+            el("hairpin", cip + cip + [6, 0, 0, 0] + [0x23, 0x29, 0, 0]),
+        ])
     }
 
-    /// The bytes sent through libnftnl: nft's register layout (fields padded to 4 bytes).
-    func testNftElementBytes() {
-        let e = NftablesFirewall.elements(fwd("192.0.2.7:8080:8000/udp") + fwd("8081:80"), adding: true)
+    /// Grouped by set (one message per set), duplicates sent once, the owner's comment capped at
+    /// nft's 128 bytes.
+    func testNftElementsGroupedAndDeduplicated() {
+        let e = NftablesFirewall.elements(fwd("192.0.2.7:8080:8000/udp") + fwd("8081:80") + fwd("8081:80"), adding: true)
         XCTAssertEqual(e.map(\.set), ["tcp_any", "udp_ports", "hairpin", "hairpin", "bridge_ifs"])
-        XCTAssertEqual(e[0].key, [0x1f, 0x91])
-        XCTAssertEqual(e[0].data, [10, 87, 0, 2, 0, 80, 0, 0])
-        XCTAssertEqual(e[1].key, [192, 0, 2, 7, 0x1f, 0x90, 0, 0])
-        XCTAssertEqual(e[1].data, [10, 87, 0, 2, 0x1f, 0x40, 0, 0])
-        XCTAssertEqual(e[2].key, [10, 87, 0, 2, 10, 87, 0, 2, 17, 0, 0, 0, 0x1f, 0x40, 0, 0])
-        XCTAssertEqual(e[4].key.count, 16)
-        XCTAssertEqual(e[1].comment, "hutch:3f2a")
-        XCTAssertEqual(NftablesFirewall.elements(fwd("8081:80"), adding: false).map(\.set), ["tcp_any", "hairpin"],
-                       "the bridge stays in bridge_ifs until the network goes")
+        let long = NftablesFirewall.elements(fwd("8081:80", owner: String(repeating: "f", count: 200)), adding: false)
+        XCTAssertEqual(long[0].comment.utf8.count, 128)
     }
 
     // MARK: iptables
 
     func testIptAddAnyAddressFromScratch() {
-        XCTAssertEqual(IptablesFirewall.renderAddPorts(fwd("8080:8000"), nat: .init(), raw: .init()), """
+        XCTAssertEqual(IptablesFirewall.renderAddPorts(fwd("8080:8000"), nat: SavedTable()), """
         *nat
-        :HUTCH - [0:0]
+        :HUTCH-PREROUTING - [0:0]
+        :HUTCH-OUTPUT - [0:0]
         :HUTCH-POSTROUTING - [0:0]
-        -A PREROUTING -m addrtype --dst-type LOCAL -j HUTCH
-        -A OUTPUT -m addrtype --dst-type LOCAL -j HUTCH
+        :HUTCH-NETWORKS-MASQ - [0:0]
+        :HUTCH - [0:0]
+        :HUTCH-PORTS-MASQ - [0:0]
+        -A PREROUTING -j HUTCH-PREROUTING
+        -A OUTPUT -j HUTCH-OUTPUT
         -I POSTROUTING -j HUTCH-POSTROUTING
+        -A HUTCH-POSTROUTING -j HUTCH-NETWORKS-MASQ
+        -A HUTCH-PREROUTING -m addrtype --dst-type LOCAL -j HUTCH
+        -A HUTCH-OUTPUT -m addrtype --dst-type LOCAL -j HUTCH
+        -A HUTCH-POSTROUTING -j HUTCH-PORTS-MASQ
         -A HUTCH -p tcp -m tcp --dport 8080 -m comment --comment "hutch:3f2a" -j DNAT --to-destination 10.87.0.2:8000
-        -A HUTCH-POSTROUTING -s 10.87.0.2/32 -d 10.87.0.2/32 -p tcp -m tcp --dport 8000 -m comment --comment "hutch:3f2a" -j MASQUERADE
-        -A HUTCH-POSTROUTING -s 127.0.0.0/8 -d 10.87.0.2/32 -p tcp -m tcp --dport 8000 -m comment --comment "hutch:3f2a" -j MASQUERADE
-        COMMIT
-        *raw
-        :HUTCH-RAW - [0:0]
-        -I PREROUTING -j HUTCH-RAW
-        -A HUTCH-RAW -d 127.0.0.0/8 ! -i lo -m comment --comment "hutch:CVE-2020-8558" -j DROP
+        -A HUTCH-PORTS-MASQ -s 10.87.0.2/32 -d 10.87.0.2/32 -p tcp -m tcp --dport 8000 -m comment --comment "hutch:3f2a" -j MASQUERADE
+        -A HUTCH-PORTS-MASQ -s 127.0.0.0/8 -d 10.87.0.2/32 -p tcp -m tcp --dport 8000 -m comment --comment "hutch:3f2a" -j MASQUERADE
         COMMIT
 
         """)
     }
 
-    /// With the skeleton there (as iptables-save prints it: comments quoted or not), only the rules.
+    /// With the skeleton there (as iptables-save prints it: comments quoted or not, a foreign jump
+    /// in a hutch base chain), only the rules.
     func testIptAddHostIPUDPAndLocalhostIdempotent() {
-        let nat = IptablesFirewall.SaveState("""
+        let nat = SavedTable("""
         :HUTCH - [0:0]
+        :HUTCH-OUTPUT - [0:0]
         :HUTCH-POSTROUTING - [0:0]
-        -A PREROUTING -m addrtype --dst-type LOCAL -j HUTCH
-        -A OUTPUT -m addrtype --dst-type LOCAL -j HUTCH
+        :HUTCH-PREROUTING - [0:0]
+        :HUTCH-NETWORKS-MASQ - [0:0]
+        :HUTCH-PORTS-MASQ - [0:0]
+        :OTHER - [0:0]
+        -A PREROUTING -j HUTCH-PREROUTING
+        -A OUTPUT -j HUTCH-OUTPUT
         -A POSTROUTING -j HUTCH-POSTROUTING
+        -A HUTCH-OUTPUT -m addrtype --dst-type LOCAL -j HUTCH
+        -A HUTCH-POSTROUTING -j HUTCH-NETWORKS-MASQ
+        -A HUTCH-POSTROUTING -j HUTCH-PORTS-MASQ
+        -A HUTCH-PREROUTING -j OTHER
+        -A HUTCH-PREROUTING -m addrtype --dst-type LOCAL -j HUTCH
         -A HUTCH -d 127.0.0.1/32 -p tcp -m tcp --dport 8081 -m comment --comment hutch:3f2a -j DNAT --to-destination 10.87.0.2:80
-        -A HUTCH-POSTROUTING -s 127.0.0.0/8 -d 10.87.0.2/32 -p tcp -m tcp --dport 80 -m comment --comment "hutch:3f2a" -j MASQUERADE
+        -A HUTCH-PORTS-MASQ -s 127.0.0.0/8 -d 10.87.0.2/32 -p tcp -m tcp --dport 80 -m comment --comment "hutch:3f2a" -j MASQUERADE
         """)
-        let raw = IptablesFirewall.SaveState("""
-        :HUTCH-RAW - [0:0]
-        -A PREROUTING -j HUTCH-RAW
-        -A HUTCH-RAW -d 127.0.0.0/8 ! -i lo -m comment --comment "hutch:CVE-2020-8558" -j DROP
-        """)
-        XCTAssertNil(IptablesFirewall.renderAddPorts(fwd("127.0.0.1:8081:80"), nat: nat, raw: raw), "all there: no batch")
-        XCTAssertEqual(IptablesFirewall.renderAddPorts(fwd("192.0.2.7:5353:53/udp"), nat: nat, raw: raw), """
+        XCTAssertNil(IptablesFirewall.renderAddPorts(fwd("127.0.0.1:8081:80"), nat: nat), "all there: no batch")
+        XCTAssertEqual(IptablesFirewall.renderAddPorts(fwd("192.0.2.7:5353:53/udp"), nat: nat), """
         *nat
         -A HUTCH -d 192.0.2.7/32 -p udp -m udp --dport 5353 -m comment --comment "hutch:3f2a" -j DNAT --to-destination 10.87.0.2:53
-        -A HUTCH-POSTROUTING -s 10.87.0.2/32 -d 10.87.0.2/32 -p udp -m udp --dport 53 -m comment --comment "hutch:3f2a" -j MASQUERADE
+        -A HUTCH-PORTS-MASQ -s 10.87.0.2/32 -d 10.87.0.2/32 -p udp -m udp --dport 53 -m comment --comment "hutch:3f2a" -j MASQUERADE
         COMMIT
 
         """)
         XCTAssertEqual(IptablesFirewall.renderRemovePorts(fwd("127.0.0.1:8081:80") + fwd("9000:90"), nat: nat), """
         *nat
         -D HUTCH -d 127.0.0.1/32 -p tcp -m tcp --dport 8081 -m comment --comment "hutch:3f2a" -j DNAT --to-destination 10.87.0.2:80
-        -D HUTCH-POSTROUTING -s 127.0.0.0/8 -d 10.87.0.2/32 -p tcp -m tcp --dport 80 -m comment --comment "hutch:3f2a" -j MASQUERADE
+        -D HUTCH-PORTS-MASQ -s 127.0.0.0/8 -d 10.87.0.2/32 -p tcp -m tcp --dport 80 -m comment --comment "hutch:3f2a" -j MASQUERADE
         COMMIT
 
         """, "only what is there; 9000 was never added")
@@ -133,28 +136,36 @@ final class NetPortRenderTests: XCTestCase {
     }
 
     func testIptRange() {
-        let b = IptablesFirewall.renderAddPorts(fwd("8000-8002:9000-9002"), nat: .init(), raw: .init())!
+        let b = IptablesFirewall.renderAddPorts(fwd("8000-8002:9000-9002"), nat: SavedTable())!
         XCTAssertEqual(b.components(separatedBy: "-j DNAT").count - 1, 3)
         XCTAssertTrue(b.contains("--dport 8002 -m comment --comment \"hutch:3f2a\" -j DNAT --to-destination 10.87.0.2:9002"), b)
     }
 
+    /// Every hutch chain and every jump into one go; other software's chains stay (a jump from a
+    /// hutch base chain to one goes with the base chain's flush).
     func testIptRemoveAllOnlyHutch() {
-        let filter = IptablesFirewall.SaveState("""
+        let filter = SavedTable("""
         :FORWARD ACCEPT [0:0]
         :HUTCH-FORWARD - [0:0]
+        :HUTCH-NETWORKS - [0:0]
         :DOCKER - [0:0]
+        :OTHER - [0:0]
         -A FORWARD -j DOCKER
         -A FORWARD -j HUTCH-FORWARD
-        -A HUTCH-FORWARD -o hutch1 -m comment --comment "hutch:web" -j DROP
+        -A HUTCH-FORWARD -j HUTCH-NETWORKS
+        -A HUTCH-FORWARD -j OTHER
+        -A HUTCH-NETWORKS -o hutch1 -m comment --comment "hutch:web" -j DROP
         """)
-        XCTAssertEqual(IptablesFirewall.renderRemoveAll(filter: filter, nat: .init(), raw: .init()), """
+        XCTAssertEqual(IptablesFirewall.renderRemoveAll(filter: filter, nat: SavedTable(), raw: SavedTable()), """
         *filter
         -D FORWARD -j HUTCH-FORWARD
         -F HUTCH-FORWARD
+        -F HUTCH-NETWORKS
         -X HUTCH-FORWARD
+        -X HUTCH-NETWORKS
         COMMIT
 
         """)
-        XCTAssertNil(IptablesFirewall.renderRemoveAll(filter: .init(), nat: .init(), raw: .init()))
+        XCTAssertNil(IptablesFirewall.renderRemoveAll(filter: SavedTable(), nat: SavedTable(), raw: SavedTable()))
     }
 }

@@ -42,23 +42,15 @@ final class NetPortsBench: XCTestCase {
             let probe = fwd(5000, 9999)
             // nftables: libnftnl elements (what addPorts does)
             let nft = NftablesFirewall()
-            try? nft.removeAll()
             try nft.setupNetwork(n)
             try nft.addPorts(existing)
             var a: [Double] = [], r: [Double] = []
             for _ in 0..<reps { a.append(try ms { try nft.addPorts([probe]) }); r.append(try ms { try nft.removePorts([probe]) }) }
             nftAdd[size] = median(a)
             row(size, "nftables (libnftnl elements)", median(a), median(r))
-            // nftables through libnftables text (re-reads the table into its cache each call)
-            a = []; r = []
-            for _ in 0..<reps {
-                a.append(try ms { try NftablesFirewall.run(NftablesFirewall.renderPorts([probe], adding: true)) })
-                r.append(try ms { try NftablesFirewall.run(NftablesFirewall.renderPorts([probe], adding: false)) })
-            }
-            row(size, "nftables (libnftables text)", median(a), median(r))
-            try nft.removeAll()
+            try nft.removePorts(existing)
+            try nft.teardownNetwork(n)
             // iptables backend: iptables-save + one iptables-restore --noflush batch
-            try? ipt.removeAll()
             try ipt.setupNetwork(n)
             try ipt.addPorts(existing)
             a = []; r = []
@@ -72,8 +64,8 @@ final class NetPortsBench: XCTestCase {
                 r.append(try ms { _ = try Command.run(["/usr/sbin/iptables", "-w", "-t", "nat", "-D", "HUTCH"] + rule) })
             }
             row(size, "baseline: iptables -t nat -A/-D", median(a), median(r))
+            try ipt.removePorts(existing)
             try ipt.teardownNetwork(n)
-            try ipt.removeAll()
         }
         if let one = nftAdd[1], let k = nftAdd[1000] {
             lines.append(String(format: "nftables add cost at 1,000 / at 1: %.2fx (goal <= 1.5x)", k / one))

@@ -55,7 +55,8 @@ extension NetlinkRootTests {
         let c = try spawnNetns()
         let cip = IPv4Address("10.\(third).0.2")!
         try driver.attach(n, containerPid: c, hostVeth: "hv-\(tag)", address: cip, mac: cip.derivedMAC)
-        XCTAssertTrue(try NetlinkSession().hairpin("hv-\(tag)"), "hairpin on the container's bridge port")
+        let port = try out(["/usr/sbin/bridge", "-d", "link", "show", "dev", "hv-\(tag)"])
+        XCTAssertTrue(port.contains("hairpin on"), "hairpin on the container's bridge port: \(port)")
         try server(netns: c, address: "0.0.0.0", port: 8000)
         try udpServer(netns: c, port: 5300)
 
@@ -104,15 +105,22 @@ extension NetlinkRootTests {
         XCTAssertNil(try connect(from: outside, to: "198.51.100.1", port: 8080, timeout: 0.3))
         XCTAssertNil(try udpAsk(from: outside, to: "198.51.100.1", port: 5353))
 
-        // Rebuild after a wipe (network reload): the skeleton comes back on its own.
+        // Rebuild after a wipe: the first port write finds no map and creates the skeleton.
         if fw.kind == .nftables {
             try NftablesFirewall.run("flush ruleset")
-            try fw.setupNetwork(n)
         }
         try fw.addPorts([ports[0]])
         XCTAssertEqual(try connect(from: outside, to: "198.51.100.1", port: 8080), "198.51.100.2")
+        try fw.setupNetwork(n)
+        XCTAssertEqual(try connect(from: outside, to: "198.51.100.1", port: 8080), "198.51.100.2")
+        try fw.removePorts([ports[0]])
+        try driver.remove(n)
+        var gone = try ruleset(fw)
+        XCTAssertFalse(gone.contains("hutch:\(id)") || gone.contains(n.ruleComment), gone)
+        // A backend switch's last step: nothing of hutch's is left.
         try fw.removeAll()
-        let gone = try ruleset(fw)
+        try fw.removeAll()
+        gone = try ruleset(fw) + (fw.kind == .iptables ? out(["/usr/sbin/iptables-save", "-t", "raw"]) : "")
         XCTAssertFalse(gone.contains("hutch") || gone.contains("HUTCH"), gone)
     }
 }

@@ -153,13 +153,12 @@ final class NetlinkRootTests: XCTestCase {
         let pid = try spawnNetns()
         let a = try NetlinkSession(netnsOfPid: pid)
         let b = try NetlinkSession(netnsPath: "/proc/\(pid)/ns/net")
-        try a.createBridge("zz0")
+        try a.createBridge("zz0", mac: "02:42:0a:00:00:09")
         XCTAssertNotNil(b.linkIndex("zz0"), "the two sessions see the same netns")
         XCTAssertNil(try NetlinkSession().linkIndex("zz0"), "but not the test's own netns")
         XCTAssertEqual(try a.linkList().map(\.name).sorted(), ["lo", "zz0"])
         XCTAssertFalse(try NetlinkSession().linkList().map(\.name).contains("zz0"))
         XCTAssertFalse(try a.createBridge("zz0"), "EEXIST tolerated")
-        try a.setMAC("zz0", "02:42:0a:00:00:09")
         try a.setUp("zz0")
         XCTAssertTrue(try a.link("zz0")!.isUp)
         XCTAssertTrue(try a.addAddress("zz0", CIDRv4("10.9.0.1/24")!))
@@ -312,8 +311,10 @@ final class NetlinkRootTests: XCTestCase {
         }
     }
 
-    /// Rules that other software installed stay as they are; a network that turns internal loses
-    /// its MASQUERADE.
+    /// Rules that other software installed stay as they are, in the built-in chains and tables of
+    /// their own, and also in hutch's base chains (a chain of its own jumped to from there): setting
+    /// networks up and down and publishing ports never flush a base chain. A network that turns
+    /// internal loses its MASQUERADE.
     func testForeignRulesUntouchedAndInternalSwitch() throws {
         _ = try out(["/usr/sbin/iptables", "-w", "-A", "FORWARD", "-s", "192.0.2.0/24", "-j", "ACCEPT"])
         _ = try out(["/usr/sbin/iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-s", "192.0.2.0/24", "-j", "MASQUERADE"])
@@ -323,26 +324,71 @@ final class NetlinkRootTests: XCTestCase {
             var n = BridgeNetwork(name: "sw-\(fw.kind.rawValue)", bridge: "hbr-sw", subnet: CIDRv4("10.206.0.0/24")!,
                                   gateway: IPv4Address("10.206.0.1")!)
             try fw.setupNetwork(n)
+            // Another feature's chain, jumped to from a hutch base chain.
+            if fw.kind == .nftables {
+                try NftablesFirewall.run("""
+                    add chain ip hutch services
+                    add rule ip hutch services ip daddr 10.96.0.10 counter comment "another feature"
+                    add rule ip hutch prerouting jump services
+
+                    """)
+            } else {
+                try IptablesFirewall().restore("""
+                    *nat
+                    :OTHER-SVC - [0:0]
+                    -A OTHER-SVC -d 10.96.0.10/32 -m comment --comment "another feature" -j RETURN
+                    -A HUTCH-PREROUTING -j OTHER-SVC
+                    COMMIT
+
+                    """, step: "test: foreign chain")
+            }
+            func foreignInHutch() throws -> [String] {
+                let text = fw.kind == .nftables
+                    ? try NftablesFirewall.run("list chain ip hutch services") + NftablesFirewall.run("list chain ip hutch prerouting")
+                    : try out(["/usr/sbin/iptables-save", "-t", "nat"])
+                return text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { $0.contains("another feature") || $0.contains("jump services") || $0.contains("-j OTHER-SVC") }
+            }
+            let foreignBefore = try foreignInHutch()
+            XCTAssertEqual(foreignBefore.count, 2, "\(foreignBefore)")
             // iptables-save also shows the foreign MASQUERADE; nft: hutch's table only.
             func masq() throws -> Int {
                 count("MASQUERADE", in: try (fw.kind == .iptables ? ruleset(fw) : NftablesFirewall.run("list table ip hutch")).uppercased())
             }
-            // nft: + the skeleton's two port masquerades (hairpin, localhost)
+            // nft: + the ports' two masquerades (hairpin, localhost)
             XCTAssertEqual(try masq(), fw.kind == .iptables ? 2 : 3)
             n.isInternal = true
             try fw.setupNetwork(n)
             XCTAssertEqual(try masq(), fw.kind == .iptables ? 1 : 2)
+            var other = n
+            other.name = "sw2-\(fw.kind.rawValue)"; other.bridge = "hbr-sw2"; other.subnet = CIDRv4("10.207.0.0/24")!
+            other.gateway = IPv4Address("10.207.0.1")!
+            try fw.setupNetwork(other)
+            let p = PortForward(owner: "f00d", mapping: PortMapping(hostIP: nil, hostPort: 8099, containerPort: 80, proto: .tcp),
+                                containerIP: IPv4Address("10.207.0.2")!, network: other)
+            try fw.addPorts([p])
+            try fw.removePorts([p])
+            try fw.teardownNetwork(other)
             try fw.teardownNetwork(n)
             try fw.teardownNetwork(n)
             XCTAssertFalse(try ruleset(fw).contains(n.ruleComment))
+            XCTAssertEqual(try foreignInHutch(), foreignBefore, "another feature's chain, rule and jump survive")
+            if fw.kind == .nftables {
+                let base = try NftablesFirewall.run("list chain ip hutch prerouting")
+                XCTAssertEqual(count("jump ports-dnat", in: base), 1, base)
+                try fw.removeAll()
+                XCTAssertFalse(try NftablesFirewall.run("list ruleset").contains("table ip hutch"))
+            } else {
+                let nat = try out(["/usr/sbin/iptables-save", "-t", "nat"])
+                XCTAssertEqual(count("-A HUTCH-PREROUTING -m addrtype --dst-type LOCAL -j HUTCH", in: nat), 1, nat)
+                try IptablesFirewall().restore("*nat\n-D HUTCH-PREROUTING -j OTHER-SVC\n-F OTHER-SVC\n-X OTHER-SVC\nCOMMIT\n", step: "test: cleanup")
+            }
         }
         let after = try ruleset(IptablesFirewall()) + NftablesFirewall.run("list table ip other")
         func foreign(_ s: String) -> [Substring] {
             s.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.contains("HUTCH") }
         }
         XCTAssertEqual(foreign(before), foreign(after))
-        try NftablesFirewall().removeAll()
-        XCTAssertFalse(try NftablesFirewall.run("list ruleset").contains("table ip hutch"))
     }
 
     /// flushUDPConntrack (hn_conntrack_delete_udp): deletes the UDP entries of the given host ports

@@ -43,8 +43,6 @@ int hn_veth_add(hn_nl *nl, const char *host, const char *peer, pid_t peer_pid,
                 int32_t master_ifindex, int host_up, const uint8_t *peer_mac);
 /* ip link set NAME up|down */
 int hn_link_set_up(hn_nl *nl, const char *name, int up);
-/* ip link set NAME address MAC (6 bytes) */
-int hn_link_set_mac(hn_nl *nl, const char *name, const uint8_t *mac);
 /* ip -o link show: one line "NAME MASTER_IFINDEX" (0: no master) per link, into buf
  * (NUL-terminated). Returns the number of bytes written or -errno (-ENOSPC: buf too small). */
 int hn_link_names(hn_nl *nl, char *buf, size_t len);
@@ -52,8 +50,6 @@ int hn_link_names(hn_nl *nl, char *buf, size_t len);
 int hn_link_del(hn_nl *nl, const char *name);
 /* bridge link set dev NAME hairpin on|off (NAME is a bridge port). */
 int hn_bridge_port_set_hairpin(hn_nl *nl, const char *name, int on);
-/* bridge -d link show dev NAME: 1 hairpin on, 0 off, -errno (-ENOENT: not a bridge port). */
-int hn_bridge_port_get_hairpin(hn_nl *nl, const char *name);
 
 /* ---- addresses and routes (addr.c) ------------------------------------------------------------ */
 
@@ -101,6 +97,12 @@ typedef struct hn_nft_elem {
  * path of hutch-shim; see linger.c) rather than being closed by this process, which would wait for
  * the kernel's deferred release of the deleted elements. linger_helper NULL: closed at exit here. */
 int hn_nft_set_elems(const char *table, const hn_nft_elem *elems, size_t n, int add, const char *linger_helper);
+
+/* The chains that the rules of `table ip TABLE` chain CHAIN jump or go to (plain `jump X` /
+ * `goto X` verdicts, not verdict maps), one name per line, into out (NUL-terminated). Reads that
+ * one chain (a filtered rule dump, no cache). Returns the bytes written (0 also when the table or
+ * chain is missing) or -errno (-ENOSPC: out too small). */
+int hn_nft_chain_jumps(const char *table, const char *chain, char *out, size_t cap);
 
 /* ---- conntrack (conntrack.c, libnetfilter_conntrack) ------------------------------------------ */
 
