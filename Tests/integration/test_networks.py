@@ -691,3 +691,72 @@ def test_switching_backend_moves_network_rules(h, first, second):
     assert not any(b in old for b in bridges), f"{first} still has the networks' rules:\n{old}"
     # isolation still holds, and members still reach each other
     matrix(hx2, [("blue", red_ip, False), ("red", red_ip, True)])
+
+
+# ---------------------------------------------------------------------------------------------
+# another feature's rules in hutch's base chains
+
+
+# What "another feature" (a later hutch feature, or another program) adds inside hutch's rules: a
+# chain of its own with a rule, jumped to from hutch's base chains, plus (nftables) a rule right in
+# a base chain. Network and port changes must leave all of it alone (base chains are never flushed).
+FOREIGN_NFT = """add chain ip hutch services
+add rule ip hutch services ip daddr 10.96.0.10 counter comment "another feature"
+add rule ip hutch prerouting jump services
+add rule ip hutch output jump services
+add rule ip hutch forward ip daddr 10.96.0.10 counter comment "another feature in a base chain"
+"""
+FOREIGN_IPT = """*nat
+:OTHER-SVC - [0:0]
+-A OTHER-SVC -d 10.96.0.10/32 -m comment --comment "another feature" -j RETURN
+-A HUTCH-PREROUTING -j OTHER-SVC
+-A HUTCH-OUTPUT -j OTHER-SVC
+COMMIT
+*filter
+:OTHER-FWD - [0:0]
+-A OTHER-FWD -d 10.96.0.10/32 -m comment --comment "another feature" -j RETURN
+-A HUTCH-FORWARD -j OTHER-FWD
+COMMIT
+"""
+
+
+def foreign_rules(h, backend):
+    if backend == "nftables":
+        text = "".join(h.sh(f"nft list chain ip hutch {c}").out
+                       for c in ("services", "prerouting", "output", "forward"))
+        return sorted(l.strip() for l in text.splitlines() if "another feature" in l or "jump services" in l)
+    return sorted(l for l in h.sh("iptables-save").out.splitlines()
+                  if "another feature" in l or "-j OTHER-" in l or l.startswith(":OTHER-"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_network_and_port_changes_leave_another_features_rules_alone(h, backend):
+    hx = Fw(h, backend)
+    net_create(hx, "first", "--subnet", "10.97.5.0/24")  # creates hutch's base chains
+    if backend == "nftables":
+        h.sh("nft -f -", input=FOREIGN_NFT)
+    else:
+        h.sh("iptables-restore -w 10 --noflush", input=FOREIGN_IPT)
+    before = foreign_rules(h, backend)
+    assert len(before) == (4 if backend == "nftables" else 7), before
+
+    net_create(hx, "second", "--subnet", "10.97.6.0/24")
+    hx.hutch("run", "--rm", "-p", "18093:80", "--", "true")
+    hx.run_d("--net", "second", "--name", "p1", "-p", "18094:80", "-p", "18095:53/udp", "--", "sleep", "300")
+    hx.hutch("rm", "-f", "p1")
+    hx.hutch("network", "rm", "second")
+    net_create(hx, "third", "--internal", "--subnet", "10.97.7.0/24")
+    hx.hutch("network", "rm", "third")
+    hx.hutch("network", "rm", "first")
+    assert foreign_rules(h, backend) == before, "another feature's chain, rule or jump was lost"
+
+    # hutch's own jumps are there once each (added only when missing)
+    if backend == "nftables":
+        pre = h.sh("nft list chain ip hutch prerouting").out
+        assert pre.count("jump ports-dnat") == 1, pre
+        post = h.sh("nft list chain ip hutch postrouting").out
+        assert post.count("jump networks-postrouting") == 1 and post.count("jump ports-postrouting") == 1, post
+    else:
+        nat = h.sh("iptables-save -t nat").out
+        assert nat.count("-A HUTCH-PREROUTING -m addrtype --dst-type LOCAL -j HUTCH") == 1, nat
+        assert nat.count("-A POSTROUTING -j HUTCH-POSTROUTING") == 1, nat
