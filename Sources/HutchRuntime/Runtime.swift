@@ -36,7 +36,10 @@ public final class Runtime {
         self.shims = shims
         try checkBoot(recorded: meta["bootId"])
         if let f = firewall, f != recorded {
-            if let old = recorded { try switchFirewall(from: old, to: f) }
+            // A store with no recorded backend has been using the default one if it set up any
+            // network: its rules move like any other switch's (nothing may stay stranded there).
+            let inUse = try recorded ?? (store.read { try NetworkRecord.all(in: $0) }.isEmpty ? nil : .nftables)
+            if let old = inUse, old != f { try switchFirewall(from: old, to: f) }
             else { try store.write { try Store.setMeta("firewall", f.rawValue, in: $0) } }
         }
         Timeline.mark("runtime-ready")

@@ -241,6 +241,18 @@ final class RuntimeStepTests: XCTestCase {
         XCTAssertEqual(try rt.store.read { try Store.resourceOwners(in: $0) }, [])
     }
 
+    /// A store that never recorded a backend used the default (nftables): asking for iptables
+    /// moves its rules too, rather than only recording the choice.
+    func testFirstExplicitBackendMovesTheDefaultBackendsRules() throws {
+        XCTAssertEqual(try runtime().run(try options(publish: nil)), 0)
+        log.clear()
+        XCTAssertEqual(try runtime(.iptables).firewall, .iptables)
+        XCTAssertEqual(log.all, ["remove-rules bridge nftables", "remove-all-rules nftables"])
+        log.clear()
+        XCTAssertEqual(try runtime().firewall, .iptables)
+        XCTAssertEqual(log.all, [])
+    }
+
     /// Switching the backend removes the old backend's rules before recording the new one; if the
     /// old one cannot be cleaned, nothing is switched.
     func testFirewallSwitchRemovesTheOldBackendsRulesFirst() throws {

@@ -550,3 +550,29 @@ def test_backend_switch_moves_published_ports(h):
     for p in (8087, 8088):
         assert http_ok(h, f"http://{HOST_OUT_IP}:{p}/", ns=out) == OUTSIDE_IP
         http_ok(h, f"http://127.0.0.1:{p}/")
+
+
+# Issue 14 §5: whatever backend a call names, removing a container removes its rules from the
+# backend that holds them, and after a switch only the active backend holds anything of hutch's.
+@pytest.mark.parametrize("first,second", [(None, "iptables"), ("nftables", "iptables"), ("iptables", "nftables")])
+def test_switching_backends_never_leaves_rules_behind(h, first, second):
+    one, two, plain = Fw(h, first), Fw(h, second), Fw(h, None)
+    w = one.run_d("--name", "w", "-p", "8080:8000", "--", "sleep", "600")
+    wi = two.run_d("--name", "wi", "-p", "8085:8000", "--", "sleep", "600")
+    table, saved = hutch_nft_table(h), h.sh("iptables-save").out
+    if second == "iptables":
+        # everything moved to iptables; nftables holds nothing of hutch's, not even its table
+        assert table == "", table
+        assert {w, wi} <= owners(saved), saved
+    else:
+        assert f"hutch:{w}" in table and f"hutch:{wi}" in table, table
+        assert "HUTCH" not in saved, saved
+    # the removal names no backend (the recorded one is used), or the other one (a switch back)
+    for rm in (plain, one):
+        rm.hutch("rm", "-f", "w", "wi")
+        table, saved = hutch_nft_table(h), h.sh("iptables-save").out
+        assert f"hutch:{w}" not in table and f"hutch:{wi}" not in table, table
+        assert owners(saved) == set(), saved
+        if rm is plain:
+            w = one.run_d("--name", "w", "-p", "8080:8000", "--", "sleep", "600")
+            wi = two.run_d("--name", "wi", "-p", "8085:8000", "--", "sleep", "600")
