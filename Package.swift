@@ -46,6 +46,8 @@ let package = Package(
             name: "hutch",
             dependencies: ["HutchCLI", "HutchRuntime", "HutchModel", "HutchOS"]
         ),
+        // Not a test: `make bench-ports` (publish/unpublish cost at 1, 100 and 1,000 mappings).
+        .executableTarget(name: "bench-ports", dependencies: ["HutchNet", "HutchModel", "HutchOS"], path: "bench/ports"),
         .testTarget(name: "HutchKitTests",
                     dependencies: ["HutchCLI", "HutchRuntime", "HutchNet", "HutchState", "HutchModel", "HutchOS", "CSQLite"],
                     swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/libnl3"])]),
