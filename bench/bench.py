@@ -483,8 +483,21 @@ class Bench:
                 return pid
         return None
 
+    def probe_run_rm_p(self, k):
+        """k samples of `run --rm -p 30999:80 -- true`, each divided by an unshare sample taken
+        right before it (issue 14: the Nth published container must cost what the 1st does)."""
+        out = []
+        for _ in range(k):
+            u = timed(UNSHARE)[0]
+            ms, _r = timed(self.hutch("run", "--rm", "-p", "30999:80", "--", "true"))
+            out.append((ms, ms / u))
+        return out
+
     def many(self):
-        count = self.n(200, 30)
+        if self.ports_ok is None:
+            self.detect_ports()
+        count = self.n(1000, 30)
+        checkpoints = sorted({c for c in (200, count) if c <= count})
         published = bool(self.ports_ok)
         what = "published" if published else "bridge, no -p"
         print(f"hutch: {count} detached containers ({what})", flush=True)
@@ -497,16 +510,34 @@ class Bench:
         times, ids = [], []
         k = min(10, count // 5)
         unshare = {}  # i -> an unshare sample taken right before run i (first and last k only)
+        probes = {}   # containers running -> samples of `run --rm -p` (ms, ratio to unshare)
         try:
+            if published:
+                probes[0] = self.probe_run_rm_p(self.n(15, 5))
             for i in range(count):
+                if published and i in checkpoints:
+                    probes[i] = self.probe_run_rm_p(self.n(15, 5))
                 extra = ["-p", f"{20000 + i}:80"] if published else []
                 if i < k or i >= count - k:
                     unshare[i] = timed(UNSHARE)[0]
                 ms, r = timed(self.hutch("run", "-d", *extra, "--", "sleep", "3600"), capture=True)
                 times.append(ms)
                 ids.append(r.stdout.strip())
+            if published:
+                probes[count] = self.probe_run_rm_p(self.n(15, 5))
         except (Failed, subprocess.TimeoutExpired) as e:
             self.res.add(f"1st vs {count}th container", skipped=f"failed after {len(ids)}: {e}")
+        if 0 in probes:
+            base = "run --rm -p, 0 others running / paired unshare"
+            self.res.add("run --rm -p, 0 others running", [m for m, _ in probes[0]])
+            self.res.add(base, [r for _, r in probes[0]], unit="x")
+            for c in sorted(probes):
+                if c == 0:
+                    continue
+                self.res.add(f"run --rm -p, {c} published running", [m for m, _ in probes[c]],
+                             baseline="run --rm -p, 0 others running")
+                self.res.add(f"run --rm -p, {c} published running / paired unshare", [r for _, r in probes[c]],
+                             unit="x", baseline=base, target="<= 1.1x" if c == 200 else None)
         if len(times) == count:
             self.res.add(f"run -d #1 ({what})", [times[0]], extra=dict(all_ms=[round(x, 3) for x in times]))
             self.res.add(f"run -d #{count} ({what})", [times[-1]], baseline=f"run -d #1 ({what})",
@@ -545,10 +576,10 @@ class Bench:
             if init_pss:
                 self.res.add("container init Pss (hutch-shim init)", init_pss, unit="KiB")
             self.res.add(f"{len(ids)} idle containers: Pss of shim+init+sleep", value=tree_pss / 1024, unit="MiB",
-                         target="< 200 MiB" if count == 200 else None)
+                         target=f"< {count} MiB (1 MiB each)" if count >= 200 else None)
             drop = (mem0["MemAvailable"] - mem1["MemAvailable"]) / 1024
             self.res.add(f"{len(ids)} idle containers: MemAvailable drop", value=drop, unit="MiB",
-                         target="< 200 MiB" if count == 200 else None,
+                         target=f"< {count} MiB (1 MiB each)" if count >= 200 else None,
                          note="includes kernel memory (netns, veths, conntrack, page tables); noisy if "
                               "other work runs on the machine",
                          extra=dict(slab_delta_MiB=(mem1.get("Slab", 0) - mem0.get("Slab", 0)) / 1024))
@@ -740,15 +771,13 @@ class Bench:
             out += [f"  {k:<14} {v:6.2f} ms" for k, v in rows]
         return "\n".join(out)
 
-    def run_all(self, outdir, stamp, profile=True):
-        self.baselines()
-        self.peers()
-        self.single_ops()
-        self.timeline()  # right after the single operations, under the same conditions
-        self.parallel()
-        self.many()
-        self.iperf()
-        if profile:
+    SECTIONS = ("baselines", "peers", "single_ops", "timeline", "parallel", "many", "iperf")
+
+    def run_all(self, outdir, stamp, profile=True, only=None):
+        for name in self.SECTIONS:  # the timeline right after the single operations, under the same conditions
+            if not only or name in only:
+                getattr(self, name)()
+        if profile and not only:
             self.profile(outdir, stamp)
         self.cleanup_containers()
 
@@ -761,7 +790,7 @@ def inner(ctx_path):
     stamp = ctx["stamp"]
     t0 = time.time()
     try:
-        b.run_all(ctx["outdir"], stamp, profile=ctx["profile"])
+        b.run_all(ctx["outdir"], stamp, profile=ctx["profile"], only=ctx.get("only"))
     finally:
         b.cleanup_containers()
         info["loadavg_end"] = read("/proc/loadavg").split()[:3]
@@ -818,7 +847,7 @@ def outer(args):
         sh(O + ["link", "set", "eth0", "up"])
         ctx = dict(quick=args.quick, hutch=hutch, root=os.path.join(root, "state"), tag=tag, stamp=stamp,
                    outside_path=f"/run/netns/{outside}", host_if=host_if, outdir=os.path.abspath(args.out),
-                   profile=not args.no_profile)
+                   profile=not args.no_profile, only=args.only.split(",") if args.only else None)
         with open(ctx_path, "w") as f:
             json.dump(ctx, f)
         env = dict(os.environ)
@@ -894,6 +923,7 @@ def main():
     ap.add_argument("--shim", help="hutch-shim binary (default: next to hutch)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--only", metavar="SECTIONS", help="comma-separated: " + ", ".join(Bench.SECTIONS))
     ap.add_argument("--inner", metavar="CTX", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.inner:
