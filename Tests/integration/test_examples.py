@@ -6,6 +6,7 @@ harness's leak check then proves that `make down` left nothing behind.
 import json
 import os
 import signal
+import time
 
 from harness import REPO, _rand, proc_starttime, run, wait_until
 
@@ -113,3 +114,49 @@ def test_demo_runs_and_cleans_up(h):
     assert "== Done" in r.out, r.out[-2000:]
     after_rm = r.out.rsplit("$ onhost ip -br link show master hutch0", 1)[1].split("== Done")[0]
     assert "hv" not in after_rm, f"the demo's last listing still shows a veth: {after_rm!r}"
+
+
+# --- examples/sandbox ----------------------------------------------------------------------------
+
+SANDBOX = os.path.join(REPO, "examples", "sandbox")
+
+
+def sandbox_make(h, target):
+    return ["make", "--no-print-directory", "-C", SANDBOX, target,
+            f"HUTCH={h.hutch_bin}", f"ROOT={h.root}", f"NETNS={h.name}"]
+
+
+def test_sandbox_check_sees_no_network_and_no_capabilities(h):
+    r = run(sandbox_make(h, "check"), env=h.hutch_env())
+    assert r.rc == 0, r
+    assert r.out.splitlines() == ["hostname: sandbox", "links: lo ", "capabilities: 0000000000000000", "pid: 2"], r.out
+    assert h.ps_ids(all=True) == []
+
+
+def test_sandbox_shell_is_interactive_and_leaves_nothing(h):
+    import pty
+    import select
+    import subprocess
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(sandbox_make(h, "shell"), stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True, env=h.hutch_env())
+    screen = b""
+    try:
+        os.write(master, b"echo in-$(hostname); exit 0\n")
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    screen += os.read(master, 65536)
+                except OSError:
+                    break
+        assert proc.wait(5) == 0, screen
+        assert b"in-sandbox" in screen, screen
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        os.close(master)
+        os.close(slave)
+    assert h.ps_ids(all=True) == []
