@@ -21,6 +21,9 @@ public struct NetworkOptions: Sendable {
         if let s = subnet, !s.isNetworkAddress {
             throw HutchError("invalid --subnet \(s): it has host bits set; did you mean \(s.subnet)?")
         }
+        if let s = subnet, let r = s.specialPurposeOverlap {
+            throw HutchError("invalid --subnet \(s): it overlaps the special-purpose range \(r); use a private range such as 10.90.0.0/24 or 172.30.0.0/16")
+        }
         if gateway != nil && subnet == nil { throw HutchError("--gateway needs --subnet") }
     }
 
