@@ -11,7 +11,8 @@ public enum EnvFile {
         if body.hasPrefix("\u{FEFF}") { body = body.dropFirst() }
         var out: [String] = []
         var n = 0
-        for raw in body.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift: split on both, as Docker's line scanner does.
+        for raw in body.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             n += 1
             var line = raw.drop(while: { $0 == " " || $0 == "\t" })
             if line.hasSuffix("\r") { line = line.dropLast() }
