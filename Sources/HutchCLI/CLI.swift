@@ -150,7 +150,7 @@ public struct CLIParser: Sendable {
         while !path[path.count - 1].subcommands.isEmpty {
             guard i < args.count else { return .print(help(path)) }
             let a = args[i]
-            if a == "-h" || a == "--help" { return .print(help(path)) }
+            if a == "-h" || a == "--help" || a == "--help=true" || a == "--help=1" { return .print(help(path)) }
             if a == "--version" && path.count == 1 { return .print(version) }
             // `hutch help`, `hutch help run`, `hutch help network ls`: like Docker's.
             if a == "help" && path[path.count - 1].subcommand(a) == nil {
@@ -190,6 +190,14 @@ public struct CLIParser: Sendable {
                 break
             }
             if a == "--help" || (a == "-h" && !options.contains(where: { $0.short == "h" })) { return .print(help(path)) }
+            // pflag's boolean values for --help too: `--help=true` is --help, `--help=false` is nothing.
+            if a.hasPrefix("--help=") {
+                switch a.dropFirst(7) {
+                case "true", "1": return .print(help(path))
+                case "false", "0": i += 1; continue
+                case let v: throw usage("invalid value \"\(v)\" for --help: use true or false", path)
+                }
+            }
             if a.hasPrefix("-"), a != "-" {
                 guard let next = try option(args, i, options, path, into: &parsed) else { return .print(help(path)) }
                 i = next

@@ -65,3 +65,20 @@ public struct CIDRv4: Hashable, Sendable, CustomStringConvertible {
     }
     public var description: String { "\(address)/\(prefix)" }
 }
+
+extension CIDRv4 {
+    /// Special-purpose ranges (RFC 6890) a bridge network must not use: "this network", loopback,
+    /// link-local, multicast, reserved and the limited broadcast address. A network there breaks
+    /// every `run` (multicast cannot be a host address) or points the gateway at the container's
+    /// own loopback.
+    public static let specialPurpose: [(CIDRv4, String)] = [
+        (CIDRv4("0.0.0.0/8")!, "\"this network\""), (CIDRv4("127.0.0.0/8")!, "loopback"),
+        (CIDRv4("169.254.0.0/16")!, "link-local"), (CIDRv4("224.0.0.0/4")!, "multicast"),
+        (CIDRv4("240.0.0.0/4")!, "reserved"), (CIDRv4("255.255.255.255/32")!, "limited broadcast"),
+    ]
+
+    /// The special-purpose range this subnet overlaps, if any, as "224.0.0.0/4 (multicast)".
+    public var specialPurposeOverlap: String? {
+        Self.specialPurpose.first { $0.0.overlaps(self) }.map { "\($0.0) (\($0.1))" }
+    }
+}

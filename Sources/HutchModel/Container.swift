@@ -84,6 +84,10 @@ public struct ContainerRecord: Sendable, Equatable {
     public var aliases: [String] = []
     /// `--label` / `--label-file` (set after init).
     public var labels = Labels()
+    /// `--add-host` entries, `NAME:IP` (set after init).
+    public var extraHosts: [String] = []
+    /// `--dns` nameservers (set after init).
+    public var dns: [String] = []
 
     public var shortId: String { String(id.prefix(12)) }
 

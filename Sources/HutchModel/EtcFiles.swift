@@ -14,6 +14,11 @@ public struct HostsFile: Equatable, Sendable {
     public var aliases: [String] = []
     /// The other containers on a user-defined network: address and names.
     public var peers: [(IPv4Address, [String])] = []
+    /// `--add-host` lines (address, name), in the order given; before the peers, so that a name
+    /// the user gave wins over a container of the same name.
+    public var extraHosts: [(IPv4Address, String)] = []
+    /// This container's addresses on networks it joined with `network connect`.
+    public var moreAddresses: [IPv4Address] = []
 
     public init(hostname: String, name: String, address: IPv4Address?, gateway: IPv4Address?) {
         self.hostname = hostname; self.name = name; self.address = address; self.gateway = gateway
@@ -27,7 +32,9 @@ public struct HostsFile: Equatable, Sendable {
         for n in [name] + aliases where !own.contains(n) { own.append(n) }
         let names = own.joined(separator: " ")
         if let a = address { s += "\(a)\t\(names)\n" } else { s += "127.0.1.1\t\(names)\n" }
+        for a in moreAddresses where a != address { s += "\(a)\t\(names)\n" }
         if let g = gateway { s += "\(g)\thost.hutch.internal\n" }
+        for (ip, n) in extraHosts { s += "\(ip)\t\(n)\n" }
         for (ip, n) in peers.sorted(by: { $0.0 < $1.0 }) where !n.isEmpty {
             s += "\(ip)\t\(n.joined(separator: " "))\n"
         }
@@ -39,18 +46,21 @@ public struct HostsFile: Equatable, Sendable {
 public enum ResolvConf {
     /// The host's resolv.conf minus nameservers on loopback (127.0.0.0/8, ::1), which a container
     /// in its own network namespace cannot reach (systemd-resolved's 127.0.0.53, dnsmasq...).
-    public static func forContainer(host: String) -> String {
+    /// `dns` (`--dns`): these nameservers instead of the host's (its search and options stay),
+    /// as Docker does.
+    public static func forContainer(host: String, dns: [IPv4Address] = []) -> String {
         var out = [Substring]()
         for line in host.split(separator: "\n", omittingEmptySubsequences: false) {
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             if words.count >= 2, words[0] == "nameserver" {
                 let ns = words[1]
-                if ns == "::1" || IPv4Address(ns)?.isLoopback == true { continue }
+                if !dns.isEmpty || ns == "::1" || IPv4Address(ns)?.isLoopback == true { continue }
             }
             out.append(line)
         }
         var s = out.joined(separator: "\n")
         if !s.isEmpty && !s.hasSuffix("\n") { s += "\n" }
+        for d in dns { s += "nameserver \(d)\n" }
         return s
     }
 }

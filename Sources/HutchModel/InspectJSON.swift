@@ -8,10 +8,29 @@ public protocol JSONConvertible {
 public struct ContainerJSON: JSONConvertible {
     public let json: JSON
 
-    public init(_ c: ContainerRecord, network: NetworkRecord?, ports: [PortMapping], logPath: String) {
+    /// One network a container is on, for `NetworkSettings.Networks`.
+    public struct Endpoint: Sendable {
+        public var name: String, address: IPv4Address, network: NetworkRecord?, aliases: [String], iface: String
+        public init(name: String, address: IPv4Address, network: NetworkRecord?, aliases: [String], iface: String) {
+            self.name = name; self.address = address; self.network = network; self.aliases = aliases; self.iface = iface
+        }
+        var json: JSON {
+            .object(["IPAddress": .string(address.description), "IPPrefixLen": .int(Int64(network?.subnet.prefix ?? 0)),
+                     "Gateway": .string(network?.gateway.description ?? ""), "MacAddress": .string(address.derivedMAC),
+                     "Aliases": .strings(aliases), "Interface": .string(iface)])
+        }
+    }
+
+    /// `joined`: the networks it joined with `network connect`.
+    public init(_ c: ContainerRecord, network: NetworkRecord?, ports: [PortMapping], logPath: String, joined: [Endpoint] = []) {
         let running = c.status == .running
         let attached = running && c.ipAddress != nil
         let never = "0001-01-01T00:00:00Z"
+        var endpoints: [String: JSON] = [:]
+        if attached, let n = c.network, let ip = c.ipAddress {
+            endpoints[n] = Endpoint(name: n, address: ip, network: network, aliases: c.aliases, iface: "eth0").json
+        }
+        if running { for e in joined { endpoints[e.name] = e.json } }
         json = .object([
             "Id": .string(c.id),
             "Created": .string(c.createdAt),
@@ -33,6 +52,7 @@ public struct ContainerJSON: JSONConvertible {
             ]),
             "HostConfig": .object([
                 "NetworkMode": .string(c.networkMode), "AutoRemove": .bool(c.autoRemove), "Init": .bool(c.useInit),
+                "ExtraHosts": .strings(c.extraHosts), "Dns": .strings(c.dns),
             ]),
             "NetworkSettings": .object([
                 "IPAddress": .string(attached ? c.ipAddress?.description ?? "" : ""),
@@ -41,6 +61,7 @@ public struct ContainerJSON: JSONConvertible {
                 "MacAddress": .string(attached ? c.macAddress ?? "" : ""),
                 "SandboxKey": .string(running ? "/proc/\(c.pid)/ns/net" : ""),
                 "Ports": running ? Self.dockerPorts(ports) : .object([:]),
+                "Networks": .object(endpoints),
             ]),
         ])
     }

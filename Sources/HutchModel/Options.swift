@@ -17,6 +17,9 @@ public struct NetworkOptions: Sendable {
         if let b = bridge, !(1...15).contains(b.utf8.count) || !b.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "/") }) {
             throw HutchError("invalid --bridge \"\(b)\": an interface name of 1-15 printable characters without '/'")
         }
+        if let s = subnet, let r = s.specialPurposeOverlap {
+            throw HutchError("invalid --subnet \(s): it overlaps the special-purpose range \(r); use a private range such as 10.90.0.0/24 or 172.30.0.0/16")
+        }
         if let s = subnet, s.prefix > 30 { throw HutchError("invalid --subnet \(s): use a prefix of /30 or shorter") }
         if let s = subnet, !s.isNetworkAddress {
             throw HutchError("invalid --subnet \(s): it has host bits set; did you mean \(s.subnet)?")

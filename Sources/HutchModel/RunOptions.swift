@@ -33,6 +33,10 @@ public struct RunOptions: Sendable {
     /// `--expose` ports, published on free host ports with `-P` (added to `publish` by `validate`'s caller).
     public var exposed: [PortMapping] = []
     public var publishAll = false
+    /// `--add-host NAME:IP` lines for /etc/hosts.
+    public var extraHosts: [ExtraHost] = []
+    /// `--dns`: nameservers for /etc/resolv.conf (instead of the host's).
+    public var dns: [IPv4Address] = []
     /// Internal: this is a pod's infra container (PID 1 is a pause process, no command).
     package var infraOf: PodRecord?
     public var command: [String] = []
@@ -54,6 +58,18 @@ public struct RunOptions: Sendable {
             if networkGiven || network != .bridge("bridge") { throw HutchError("--network cannot be used with --pod: the container joins the pod's network") }
             if hostname != nil { throw HutchError("--hostname cannot be used with --pod: the pod's containers share its hostname") }
             if ip != nil || !aliases.isEmpty { throw HutchError("--ip and --network-alias cannot be used with --pod: the container shares the pod's address") }
+        }
+        if !extraHosts.isEmpty || !dns.isEmpty {
+            let flag = extraHosts.isEmpty ? "--dns" : "--add-host"
+            if pod != nil { throw HutchError("\(flag) cannot be used with --pod: the pod's containers share its /etc files") }
+            switch network {
+            case .host: throw HutchError("\(flag) cannot be used with --network host: the container uses the host's /etc/hosts and /etc/resolv.conf")
+            case .container: throw HutchError("\(flag) cannot be used with --network container:...: the container shares the other's /etc files")
+            case .bridge, .none: break
+            }
+            if extraHosts.contains(where: { $0.address == nil }), network == .none {
+                throw HutchError("--add-host NAME:host-gateway needs a bridge network: with --network none there is no gateway")
+            }
         }
         if case .container = network, hostname != nil {
             throw HutchError("conflicting options: --hostname and --network container:... (the container shares the other's UTS namespace)")

@@ -36,6 +36,13 @@ public enum Table {
         return max(0, Int(time(nil)) - t)
     }
 
+    /// The NETWORK column: the mode as given, but a pod member shows its pod (`pod:web`), not
+    /// the `container:<64 hex>` of the infra container whose namespaces it joined.
+    public static func network(_ c: ContainerRecord, podName: String?) -> String {
+        if !c.isInfra, c.pod != nil, let p = podName { return "pod:" + p }
+        return c.networkMode
+    }
+
     public static func status(_ c: ContainerRecord) -> String {
         switch c.status {
         case .running: return "Up \(humanDuration(secondsSince(c.startedAt)))"

@@ -4,7 +4,7 @@ import HutchOS
 public enum Validate {
     /// Docker's container/network name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
     public static func isName(_ s: String) -> Bool {
-        guard let f = s.utf8.first, isAlnum(f), s.utf8.count <= 128 else { return false }
+        guard let f = s.utf8.first, isAlnum(f), s.utf8.count <= maxNameLength else { return false }
         return s.utf8.allSatisfy { isAlnum($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
     }
 
@@ -34,8 +34,14 @@ public enum Validate {
 
     /// Throws the one-line error for a bad name given with `flag`.
     public static func name(_ s: String, flag: String = "--name") throws {
+        if s.utf8.count > maxNameLength {
+            throw HutchError("invalid \(flag) \"\(s.prefix(20))...\": names are at most \(maxNameLength) characters long (this one has \(s.utf8.count))")
+        }
         guard isName(s) else { throw HutchError("invalid \(flag) \"\(s)\": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*") }
     }
+
+    /// The longest container, pod or network name.
+    public static let maxNameLength = 128
 
     /// Throws the one-line error for a bad hostname given with `flag`.
     /// `-w/--workdir`: an absolute path (run and exec).

@@ -62,31 +62,35 @@ public struct BridgeDriver: Sendable {
     /// Wires a container: `hostVeth` on the bridge and up; its peer born inside the netns of
     /// `containerPid` as eth0 with `mac`, up, with address/prefix of the subnet; lo up; default
     /// route via the gateway. On failure it deletes the veth pair (if it created it) and throws.
-    public func attach(_ n: BridgeNetwork, containerPid: Int32, hostVeth: String, address: IPv4Address, mac: String) throws {
+    /// `network connect` uses it for eth1, eth2...: `peer` names the interface, and
+    /// `defaultRoute` false leaves the container's default route where it is (the subnet's route
+    /// comes with the address).
+    public func attach(_ n: BridgeNetwork, containerPid: Int32, hostVeth: String, address: IPv4Address, mac: String,
+                       peer: String = "eth0", defaultRoute: Bool = true) throws {
         guard n.subnet.contains(address), address != n.gateway, address != n.subnet.network,
               address != n.subnet.broadcast || n.subnet.prefix >= 31 else {
             throw HutchError("address \(address) is not a host address of \(n.subnet) other than the gateway")
         }
         let host = try NetlinkSession()
         // ip link add VETH master BRIDGE up type veth peer name eth0 address MAC netns PID
-        try host.createVeth(hostVeth, peer: "eth0", peerNetnsPid: containerPid, master: n.bridge,
+        try host.createVeth(hostVeth, peer: peer, peerNetnsPid: containerPid, master: n.bridge,
                             hostUp: true, peerMAC: mac)
         do {
             // bridge link set dev VETH hairpin on: a container reaching its own published port
             // through the host's address gets the (masqueraded) answer back out of the same port.
             try host.setHairpin(hostVeth, true)
             let ns = try NetlinkSession(netnsOfPid: containerPid)
-            guard let eth0 = try ns.link("eth0") else {
-                throw HutchError.sys("ip link show eth0 (netns of pid \(containerPid))", ENODEV)
+            guard let eth0 = try ns.link(peer) else {
+                throw HutchError.sys("ip link show \(peer) (netns of pid \(containerPid))", ENODEV)
             }
             // ip addr add ADDRESS/PREFIX broadcast + dev eth0
-            _ = try ns.addAddress(index: eth0.index, CIDRv4(address: address, prefix: n.subnet.prefix), label: "eth0")
+            _ = try ns.addAddress(index: eth0.index, CIDRv4(address: address, prefix: n.subnet.prefix), label: peer)
             // ip link set eth0 up (the kernel refuses IFF_UP on a peer created straight into
             // another netns with ENOTCONN, so eth0 comes up here; the shim's child brings lo up)
-            try ns.setUp("eth0")
+            try ns.setUp(peer)
             // ip route add default via GATEWAY dev eth0 — not on an internal network, whose
             // containers get only the subnet's route (no way out), as Docker's do.
-            if !n.isInternal { try ns.addDefaultRoute(via: n.gateway, dev: nil) }
+            if !n.isInternal && defaultRoute { try ns.addDefaultRoute(via: n.gateway, dev: nil) }
         } catch {
             _ = try? host.deleteLink(hostVeth)
             throw error

@@ -60,8 +60,10 @@ public final class ShimProcess {
     /// posix_spawns the shim with the three protocol pipes at fds 3, 4 and 5.
     /// `detached`: a new session, stdio on /dev/null. Otherwise the shim shares our stdio, except
     /// that without `stdin` its fd 0 is /dev/null. `terminal`: remember fd 0's terminal settings
-    /// for waitExit.
-    public init(arguments: [String], detached: Bool, stdin: Bool = true, terminal: Bool = false) throws {
+    /// for waitExit. `environment`: variables the shim gets besides this process's own (the
+    /// container's environment, see `ShimRunSpec.environment`); set here only while it is spawned.
+    public init(arguments: [String], environment: [(String, String)] = [], detached: Bool, stdin: Bool = true,
+                terminal: Bool = false) throws {
         let status = try Pipe(), go = try Pipe(), err = try Pipe()
         // hn_spawn (spawn.c): default signal dispositions, an empty mask, nothing else inherited.
         var map: [Int32] = [status.write, 3, go.read, 4, err.write, 5]
@@ -82,6 +84,8 @@ public final class ShimProcess {
         let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
         var p: pid_t = 0
+        for (k, v) in environment { setenv(k, v, 1) }
+        defer { for (k, _) in environment { unsetenv(k) } }
         let rc = cargs.withUnsafeBufferPointer { a in
             a.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: a.count) {
                 hn_spawn(&p, ShimLocator.path, $0, map, map.count / 2, flags)
@@ -163,13 +167,17 @@ public final class ShimProcess {
     /// `STEP\tERRNO\tMESSAGE` from the child -> the one-line error and exit code Docker would give.
     static func childError(_ report: String) -> HutchError {
         let line = report.split(separator: "\n").first.map(String.init) ?? report
-        let parts = line.split(separator: "\t", maxSplits: 2).map(String.init)
+        // Empty fields are kept: `hutch run -- ''` reports `exec\t2\t` (an empty command word).
+        let parts = line.split(separator: "\t", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3, let e = Int32(parts[1]) else { return HutchError("container setup failed: \(line)") }
         let (step, msg) = (parts[0], parts[2])
         if step == "exec" {
             if e == ENOENT {
                 if msg.contains("/") { return HutchError("exec failed: \(msg): no such file or directory", exitCode: 127) }
-                return HutchError("exec failed: \(msg): executable file not found in $PATH", exitCode: 127)
+                // Docker's words; and a word like `alpine` is most often an image name typed out of habit.
+                let notFound = "exec: \"\(msg)\": executable file not found in $PATH"
+                if msg.isEmpty { return HutchError(notFound, exitCode: 127) }
+                return HutchError(notFound + " (hutch runs the host's commands, not images: give a command installed on this host, e.g. hutch run --rm -- echo hi)", exitCode: 127)
             }
             return HutchError("exec failed: \(msg): \(errnoString(e))", exitCode: 126)
         }

@@ -46,6 +46,10 @@ public struct ShimRunSpec: Equatable, Sendable {
 
     public init() {}
 
+    /// The variables the shim is started with: the container's environment entries, each under
+    /// the name its `--env NAME` argument gives (see `shimEnvironment`).
+    public var environment: [(String, String)] { shimEnvironment(env) }
+
     /// The argument list after the shim's path.
     public var arguments: [String] {
         var a = ["run", "--netns", net.argument]
@@ -54,7 +58,7 @@ public struct ShimRunSpec: Equatable, Sendable {
         if let h = hostname { a += ["--hostname", h] }
         for b in binds { a += ["--bind", b] }
         a += ["--workdir", workdir]
-        for e in env { a += ["--env", e] }
+        for name in shimEnvNames(env.count) { a += ["--env", name] }
         switch pid1 {
         case .command: break
         case .initProcess: a.append("--init")
@@ -87,12 +91,23 @@ public struct ShimExecSpec: Equatable, Sendable {
         self.pid = pid; self.workdir = workdir; self.command = command
     }
 
+    /// The variables the shim is started with (see `ShimRunSpec.environment`).
+    public var environment: [(String, String)] { shimEnvironment(env) }
+
     public var arguments: [String] {
         var a = ["exec", "--pid", String(pid), "--workdir", workdir]
-        for e in env { a += ["--env", e] }
+        for name in shimEnvNames(env.count) { a += ["--env", name] }
         if let c = caps { a += ["--caps", c] }
         if noNewPrivs { a.append("--no-new-privs") }
         if tty { a.append("--tty") }
         return a + ["--"] + command
     }
 }
+
+/// The container's environment goes to the shim through the shim's own environment, not its
+/// command line: `--env HUTCH_SHIM_ENV_3` names the variable whose value is the entry `KEY=VALUE`.
+/// A command line is readable by every local user (ps, /proc/PID/cmdline) for as long as a
+/// detached container's shim runs; /proc/PID/environ only by its owner.
+func shimEnvNames(_ n: Int) -> [String] { (0..<n).map { "HUTCH_SHIM_ENV_\($0)" } }
+
+func shimEnvironment(_ entries: [String]) -> [(String, String)] { Array(zip(shimEnvNames(entries.count), entries)) }

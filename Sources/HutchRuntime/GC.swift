@@ -61,6 +61,8 @@ extension Runtime {
             return out
         }
         report += try sweepVeths(&out.failures)
+        let expired = try store.write { try ExitRecords.prune(in: $0) }
+        if expired > 0 { report.append("\(expired) expired exit status(es) of removed containers dropped") }
         let ids = try store.read { try ContainerRecord.allIDs(in: $0) }
         for s in folders where !ids.contains(s) {
             Sys.removeTree(containerDir(s))

@@ -16,6 +16,9 @@ public protocol HostNetwork: Sendable {
     func ensureBridge(_ n: BridgeNetwork) throws
     /// A container's veth pair, its address and default route inside the netns of `containerPid`.
     func attach(_ n: BridgeNetwork, containerPid: Int32, hostVeth: String, address: IPv4Address) throws
+    /// `network connect`: one more veth pair, its peer `iface` (eth1...) in the netns of
+    /// `containerPid` with the address; the container's default route stays as it is.
+    func connect(_ n: BridgeNetwork, containerPid: Int32, hostVeth: String, iface: String, address: IPv4Address) throws
     /// Deletes a veth now (missing is fine).
     func detach(hostVeth: String) throws
     /// Deletes a veth once this process has exited (the linger helper), or now.
@@ -58,6 +61,10 @@ public struct LinuxHost: HostNetwork {
     public func attach(_ n: BridgeNetwork, containerPid: Int32, hostVeth: String, address: IPv4Address) throws {
         try driver.attach(n, containerPid: containerPid, hostVeth: hostVeth, address: address, mac: address.derivedMAC)
     }
+    public func connect(_ n: BridgeNetwork, containerPid: Int32, hostVeth: String, iface: String, address: IPv4Address) throws {
+        try driver.attach(n, containerPid: containerPid, hostVeth: hostVeth, address: address, mac: address.derivedMAC,
+                          peer: iface, defaultRoute: false)
+    }
     public func detach(hostVeth: String) throws { try driver.detach(hostVeth: hostVeth) }
     public func detachLater(hostVeth: String) throws { try driver.detachLater(hostVeth: hostVeth) }
     public func removeBridge(_ n: BridgeNetwork) throws { try driver.remove(n) }
@@ -99,6 +106,7 @@ extension ShimProcess: RunningShim {}
 public struct SpawnedShims: ShimLauncher {
     public init() {}
     public func start(_ spec: ShimRunSpec, detached: Bool, stdin: Bool, terminal: Bool) throws -> any RunningShim {
-        try ShimProcess(arguments: spec.arguments, detached: detached, stdin: stdin, terminal: terminal)
+        try ShimProcess(arguments: spec.arguments, environment: spec.environment, detached: detached,
+                        stdin: stdin, terminal: terminal)
     }
 }

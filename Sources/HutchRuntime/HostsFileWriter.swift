@@ -7,24 +7,43 @@ import HutchNet
 import HutchModel
 
 extension HostsFile {
-    /// The block size hosts files are padded to, so an update is one write of whole blocks.
-    static let block = 4096
-
-    /// Replaces the file's content in place (it is bind-mounted, so its inode must stay): the new
-    /// text padded with spaces to a whole number of blocks, written by one pwrite at offset 0 —
-    /// never truncated first, so a resolver reading during an update sees the old or the new
-    /// names, never an empty file. Trailing spaces on the last line are harmless to resolvers.
+    /// Replaces the file's content in place (it is bind-mounted, so its inode must stay; a rename
+    /// would leave the container looking at the old file). The file ends up holding exactly the
+    /// new text — no padding — and a resolver reading at any moment sees the old names or the new
+    /// ones, never an empty or half-cut file (see `inPlaceWrites`).
     public func rewrite(at path: String) {
-        var bytes = Array(rendered.utf8)
-        let size = max(Self.block, (bytes.count + Self.block) / Self.block * Self.block)
-        bytes.append(contentsOf: [UInt8](repeating: 32, count: size - bytes.count - 1))
-        bytes.append(10)
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        let text = Array(rendered.utf8)
+        let fd = open(path, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { return }
-        _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        defer { close(fd) }
         var st = stat()
-        if fstat(fd, &st) == 0, Int(st.st_size) > size { _ = ftruncate(fd, off_t(size)) }
-        close(fd)
+        guard fstat(fd, &st) == 0 else { return }
+        let old = Int(st.st_size)
+        var last: UInt8 = 10
+        if old > 0 { _ = pread(fd, &last, 1, off_t(old - 1)) }
+        let plan = Self.inPlaceWrites(oldSize: old, oldEndsWithNewline: last == 10, text: text)
+        for (offset, bytes) in plan.writes {
+            _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        }
+        if let n = plan.truncate { _ = ftruncate(fd, off_t(n)) }
+    }
+
+    /// The writes that turn a file of `oldSize` bytes into exactly `text`, each of which leaves a
+    /// file that resolves as the old one or the new one (one pwrite of a few KB over the same
+    /// range is seen whole or not at all by a reader, as before; size changes never cut a line):
+    /// - same size: one write;
+    /// - growing: first a comment line appended after the old text (`#…`, still the old names),
+    ///   then the new text over the whole file, which now has its final size;
+    /// - shrinking: the new text followed by a comment over the rest of the old text (same size),
+    ///   then a truncate to the new length, which only drops that comment.
+    static func inPlaceWrites(oldSize: Int, oldEndsWithNewline: Bool, text: [UInt8]) -> (writes: [(Int, [UInt8])], truncate: Int?) {
+        let hash = UInt8(ascii: "#"), newline: UInt8 = 10
+        if oldSize == 0 || oldSize == text.count { return ([(0, text)], nil) }
+        if text.count > oldSize {
+            var comment = [UInt8](repeating: hash, count: text.count - oldSize)
+            if !oldEndsWithNewline { comment[0] = newline }
+            return ([(oldSize, comment), (0, text)], nil)
+        }
+        return ([(0, text + [UInt8](repeating: hash, count: oldSize - text.count))], text.count)
     }
 }
-

@@ -82,9 +82,17 @@ extension Runtime {
     }
 
     /// Running containers attached to a network (pods appear through their infra container).
+    /// Those that joined it with `network connect` are included, with their address there.
     public func attached(to network: String) throws -> [ContainerRecord] {
-        try store.read { try ContainerRecord.running(onNetwork: network, in: $0) }
-            .filter { try reconcile($0).status == .running }
+        let (own, joined) = try store.read { db in
+            (try ContainerRecord.running(onNetwork: network, in: db),
+             try AttachmentRecord.on(network, in: db).compactMap { j -> ContainerRecord? in
+                 guard var c = try ContainerRecord.fetchOne(db, key: j.container), c.status == .running else { return nil }
+                 c.ipAddress = j.ipAddress; c.macAddress = j.ipAddress.derivedMAC
+                 return c
+             })
+        }
+        return try (own + joined).filter { try reconcile($0).status == .running }
     }
 
     /// `hutch network rm`: refuses while containers or pods are attached (naming them); otherwise
@@ -121,31 +129,113 @@ extension Runtime {
 
     /// On user-defined networks every container resolves the others by name, hostname and
     /// `--network-alias` (the default bridge keeps Docker's behaviour: no names). hutch rewrites
-    /// the members' hosts files whenever a member starts or goes (see HostsFile.rewrite).
+    /// the members' hosts files whenever a member starts, goes, joins or leaves (see
+    /// HostsFile.rewrite). A member sees the peers of every user network it is on: its own and
+    /// those it joined with `network connect`.
     func refreshNames(network: String?) {
         guard let net = network, net != "bridge" else { return }
-        guard let members = try? store.read({ try ContainerRecord.running(onNetwork: net, in: $0) }),
-              let n = try? store.network(net) else { return }
-        let gw = n.gateway
-        // Each member's address and names, computed once.
-        let named = members.compactMap { m -> (ContainerRecord, IPv4Address, [String])? in
-            guard let ip = m.ipAddress else { return nil }
-            return (m, ip, (try? namesOf(m)) ?? [m.name])
+        guard let files = try? store.read({ db -> [(String, HostsFile)] in
+            var v = try NameView(db)
+            return try v.hostsFiles(for: v.members(net).map(\.0))
+        }) else { return }
+        for (id, h) in files { h.rewrite(at: containerDir(id) + "/hosts") }
+    }
+
+    /// Rewrites one container's own hosts file (after a rename), if hutch generated it.
+    func refreshHosts(of c: ContainerRecord) {
+        guard c.status == .running, c.joinedId == nil, c.networkMode != "host" else { return }
+        guard let files = try? store.read({ db -> [(String, HostsFile)] in
+            var v = try NameView(db)
+            return try v.hostsFiles(for: [c])
+        }) else { return }
+        for (id, h) in files { h.rewrite(at: containerDir(id) + "/hosts") }
+    }
+
+    /// `--add-host` entries as hosts lines; `host-gateway` is the network's gateway.
+    static func extraHostLines(_ entries: [String], gateway: IPv4Address?) -> [(IPv4Address, String)] {
+        entries.compactMap { e in
+            guard let x = try? ExtraHost(parsing: e), let a = x.address ?? gateway else { return nil }
+            return (a, x.name)
         }
-        let peers = named.map { ($0.1, $0.2) }
-        for (m, ip, names) in named {
-            var h = HostsFile(hostname: m.hostname, name: names.first ?? m.name, address: ip, gateway: gw)
+    }
+}
+
+/// Who is on which network, read in one transaction: the running containers of each network
+/// asked for (their own network or one they joined), with the names they answer to there.
+struct NameView {
+    let db: Database
+    let joins: [AttachmentRecord]
+    private var members: [String: [(ContainerRecord, IPv4Address, [String])]] = [:]
+    private var records: [String: ContainerRecord?] = [:]
+    private var networks: [String: NetworkRecord?] = [:]
+
+    init(_ db: Database) throws {
+        self.db = db
+        joins = try AttachmentRecord.all(in: db)
+    }
+
+    mutating func record(_ id: String) throws -> ContainerRecord? {
+        if let r = records[id] { return r }
+        let r = try ContainerRecord.fetchOne(db, key: id).flatMap { $0.status == .running ? $0 : nil }
+        records[id] = r
+        return r
+    }
+
+    mutating func network(_ name: String) throws -> NetworkRecord? {
+        if let n = networks[name] { return n }
+        let n = try NetworkRecord.fetchOne(db, key: name)
+        networks[name] = n
+        return n
+    }
+
+    /// The running containers on `net`: record, address there, names there.
+    mutating func members(_ net: String) throws -> [(ContainerRecord, IPv4Address, [String])] {
+        if let m = members[net] { return m }
+        var out = try ContainerRecord.running(onNetwork: net, in: db).compactMap { m in
+            try m.ipAddress.map { (m, $0, try Self.names(m, in: db)) }
+        }
+        for j in joins where j.network == net {
+            guard let r = try record(j.container) else { continue }
+            var names = try Self.names(r, in: db)
+            for a in j.aliases where !names.contains(a) { names.append(a) }
+            out.append((r, j.ipAddress, names))
+        }
+        members[net] = out
+        return out
+    }
+
+    /// Each container's hosts file: its own names and addresses, `--add-host` lines, and the
+    /// peers of every user network it is on.
+    mutating func hostsFiles(for containers: [ContainerRecord]) throws -> [(String, HostsFile)] {
+        var out: [(String, HostsFile)] = []
+        for m in containers {
+            let mine = joins.filter { $0.container == m.id }
+            let nets = ([m.network].compactMap { $0 } + mine.map(\.network)).filter { $0 != "bridge" }
+            var peers: [(IPv4Address, [String])] = []
+            var seen = Set<IPv4Address>()
+            for n in nets {
+                for (p, ip, names) in try members(n) where p.id != m.id && !seen.contains(ip) {
+                    seen.insert(ip)
+                    peers.append((ip, names))
+                }
+            }
+            let gw = try m.network.flatMap { try network($0) }?.gateway
+            let names = try Self.names(m, in: db)
+            var h = HostsFile(hostname: m.hostname, name: names.first ?? m.name, address: m.ipAddress, gateway: gw)
             h.aliases = m.aliases
-            h.peers = peers.filter { $0.0 != ip }
-            h.rewrite(at: containerDir(m.id) + "/hosts")
+            h.peers = peers
+            h.moreAddresses = mine.map(\.ipAddress)
+            h.extraHosts = Runtime.extraHostLines(m.extraHosts, gateway: gw)
+            out.append((m.id, h))
         }
+        return out
     }
 
     /// The names a container answers to on its network: its name (a pod's infra answers to the
     /// pod's name), its hostname, its aliases.
-    func namesOf(_ c: ContainerRecord) throws -> [String] {
+    static func names(_ c: ContainerRecord, in db: Database) throws -> [String] {
         var names: [String] = []
-        if c.isInfra, let p = c.pod, let pod = try store.read({ try PodRecord.fetchOne($0, key: p) }) {
+        if c.isInfra, let p = c.pod, let pod = try PodRecord.fetchOne(db, key: p) {
             names.append(pod.name)
             if pod.hostname != pod.name { names.append(pod.hostname) }
         } else {

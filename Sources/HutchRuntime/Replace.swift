@@ -32,6 +32,9 @@ extension Runtime {
         var failures = ErrorList()
         if !forwards.isEmpty { failures.attempt("remove published ports") { try host.unpublish(forwards) } }
         if let v = old.hostVeth { failures.attempt("delete veth \(v)") { try host.detachLater(hostVeth: v) } }
+        for j in try AttachmentRecord.of(old.id, in: db) {
+            failures.attempt("delete veth \(j.hostVeth)") { try host.detachLater(hostVeth: j.hostVeth) }
+        }
         try failures.check("cannot replace container \(old.name)", hint: " (hutch gc retries its cleanup)")
         try Self.forget(old.id, in: db)
         return old

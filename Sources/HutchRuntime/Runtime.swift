@@ -113,6 +113,7 @@ public final class Runtime {
                 createdAt: now, startedAt: nil, finishedAt: nil, bootId: Sys.bootID,
                 pod: pod?.id, isInfra: o.infraOf != nil, aliases: o.aliases)
             r.labels = o.labels
+            r.extraHosts = o.extraHosts.map(\.description); r.dns = o.dns.map(\.description)
             try r.insert(db)
             return (r, ip, ports)
         }
@@ -139,10 +140,11 @@ public final class Runtime {
             let hostsName = o.infraOf?.name ?? record.name
             var hosts = HostsFile(hostname: hostname, name: hostsName, address: address, gateway: gw)
             hosts.aliases = o.aliases
+            hosts.extraHosts = Self.extraHostLines(record.extraHosts, gateway: gw)
             // A new folder nobody reads yet: no temporary files and renames.
             try Sys.writeFile(dir + "/hosts", hosts.rendered, atomic: false)
             try Sys.writeFile(dir + "/hostname", hostname + "\n", atomic: false)
-            try Sys.writeFile(dir + "/resolv.conf", ResolvConf.forContainer(host: Sys.readFile("/etc/resolv.conf") ?? ""), atomic: false)
+            try Sys.writeFile(dir + "/resolv.conf", ResolvConf.forContainer(host: Sys.readFile("/etc/resolv.conf") ?? "", dns: o.dns), atomic: false)
             for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(dir)/\(f):/etc/\(f)") }
         }
 
@@ -324,13 +326,16 @@ public final class Runtime {
                 Glibc.kill(m.pid, SIGKILL)
             }
         }
-        try tearDownNetwork(c)
+        let joined = try tearDownNetwork(c)
         Timeline.mark("teardown")
         Fault.point("cleanup.after-detach")
         let code = exitCode ?? Sys.readFile(containerDir(id) + "/exit").flatMap { Int32($0.trimmingSpaces()) } ?? 137
-        defer { refreshNames(network: c.network) }
+        defer {
+            refreshNames(network: c.network)
+            for n in joined { refreshNames(network: n) }
+        }
         if c.autoRemove {
-            try store.write { try Self.forget(id, in: $0) }
+            try store.write { try Self.forget(id, in: $0, exitCode: code) }
             Sys.removeTree(containerDir(id))
             return
         }
@@ -421,6 +426,17 @@ public final class Runtime {
         return try waitExited(c)
     }
 
+    /// `hutch wait`: the container's exit status once it has exited. A container already removed
+    /// (`--rm`) within the last minutes still has its status (ExitRecords), so a script's
+    /// `run -d --rm` then `wait` gets it even when the container was quicker than the script.
+    public func waitStatus(_ ref: String) throws -> Int32 {
+        guard let c = try store.findContainer(ref) else {
+            if let kept = try store.read({ try ExitRecords.latest(named: ref, in: $0) }) { return kept.exitCode }
+            throw HutchError("no such container: \(ref)")
+        }
+        return try waitExited(c).exitCode ?? 0
+    }
+
     /// Sleeps between two polls for something that usually happens within milliseconds (an exit,
     /// a cleanup): 1 ms for the first 200 ms, then 5 ms. Returns the milliseconds slept.
     static func pollPause(_ waited: Int) -> Int {
@@ -434,8 +450,12 @@ public final class Runtime {
         // right after its shim exits. Poll the record, repairing it if its monitor vanished.
         var waited = 0
         while true {
-            guard let cur = try store.read({ try ContainerRecord.fetchOne($0, key: c.id) }) else {
-                var gone = c; gone.status = .exited; return gone
+            let (record, kept) = try store.read { db in
+                (try ContainerRecord.fetchOne(db, key: c.id), try ExitRecords.exitCode(id: c.id, in: db))
+            }
+            guard let cur = record else {
+                // Removed (--rm, rm -f): its status was kept when the record went.
+                var gone = c; gone.status = .exited; gone.exitCode = kept ?? c.exitCode; return gone
             }
             if cur.status != .running { return cur }
             if !Sys.isAlive(pid: cur.shimPid, start: cur.shimStart) {
@@ -499,10 +519,16 @@ public final class Runtime {
     /// Deletes a container's record with everything it holds in the store (lease, ports).
     /// `onlyIfCreated`: only while the record is still `created`; if it is not, nothing is deleted
     /// or released and the result is false.
+    /// The exit status (`exitCode`, else the record's) is kept a while for `hutch wait`
+    /// (ExitRecords), except for a container whose creation is undone.
     @discardableResult
-    static func forget(_ id: String, in db: Database, onlyIfCreated: Bool = false) throws -> Bool {
+    static func forget(_ id: String, in db: Database, onlyIfCreated: Bool = false, exitCode: Int32? = nil) throws -> Bool {
+        let r = try ContainerRecord.fetchOne(db, key: id)
         let deleted = try ContainerRecord.delete(id, onlyIfCreated: onlyIfCreated, in: db)
         if onlyIfCreated && !deleted { return false }
+        if deleted, let r, r.status != .created, let code = exitCode ?? r.exitCode {
+            try ExitRecords.add(id: id, name: r.name, exitCode: code, in: db)
+        }
         try release(id, in: db)
         return true
     }
@@ -511,6 +537,7 @@ public final class Runtime {
     static func release(_ owner: String, in db: Database) throws {
         try IPAM.release(in: db, owner: owner)
         try PortReservations.release(in: db, owner: owner)
+        try AttachmentRecord.removeAll(container: owner, in: db)
     }
 
     /// The firewall's view of a container's published ports, derived from the store.
@@ -527,12 +554,18 @@ public final class Runtime {
     /// removed cannot collide with a new one.
     /// Every step is tried; failures are reported together (and the records stay, so the next
     /// command or `hutch gc` tries again: a stale DNAT rule must never outlive its address lease).
-    func tearDownNetwork(_ c: ContainerRecord) throws {
+    /// Returns the networks the container had joined with `network connect` (whose names change).
+    @discardableResult
+    func tearDownNetwork(_ c: ContainerRecord) throws -> [String] {
         var failures = ErrorList()
-        let forwards = try forwards(c)
+        let (forwards, joined) = try store.read { db in
+            (try Self.forwards(c, in: db), try AttachmentRecord.of(c.id, in: db))
+        }
         if !forwards.isEmpty { failures.attempt("remove published ports") { try host.unpublish(forwards) } }
         if let v = c.hostVeth { failures.attempt("delete veth \(v)") { try host.detachLater(hostVeth: v) } }
+        for j in joined { failures.attempt("delete veth \(j.hostVeth)") { try host.detachLater(hostVeth: j.hostVeth) } }
         try failures.check("cleanup of container \(c.name) failed", hint: " (hutch gc retries)")
+        return joined.map(\.network)
     }
 
     /// The host ports a container publishes, from the store (the source of truth for rules too).
@@ -560,6 +593,7 @@ public final class Runtime {
         spec.tty = tty
         let args = [ShimLocator.path] + spec.arguments
         if !interactive { try ShimProcess.nullStdin() }
+        for (k, v) in spec.environment { setenv(k, v, 1) }
         var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         execv(ShimLocator.path, &cargs)
         throw HutchError("cannot run \(ShimLocator.path): \(errnoString(errno))")

@@ -1,5 +1,8 @@
 import HutchModel
 import HutchOS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // Every query the layers above ask of the store, typed: no SQL text leaves HutchState.
 
@@ -30,9 +33,71 @@ extension ContainerRecord {
     public static func allIDs(in db: Database) throws -> Set<String> {
         Set(try db.strings(sql: "SELECT id FROM containers"))
     }
-    /// Host-side veth names of containers that are not `exited` (whose veths may exist).
+    /// Host-side veth names of containers that are not `exited` (whose veths may exist), those
+    /// of `network connect` included.
     public static func liveHostVeths(in db: Database) throws -> Set<String> {
-        Set(try db.strings(sql: "SELECT hostVeth FROM containers WHERE hostVeth IS NOT NULL AND status != 'exited'"))
+        Set(try db.strings(sql: "SELECT hostVeth FROM containers WHERE hostVeth IS NOT NULL AND status != 'exited'"
+                                + " UNION SELECT hostVeth FROM attachments"))
+    }
+    /// Gives the container a new name (the caller checked that it is free).
+    public static func rename(_ id: String, to name: String, in db: Database) throws {
+        try db.execute(sql: "UPDATE containers SET name = ? WHERE id = ?", arguments: [name, id])
+    }
+}
+
+/// Exit statuses kept for a while after a container's record went (`--rm`, `rm -f`), so that
+/// every `hutch wait` gets the status even when the record is gone before it looks again.
+/// Written in the transaction that deletes the record; each write also drops the expired ones
+/// (an index on `at`), so the table never holds more than the last few minutes' exits.
+public enum ExitRecords {
+    /// How long an exit status is kept (seconds).
+    public static let keep = 300
+
+    public static func add(id: String, name: String, exitCode: Int32, in db: Database) throws {
+        let now = Int(time(nil))
+        try db.execute(sql: "DELETE FROM exits WHERE at < ?", arguments: [now - keep])
+        try db.execute(sql: "INSERT OR REPLACE INTO exits(id, name, exitCode, at) VALUES(?, ?, ?, ?)",
+                       arguments: [id, name, Int(exitCode), now])
+    }
+    /// The kept exit status of the container with this id.
+    public static func exitCode(id: String, in db: Database) throws -> Int32? {
+        try db.int(sql: "SELECT exitCode FROM exits WHERE id = ?", arguments: [id]).map { Int32(truncatingIfNeeded: $0) }
+    }
+    /// The newest kept exit of a container of this name (not expired): its id and status.
+    public static func latest(named name: String, in db: Database) throws -> (id: String, exitCode: Int32)? {
+        try db.rows(sql: "SELECT id, exitCode FROM exits WHERE name = ? AND at >= ? ORDER BY at DESC LIMIT 1",
+                    arguments: [name, Int(time(nil)) - keep])
+            .first.map { ($0.string("id"), $0.int32("exitCode")) }
+    }
+    /// Drops the expired ones (gc).
+    public static func prune(in db: Database) throws -> Int {
+        let n = try db.int(sql: "SELECT COUNT(*) FROM exits WHERE at < ?", arguments: [Int(time(nil)) - keep]) ?? 0
+        try db.execute(sql: "DELETE FROM exits WHERE at < ?", arguments: [Int(time(nil)) - keep])
+        return n
+    }
+}
+
+extension AttachmentRecord {
+    /// The networks a container joined with `network connect`, in the order it joined them.
+    public static func of(_ container: String, in db: Database) throws -> [AttachmentRecord] {
+        try fetchAll(db, where: "container = ?", arguments: [container], order: "iface")
+    }
+    /// The containers joined to a network with `network connect`.
+    public static func on(_ network: String, in db: Database) throws -> [AttachmentRecord] {
+        try fetchAll(db, where: "network = ?", arguments: [network])
+    }
+    /// Every attachment (a small table: only `network connect` adds rows).
+    public static func all(in db: Database) throws -> [AttachmentRecord] {
+        try fetchAll(db)
+    }
+    /// Removes one attachment and gives back its address lease.
+    public static func remove(container: String, network: String, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM attachments WHERE container = ? AND network = ?", arguments: [container, network])
+        try db.execute(sql: "DELETE FROM leases WHERE owner = ? AND network = ?", arguments: [container, network])
+    }
+    /// Removes every attachment of a container (its leases go with the container's own).
+    public static func removeAll(container: String, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM attachments WHERE container = ?", arguments: [container])
     }
 }
 

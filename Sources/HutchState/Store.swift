@@ -20,6 +20,8 @@ extension ContainerRecord: SQLKeyedRecord {
                   createdAt: r.string("createdAt"), startedAt: r.text("startedAt"), finishedAt: r.text("finishedAt"),
                   bootId: r.string("bootId"), pod: r.text("pod"), isInfra: r.bool("isInfra"), aliases: r.strings("aliases"))
         labels = Labels(stored: r.strings("labels"))
+        extraHosts = r.strings("extraHosts")
+        dns = r.strings("dns")
     }
     public var columns: [(String, any SQLArgument)] {
         [("id", id), ("name", name), ("command", JSON.strings(command).render()), ("hostname", hostname),
@@ -29,7 +31,8 @@ extension ContainerRecord: SQLKeyedRecord {
          ("noNewPrivs", noNewPrivs), ("status", status.rawValue), ("shimPid", shimPid), ("shimStart", shimStart),
          ("pid", pid), ("pidStart", pidStart), ("exitCode", exitCode), ("createdAt", createdAt), ("startedAt", startedAt),
          ("finishedAt", finishedAt), ("bootId", bootId), ("pod", pod), ("isInfra", isInfra),
-         ("aliases", JSON.strings(aliases).render())] + [("labels", JSON.strings(labels.entries).render())]
+         ("aliases", JSON.strings(aliases).render())] + [("labels", JSON.strings(labels.entries).render()),
+         ("extraHosts", JSON.strings(extraHosts).render()), ("dns", JSON.strings(dns).render())]
     }
 }
 
@@ -73,6 +76,30 @@ public struct LeaseRecord: Sendable, Equatable, SQLRecord {
     public var columns: [(String, any SQLArgument)] { [("network", network), ("ip", ip), ("owner", owner)] }
 }
 
+/// A network a running container joined with `network connect`: its interface there (eth1...),
+/// address (leased to the container) and host-side veth. Gone with the container's exit.
+public struct AttachmentRecord: Sendable, Equatable, SQLRecord {
+    public static let table = "attachments"
+    public var container: String
+    public var network: String
+    public var iface: String
+    public var ipAddress: IPv4Address
+    public var hostVeth: String
+    public var aliases: [String]
+    public init(container: String, network: String, iface: String, ipAddress: IPv4Address, hostVeth: String, aliases: [String]) {
+        self.container = container; self.network = network; self.iface = iface; self.ipAddress = ipAddress
+        self.hostVeth = hostVeth; self.aliases = aliases
+    }
+    public init(row r: Row) throws {
+        self.init(container: r.string("container"), network: r.string("network"), iface: r.string("iface"),
+                  ipAddress: try r.address("ipAddress"), hostVeth: r.string("hostVeth"), aliases: r.strings("aliases"))
+    }
+    public var columns: [(String, any SQLArgument)] {
+        [("container", container), ("network", network), ("iface", iface), ("ipAddress", ipAddress),
+         ("hostVeth", hostVeth), ("aliases", JSON.strings(aliases).render())]
+    }
+}
+
 /// The state store: one SQLite database under the state root. Every change that hands something
 /// out (a name, an address) happens in one IMMEDIATE transaction, so concurrent hutch processes
 /// serialise on SQLite's write lock and can never both win.
@@ -97,6 +124,13 @@ public final class Store: @unchecked Sendable {
             return
         }
         try Sys.mkdirs(root + "/containers", mode: 0o711)
+        // The store holds every container's configuration, `-e` values (passwords) included:
+        // owner-only, and SQLite gives its -wal and -shm files the database file's mode. Stores
+        // made before this was so are fixed here (their schema upgrade brings them this way).
+        for f in ["/hutch.db", "/hutch.db-wal", "/hutch.db-shm"] {
+            let fd = open(root + f, O_RDONLY | O_CLOEXEC | (f == "/hutch.db" ? O_CREAT : 0), 0o600)
+            if fd >= 0 { _ = fchmod(fd, 0o600); close(fd) }
+        }
         // Opening (the switch to WAL) and creating the schema of a fresh store are not covered by
         // SQLite's busy timeout: serialise them between hutch processes with a file lock.
         let lock = Sys.lockFile(root + "/hutch.lock")
@@ -130,7 +164,7 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    /// Version 1: the same tables the GRDB-based store created. 2: labels (issue 14).
+    /// Version 1: the same tables the GRDB-based store created. 2: labels (issue 14). 3: see there.
     static let migrations = [
         """
         CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE,
@@ -158,6 +192,20 @@ public final class Store: @unchecked Sendable {
         """
         ALTER TABLE containers ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE pods ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
+        """,
+        // 3 (issue 14): --add-host, --dns; exit records kept after a record goes (wait);
+        // networks joined with `network connect`.
+        """
+        ALTER TABLE containers ADD COLUMN extraHosts TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE containers ADD COLUMN dns TEXT NOT NULL DEFAULT '[]';
+        CREATE TABLE IF NOT EXISTS exits (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,
+          exitCode INTEGER NOT NULL, at INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS exits_at ON exits(at);
+        CREATE INDEX IF NOT EXISTS exits_name ON exits(name);
+        CREATE TABLE IF NOT EXISTS attachments (container TEXT NOT NULL, network TEXT NOT NULL,
+          iface TEXT NOT NULL, ipAddress TEXT NOT NULL, hostVeth TEXT NOT NULL, aliases TEXT NOT NULL DEFAULT '[]',
+          PRIMARY KEY (container, network));
+        CREATE INDEX IF NOT EXISTS attachments_network ON attachments(network);
         """,
     ]
 
@@ -237,6 +285,9 @@ public final class Store: @unchecked Sendable {
         if let custom = Environment.get("HUTCH_DEFAULT_SUBNET") {
             guard let c = CIDRv4(custom), c.prefix <= 30 else {
                 throw HutchError("invalid HUTCH_DEFAULT_SUBNET \"\(custom)\": use an IPv4 CIDR such as 10.87.0.0/16 (at most /30)")
+            }
+            if let r = c.specialPurposeOverlap {
+                throw HutchError("invalid HUTCH_DEFAULT_SUBNET \"\(custom)\": it overlaps the special-purpose range \(r); use a private range such as 10.87.0.0/16")
             }
             n.subnet = c.subnet
             n.gateway = c.subnet.firstHost

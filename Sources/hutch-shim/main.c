@@ -98,7 +98,20 @@ static void parse_bind(struct bind *b, char *v) {
         shim_fatal("invalid --bind \"%s\": SRC and DST must be absolute paths", b->spec);
 }
 
-static void check_env(const char *e) {
+// `--env KEY=VALUE`, or `--env NAME` (no '='): the entry `KEY=VALUE` is the value of the
+// variable NAME of the shim's own environment. hutch passes entries that way so that values (a
+// DB_PASSWORD) never appear in the command line, which every local user can read in /proc;
+// /proc/PID/environ is readable by the owner only. NAME is removed from the shim's environment
+// (the exit command does not need it).
+static void check_env(char **slot) {
+    const char *e = *slot;
+    if (!strchr(e, '=') && e[0]) {
+        char *v = getenv(e);
+        if (!v) shim_fatal("invalid --env \"%s\": no such variable in the shim's environment", e);
+        unsetenv(e);
+        *slot = v;
+        e = v;
+    }
     const char *eq = strchr(e, '=');
     if (!eq || eq == e) shim_fatal("invalid --env \"%s\": use KEY=VALUE", e);
 }
@@ -148,7 +161,7 @@ static int parse_run(int argc, char **argv) {
         else if (is(&a, "--bind")) parse_bind(&s->binds[s->nbinds++], (char *)value(&a));
         else if (is(&a, "--no-proc")) { flag(&a); s->no_proc = true; }
         else if (is(&a, "--workdir")) { s->workdir = value(&a); check_workdir(s->workdir); }
-        else if (is(&a, "--env")) { s->env[nenv] = (char *)value(&a); check_env(s->env[nenv++]); }
+        else if (is(&a, "--env")) { s->env[nenv] = (char *)value(&a); check_env(&s->env[nenv++]); }
         else if (is(&a, "--init")) { flag(&a); s->init = true; }
         else if (is(&a, "--pause")) { flag(&a); s->pause = true; }
         else if (is(&a, "--caps")) { s->caps.enabled = true; s->caps.mask = caps_arg(value(&a)); }
@@ -194,7 +207,7 @@ static int parse_exec(int argc, char **argv) {
             if (errno || *end || p <= 0 || p > 0x3fffffff) shim_fatal("invalid --pid \"%s\"", v);
             s->pid = (pid_t)p;
         }
-        else if (is(&a, "--env")) { s->env[nenv] = (char *)value(&a); check_env(s->env[nenv++]); }
+        else if (is(&a, "--env")) { s->env[nenv] = (char *)value(&a); check_env(&s->env[nenv++]); }
         else if (is(&a, "--workdir")) { s->workdir = value(&a); check_workdir(s->workdir); }
         else if (is(&a, "--caps")) { s->caps.enabled = true; s->caps.mask = caps_arg(value(&a)); }
         else if (is(&a, "--no-new-privs")) { flag(&a); s->no_new_privs = true; }

@@ -18,7 +18,11 @@ enum Inspect {
             guard let c = try rt.findContainer(ref) else { missing.append(ref); continue }
             let r = try rt.reconcile(c)
             items.append(("container \(r.name)", ContainerJSON(r, network: try r.network.flatMap { try rt.findNetwork($0) },
-                                                              ports: try rt.ports(r), logPath: rt.logPath(r.id)).json))
+                                                              ports: try rt.ports(r), logPath: rt.logPath(r.id),
+                                                              joined: try rt.joinedNetworks(r).map { j in
+                ContainerJSON.Endpoint(name: j.network, address: j.ipAddress, network: try rt.findNetwork(j.network),
+                                       aliases: j.aliases, iface: j.iface)
+            }).json))
         }
         try Format.printInspect(items, format)
         if !missing.isEmpty {

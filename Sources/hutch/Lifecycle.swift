@@ -39,7 +39,7 @@ enum Wait {
         "wait", abstract: "Block until containers stop, then print their exit codes.", arguments: [containersArgument]
     ) { a in
         let rt = try Global.runtime(a)
-        try forEach(a.all(containersArgument)) { print(try rt.wait($0).exitCode ?? 0) }
+        try forEach(a.all(containersArgument)) { print(try rt.waitStatus($0)) }
     }
 }
 

@@ -7,7 +7,8 @@ enum Network {
     static let command = CLICommand(
         "network", abstract: "Manage networks: each is a Linux bridge with its own subnet, isolated from the others.",
         subcommands: [NetworkCreate.command, NetworkList.command, NetworkInspect.command, NetworkRemove.command,
-                      NetworkPrune.command, NetworkReload.command, NetworkExists.command])
+                      NetworkPrune.command, NetworkReload.command, NetworkExists.command,
+                      NetworkConnect.command, NetworkDisconnect.command])
 
     static let networks = CLIArgument("NETWORK", .oneOrMore, "Networks.")
 }
@@ -110,5 +111,29 @@ enum NetworkReload {
         "reload", abstract: "Re-install every network's and container's firewall rules from the state store."
     ) { a in
         for line in try Global.runtime(a).reload() { print(line) }
+    }
+}
+
+enum NetworkConnect {
+    static let ip = CLIOption.value("--ip", "IPv4 address on the network (default: the next free one).")
+    static let alias = CLIOption.list("--alias", "Extra name of the container on the network.", as: "alias")
+    static let network = CLIArgument("NETWORK", .one, "Network (name or id).")
+    static let container = CLIArgument("CONTAINER", .one, "A running container (name or id).")
+
+    static let command = CLICommand(
+        "connect", abstract: "Connect a running container to one more network (a new interface: eth1, eth2...).",
+        discussion: "Example: hutch network connect backend web --alias api", options: [ip, alias], arguments: [network, container]
+    ) { a in
+        let address = try a.value(ip, IPv4Address.init, expect: "use an IPv4 address")
+        try Global.runtime(a).connect(network: a.one(network), container: a.one(container), ip: address, aliases: a.list(alias))
+    }
+}
+
+enum NetworkDisconnect {
+    static let command = CLICommand(
+        "disconnect", abstract: "Disconnect a container from a network it joined with 'network connect'.",
+        arguments: [NetworkConnect.network, NetworkConnect.container]
+    ) { a in
+        try Global.runtime(a).disconnect(network: a.one(NetworkConnect.network), container: a.one(NetworkConnect.container))
     }
 }

@@ -19,7 +19,7 @@ enum PS {
         // What filters and rows need besides the record: pod and network names.
         var pods: [String: PodRecord] = [:]
         var nets: [String: NetworkRecord] = [:]
-        if !filters.isEmpty || format != .standard {
+        if !filters.isEmpty || format != .standard || list.contains(where: { $0.pod != nil }) {
             for p in try rt.pods() { pods[p.id] = p }
             for n in try rt.networks() { nets[n.name] = n }
         }
@@ -56,7 +56,7 @@ enum PS {
         for c in list {
             rows.append([full ? c.id : c.shortId, Table.command(c.command),
                          Table.humanDuration(Table.secondsSince(c.createdAt)) + " ago", Table.status(c),
-                         c.networkMode, c.status == .running ? c.ipAddress?.description ?? "" : "", c.name])
+                         Table.network(c, podName: c.pod.flatMap { pods[$0]?.name }), c.status == .running ? c.ipAddress?.description ?? "" : "", c.name])
         }
         print(Table.render(rows))
     }

@@ -27,17 +27,28 @@ enum Run {
     static let expose = CLIOption.list("--expose", "Expose a container port or range (PORT[/tcp|udp]); -P publishes it.", as: "port")
     static let publishAll = CLIOption.flag("-P, --publish-all", "Publish every --expose port on a free host port.")
     static let replace = CLIOption.flag("--replace", "Remove a container of the same --name first (force).")
+    static let envFile = CLIOption.list("--env-file", "Read environment variables from a file (KEY=VALUE lines, KEY alone passes the caller's, # comments).", as: "file")
+    static let addHost = CLIOption.list("--add-host", "Add a line to /etc/hosts (NAME:IP, or NAME:host-gateway).", as: "host:ip")
+    static let dns = CLIOption.list("--dns", "Nameserver for /etc/resolv.conf (instead of the host's).", as: "ip")
     static let commandLine = CLIArgument("COMMAND", .command, "The command and its arguments.")
 
     static let command = CLICommand(
         "run", abstract: "Run a command in new namespaces (bridge networking by default).",
         discussion: "Example: hutch run --rm --name web -- python3 -m http.server 8000",
         options: [detach, interactive, tty, autoRemove, name, hostname, network, env, workdir, publish, pod, ip, networkAlias,
-                  capAdd, capDrop, privileged, useInit, Labeling.label, Labeling.labelFile, expose, publishAll, replace],
+                  capAdd, capDrop, privileged, useInit, Labeling.label, Labeling.labelFile, expose, publishAll, replace,
+                  envFile, addHost, dns],
         arguments: [commandLine]
     ) { a in
         var o = RunOptions()
-        o.name = a.value(name); o.hostname = a.value(hostname); o.env = a.list(env); o.workdir = a.value(workdir)
+        o.name = a.value(name); o.hostname = a.value(hostname); o.workdir = a.value(workdir)
+        // --env-file first, -e over it (as Docker).
+        o.env = try EnvFile.entries(files: a.list(envFile), read: { Sys.readFile($0) }, lookup: Environment.get) + a.list(env)
+        o.extraHosts = try a.list(addHost).map { try ExtraHost(parsing: $0) }
+        o.dns = try a.list(dns).map { d in
+            guard let ip = IPv4Address(d) else { throw HutchError("invalid --dns \"\(d)\": use an IPv4 address such as 192.0.2.53") }
+            return ip
+        }
         if let n = a.value(network) { o.network = try NetworkMode(parsing: n); o.networkGiven = true }
         o.publish = try a.list(publish).map { try PublishSpec.parse($0) }
         o.ip = try a.value(ip, IPv4Address.init, expect: "use an IPv4 address")

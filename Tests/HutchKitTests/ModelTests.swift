@@ -156,19 +156,49 @@ final class NameResolutionTests: XCTestCase {
             """)
     }
 
-    func testRewriteKeepsInodeAndPadsToBlocks() throws {
+    func testRewriteKeepsInodeWithoutPadding() throws {
         let path = "/tmp/hutch-hosts-\(Sys.randomID().prefix(8))"
         try Sys.writeFile(path, "old\n")
         defer { unlink(path) }
         var before = stat(); stat(path, &before)
-        let h = HostsFile(hostname: "x", name: "x", address: IPv4Address("10.90.0.2"), gateway: nil)
+        var h = HostsFile(hostname: "x", name: "x", address: IPv4Address("10.90.0.2"), gateway: nil)
+        h.peers = [(IPv4Address("10.90.0.3")!, ["a-rather-long-peer-name", "and-its-alias"])]
         h.rewrite(at: path)
         var after = stat(); stat(path, &after)
         XCTAssertEqual(before.st_ino, after.st_ino)
-        XCTAssertEqual(after.st_size, 4096)
-        let text = try XCTUnwrap(Sys.readFile(path))
-        XCTAssertTrue(text.hasPrefix(h.rendered))
-        XCTAssertTrue(text.dropFirst(h.rendered.count).allSatisfy { $0 == " " || $0 == "\n" })
+        XCTAssertEqual(Sys.readFile(path), h.rendered)
+        // Shrinking: exactly the new text again, same inode.
+        h.peers = []
+        h.rewrite(at: path)
+        stat(path, &after)
+        XCTAssertEqual(before.st_ino, after.st_ino)
+        XCTAssertEqual(Sys.readFile(path), h.rendered)
+    }
+
+    /// Every intermediate state of an in-place rewrite resolves as the old or the new file: the
+    /// lines that are not comments are exactly the old or the new ones.
+    func testInPlaceWritesNeverShowAHalfFile() {
+        func lines(_ b: [UInt8]) -> [String] {
+            String(decoding: b, as: UTF8.self).split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
+        }
+        let cases: [(String, String)] = [("a\tone\n", "b\ttwo three\nc\tfour\n"), ("b\ttwo three\nc\tfour\n", "a\tone\n"),
+                                         ("x\ty\n", "p\tq\n"), ("no-newline", "a\tb\n"), ("", "a\tb\n")]
+        for (old, new) in cases {
+            var file = Array(old.utf8)
+            let plan = HostsFile.inPlaceWrites(oldSize: file.count, oldEndsWithNewline: file.last == 10 || file.isEmpty,
+                                               text: Array(new.utf8))
+            func check() {
+                let l = lines(file)
+                XCTAssertTrue(l == lines(Array(old.utf8)) || l == lines(Array(new.utf8)), "\(old.debugDescription) -> \(new.debugDescription): \(l)")
+            }
+            for (offset, bytes) in plan.writes {
+                if file.count < offset + bytes.count { file += [UInt8](repeating: 0, count: offset + bytes.count - file.count) }
+                file.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
+                check()
+            }
+            if let n = plan.truncate { file = Array(file.prefix(n)); check() }
+            XCTAssertEqual(String(decoding: file, as: UTF8.self), new)
+        }
     }
 
     func testSubnetPoolAvoidsDefaultsAndIsOrdered() {

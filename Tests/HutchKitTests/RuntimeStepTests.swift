@@ -34,6 +34,9 @@ final class RuntimeStepTests: XCTestCase {
         func attach(_ n: BridgeNetwork, containerPid: Int32, hostVeth: String, address: IPv4Address) throws {
             try log.add("attach \(hostVeth) \(address)")
         }
+        func connect(_ n: BridgeNetwork, containerPid: Int32, hostVeth: String, iface: String, address: IPv4Address) throws {
+            try log.add("connect \(hostVeth) \(iface) \(address)")
+        }
         func detach(hostVeth: String) throws { try log.add("detach \(hostVeth)") }
         func detachLater(hostVeth: String) throws { try log.add("detach-later \(hostVeth)") }
         func removeBridge(_ n: BridgeNetwork) throws { try log.add("remove-bridge \(n.bridge)") }

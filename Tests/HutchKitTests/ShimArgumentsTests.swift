@@ -21,13 +21,15 @@ final class ShimArgumentsTests: XCTestCase {
         XCTAssertEqual(s.arguments, [
             "run", "--netns", "new", "--hostname", "web",
             "--bind", "/r/c/1/hosts:/etc/hosts", "--bind", "/r/c/1/hostname:/etc/hostname",
-            "--workdir", "/tmp", "--env", "PATH=/bin", "--env", "HOSTNAME=web", "--init",
+            "--workdir", "/tmp", "--env", "HUTCH_SHIM_ENV_0", "--env", "HUTCH_SHIM_ENV_1", "--init",
             "--caps", "a80425fb", "--no-new-privs", "--exit-file", "/r/c/1/exit",
             "--log", "/r/c/1/ctr.log", "--detach",
             "--exit-cmd", "/usr/bin/hutch", "--exit-cmd", "--root", "--exit-cmd", "/r", "--exit-cmd", "--firewall",
             "--exit-cmd", "nftables", "--exit-cmd", "cleanup", "--exit-cmd", "1",
             "--", "python3", "-m", "http.server", "--", "80",
         ])
+        // The values travel in the shim's environment, never on its command line (world-readable).
+        XCTAssertEqual(s.environment.map { "\($0.0)=\($0.1)" }, ["HUTCH_SHIM_ENV_0=PATH=/bin", "HUTCH_SHIM_ENV_1=HOSTNAME=web"])
     }
 
     func testHostModeForeground() {
@@ -76,7 +78,8 @@ final class ShimArgumentsTests: XCTestCase {
         e.env = ["A=1"]
         e.caps = "0"
         e.noNewPrivs = true
-        XCTAssertEqual(e.arguments, ["exec", "--pid", "7", "--workdir", "/srv", "--env", "A=1", "--caps", "0",
+        XCTAssertEqual(e.environment.map { "\($0.0)=\($0.1)" }, ["HUTCH_SHIM_ENV_0=A=1"])
+        XCTAssertEqual(e.arguments, ["exec", "--pid", "7", "--workdir", "/srv", "--env", "HUTCH_SHIM_ENV_0", "--caps", "0",
                                      "--no-new-privs", "--", "ip", "addr"])
     }
 }
