@@ -53,6 +53,19 @@ final class StoreTests: XCTestCase {
         }
     }
 
+    /// Allocation looks candidates up one by one; in a crowded run of leases it reads them all once
+    /// instead, and still finds the first free address after the last one handed out.
+    func testAllocationPastACrowdedRun() throws {
+        try store.write { db in
+            var n = try XCTUnwrap(try Store.network("bridge", in: db))
+            for i in 0..<100 { _ = try IPAM.allocate(in: db, network: n, owner: "o\(i)") }
+            n.lastIP = nil  // start over from the beginning: 10.87.0.2 ... 10.87.0.101 are taken
+            XCTAssertEqual(try IPAM.allocate(in: db, network: n, owner: "late").description, "10.87.0.102")
+            _ = try IPAM.release(in: db, owner: "o50")
+            XCTAssertEqual(try IPAM.allocate(in: db, network: n, owner: "gap").description, "10.87.0.52")
+        }
+    }
+
     func testFullSubnetAndStaticErrors() throws {
         let tiny = CIDRv4("10.9.0.0/30")!
         let gw = IPv4Address("10.9.0.1")!
