@@ -84,6 +84,8 @@ public struct ContainerRecord: Sendable, Equatable {
     public var aliases: [String] = []
     /// `--label` / `--label-file` (set after init).
     public var labels = Labels()
+    /// The sandbox it runs in (set after init).
+    public var sandbox = Sandbox()
 
     public var shortId: String { String(id.prefix(12)) }
 

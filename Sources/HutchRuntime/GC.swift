@@ -62,6 +62,7 @@ extension Runtime {
         }
         report += try sweepVeths(&out.failures)
         let ids = try store.read { try ContainerRecord.allIDs(in: $0) }
+        report += sweepCgroups(ids: Set(ids))
         for s in folders where !ids.contains(s) {
             Sys.removeTree(containerDir(s))
             report.append("folder of vanished container \(s.prefix(12)) removed")

@@ -20,6 +20,7 @@ extension ContainerRecord: SQLKeyedRecord {
                   createdAt: r.string("createdAt"), startedAt: r.text("startedAt"), finishedAt: r.text("finishedAt"),
                   bootId: r.string("bootId"), pod: r.text("pod"), isInfra: r.bool("isInfra"), aliases: r.strings("aliases"))
         labels = Labels(stored: r.strings("labels"))
+        sandbox = Sandbox(stored: r.text("sandbox") ?? "{}")
     }
     public var columns: [(String, any SQLArgument)] {
         [("id", id), ("name", name), ("command", JSON.strings(command).render()), ("hostname", hostname),
@@ -29,7 +30,8 @@ extension ContainerRecord: SQLKeyedRecord {
          ("noNewPrivs", noNewPrivs), ("status", status.rawValue), ("shimPid", shimPid), ("shimStart", shimStart),
          ("pid", pid), ("pidStart", pidStart), ("exitCode", exitCode), ("createdAt", createdAt), ("startedAt", startedAt),
          ("finishedAt", finishedAt), ("bootId", bootId), ("pod", pod), ("isInfra", isInfra),
-         ("aliases", JSON.strings(aliases).render())] + [("labels", JSON.strings(labels.entries).render())]
+         ("aliases", JSON.strings(aliases).render())] + [("labels", JSON.strings(labels.entries).render()),
+                                                          ("sandbox", sandbox.stored)]
     }
 }
 
@@ -158,6 +160,10 @@ public final class Store: @unchecked Sendable {
         """
         ALTER TABLE containers ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE pods ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
+        """,
+        // The sandbox (issue 18): one JSON object per container.
+        """
+        ALTER TABLE containers ADD COLUMN sandbox TEXT NOT NULL DEFAULT '{}';
         """,
     ]
 

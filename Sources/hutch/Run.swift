@@ -33,7 +33,8 @@ enum Run {
         "run", abstract: "Run a command in new namespaces (bridge networking by default).",
         discussion: "Example: hutch run --rm --name web -- python3 -m http.server 8000",
         options: [detach, interactive, tty, autoRemove, name, hostname, network, env, workdir, publish, pod, ip, networkAlias,
-                  capAdd, capDrop, privileged, useInit, Labeling.label, Labeling.labelFile, expose, publishAll, replace],
+                  capAdd, capDrop, privileged, useInit, Labeling.label, Labeling.labelFile, expose, publishAll, replace]
+            + Sandboxing.options,
         arguments: [commandLine]
     ) { a in
         var o = RunOptions()
@@ -58,6 +59,7 @@ enum Run {
             // Never more than the caller holds: `--cap-add ALL` means all of the bounding set.
             o.capMask = Capabilities.hex(mask & Capabilities.callerBounding())
         }
+        o.sandbox = try Sandboxing.parse(a, privileged: a.flag(privileged))
         // Everything that can be checked without the state store is checked before it is opened
         // (or, on first use, created).
         let checked = try o.validated()
