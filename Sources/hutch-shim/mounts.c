@@ -27,6 +27,14 @@
 struct hutch_mount_attr { unsigned long long attr_set, attr_clr, propagation, userns_fd; };
 #define HUTCH_MOUNT_ATTR_RDONLY 0x00000001ULL
 #define HUTCH_AT_RECURSIVE 0x8000
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#define HUTCH_OPEN_TREE_CLONE 1
+#define HUTCH_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 
 // --- parsing (before clone) ---------------------------------------------------------------------
 
@@ -232,6 +240,15 @@ static void read_only_path(const char *path) {
 
 void mounts_setup(const struct mounts_plan *m, const struct bind *binds, int nbinds) {
     bool own_root = m->rootfs != NULL;
+    // Volumes' sources as the host has them: detached copies taken now, before --read-only
+    // makes every mount of this namespace read-only (a later bind would inherit that).
+    for (int i = 0; i < m->nentries; i++) {
+        struct mount_entry *e = &m->entries[i];
+        e->tree = -1;
+        if (e->kind != MOUNT_BIND) continue;
+        e->tree = (int)syscall(SYS_open_tree, AT_FDCWD, e->src, HUTCH_OPEN_TREE_CLONE | O_CLOEXEC | HUTCH_AT_RECURSIVE);
+        if (e->tree < 0 && errno != ENOSYS) child_fail("volume", errno, e->spec, true);
+    }
     if (own_root) setup_rootfs(m, nbinds);
 
     // --read-only: everything under the root, before anything of the container's is mounted
@@ -265,7 +282,11 @@ void mounts_setup(const struct mounts_plan *m, const struct bind *binds, int nbi
             if (mount("tmpfs", e->target, "tmpfs", e->flags, e->data) < 0) child_fail("tmpfs", errno, e->spec, true);
             continue;
         }
-        if (mount(e->src, e->target, NULL, MS_BIND | MS_REC, NULL) < 0) child_fail("volume", errno, e->spec, true);
+        int rc = e->tree >= 0
+            ? (int)syscall(SYS_move_mount, e->tree, "", AT_FDCWD, e->target, HUTCH_MOVE_MOUNT_F_EMPTY_PATH)
+            : mount(e->src, e->target, NULL, MS_BIND | MS_REC, NULL);
+        if (rc < 0) child_fail("volume", errno, e->spec, true);
+        if (e->tree >= 0) close(e->tree);
         if (e->read_only && make_read_only(e->target) < 0) child_fail("volume", errno, e->spec, true);
     }
 

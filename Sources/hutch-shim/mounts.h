@@ -18,6 +18,7 @@ struct mount_entry {
     unsigned long flags;   // tmpfs: MS_* from its options
     const char *data;      // tmpfs: the options the kernel parses (size=, mode=, ...)
     bool read_only;
+    int tree;              // bind: the source's detached copy (open_tree), taken before --read-only
 };
 
 struct mounts_plan {
