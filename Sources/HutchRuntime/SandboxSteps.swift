@@ -112,7 +112,8 @@ extension Runtime {
         if dirs.isEmpty { return false }
         let oom = Cgroups.oomKilled(dirs)
         let left = Cgroups.remove(dirs)
-        if !left.isEmpty { throw HutchError("cannot remove the cgroup \(left.joined(separator: ", ")): it still has processes") }
+        // A record of an earlier boot: the reboot took its cgroups; what is there now is not its.
+        if !left.isEmpty && c.bootId == Sys.bootID { throw HutchError("cannot remove the cgroup \(left.joined(separator: ", ")): it still has processes") }
         return oom
     }
 
