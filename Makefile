@@ -7,7 +7,7 @@ REL_FLAGS  = -c release --static-swift-stdlib -Xlinker -L$(CURDIR)/link
 # A python3 that has pytest: the one on PATH if it does, else Debian's (python3-pytest).
 PYTHON    ?= $(shell python3 -c 'import pytest' >/dev/null 2>&1 && echo python3 || echo /usr/bin/python3)
 
-APT_PACKAGES = libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev libnftables1 libnetfilter-conntrack3 libnftnl-dev libmnl-dev libnetfilter-conntrack-dev nftables iptables iproute2 \
+APT_PACKAGES = libcap-dev libseccomp-dev libnl-3-dev libnl-route-3-dev libnftables-dev libnftables1 libnetfilter-conntrack3 libnftnl-dev libmnl-dev libnetfilter-conntrack-dev nftables iptables iproute2 \
                conntrack util-linux procps psmisc python3 python3-pytest curl libsqlite3-dev sqlite3 iperf3 strace make gcc libc6-dev libstdc++-12-dev
 
 
@@ -48,7 +48,7 @@ release-check: release
 # The shim: plain C, statically linked (no Swift runtime), placed next to the hutch binary.
 shim: $(BIN)/hutch-shim
 $(BIN)/hutch-shim: $(SHIM_SRC)
-	$(SHIM_CC) -o $@ $(filter %.c,$(SHIM_SRC)) -lcap
+	$(SHIM_CC) -o $@ $(filter %.c,$(SHIM_SRC)) -lcap -lseccomp
 
 # Everything: unit tests (no root), the netlink layer inside a throwaway netns, then the root
 # integration suite (each test in its own throwaway host netns and state root).

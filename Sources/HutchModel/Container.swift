@@ -88,6 +88,8 @@ public struct ContainerRecord: Sendable, Equatable {
     public var extraHosts: [String] = []
     /// `--dns` nameservers (set after init).
     public var dns: [String] = []
+    /// The sandbox it runs in (set after init).
+    public var sandbox = Sandbox()
 
     public var shortId: String { String(id.prefix(12)) }
 

@@ -43,17 +43,20 @@ public struct ContainerJSON: JSONConvertible {
                 "ExitCode": .int(Int64(c.exitCode ?? 0)),
                 "StartedAt": .string(c.startedAt ?? never),
                 "FinishedAt": .string(c.finishedAt ?? never),
+                "OOMKilled": .bool(c.sandbox.oomKilled),
             ]),
             "Name": .string(c.name),
             "LogPath": .string(c.detached ? logPath : ""),
             "Config": .object([
                 "Hostname": .string(c.hostname), "Env": .strings(c.env), "Cmd": .strings(c.command),
                 "WorkingDir": .string(c.workdir), "Labels": c.labels.json,
+                "User": .string(c.sandbox.user ?? ""),
             ]),
             "HostConfig": .object([
                 "NetworkMode": .string(c.networkMode), "AutoRemove": .bool(c.autoRemove), "Init": .bool(c.useInit),
                 "ExtraHosts": .strings(c.extraHosts), "Dns": .strings(c.dns),
-            ]),
+            ].merging(Self.sandboxHostConfig(c.sandbox)) { a, _ in a }),
+            "Mounts": Self.mounts(c.sandbox),
             "NetworkSettings": .object([
                 "IPAddress": .string(attached ? c.ipAddress?.description ?? "" : ""),
                 "IPPrefixLen": .int(Int64(attached ? (network?.subnet.prefix ?? 0) : 0)),
@@ -64,6 +67,40 @@ public struct ContainerJSON: JSONConvertible {
                 "Networks": .object(endpoints),
             ]),
         ])
+    }
+
+    /// Docker's HostConfig fields for the sandbox (issue 18).
+    static func sandboxHostConfig(_ s: Sandbox) -> [String: JSON] {
+        var tmpfs: [String: JSON] = [:]
+        for t in s.tmpfs { tmpfs[t.path] = .string(t.options) }
+        var o: [String: JSON] = [
+            "ReadonlyRootfs": .bool(s.readOnly),
+            "Binds": s.volumes.isEmpty ? .null : .strings(s.volumes.map(\.bind)),
+            "Tmpfs": s.tmpfs.isEmpty ? .null : .object(tmpfs),
+            "SecurityOpt": s.seccomp.securityOpt.map { .strings([$0]) } ?? .null,
+            "Privileged": .bool(s.privileged),
+            "Memory": .int(s.limits.memory ?? 0),
+            "MemorySwap": .int(s.limits.memorySwap ?? (s.limits.memory.map { $0 * 2 } ?? 0)),
+            "NanoCpus": .int(s.limits.nanoCpus ?? 0),
+            "CpuShares": .int(s.limits.cpuShares ?? 0),
+            "PidsLimit": s.limits.pidsLimit.map { .int($0) } ?? .null,
+            "GroupAdd": s.groupAdd.isEmpty ? .null : .strings(s.groupAdd),
+            "MaskedPaths": .strings(s.privileged ? [] : Sandbox.maskedPaths),
+            "ReadonlyPaths": .strings(s.privileged ? [] : Sandbox.readOnlyPaths),
+        ]
+        if let r = s.rootfs { o["Rootfs"] = .string(s.rootfsOverlay ? r + ":O" : r) }
+        return o
+    }
+
+    /// Docker's Mounts list: binds and tmpfs.
+    static func mounts(_ s: Sandbox) -> JSON {
+        .array(s.volumes.map { v in
+            .object(["Type": .string("bind"), "Source": .string(v.source), "Destination": .string(v.target),
+                     "Mode": .string(v.readOnly ? "ro" : ""), "RW": .bool(!v.readOnly), "Propagation": .string("rprivate")])
+        } + s.tmpfs.map { t in
+            .object(["Type": .string("tmpfs"), "Source": .string(""), "Destination": .string(t.path),
+                     "Mode": .string(t.options), "RW": .bool(!t.options.split(separator: ",").contains("ro")), "Propagation": .string("")])
+        })
     }
 
     /// `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}`, as Docker shows bindings.

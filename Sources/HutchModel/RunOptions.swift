@@ -40,6 +40,8 @@ public struct RunOptions: Sendable {
     /// Internal: this is a pod's infra container (PID 1 is a pause process, no command).
     package var infraOf: PodRecord?
     public var command: [String] = []
+    /// Issue 18: file system view, user, seccomp, cgroup limits.
+    public var sandbox = Sandbox()
     public init() {}
 
     /// Checks every option on its own and against the others, before anything is created: one
@@ -83,6 +85,7 @@ public struct RunOptions: Sendable {
             }
         }
         for a in aliases { try Validate.hostname(a, flag: "--network-alias") }
+        try sandbox.validate()
         if ip != nil || !aliases.isEmpty {
             guard case .bridge(let n) = network, n != "bridge", pod == nil else {
                 throw HutchError("--ip and --network-alias need a user-defined network (hutch network create NAME, then --network NAME)")

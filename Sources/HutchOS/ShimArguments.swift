@@ -43,6 +43,8 @@ public struct ShimRunSpec: Equatable, Sendable {
     /// Run by the shim after the container exited (hutch's cleanup).
     public var exitCommand: [String] = []
     public var command: [String] = []
+    /// The sandbox (issue 18): file system view, user, seccomp, cgroups.
+    public var sandbox = ShimSandbox()
 
     public init() {}
 
@@ -71,6 +73,7 @@ public struct ShimRunSpec: Equatable, Sendable {
         if let l = log { a += ["--log", l] }
         if detach { a.append("--detach") }
         for x in exitCommand { a += ["--exit-cmd", x] }
+        a += sandbox.runArguments
         if pid1 != .pause { a += ["--"] + command }
         return a
     }
@@ -86,6 +89,8 @@ public struct ShimExecSpec: Equatable, Sendable {
     /// `exec -t`: a pseudo-terminal from the container's own devpts.
     public var tty = false
     public var command: [String]
+    /// The container's user, seccomp profile and cgroups (its file system view is joined).
+    public var sandbox = ShimSandbox()
 
     public init(pid: Int32, workdir: String, command: [String]) {
         self.pid = pid; self.workdir = workdir; self.command = command
@@ -100,6 +105,7 @@ public struct ShimExecSpec: Equatable, Sendable {
         if let c = caps { a += ["--caps", c] }
         if noNewPrivs { a.append("--no-new-privs") }
         if tty { a.append("--tty") }
+        a += sandbox.processArguments
         return a + ["--"] + command
     }
 }
@@ -111,3 +117,47 @@ public struct ShimExecSpec: Equatable, Sendable {
 func shimEnvNames(_ n: Int) -> [String] { (0..<n).map { "HUTCH_SHIM_ENV_\($0)" } }
 
 func shimEnvironment(_ entries: [String]) -> [(String, String)] { Array(zip(shimEnvNames(entries.count), entries)) }
+/// The shim's sandbox options (docs/shim-protocol.md), shared by `run` and `exec`.
+public struct ShimSandbox: Equatable, Sendable {
+    public var readOnly = false
+    public var rootfs: String?
+    /// A directory for the private overlay's tmpfs (`--rootfs DIR:O`).
+    public var rootfsOverlay: String?
+    /// `--tmpfs PATH[:OPTS]` or `--volume SRC:DST:ro|rw`, parents first.
+    public enum Mount: Equatable, Sendable { case tmpfs(String), volume(String) }
+    public var mounts: [Mount] = []
+    public var masked: [String] = []
+    public var readOnlyPaths: [String] = []
+    /// `UID:GID` and supplementary gids.
+    public var user: String?
+    public var groups: [UInt32] = []
+    /// The compiled seccomp profile's path.
+    public var seccomp: String?
+    public var cgroups: [String] = []
+    public init() {}
+
+    var runArguments: [String] {
+        var a: [String] = []
+        if readOnly { a.append("--read-only") }
+        if let r = rootfs { a += ["--rootfs", r] }
+        if let o = rootfsOverlay { a += ["--rootfs-overlay", o] }
+        for m in mounts {
+            switch m {
+            case .tmpfs(let t): a += ["--tmpfs", t]
+            case .volume(let v): a += ["--volume", v]
+            }
+        }
+        for p in masked { a += ["--mask", p] }
+        for p in readOnlyPaths { a += ["--readonly-path", p] }
+        return a + processArguments
+    }
+
+    var processArguments: [String] {
+        var a: [String] = []
+        if let u = user { a += ["--user", u] }
+        if !groups.isEmpty { a += ["--groups", groups.map(String.init).joined(separator: ",")] }
+        if let s = seccomp { a += ["--seccomp", s] }
+        for c in cgroups { a += ["--cgroup", c] }
+        return a
+    }
+}

@@ -75,8 +75,11 @@ public final class Runtime {
                      onStarted: (ContainerRecord) -> Void) throws -> Int32 {
         let shortId = String(id.prefix(12))
 
-        // 1. Resolve the network mode.
+        // 1. Resolve the network mode; check the sandbox's paths, user and seccomp profile.
         let (net, joined, pod) = try resolveNetwork(o)
+        let checkedSandbox = try checkSandbox(o, id: id)
+        var sandbox = checkedSandbox.0
+        let seccomp = checkedSandbox.1
 
         var hostname = o.hostname ?? shortId
         if case .host = o.network, o.hostname == nil { hostname = Self.hostHostname() }
@@ -114,6 +117,7 @@ public final class Runtime {
                 pod: pod?.id, isInfra: o.infraOf != nil, aliases: o.aliases)
             r.labels = o.labels
             r.extraHosts = o.extraHosts.map(\.description); r.dns = o.dns.map(\.description)
+            r.sandbox = sandbox
             try r.insert(db)
             return (r, ip, ports)
         }
@@ -151,6 +155,10 @@ public final class Runtime {
         Fault.point("run.after-files")
         Timeline.mark("files")
 
+        // 3b. The sandbox: cgroup (limits written) and compiled seccomp profile.
+        let shimSandbox = try startSandbox(&sandbox, seccomp: seccomp, id: id, dir: dir, undo: &undo)
+        Timeline.mark("sandbox")
+
         // 4. The bridge (created on first use).
         var spec: BridgeNetwork?
         if let n = net {
@@ -183,6 +191,7 @@ public final class Runtime {
         if o.detach { shimSpec.log = logPath(id); shimSpec.detach = true }
         shimSpec.exitCommand = [ShimLocator.hutchPath, "--root", store.root, "--firewall", firewall.rawValue, "cleanup", id]
         if o.infraOf == nil { shimSpec.command = o.command }
+        shimSpec.sandbox = shimSandbox
 
         // Foreground: the shim gets our stdin only with -i (Docker gives an empty one without);
         // with -it it puts the terminal into raw mode, and ShimProcess puts it back in any case.
@@ -217,6 +226,7 @@ public final class Runtime {
         running.shimPid = shim.pid; running.shimStart = shimStart
         running.pid = pid; running.pidStart = pidStart
         running.startedAt = Sys.now()
+        running.sandbox = sandbox
         // Only a record still being created becomes "running": a concurrent `rm -f` or
         // `pod rm -f` may have removed it meanwhile, and then this run undoes itself rather than
         // start a container that no record holds.
@@ -327,6 +337,7 @@ public final class Runtime {
             }
         }
         let joined = try tearDownNetwork(c)
+        let oom = try stopSandbox(c)
         Timeline.mark("teardown")
         Fault.point("cleanup.after-detach")
         let code = exitCode ?? Sys.readFile(containerDir(id) + "/exit").flatMap { Int32($0.trimmingSpaces()) } ?? 137
@@ -345,6 +356,7 @@ public final class Runtime {
             r.status = .exited
             r.exitCode = code
             r.finishedAt = Sys.now()
+            r.sandbox.oomKilled = oom
             try r.update(db)
         }
     }
@@ -357,6 +369,7 @@ public final class Runtime {
             // A run that crashed half-way: undo whatever it did (rules, veth, lease, record).
             if c.bootId == Sys.bootID && Sys.isAlive(pid: c.shimPid, start: c.shimStart) { return c }
             try tearDownNetwork(c)
+            _ = try stopSandbox(c)
             try store.write { try Self.forget(c.id, in: $0) }
             Sys.removeTree(containerDir(c.id))
             var gone = c; gone.status = .exited; gone.exitCode = 125
@@ -505,6 +518,7 @@ public final class Runtime {
             Fault.point("rm.after-kill")
             // Its cleanup ran when it exited; again, idempotently, in case that was cut short.
             try tearDownNetwork(c)
+            _ = try stopSandbox(c)
         }
         Fault.point("rm.after-detach")
         // A record still being created (its `hutch run` is alive: reconcile kept it) goes only
@@ -591,6 +605,7 @@ public final class Runtime {
         spec.caps = c.capMask
         spec.noNewPrivs = c.noNewPrivs
         spec.tty = tty
+        spec.sandbox = execSandbox(c)
         let args = [ShimLocator.path] + spec.arguments
         if !interactive { try ShimProcess.nullStdin() }
         for (k, v) in spec.environment { setenv(k, v, 1) }

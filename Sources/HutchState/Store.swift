@@ -22,6 +22,7 @@ extension ContainerRecord: SQLKeyedRecord {
         labels = Labels(stored: r.strings("labels"))
         extraHosts = r.strings("extraHosts")
         dns = r.strings("dns")
+        sandbox = Sandbox(stored: r.text("sandbox") ?? "{}")
     }
     public var columns: [(String, any SQLArgument)] {
         [("id", id), ("name", name), ("command", JSON.strings(command).render()), ("hostname", hostname),
@@ -32,7 +33,8 @@ extension ContainerRecord: SQLKeyedRecord {
          ("pid", pid), ("pidStart", pidStart), ("exitCode", exitCode), ("createdAt", createdAt), ("startedAt", startedAt),
          ("finishedAt", finishedAt), ("bootId", bootId), ("pod", pod), ("isInfra", isInfra),
          ("aliases", JSON.strings(aliases).render())] + [("labels", JSON.strings(labels.entries).render()),
-         ("extraHosts", JSON.strings(extraHosts).render()), ("dns", JSON.strings(dns).render())]
+         ("extraHosts", JSON.strings(extraHosts).render()), ("dns", JSON.strings(dns).render()),
+         ("sandbox", sandbox.stored)]
     }
 }
 
@@ -206,6 +208,10 @@ public final class Store: @unchecked Sendable {
           iface TEXT NOT NULL, ipAddress TEXT NOT NULL, hostVeth TEXT NOT NULL, aliases TEXT NOT NULL DEFAULT '[]',
           PRIMARY KEY (container, network));
         CREATE INDEX IF NOT EXISTS attachments_network ON attachments(network);
+        """,
+        // 4 (issue 18): the sandbox: one JSON object per container.
+        """
+        ALTER TABLE containers ADD COLUMN sandbox TEXT NOT NULL DEFAULT '{}';
         """,
     ]
 

@@ -20,6 +20,9 @@
 #include <sys/socket.h>
 #include "child.h"
 #include "caps.h"
+#include "mounts.h"
+#include "user.h"
+#include "seccomp_filter.h"
 #include "init.h"
 #include "tty.h"
 #include "proc.h"
@@ -88,23 +91,10 @@ void child_main(struct run_spec *s) {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         child_fail("mount-private", errno, "/", true);
 
-    // 8. A fresh procfs, so that /proc (and ps) show the container's pid namespace.
-    if (!s->no_proc && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-        child_fail("mount-proc", errno, "/proc", true);
-    // 8b. A read-only sysfs mounted from inside the container's network namespace, so
-    // /sys/class/net shows its own interfaces (for --netns host: the caller's), as Docker does.
-    // EBUSY: /sys already is this very sysfs (the caller runs under `ip netns exec`, which mounts
-    // the namespace's sysfs there, and the container shares that netns): keep it.
-    if (!s->no_proc &&
-        mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 &&
-        errno != EBUSY)
-        child_fail("mount-sysfs", errno, "/sys", true);
-
-    // 9. The generated files (/etc/hosts, /etc/hostname, /etc/resolv.conf).
-    for (int i = 0; i < s->nbinds; i++) {
-        if (mount(s->binds[i].src, s->binds[i].dst, NULL, MS_BIND, NULL) < 0)
-            child_fail("bind", errno, s->binds[i].spec, true);
-    }
+    // 8. The file system view (mounts.c): the root (the host's or --rootfs), --read-only, /proc,
+    //    a read-only /sys, /dev for a root of its own, the generated /etc files, volumes and
+    //    tmpfs, pivot_root, Docker's masked and read-only paths.
+    mounts_setup(&s->mounts, s->binds, s->nbinds);
 
     // 10. stdio. --tty: a pty of the container's own (docs/shim-protocol.md, "Terminals"): a
     //     devpts instance on /dev/pts, a pair from it sized like the caller's terminal, the
@@ -144,9 +134,12 @@ void child_main(struct run_spec *s) {
     // 12. The working directory.
     if (chdir(s->workdir) < 0) child_fail("chdir", errno, s->workdir, true);
 
-    // 13. Capabilities (bounding set, E/P/I, ambient), then no_new_privs: exec can never gain
-    //     privileges (set-id bits, file caps) from here on.
+    // 13. --user (keeping the permitted capabilities for the next step), capabilities
+    //     (bounding set, E/P/I, ambient), then no_new_privs: exec can never gain privileges
+    //     (set-id bits, file caps) from here on; then the seccomp filter.
+    switch_user(&s->user);
     drop_privileges(&s->caps, s->no_new_privs);
+    seccomp_apply(&s->seccomp);
 
     // 14. --pause: nothing to exec; PID 1 sleeps (init.c closes fd 5 once it is set up).
     if (s->pause) pause_main();

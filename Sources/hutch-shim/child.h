@@ -4,6 +4,9 @@
 
 #include <stdbool.h>
 #include "caps.h"
+#include "mounts.h"
+#include "user.h"
+#include "seccomp_filter.h"
 
 // How the container gets one namespace kind (`--netns new|host|PATH`).
 enum ns_mode { NS_NEW, NS_HOST, NS_PATH };
@@ -40,6 +43,11 @@ struct run_spec {
     char **exit_cmd; // NULL-terminated, may be empty
     char **argv;     // NULL-terminated command (empty with --pause)
     struct caps_plan caps;
+    struct mounts_plan mounts;    // --read-only, --rootfs, --tmpfs, --volume, --mask, --readonly-path
+    struct user_plan user;        // --user, --groups
+    struct seccomp_plan seccomp;  // --seccomp FILE
+    const char **cgroups;         // --cgroup DIR: the shim moves the child in before it runs
+    int ncgroups;
 
     // Prepared by the shim before clone.
     int log_fd;     // --log opened O_APPEND|O_CREAT, or -1

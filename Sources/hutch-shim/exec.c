@@ -18,6 +18,9 @@
 #include <unistd.h>
 #include "exec.h"
 #include "caps.h"
+#include "cgroup.h"
+#include "user.h"
+#include "seccomp_filter.h"
 #include "monitor.h"
 #include "tty.h"
 #include "proc.h"
@@ -50,6 +53,14 @@ void exec_in_container(struct exec_spec *s) {
     // 2. Capabilities are prepared now (libcap allocates); the child only applies them.
     if (s->caps.enabled && caps_prepare(&s->caps, s->caps.mask) < 0)
         shim_fatal("cannot prepare capabilities: %s", strerror(errno));
+
+    // 2b. The container's cgroup (this process, so the command forked below is in it from its
+    //     first instruction; the paths are the host's, so before the mount namespace), and its
+    //     seccomp program (libseccomp allocates).
+    const char *failed = NULL;
+    int cg_err = cgroup_enter(getpid(), s->cgroups, s->ncgroups, &failed);
+    if (cg_err) shim_fatal("cannot join the container's cgroup %s: %s", failed, strerror(cg_err));
+    seccomp_prepare(&s->seccomp);
 
     // 3. Join: ipc, uts, net, pid (applies to our children), mnt.
     for (int i = 0; i < NKINDS; i++) {
@@ -88,7 +99,9 @@ void exec_in_container(struct exec_spec *s) {
             if (err) child_fail("tty", err, "the terminal", true);
         }
         if (chdir(s->workdir) < 0) child_fail("chdir", errno, s->workdir, true);
+        switch_user(&s->user);
         drop_privileges(&s->caps, s->no_new_privs);
+        seccomp_apply(&s->seccomp);
         child_fail("exec", exec_command(s->argv, s->env), s->argv[0], false);
     }
 

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include "caps.h"
+#include "user.h"
+#include "seccomp_filter.h"
 
 struct exec_spec {
     pid_t pid;
@@ -14,6 +16,10 @@ struct exec_spec {
     bool tty; // --tty: the command gets a pty (from the container's /dev/ptmx); we copy
     char **argv;
     struct caps_plan caps;
+    struct user_plan user;        // --user, --groups
+    struct seccomp_plan seccomp;  // --seccomp FILE (the container's compiled profile)
+    const char **cgroups;         // --cgroup DIR: joined before the namespaces
+    int ncgroups;
 };
 
 // Never returns: exits with the command's code, or 125.

@@ -26,6 +26,8 @@
 #include "exec.h"
 #include "linger.h"
 #include "caps.h"
+#include "mounts.h"
+#include "user.h"
 #include "proc.h"
 
 static const char usage_text[] =
@@ -33,9 +35,13 @@ static const char usage_text[] =
     "                      [--hostname NAME] [--bind SRC:DST]... [--no-proc] [--workdir DIR]\n"
     "                      [--env K=V]... [--init | --pause] [--caps HEX] [--no-new-privs]\n"
     "                      [--log PATH] [--exit-file PATH] [--exit-cmd ARG]... [--detach]\n"
-    "                      [--tty] [--open-stdin] [-- CMD ARG...]\n"
+    "                      [--tty] [--open-stdin] [--read-only] [--rootfs DIR [--rootfs-overlay DIR]]\n"
+    "                      [--tmpfs PATH[:OPTS]]... [--volume SRC:DST:ro|rw]... [--mask PATH]...\n"
+    "                      [--readonly-path PATH]... [--user UID:GID] [--groups GID,...]\n"
+    "                      [--seccomp FILE] [--cgroup DIR]... [-- CMD ARG...]\n"
     "       hutch-shim exec --pid PID [--env K=V]... [--workdir DIR] [--caps HEX]\n"
-    "                      [--no-new-privs] [--tty] -- CMD ARG...\n"
+    "                      [--no-new-privs] [--tty] [--user UID:GID] [--groups GID,...]\n"
+    "                      [--seccomp FILE] [--cgroup DIR]... -- CMD ARG...\n"
     "       hutch-shim linger [--del-link NAME]...\n"
     "See docs/shim-protocol.md.\n";
 
@@ -116,6 +122,11 @@ static void check_env(char **slot) {
     if (!eq || eq == e) shim_fatal("invalid --env \"%s\": use KEY=VALUE", e);
 }
 
+static const char *abs_path(const char *v, const char *opt) {
+    if (v[0] != '/') shim_fatal("invalid %s \"%s\": must be an absolute path", opt, v);
+    return v;
+}
+
 static void check_workdir(const char *w) {
     if (w[0] != '/') shim_fatal("invalid --workdir \"%s\": must be an absolute path", w);
 }
@@ -144,7 +155,12 @@ static int parse_run(int argc, char **argv) {
     s->binds = calloc((size_t)argc, sizeof *s->binds);
     s->env = calloc((size_t)argc + 1, sizeof *s->env);
     s->exit_cmd = calloc((size_t)argc + 1, sizeof *s->exit_cmd);
-    if (!s->binds || !s->env || !s->exit_cmd) shim_fatal("out of memory");
+    s->mounts.entries = calloc((size_t)argc, sizeof *s->mounts.entries);
+    s->mounts.masked = calloc((size_t)argc, sizeof *s->mounts.masked);
+    s->mounts.ro_paths = calloc((size_t)argc, sizeof *s->mounts.ro_paths);
+    s->cgroups = calloc((size_t)argc, sizeof *s->cgroups);
+    if (!s->binds || !s->env || !s->exit_cmd || !s->mounts.entries || !s->mounts.masked || !s->mounts.ro_paths || !s->cgroups)
+        shim_fatal("out of memory");
     int nenv = 0, nexit = 0;
     s->net = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWNET, .step = "setns-net" };
     s->uts = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWUTS, .step = "setns-uts" };
@@ -159,7 +175,7 @@ static int parse_run(int argc, char **argv) {
         else if (is(&a, "--ipc")) parse_ns(&s->ipc, value(&a), "--ipc");
         else if (is(&a, "--hostname")) s->hostname = value(&a);
         else if (is(&a, "--bind")) parse_bind(&s->binds[s->nbinds++], (char *)value(&a));
-        else if (is(&a, "--no-proc")) { flag(&a); s->no_proc = true; }
+        else if (is(&a, "--no-proc")) { flag(&a); s->no_proc = s->mounts.no_proc = true; }
         else if (is(&a, "--workdir")) { s->workdir = value(&a); check_workdir(s->workdir); }
         else if (is(&a, "--env")) { s->env[nenv] = (char *)value(&a); check_env(&s->env[nenv++]); }
         else if (is(&a, "--init")) { flag(&a); s->init = true; }
@@ -172,6 +188,17 @@ static int parse_run(int argc, char **argv) {
         else if (is(&a, "--detach")) { flag(&a); s->detach = true; }
         else if (is(&a, "--tty")) { flag(&a); s->tty = true; }
         else if (is(&a, "--open-stdin")) { flag(&a); s->open_stdin = true; }
+        else if (is(&a, "--read-only")) { flag(&a); s->mounts.read_only = true; }
+        else if (is(&a, "--rootfs")) s->mounts.rootfs = abs_path(value(&a), "--rootfs");
+        else if (is(&a, "--rootfs-overlay")) s->mounts.overlay = abs_path(value(&a), "--rootfs-overlay");
+        else if (is(&a, "--tmpfs")) parse_tmpfs(&s->mounts.entries[s->mounts.nentries++], (char *)value(&a));
+        else if (is(&a, "--volume")) parse_volume(&s->mounts.entries[s->mounts.nentries++], (char *)value(&a));
+        else if (is(&a, "--mask")) s->mounts.masked[s->mounts.nmasked++] = abs_path(value(&a), "--mask");
+        else if (is(&a, "--readonly-path")) s->mounts.ro_paths[s->mounts.nro++] = abs_path(value(&a), "--readonly-path");
+        else if (is(&a, "--user")) parse_user(&s->user, value(&a));
+        else if (is(&a, "--groups")) parse_groups(&s->user, value(&a));
+        else if (is(&a, "--seccomp")) s->seccomp.file = value(&a);
+        else if (is(&a, "--cgroup")) s->cgroups[s->ncgroups++] = abs_path(value(&a), "--cgroup");
         else shim_fatal("run: unknown option %s", a.name);
     }
     s->argv = rest(&a);
@@ -193,7 +220,8 @@ static int parse_exec(int argc, char **argv) {
     struct exec_spec *s = calloc(1, sizeof *s);
     if (!s) shim_fatal("out of memory");
     s->env = calloc((size_t)argc + 1, sizeof *s->env);
-    if (!s->env) shim_fatal("out of memory");
+    s->cgroups = calloc((size_t)argc, sizeof *s->cgroups);
+    if (!s->env || !s->cgroups) shim_fatal("out of memory");
     s->workdir = "/";
     int nenv = 0;
 
@@ -212,6 +240,10 @@ static int parse_exec(int argc, char **argv) {
         else if (is(&a, "--caps")) { s->caps.enabled = true; s->caps.mask = caps_arg(value(&a)); }
         else if (is(&a, "--no-new-privs")) { flag(&a); s->no_new_privs = true; }
         else if (is(&a, "--tty")) { flag(&a); s->tty = true; }
+        else if (is(&a, "--user")) parse_user(&s->user, value(&a));
+        else if (is(&a, "--groups")) parse_groups(&s->user, value(&a));
+        else if (is(&a, "--seccomp")) s->seccomp.file = value(&a);
+        else if (is(&a, "--cgroup")) s->cgroups[s->ncgroups++] = abs_path(value(&a), "--cgroup");
         else shim_fatal("exec: unknown option %s", a.name);
     }
     s->argv = rest(&a);

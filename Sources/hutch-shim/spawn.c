@@ -26,6 +26,9 @@
 #include "spawn.h"
 #include "caps.h"
 #include "child.h"
+#include "cgroup.h"
+#include "mounts.h"
+#include "seccomp_filter.h"
 #include "monitor.h"
 #include "tty.h"
 #include "proc.h"
@@ -90,6 +93,10 @@ void run_container(struct run_spec *s) {
     }
     if (s->caps.enabled && caps_prepare(&s->caps, s->caps.mask) < 0)
         shim_fatal("cannot prepare capabilities: %s", strerror(errno));
+    // The file system plan's paths and the seccomp program are prepared here: the child only
+    // makes system calls.
+    mounts_prepare(&s->mounts, s->binds, s->nbinds);
+    seccomp_prepare(&s->seccomp);
     int sync[2];
     if (pipe2(sync, O_CLOEXEC) < 0) shim_fatal("pipe: %s", strerror(errno));
     s->sync_rd = sync[0];
@@ -118,6 +125,16 @@ void run_container(struct run_spec *s) {
     pid_t child = raw_clone(flags);
     if (child < 0) shim_fatal("clone: %s", strerror(errno));
     if (child == 0) child_main(s); // never returns: from here to exec, system calls only
+
+    // The container's cgroup(s), before the child runs anything of the container's (it waits
+    // for the go byte): a failure is the shim's own, reported in place of the pid.
+    const char *failed = NULL;
+    int cg_err = cgroup_enter(child, s->cgroups, s->ncgroups, &failed);
+    if (cg_err) {
+        kill(child, SIGKILL);
+        wait_child(child, NULL);
+        shim_fatal("cannot move the container into the cgroup %s: %s", failed, strerror(cg_err));
+    }
 
     // 7. Report the container's host pid and close fd 3. Drop our copies of what only the
     //    child uses: fd 5 (so the CLI sees EOF when the child execs), the sync read end, the

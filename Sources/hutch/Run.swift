@@ -37,7 +37,7 @@ enum Run {
         discussion: "Example: hutch run --rm --name web -- python3 -m http.server 8000",
         options: [detach, interactive, tty, autoRemove, name, hostname, network, env, workdir, publish, pod, ip, networkAlias,
                   capAdd, capDrop, privileged, useInit, Labeling.label, Labeling.labelFile, expose, publishAll, replace,
-                  envFile, addHost, dns],
+                  envFile, addHost, dns] + Sandboxing.options,
         arguments: [commandLine]
     ) { a in
         var o = RunOptions()
@@ -69,6 +69,7 @@ enum Run {
             // Never more than the caller holds: `--cap-add ALL` means all of the bounding set.
             o.capMask = Capabilities.hex(mask & Capabilities.callerBounding())
         }
+        o.sandbox = try Sandboxing.parse(a, privileged: a.flag(privileged))
         // Everything that can be checked without the state store is checked before it is opened
         // (or, on first use, created).
         let checked = try o.validated()

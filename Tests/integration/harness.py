@@ -328,6 +328,14 @@ def root_snapshot():
         except OSError:
             pass
     snap["sysctl"] = sysctls
+    # Container cgroups (hutch/ID in every hierarchy; the `hutch` parents may stay, as Docker's).
+    cgs = []
+    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified") + tuple(
+            f"/sys/fs/cgroup/{c}" for c in ("memory", "pids", "cpu")):
+        d = os.path.join(base, "hutch")
+        if os.path.isdir(d):
+            cgs += [f"{d}/{e}" for e in os.listdir(d) if len(e) == 64]
+    snap["cgroups"] = sorted(cgs)
     snap["host files"] = [f"{p} {_file_digest(p)}" for p in ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")]
     if os.path.exists("/var/lib/hutch"):
         snap["/var/lib/hutch"] = sorted(os.listdir("/var/lib/hutch")) or ["<empty>"]

@@ -726,6 +726,24 @@ BAD_INPUTS = [
     (["network", "disconnect", "bridge", "r1"], ["bridge", "r1"]),
     (["network", "create", "--subnet", "224.0.0.0/24", "mc"], ["224.0.0.0/24", "special-purpose"]),
     (["network", "create", "--subnet", "127.0.0.0/24", "lo8"], ["127.0.0.0/24", "loopback"]),
+    # the sandbox (issue 18)
+    (["run", "--memory", "12zz", "--", "true"], ["--memory", "12zz"]),
+    (["run", "--cpus", "-1", "--", "true"], ["--cpus", "-1"]),
+    (["run", "--cpus", "0", "--", "true"], ["--cpus"]),
+    (["run", "--pids-limit", "abc", "--", "true"], ["--pids-limit", "abc"]),
+    (["run", "--memory-swap", "1g", "--", "true"], ["--memory-swap", "--memory"]),
+    (["run", "--user", "nosuchuser-hutch", "--", "true"], ["nosuchuser-hutch"]),
+    (["run", "--group-add", "nosuchgroup-hutch", "--", "true"], ["nosuchgroup-hutch"]),
+    (["run", "-v", "relative:/mnt", "--", "true"], ["relative"]),
+    (["run", "-v", "/nonexistent-hutch-src:/mnt", "--", "true"], ["/nonexistent-hutch-src"]),
+    (["run", "-v", "/tmp:/mnt:rx", "--", "true"], ["ro or rw"]),
+    (["run", "--mount", "type=bind,source=/tmp", "--", "true"], ["target"]),
+    (["run", "--mount", "type=volume,target=/mnt", "--", "true"], ["type"]),
+    (["run", "--rootfs", "/nonexistent-hutch-rootfs", "--", "true"], ["/nonexistent-hutch-rootfs"]),
+    (["run", "--tmpfs", "relative", "--", "true"], ["--tmpfs", "relative"]),
+    (["run", "--tmpfs", "/tmp:bogus", "--", "true"], ["--tmpfs", "bogus"]),
+    (["run", "--security-opt", "seccomp=/nonexistent-hutch.json", "--", "true"], ["/nonexistent-hutch.json"]),
+    (["run", "--security-opt", "apparmor=x", "--", "true"], ["--security-opt"]),
 ]
 
 

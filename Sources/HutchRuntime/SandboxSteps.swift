@@ -1,0 +1,142 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HutchModel
+import HutchOS
+import HutchState
+
+/// `run`'s sandbox steps (issue 18): checks before anything is created, the cgroup and the
+/// seccomp file after the container's folder exists, and their removal with the container.
+extension Runtime {
+    /// Before anything is created: host paths exist, the user resolves in the container's
+    /// /etc/passwd, the seccomp profile reads and compiles. Returns the sandbox to record (user
+    /// resolved, cgroup paths set) and the compiled seccomp profile (nil: unconfined).
+    func checkSandbox(_ o: RunOptions, id: String) throws -> (Sandbox, String?) {
+        var s = o.sandbox
+        let root = s.rootfs ?? ""
+        if let r = s.rootfs {
+            guard Self.isDirectory(r) else { throw HutchError("invalid --rootfs \(r): no such directory") }
+        }
+        for v in s.volumes {
+            guard access(v.source, F_OK) == 0 else {
+                throw HutchError("invalid volume \(v.source):\(v.target): the host path \(v.source) does not exist")
+            }
+            guard access(root + v.target, F_OK) == 0 else {
+                throw HutchError("invalid volume \(v.source):\(v.target): the mount point \(v.target) does not exist in the container (create it first)")
+            }
+        }
+        for t in s.tmpfs where !Self.isDirectory(root + t.path) {
+            throw HutchError("invalid --tmpfs \(t.path): no such directory in the container (create it first)")
+        }
+        if let w = o.workdir, s.rootfs != nil, !Self.isDirectory(root + w) {
+            throw HutchError("invalid --workdir \(w): no such directory in the --rootfs")
+        }
+        let passwd = Sys.readFile(root + "/etc/passwd") ?? ""
+        let group = Sys.readFile(root + "/etc/group") ?? ""
+        if let u = s.user {
+            let r = try UserLookup.resolve(user: u, passwd: passwd, group: group)
+            s.uid = r.uid; s.gid = r.gid
+        }
+        s.groups = try s.groupAdd.map { try UserLookup.group($0, group: group, flag: "--group-add") }
+        if !s.groups.isEmpty && s.uid == nil { s.uid = 0; s.gid = 0 }
+        let mask = o.capMask.flatMap { UInt64($0, radix: 16) }
+        var seccomp: String?
+        switch s.seccomp {
+        case .unconfined: seccomp = nil
+        case .default: seccomp = SeccompProfile.defaultCompiled(capMask: mask)
+        case .profile(let p):
+            guard let text = Sys.readFile(p, limit: 4 << 20) else {
+                throw HutchError("cannot read the seccomp profile \(p): \(errnoString(errno))")
+            }
+            do { seccomp = try SeccompProfile.compile(json: text, capMask: mask) } catch let e as HutchError {
+                throw HutchError("\(p): \(e.message)")
+            }
+        }
+        s.cgroups = Cgroups.paths(for: id, version: Cgroups.detect()).values.sorted()
+        return (s, seccomp)
+    }
+
+    static func isDirectory(_ p: String) -> Bool {
+        var st = stat()
+        return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// After the container's folder exists: the cgroup (limits written) and the seccomp file.
+    /// Adds the undo steps. Returns the shim's options.
+    func startSandbox(_ s: inout Sandbox, seccomp: String?, id: String, dir: String, undo: inout Undo) throws -> ShimSandbox {
+        var out = ShimSandbox()
+        out.readOnly = s.readOnly
+        out.rootfs = s.rootfs
+        if s.rootfsOverlay {
+            let scratch = dir + "/overlay"
+            try Sys.mkdirs(scratch, mode: 0o700)
+            out.rootfsOverlay = scratch
+        }
+        out.mounts = s.orderedMounts.map {
+            switch $0 {
+            case .bind(let v): return .volume("\(v.source):\(v.target):\(v.readOnly ? "ro" : "rw")")
+            case .tmpfs(let t): return .tmpfs(t.shimArgument)
+            }
+        }
+        if !s.privileged {
+            out.masked = Sandbox.maskedPaths
+            out.readOnlyPaths = Sandbox.readOnlyPaths
+        }
+        if let u = s.uid { out.user = "\(u):\(s.gid ?? 0)" }
+        out.groups = s.groups
+        if let text = seccomp {
+            try Sys.writeFile(dir + "/seccomp", text, mode: 0o600, atomic: false)
+            out.seccomp = dir + "/seccomp"
+        }
+        let l = s.limits
+        let limits = Cgroups.Limits(memory: l.memory, memorySwap: l.memorySwap, nanoCpus: l.nanoCpus,
+                                    cpuShares: l.cpuShares, pidsLimit: l.pidsLimit)
+        do {
+            s.cgroups = try Cgroups.create(id: id, limits: limits)
+        } catch {
+            // Without limits the cgroup only serves accounting: a host where hutch cannot make
+            // one still runs containers.
+            if !l.isEmpty { throw error }
+            s.cgroups = []
+        }
+        let dirs = s.cgroups
+        undo.add("remove the cgroup") { if !Cgroups.remove(dirs).isEmpty { throw HutchError("cgroup \(dirs.joined(separator: ", ")) still busy") } }
+        out.cgroups = s.cgroups
+        return out
+    }
+
+    /// The sandbox's kernel state (its cgroups) once the container's processes are gone: records
+    /// whether the OOM killer struck, then removes them. Idempotent.
+    func stopSandbox(_ c: ContainerRecord) throws -> Bool {
+        let dirs = c.sandbox.cgroups
+        if dirs.isEmpty { return false }
+        let oom = Cgroups.oomKilled(dirs)
+        let left = Cgroups.remove(dirs)
+        // A record of an earlier boot: the reboot took its cgroups; what is there now is not its.
+        if !left.isEmpty && c.bootId == Sys.bootID { throw HutchError("cannot remove the cgroup \(left.joined(separator: ", ")): it still has processes") }
+        return oom
+    }
+
+    /// `hutch gc`: hutch cgroups whose container has no record in this store and no process.
+    func sweepCgroups(ids: Set<String>) -> [String] {
+        var report: [String] = []
+        for (id, dirs) in Cgroups.all() where !ids.contains(id) {
+            // Another state root's running container keeps its processes: rmdir refuses it.
+            let empty = dirs.allSatisfy { (Sys.readFile($0 + "/cgroup.procs") ?? "x").isEmpty }
+            if empty && Cgroups.remove(dirs).isEmpty { report.append("cgroup of vanished container \(id.prefix(12)) removed") }
+        }
+        return report
+    }
+
+    /// `exec`'s share of the sandbox: the same user, seccomp profile and cgroups.
+    func execSandbox(_ c: ContainerRecord) -> ShimSandbox {
+        var out = ShimSandbox()
+        let s = c.sandbox
+        if let u = s.uid { out.user = "\(u):\(s.gid ?? 0)" }
+        out.groups = s.groups
+        let f = containerDir(c.id) + "/seccomp"
+        if access(f, R_OK) == 0 { out.seccomp = f }
+        out.cgroups = s.cgroups
+        return out
+    }
+}
