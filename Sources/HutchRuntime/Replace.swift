@@ -35,6 +35,7 @@ extension Runtime {
         for j in try AttachmentRecord.of(old.id, in: db) {
             failures.attempt("delete veth \(j.hostVeth)") { try host.detachLater(hostVeth: j.hostVeth) }
         }
+        if old.status != .created { failures.attempt("remove the cgroup") { _ = try stopSandbox(old) } }
         try failures.check("cannot replace container \(old.name)", hint: " (hutch gc retries its cleanup)")
         try Self.forget(old.id, in: db)
         return old

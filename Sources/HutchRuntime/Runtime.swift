@@ -518,7 +518,9 @@ public final class Runtime {
             Fault.point("rm.after-kill")
             // Its cleanup ran when it exited; again, idempotently, in case that was cut short.
             try tearDownNetwork(c)
-            _ = try stopSandbox(c)
+            // A record still being created: its cgroup holds the held first process, and the
+            // run that made it removes it when it finds its record gone (its undo kills the shim first).
+            if c.status != .created { _ = try stopSandbox(c) }
         }
         Fault.point("rm.after-detach")
         // A record still being created (its `hutch run` is alive: reconcile kept it) goes only
