@@ -75,11 +75,11 @@ extension IptablesFirewall {
 
     /// kube-proxy's probabilities: endpoint i of n is taken with 1/(n-i), the last always.
     static func probability(_ i: Int, of n: Int) -> String {
-        let p = 1.0 / Double(n - i)
         // iptables-save prints 11 decimals; so do we
-        var s = String(Int((p * 1e11).rounded()))
-        while s.count < 11 { s = "0" + s }
-        return "0." + s
+        let scaled = Int((1e11 / Double(n - i)).rounded())
+        var frac = String(scaled % 100_000_000_000)
+        while frac.count < 11 { frac = "0" + frac }
+        return "\(scaled / 100_000_000_000).\(frac)"
     }
 
     public static func serviceRules(_ st: ServiceState) -> ServiceRules {
