@@ -89,7 +89,7 @@ extension Runtime {
             var unhairpin: [IPv4Address] = []
             for e in eps where e.isLocal { if try !ServiceStore.isEndpoint(e.ip, in: db) { unhairpin.append(e.ip) } }
             try host.applyServices([ServiceChange(old: ServiceState(s, eps), new: nil)], hairpinAdd: [], hairpinRemove: unhairpin)
-            return try ServiceStore.all(in: db).isEmpty ? ServiceStore.range(in: db, record: false) : nil
+            return try ServiceStore.count(in: db) == 0 ? ServiceStore.range(in: db, record: false) : nil
         }
         if let r = last { try host.removeServiceRoute(r) }
         refreshServiceNames()
@@ -97,7 +97,7 @@ extension Runtime {
 
     /// The service range when no service exists (the route can go), else nil.
     func serviceRangeIfEmpty() throws -> CIDRv4? {
-        try store.read { db in try ServiceStore.all(in: db).isEmpty ? ServiceStore.range(in: db, record: false) : nil }
+        try store.read { db in try ServiceStore.count(in: db) == 0 ? ServiceStore.range(in: db, record: false) : nil }
     }
 
     // MARK: endpoints follow containers

@@ -69,6 +69,10 @@ public enum ServiceStore {
         return r
     }
 
+    public static func count(in db: Database) throws -> Int {
+        try db.int(sql: "SELECT COUNT(*) FROM services") ?? 0
+    }
+
     public static func all(in db: Database) throws -> [ServiceRecord] {
         try ServiceRecord.fetchAll(db, order: "name")
     }
