@@ -1,0 +1,164 @@
+"""start, start -a, restart, run --restart (issue 14 §3): what a container keeps across them."""
+import re
+
+from harness import HOST_OUT_IP, PY, wait_until
+from test_lifecycle import assert_gone
+
+# A web server that answers with its container's name and the file /tmp/n's count of starts.
+SERVE = ["--", PY, "-m", "http.server", "80", "--directory", "/"]
+
+
+def web_ok(h, out, port):
+    return h.wait_http(f"http://{HOST_OUT_IP}:{port}/etc/hostname", ns=out).strip()
+
+
+def test_start_after_exit_keeps_id_address_and_ports(h):
+    out = h.outside()
+    h.hutch("network", "create", "rnet")
+    cid = h.run_d("--name", "web", "--network", "rnet", "--hostname", "webhost", "-p", "8086:80", *SERVE)
+    ip = h.ip_of("web")
+    assert web_ok(h, out, 8086) == "webhost"
+    h.hutch("stop", "-t", "2", "web", timeout=30)
+    c = h.inspect("web")
+    assert c["State"]["Status"] == "exited"
+    h.wait_veth_gone(cid)
+    # the address and the host port were given back while it was stopped
+    assert h.hutch("port", "web").out.strip() == ""
+
+    assert h.hutch("start", "web").out == "web\n"
+    c = h.inspect("web")
+    assert c["Id"] == cid and c["State"]["Status"] == "running" and c["State"]["ExitCode"] == 0
+    assert c["NetworkSettings"]["IPAddress"] == ip
+    assert "0.0.0.0:8086" in h.hutch("port", "web", "80").out
+    # real traffic from another machine through the published port, to the same address
+    assert web_ok(h, out, 8086) == "webhost"
+    assert f"inet {ip}/" in h.hutch("exec", "web", "ip", "-o", "-4", "addr", "show", "dev", "eth0").out
+    # starting a running container is a no-op (Docker), same process
+    pid = c["State"]["Pid"]
+    assert h.hutch("start", "web").out == "web\n"
+    assert h.inspect("web")["State"]["Pid"] == pid
+    h.hutch("rm", "-f", "web")
+    assert_gone(h, cid)
+    h.hutch("network", "rm", "rnet")
+
+
+def test_start_refuses_an_address_or_port_taken_meanwhile(h):
+    h.hutch("network", "create", "--subnet", "10.131.0.0/24", "tnet")
+    h.run_d("--name", "a", "--network", "tnet", "--ip", "10.131.0.50", "--", "sleep", "300")
+    h.hutch("stop", "-t", "0", "a", timeout=30)
+    b = h.run_d("--name", "b", "--network", "tnet", "--ip", "10.131.0.50", "--", "sleep", "300")
+    r = h.hutch("start", "a", check=False)
+    assert r.rc == 125 and "10.131.0.50" in r.err and "container b" in r.err and r.err.count("\n") == 1, r
+    assert h.inspect("a")["State"]["Status"] == "exited"
+    h.hutch("rm", "-f", "b")
+    h.wait_veth_gone(b)
+
+    h.run_d("--name", "p1", "-p", "8087:80", "--", "sleep", "300")
+    h.hutch("stop", "-t", "0", "p1", timeout=30)
+    h.run_d("--name", "p2", "-p", "8087:80", "--", "sleep", "300")
+    r = h.hutch("start", "p1", check=False)
+    assert r.rc == 125 and "8087" in r.err and "p2" in r.err, r
+    c = h.inspect("p1")
+    assert c["State"]["Status"] == "exited" and c["NetworkSettings"]["IPAddress"] == ""
+    # once the other one is gone, the address and the port are its again
+    h.hutch("rm", "-f", "p2")
+    h.hutch("start", "p1")
+    assert "8087" in h.hutch("port", "p1").out
+    h.hutch("start", "a")
+    assert h.ip_of("a") == "10.131.0.50"
+    h.hutch("rm", "-f", "a", "p1")
+    h.hutch("network", "rm", "tnet")
+
+
+def test_start_attach_prints_output_and_passes_the_status(h):
+    h.run_d("--name", "j", "--", "sh", "-c", "echo run-out; echo run-err >&2; exit 3")
+    assert h.hutch("wait", "j").out.strip() == "3"
+    r = h.hutch("start", "-a", "j", check=False)
+    assert r.rc == 3, r
+    assert r.out == "run-out\n" and r.err == "run-err\n", r
+    # both runs are in the log
+    assert h.hutch("logs", "j").out == "run-out\nrun-out\n"
+
+
+def test_restart_runs_it_again_with_the_same_address(h):
+    cid = h.run_d("--name", "r", "--", "sleep", "300")
+    before = h.inspect("r")
+    assert h.hutch("restart", "-t", "1", "r", timeout=30).out == "r\n"
+    after = h.inspect("r")
+    assert after["Id"] == cid and after["State"]["Running"]
+    assert after["State"]["Pid"] != before["State"]["Pid"]
+    assert after["NetworkSettings"]["IPAddress"] == before["NetworkSettings"]["IPAddress"]
+    # restart of an exited container starts it
+    h.hutch("stop", "-t", "1", "r", timeout=30)
+    h.hutch("restart", "r", timeout=30)
+    assert h.inspect("r")["State"]["Running"]
+
+
+def test_on_failure_restarts_exactly_max_times(h):
+    cid = h.run_d("--name", "of", "--restart", "on-failure:2", "--", "sh", "-c", "echo attempt; exit 3")
+    c = wait_until(lambda: (lambda c: c if c["State"]["Status"] == "exited" else None)(h.inspect("of")),
+                   timeout=20, desc="on-failure:2 to give up")
+    assert c["RestartCount"] == 2 and c["State"]["ExitCode"] == 3
+    assert c["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    assert h.hutch("logs", "of").out == "attempt\n" * 3
+    h.wait_veth_gone(cid)
+    # on-failure does not restart after a success
+    h.run_d("--name", "ok", "--restart", "on-failure", "--", "true")
+    c = h.wait_exited("ok")
+    assert c["RestartCount"] == 0 and c["State"]["ExitCode"] == 0
+
+
+def test_always_restarts_in_the_same_network_until_stopped(h):
+    out = h.outside()
+    # serves for a moment, then exits 0: `always` brings it back each time
+    cid = h.run_d("--name", "al", "--restart", "always", "-p", "8088:80", "--", "sh", "-c",
+                  f"timeout 1 {PY} -m http.server 80 --directory /; exit 0")
+    ip = h.ip_of("al")
+    wait_until(lambda: h.inspect("al")["RestartCount"] >= 2, timeout=20, desc="two restarts")
+    # the network stayed: same address, the published port still reaches it
+    wait_until(lambda: (lambda c: c if c["State"]["Running"] and not c["State"]["Restarting"] else None)(h.inspect("al")),
+               desc="a running period")
+    assert h.ip_of("al") == ip
+    assert web_ok(h, out, 8088) == cid[:12]
+    assert h.inspect("al")["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    h.hutch("stop", "-t", "2", "al", timeout=30)
+    c = h.inspect("al")
+    assert c["State"]["Status"] == "exited"
+    count = c["RestartCount"]
+    h.wait_veth_gone(cid)
+    # not restarted after the user's stop
+    h.run(["sleep", "1.5"])
+    c = h.inspect("al")
+    assert c["State"]["Status"] == "exited" and c["RestartCount"] == count
+    # start clears the stop: the policy applies again
+    h.hutch("start", "al")
+    wait_until(lambda: h.inspect("al")["RestartCount"] >= 1, timeout=20, desc="a restart after start")
+    h.hutch("kill", "al")
+    c = wait_until(lambda: (lambda c: c if c["State"]["Status"] == "exited" else None)(h.inspect("al")), desc="kill to stop it")
+    h.run(["sleep", "1"])
+    assert h.inspect("al")["State"]["Status"] == "exited", "a killed container is not restarted (Docker)"
+
+
+def test_restarting_shows_in_ps_and_rm_f_leaves_nothing(h):
+    cid = h.run_d("--name", "fl", "--restart", "always", "--", "sh", "-c", "exit 1")
+    # the backoff doubles (100 ms, 200 ms, ... 1 min): soon it is caught waiting
+    def restarting():
+        st = h.hutch("ps", "--filter", "name=fl", "--format", "{{.Status}}|{{.State}}").out.strip()
+        return st if st.endswith("|restarting") else None
+    st = wait_until(restarting, timeout=20, desc="ps to show Restarting")
+    assert re.fullmatch(r"Restarting \(1\) .* ago\|restarting", st), st
+    c = h.inspect("fl")
+    assert c["State"]["Restarting"] is True and c["State"]["Status"] == "restarting" and c["RestartCount"] >= 1
+    assert cid[:12] in h.ps_ids(all=False), "a restarting container is listed without -a (Docker)"
+    assert h.hutch("ps", "-q", "--filter", "status=restarting").out.split() == [cid[:12]]
+    h.hutch("rm", "-f", "fl")
+    assert_gone(h, cid)
+
+
+def test_stop_of_a_container_waiting_to_restart(h):
+    cid = h.run_d("--name", "w", "--restart", "on-failure", "--", "sh", "-c", "exit 4")
+    wait_until(lambda: h.inspect("w")["State"]["Restarting"], timeout=20, desc="a wait between restarts")
+    h.hutch("stop", "w", timeout=20)
+    c = h.inspect("w")
+    assert c["State"]["Status"] == "exited" and c["State"]["ExitCode"] == 4
+    h.wait_veth_gone(cid)
