@@ -40,7 +40,7 @@ public struct ContainerJSON: JSONConvertible {
                 "Status": .string(running && c.restarting ? "restarting" : c.status.rawValue),
                 "Running": .bool(running),
                 "Restarting": .bool(running && c.restarting),
-                "Pid": .int(Int64(running ? c.pid : 0)),
+                "Pid": .int(Int64(running && !c.restarting ? c.pid : 0)),
                 "ExitCode": .int(Int64(c.exitCode ?? 0)),
                 "StartedAt": .string(c.startedAt ?? never),
                 "FinishedAt": .string(c.finishedAt ?? never),

@@ -9,7 +9,7 @@
 //   spawn.c    -> child.c, monitor.c, tty.c, caps.c, proc.c
 //   exec.c     -> monitor.c, tty.c, caps.c, proc.c
 //   child.c    -> init.c, tty.c, caps.c, proc.c
-//   monitor.c  -> tty.c, proc.c
+//   monitor.c  -> tty.c, logfmt.c, proc.c
 //   init.c, tty.c, caps.c, linger.c -> proc.c
 //   proc.c     -> libc only: failure reports, fd hygiene, signal reset, exec, clone, exit codes
 //
