@@ -95,6 +95,15 @@ int run_and_wait(char **argv) {
     return status_to_code(status);
 }
 
+// The child's exit code if it has exited, -1 if not yet, 125 if waiting failed.
+static int try_reap(pid_t child) {
+    int status;
+    pid_t p = waitpid(child, &status, WNOHANG);
+    if (p == child) return status_to_code(status);
+    if (p < 0 && errno != EINTR) return EXIT_SHIM;
+    return -1;
+}
+
 // --- a child on a pty ---------------------------------------------------------------------------
 
 // How long output may pause after the child's exit before the copy ends anyway.
@@ -151,13 +160,7 @@ int monitor_wait_tty(pid_t child, const sigset_t *forward, int master, int in, i
     bool master_open = true;
     int code = -1; // the child's exit code once it has exited
     for (;;) {
-        if (code < 0) {
-            int status;
-            pid_t p = waitpid(child, &status, WNOHANG);
-            if (p == child) code = status_to_code(status);
-            else if (p < 0 && errno != EINTR) code = EXIT_SHIM;
-            if (code >= 0) in = -1; // keystrokes typed from now on are the caller's shell's
-        }
+        if (code < 0 && (code = try_reap(child)) >= 0) in = -1; // keystrokes typed from now on are the caller's shell's
         if (code >= 0 && !master_open) break;
         bool pending = in_len > in_off;
         struct pollfd pf[3] = {
@@ -221,12 +224,7 @@ int monitor_wait_log(pid_t child, const sigset_t *forward, int out_rd, int err_r
     char buf[16384];
     int code = -1;
     for (;;) {
-        if (code < 0) {
-            int status;
-            pid_t p = waitpid(child, &status, WNOHANG);
-            if (p == child) code = status_to_code(status);
-            else if (p < 0 && errno != EINTR) code = EXIT_SHIM;
-        }
+        if (code < 0) code = try_reap(child);
         if (code >= 0 && fds[0] < 0 && fds[1] < 0) break;
         struct pollfd pf[3] = {
             { .fd = sfd, .events = POLLIN },
