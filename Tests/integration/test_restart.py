@@ -171,3 +171,41 @@ def test_stop_of_a_container_waiting_to_restart(h):
     h.run(["sleep", "1"])
     assert h.inspect("w")["RestartCount"] == count
     h.wait_veth_gone(cid)
+
+
+def test_monitor_killed_leaves_nothing_and_is_not_restarted(h):
+    import os
+    import signal
+    cid = h.run_d("--name", "k9", "--restart", "always", "-p", "8089:80", "--", "sleep", "300")
+    shim = None
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                args = open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if len(args) > 1 and args[0].endswith(b"hutch-shim") and args[1] == b"run" and cid.encode() in b" ".join(args):
+                shim = int(p)
+    assert shim, "the container's monitor"
+    os.kill(shim, signal.SIGKILL)
+    # the next command repairs: the container exited, its network, address and port are gone
+    c = wait_until(lambda: (lambda c: c if c["State"]["Status"] == "exited" else None)(h.inspect("k9")),
+                   desc="the record to be repaired")
+    assert c["State"]["Running"] is False
+    h.wait_veth_gone(cid)
+    assert h.hutch("port", "k9").out.strip() == ""
+    # and it can be started again
+    h.hutch("start", "k9")
+    assert "8089" in h.hutch("port", "k9").out
+    h.hutch("rm", "-f", "k9")
+    assert_gone(h, cid)
+
+
+def test_start_a_pod_member_joins_the_pod_again(h):
+    h.hutch("pod", "create", "--name", "pd")
+    h.run_d("--pod", "pd", "--name", "m", "--", "sh", "-c", "hostname")
+    h.wait_exited("m")
+    h.hutch("start", "m")
+    h.wait_exited("m")
+    assert h.hutch("logs", "m").out == "pd\npd\n"
+    h.hutch("pod", "rm", "-f", "pd")
