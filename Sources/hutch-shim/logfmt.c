@@ -63,28 +63,36 @@ static int write_all(int fd, struct iovec *iov, int cnt) {
     return 0;
 }
 
+// Entries per writev: 3 iovecs each, within the kernel's IOV_MAX (1024).
+enum { BATCH = 64 };
+
 int log_chunk(int fd, const char *stream, const char *buf, size_t n) {
-    char head[30 + 1 + 6 + 3];
-    timestamp(head);
-    head[30] = ' ';
+    // One timestamp for what one read returned; two heads that differ only in their tag.
+    char full[30 + 1 + 6 + 3], part[sizeof full];
+    timestamp(full);
+    full[30] = ' ';
     size_t sl = strlen(stream);
-    memcpy(head + 31, stream, sl);
+    memcpy(full + 31, stream, sl);
     size_t hl = 31 + sl;
-    head[hl] = ' ';
-    head[hl + 2] = ' ';
+    full[hl] = ' ';
+    full[hl + 2] = ' ';
+    memcpy(part, full, sizeof full);
+    full[hl + 1] = 'F';
+    part[hl + 1] = 'P';
+    struct iovec iov[3 * BATCH];
     while (n > 0) {
-        const char *nl = memchr(buf, '\n', n);
-        size_t len = nl ? (size_t)(nl - buf) : n;
-        head[hl + 1] = nl ? 'F' : 'P';
-        struct iovec iov[3] = {
-            { .iov_base = head, .iov_len = hl + 3 },
-            { .iov_base = (void *)buf, .iov_len = len },
-            { .iov_base = "\n", .iov_len = 1 },
-        };
-        if (write_all(fd, iov, 3) < 0) return -1;
-        size_t used = nl ? len + 1 : len;
-        buf += used;
-        n -= used;
+        int cnt = 0;
+        while (n > 0 && cnt < 3 * BATCH) {
+            const char *nl = memchr(buf, '\n', n);
+            size_t len = nl ? (size_t)(nl - buf) : n;
+            iov[cnt++] = (struct iovec){ .iov_base = nl ? full : part, .iov_len = hl + 3 };
+            iov[cnt++] = (struct iovec){ .iov_base = (void *)buf, .iov_len = len };
+            iov[cnt++] = (struct iovec){ .iov_base = "\n", .iov_len = 1 };
+            size_t used = nl ? len + 1 : len;
+            buf += used;
+            n -= used;
+        }
+        if (write_all(fd, iov, cnt) < 0) return -1;
     }
     return 0;
 }

@@ -8,7 +8,8 @@
 
 #include <stddef.h>
 
-// Appends what one read() of `stream` ("stdout"/"stderr") returned: one entry per line, the last
-// piece `P` if it did not end with a newline. One writev per entry (O_APPEND: never interleaved
-// with another writer). No heap. Returns -1 if the log cannot take more (errno set), else 0.
+// Appends what one read() of `stream` ("stdout"/"stderr") returned: one entry per line, all with
+// the time of the read, the last piece `P` if it did not end with a newline. One writev per 64
+// entries (O_APPEND: whole entries, never interleaved with another writer's). No heap. Returns -1
+// if the log cannot take more (errno set), else 0.
 int log_chunk(int fd, const char *stream, const char *buf, size_t n);
