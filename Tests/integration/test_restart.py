@@ -209,3 +209,20 @@ def test_start_a_pod_member_joins_the_pod_again(h):
     h.wait_exited("m")
     assert h.hutch("logs", "m").out == "pd\npd\n"
     h.hutch("pod", "rm", "-f", "pd")
+
+
+def test_start_and_restart_policy_with_iptables(h):
+    from harness import Backend, rules
+    fw = Backend(h, "iptables")
+    out = h.outside()
+    cid = fw.run_d("--name", "ipt", "--hostname", "ipthost", "--restart", "on-failure", "-p", "8090:80", *SERVE)
+    assert web_ok(h, out, 8090) == "ipthost"
+    fw.hutch("stop", "-t", "2", "ipt", timeout=30)
+    fw.wait_exited("ipt")
+    assert "--dport 8090" not in rules(h, "iptables")
+    fw.hutch("start", "ipt")
+    assert "--dport 8090" in rules(h, "iptables"), "the DNAT rule is back"
+    assert web_ok(h, out, 8090) == "ipthost"
+    fw.hutch("rm", "-f", "ipt")
+    assert_gone(h, cid)
+    assert "--dport 8090" not in rules(h, "iptables")
