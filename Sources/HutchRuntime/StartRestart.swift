@@ -114,6 +114,9 @@ extension Runtime {
             try shim.release()
         } catch {
             // The shim has reported the failure and exits on its own; reap it before unwinding.
+            // With a restart policy it would start the command again: a command that cannot
+            // start is an error of this command instead (Docker), so the shim goes now.
+            if spec.restart != nil { Glibc.kill(shim.pid, SIGKILL) }
             _ = shim.waitExit()
             throw error
         }

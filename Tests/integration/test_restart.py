@@ -226,3 +226,10 @@ def test_start_and_restart_policy_with_iptables(h):
     fw.hutch("rm", "-f", "ipt")
     assert_gone(h, cid)
     assert "--dport 8090" not in rules(h, "iptables")
+
+
+def test_a_command_that_cannot_start_is_not_restarted(h):
+    r = h.hutch("run", "-d", "--name", "bad", "--restart", "always", "--", "/nonexistent-hutch-cmd", check=False, timeout=20)
+    assert r.rc == 127 and "/nonexistent-hutch-cmd" in r.err, r
+    assert h.ps_ids(all=True) == []
+    h.wait_no_veths()
