@@ -113,6 +113,9 @@ public struct ContainerRecord: Sendable, Equatable {
     public var openStdin = false
     /// The host ports it was given (`-p`), reserved again by `hutch start`.
     public var published: [PortMapping] = []
+    /// The networks it had joined with `network connect` when it last stopped, joined again by
+    /// `hutch start`: `NETWORK/ADDRESS/ALIAS,ALIAS`.
+    public var connected: [String] = []
 
     public var shortId: String { String(id.prefix(12)) }
 

@@ -279,8 +279,12 @@ public final class Runtime {
             return
         }
         try store.write { db in
+            // The networks it had joined, for `start` to join again (only at its first cleanup:
+            // a repeated one finds them released).
+            let attached = try AttachmentRecord.of(id, in: db)
             try Self.release(id, in: db)
             guard var r = try ContainerRecord.fetchOne(db, key: id), r.status != .exited else { return }
+            r.connected = attached.map { "\($0.network)/\($0.ipAddress)/\($0.aliases.joined(separator: ","))" }
             r.status = .exited
             r.restarting = false
             r.exitCode = code

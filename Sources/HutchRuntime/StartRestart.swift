@@ -230,6 +230,26 @@ extension Runtime {
             }
         }
         undo.cancel()
+
+        // 5. The networks it had joined with `network connect`, in their order (eth1, eth2...).
+        //    One that cannot be joined again stops it: started only half-way is not started.
+        for entry in running.connected {
+            let f = entry.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard f.count == 3 else { continue }
+            do {
+                _ = try connect(network: f[0], container: c.id, ip: IPv4Address(f[1]),
+                                aliases: f[2].split(separator: ",").map(String.init))
+            } catch let e as HutchError {
+                _ = try? stopAll([try store.container(c.id)], timeout: 0)
+                // Its list stays whole for the next start (its cleanup saw only those joined).
+                try store.write { db in
+                    guard var r = try ContainerRecord.fetchOne(db, key: c.id) else { return }
+                    r.connected = running.connected
+                    try r.update(db)
+                }
+                throw HutchError("cannot start container \(c.name): joining network \(f[0]) again failed: \(e.message)")
+            }
+        }
         return running
     }
 

@@ -29,6 +29,7 @@ extension ContainerRecord: SQLKeyedRecord {
         tty = r.bool("tty")
         openStdin = r.bool("openStdin")
         published = r.strings("published").compactMap { PortMapping(stored: $0) }
+        connected = r.strings("connected")
     }
     public var columns: [(String, any SQLArgument)] {
         [("id", id), ("name", name), ("command", JSON.strings(command).render()), ("hostname", hostname),
@@ -42,7 +43,7 @@ extension ContainerRecord: SQLKeyedRecord {
          ("extraHosts", JSON.strings(extraHosts).render()), ("dns", JSON.strings(dns).render()),
          ("sandbox", sandbox.stored)] + [("restartPolicy", restartPolicy.description), ("restartCount", restartCount),
          ("restarting", restarting), ("tty", tty), ("openStdin", openStdin),
-         ("published", JSON.strings(published.map(\.stored)).render())]
+         ("published", JSON.strings(published.map(\.stored)).render()), ("connected", JSON.strings(connected).render())]
     }
 }
 
@@ -221,7 +222,8 @@ public final class Store: @unchecked Sendable {
         """
         ALTER TABLE containers ADD COLUMN sandbox TEXT NOT NULL DEFAULT '{}';
         """,
-        // 5 (issue 14 §3): start, restart policies; the published ports and stdio kept for `start`.
+        // 5 (issue 14 §3): start, restart policies; the published ports, connected networks and
+        // stdio kept for `start`.
         """
         ALTER TABLE containers ADD COLUMN restartPolicy TEXT NOT NULL DEFAULT 'no';
         ALTER TABLE containers ADD COLUMN restartCount INTEGER NOT NULL DEFAULT 0;
@@ -229,6 +231,7 @@ public final class Store: @unchecked Sendable {
         ALTER TABLE containers ADD COLUMN tty BOOLEAN NOT NULL DEFAULT 0;
         ALTER TABLE containers ADD COLUMN openStdin BOOLEAN NOT NULL DEFAULT 0;
         ALTER TABLE containers ADD COLUMN published TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE containers ADD COLUMN connected TEXT NOT NULL DEFAULT '[]';
         """,
     ]
 

@@ -233,3 +233,24 @@ def test_a_command_that_cannot_start_is_not_restarted(h):
     assert r.rc == 127 and "/nonexistent-hutch-cmd" in r.err, r
     assert h.ps_ids(all=True) == []
     h.wait_no_veths()
+
+
+def test_start_joins_connected_networks_again(h):
+    h.hutch("network", "create", "--subnet", "10.132.0.0/24", "front")
+    h.hutch("network", "create", "--subnet", "10.133.0.0/24", "back")
+    h.run_d("--name", "cn", "--network", "front", "--", "sleep", "300")
+    h.hutch("network", "connect", "--alias", "api", "back", "cn")
+    before = h.inspect("cn")["NetworkSettings"]["Networks"]
+    assert set(before) == {"front", "back"}
+    h.hutch("stop", "-t", "0", "cn", timeout=30)
+    h.hutch("start", "cn")
+    after = h.inspect("cn")["NetworkSettings"]["Networks"]
+    assert set(after) == {"front", "back"}
+    assert after["back"]["IPAddress"] == before["back"]["IPAddress"] and after["back"]["Aliases"] == ["api"]
+    out = h.hutch("exec", "cn", "ip", "-o", "-4", "addr", "show", "dev", "eth1").out
+    assert f"inet {before['back']['IPAddress']}/" in out, out
+    # a peer on back reaches it by its alias
+    h.run_d("--name", "peer", "--network", "back", "--", "sleep", "300")
+    assert h.hutch("exec", "peer", "getent", "hosts", "api").out.split()[0] == before["back"]["IPAddress"]
+    h.hutch("rm", "-f", "cn", "peer")
+    h.hutch("network", "rm", "front", "back")
