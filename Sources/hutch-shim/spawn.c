@@ -58,7 +58,6 @@ static void close_if(int *fd) {
     *fd = -1;
 }
 
-
 // fd 3, 4 and 5 stay taken (by /dev/null) once closed: a restarted child closes 3 and 4 and
 // reports on 5, so nothing of ours may land on those numbers.
 static void hold_fd(int fd) {
