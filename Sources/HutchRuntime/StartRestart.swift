@@ -253,6 +253,18 @@ extension Runtime {
         return running
     }
 
+    /// `start -a`: while attached, SIGINT, SIGTERM and SIGHUP sent to this process go to the
+    /// container (through its monitor, which forwards them to its first process), as Docker's
+    /// sig-proxy does; the container runs in a session of its own, so the terminal's ^C reaches
+    /// only this process.
+    public func proxySignals(to c: ContainerRecord) {
+        AttachedSignals.target = c.shimPid
+        let handler: @convention(c) (Int32) -> Void = { sig in
+            if AttachedSignals.target > 0 { _ = Glibc.kill(AttachedSignals.target, sig) }
+        }
+        for s in [SIGINT, SIGTERM, SIGHUP] { signal(s, handler) }
+    }
+
     /// The generated /etc files a container's mount namespace gets (those of the container whose
     /// namespaces it joins, if any).
     func etcBinds(_ c: ContainerRecord, joined: ContainerRecord?) -> [String] {
@@ -336,4 +348,9 @@ extension Runtime {
         guard let r = changed else { return }
         if r.restarting { didStop(r) } else { didStart(r) }
     }
+}
+
+/// The monitor that `start -a` passes signals to.
+enum AttachedSignals {
+    nonisolated(unsafe) static var target: pid_t = 0
 }

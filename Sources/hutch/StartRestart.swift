@@ -27,6 +27,7 @@ enum Start {
         let offset = stat(rt.logPath(before.id), &st) == 0 ? Int(st.st_size) : 0
         // (Already running: Docker's no-op; attached to what comes next.)
         let c = try rt.start(refs[0])
+        rt.proxySignals(to: c)
         try Logs.show(rt, c, filter: LogFilter(), timestamps: false, follow: true, offset: offset)
         let status = try rt.waitStatus(c.id)
         if status != 0 { throw ExitStatus(status) }

@@ -254,3 +254,16 @@ def test_start_joins_connected_networks_again(h):
     assert h.hutch("exec", "peer", "getent", "hosts", "api").out.split()[0] == before["back"]["IPAddress"]
     h.hutch("rm", "-f", "cn", "peer")
     h.hutch("network", "rm", "front", "back")
+
+
+def test_start_attach_passes_signals_on(h):
+    import signal
+    # ^C at the terminal reaches only hutch (the container has a session of its own): passed on
+    h.run_d("--name", "trap", "--", "sh", "-c", 'trap "echo got-int; exit 5" INT; echo ready; while :; do sleep 0.1; done')
+    h.hutch("stop", "-t", "0", "trap", timeout=20)
+    p = h.hutch_bg("start", "-a", "trap")
+    wait_until(lambda: "ready" in p.output(), desc="the command to start")
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=10)
+    assert p.returncode == 5 and "got-int" in p.output(), p.output()
+    assert h.inspect("trap")["State"]["ExitCode"] == 5
