@@ -123,6 +123,8 @@ public struct ShimSandbox: Equatable, Sendable {
     public var rootfs: String?
     /// A directory for the private overlay's tmpfs (`--rootfs DIR:O`).
     public var rootfsOverlay: String?
+    /// With `rootfs` "/" and an overlay: the host's other file systems bound read-only.
+    public var hostSubmounts = false
     /// `--tmpfs PATH[:OPTS]` or `--volume SRC:DST:ro|rw`, parents first.
     public enum Mount: Equatable, Sendable { case tmpfs(String), volume(String) }
     public var mounts: [Mount] = []
@@ -141,6 +143,7 @@ public struct ShimSandbox: Equatable, Sendable {
         if readOnly { a.append("--read-only") }
         if let r = rootfs { a += ["--rootfs", r] }
         if let o = rootfsOverlay { a += ["--rootfs-overlay", o] }
+        if hostSubmounts { a.append("--host-submounts") }
         for m in mounts {
             switch m {
             case .tmpfs(let t): a += ["--tmpfs", t]

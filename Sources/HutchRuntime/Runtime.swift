@@ -157,6 +157,7 @@ public final class Runtime {
 
         // 3b. The sandbox: cgroup (limits written) and compiled seccomp profile.
         let shimSandbox = try startSandbox(&sandbox, seccomp: seccomp, id: id, dir: dir, undo: &undo)
+        Fault.point("run.after-sandbox")
         Timeline.mark("sandbox")
 
         // 4. The bridge (created on first use).

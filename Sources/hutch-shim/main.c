@@ -35,7 +35,7 @@ static const char usage_text[] =
     "                      [--hostname NAME] [--bind SRC:DST]... [--no-proc] [--workdir DIR]\n"
     "                      [--env K=V]... [--init | --pause] [--caps HEX] [--no-new-privs]\n"
     "                      [--log PATH] [--exit-file PATH] [--exit-cmd ARG]... [--detach]\n"
-    "                      [--tty] [--open-stdin] [--read-only] [--rootfs DIR [--rootfs-overlay DIR]]\n"
+    "                      [--tty] [--open-stdin] [--read-only] [--rootfs DIR [--rootfs-overlay DIR [--host-submounts]]]\n"
     "                      [--tmpfs PATH[:OPTS]]... [--volume SRC:DST:ro|rw]... [--mask PATH]...\n"
     "                      [--readonly-path PATH]... [--user UID:GID] [--groups GID,...]\n"
     "                      [--seccomp FILE] [--cgroup DIR]... [-- CMD ARG...]\n"
@@ -191,6 +191,7 @@ static int parse_run(int argc, char **argv) {
         else if (is(&a, "--read-only")) { flag(&a); s->mounts.read_only = true; }
         else if (is(&a, "--rootfs")) s->mounts.rootfs = abs_path(value(&a), "--rootfs");
         else if (is(&a, "--rootfs-overlay")) s->mounts.overlay = abs_path(value(&a), "--rootfs-overlay");
+        else if (is(&a, "--host-submounts")) { flag(&a); s->mounts.host_submounts = true; }
         else if (is(&a, "--tmpfs")) parse_tmpfs(&s->mounts.entries[s->mounts.nentries++], (char *)value(&a));
         else if (is(&a, "--volume")) parse_volume(&s->mounts.entries[s->mounts.nentries++], (char *)value(&a));
         else if (is(&a, "--mask")) s->mounts.masked[s->mounts.nmasked++] = abs_path(value(&a), "--mask");

@@ -9,6 +9,7 @@ enum Sandboxing {
     static let volume = CLIOption.list("-v, --volume", "Bind a host directory or file: HOST-PATH:CONTAINER-PATH[:ro|rw].", as: "spec")
     static let mount = CLIOption.list("--mount", "type=bind,source=HOST,target=PATH[,readonly] or type=tmpfs,target=PATH[,tmpfs-size=64m].", as: "spec")
     static let rootfs = CLIOption.value("--rootfs", "Run in DIR as the root file system (DIR:O: a private overlay on top, DIR never changed).", as: "dir")
+    static let hostRW = CLIOption.flag("--host-rw", "Share the host's file system as it is, writable (no private overlay, /tmp or masked secrets): the container's writes change the host.")
     static let user = CLIOption.value("-u, --user", "Run as NAME|UID[:GROUP|GID] (names from the container's /etc/passwd).", as: "user")
     static let groupAdd = CLIOption.list("--group-add", "An extra group (name or gid).", as: "group")
     static let securityOpt = CLIOption.list("--security-opt", "seccomp=unconfined or seccomp=PROFILE.json (Docker's format).", as: "opt")
@@ -18,7 +19,7 @@ enum Sandboxing {
     static let cpuShares = CLIOption.value("-c, --cpu-shares", "Relative CPU weight (default 1024).", as: "int")
     static let pidsLimit = CLIOption.value("--pids-limit", "Maximum number of processes (-1: unlimited).", as: "int")
 
-    static let options = [readOnly, tmpfs, volume, mount, rootfs, user, groupAdd, securityOpt, memory, memorySwap, cpus, cpuShares, pidsLimit]
+    static let options = [readOnly, tmpfs, volume, mount, rootfs, hostRW, user, groupAdd, securityOpt, memory, memorySwap, cpus, cpuShares, pidsLimit]
 
     static func parse(_ a: CLIValues, privileged: Bool) throws -> Sandbox {
         var s = Sandbox()
@@ -35,6 +36,7 @@ enum Sandboxing {
             if r.hasSuffix(":O") { r.removeLast(2); s.rootfsOverlay = true }
             s.rootfs = r
         }
+        s.hostRW = a.flag(hostRW)
         s.user = a.value(user)
         s.groupAdd = a.list(groupAdd)
         s.privileged = privileged

@@ -255,7 +255,7 @@ def fault_steps():
     return re.findall(r'"([^"]+)"', body.group(1))
 
 
-RUN_STEPS = ["run.after-reserve", "run.after-files", "run.after-bridge", "run.after-spawn", "run.after-attach",
+RUN_STEPS = ["run.after-reserve", "run.after-files", "run.after-sandbox", "run.after-bridge", "run.after-spawn", "run.after-attach",
              "run.after-ports", "run.after-running", "run.after-release"]
 RM_STEPS = ["rm.after-kill", "rm.after-detach"]
 POD_STEPS = ["pod.after-record", "pod.after-infra"]
@@ -367,7 +367,7 @@ def test_fault_in_exit_cleanup_detached(h, step):
     """The shim's exit command (`hutch cleanup`) dies: the next gc finishes its work."""
     sm = mark()
     go = os.path.join(h.tmp, "go")
-    r = h.hutch("run", "-d", "--name", "f", "-p", "18602:80", "--", "sh", "-c",
+    r = h.hutch("run", "-d", "--name", "f", "-p", "18602:80", *h.share(), "--", "sh", "-c",
                 f"while [ ! -e {go} ]; do sleep 0.1; done; exit 3", env={"HUTCH_FAULT": step})
     cid = r.out.strip()
     h.remember(cid)
@@ -948,7 +948,7 @@ def test_mount_namespace_is_private(h):
     mnt = os.path.join(h.tmp, "mnt")
     os.mkdir(mnt)
     ready = os.path.join(h.tmp, "ready")
-    h.run_d("--privileged", "--name", "m", "--", "sh", "-c",
+    h.run_d("--privileged", "--name", "m", *h.share(), "--", "sh", "-c",
             f"mount -t tmpfs hutchtesttmpfs {mnt} && touch {mnt}/inside && touch {ready}; exec sleep {sm}")
     wait_until(lambda: os.path.exists(ready), desc="the mount inside the container")
     pid = h.inspect("m")["State"]["Pid"]
@@ -970,7 +970,7 @@ def test_etc_files_are_private_bind_mounts(h):
     files = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]
     host_before = {f: open(f, "rb").read() for f in files}
     ready = os.path.join(h.tmp, "ready")
-    cid = h.run_d("--name", "e", "--hostname", "inner", "--", "sh", "-c",
+    cid = h.run_d("--name", "e", "--hostname", "inner", *h.share(), "--", "sh", "-c",
                   "echo 10.9.9.9 scribble >> /etc/hosts && echo scribbled > /etc/hostname && "
                   f"echo 'nameserver 10.9.9.9' > /etc/resolv.conf && touch {ready}; exec sleep {sm}")
     wait_until(lambda: os.path.exists(ready), desc="the container to write its /etc files")
