@@ -29,6 +29,8 @@ public struct Sandbox: Equatable, Sendable {
     public var limits = Limits()
     /// The cgroup directories the container runs in (one per v1 hierarchy, or the v2 one).
     public var cgroups: [String] = []
+    /// A pod's member (and its infra container): the pod's id, whose cgroup holds this one's.
+    public var cgroupParent: String?
     /// Set at cleanup when the kernel's OOM killer killed a process of the container.
     public var oomKilled = false
 

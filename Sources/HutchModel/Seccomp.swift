@@ -261,6 +261,7 @@ extension Sandbox {
         if let v = limits.cpuShares { o["cpuShares"] = .int(v) }
         if let v = limits.pidsLimit { o["pidsLimit"] = .int(v) }
         if !cgroups.isEmpty { o["cgroups"] = .strings(cgroups) }
+        if let p = cgroupParent { o["cgroupParent"] = .string(p) }
         if oomKilled { o["oomKilled"] = .bool(true) }
         return JSON.object(o).render()
     }
@@ -289,6 +290,7 @@ extension Sandbox {
         limits.cpuShares = v["cpuShares"]?.int
         limits.pidsLimit = v["pidsLimit"]?.int
         cgroups = v["cgroups"]?.array?.compactMap(\.string) ?? []
+        cgroupParent = v["cgroupParent"]?.string
         oomKilled = v["oomKilled"]?.bool ?? false
     }
 }

@@ -71,12 +71,19 @@ public enum Cgroups {
         return .v1
     }
 
-    /// The container's directories: one per v1 hierarchy, or the v2 one.
-    public static func paths(for id: String, version: Version) -> [String: String] {
+    /// The container's directories: one per v1 hierarchy, or the v2 one; `hutch/ID`, or
+    /// `hutch/PARENT/ID` for a pod's container (PARENT: the pod's id).
+    public static func paths(for id: String, version: Version, parent: String? = nil) -> [String: String] {
+        let rel = "hutch/" + (parent.map { $0 + "/" } ?? "") + id
         switch version {
-        case .v2: return ["": (v2Root ?? base) + "/hutch/" + id]
-        case .v1: return Dictionary(uniqueKeysWithValues: v1Hierarchies.map { ($0, "\(base)/\($0)/hutch/\(id)") })
+        case .v2: return ["": (v2Root ?? base) + "/" + rel]
+        case .v1: return Dictionary(uniqueKeysWithValues: v1Hierarchies.map { ($0, "\(base)/\($0)/\(rel)") })
         }
+    }
+
+    /// Whether the pod `id` has a cgroup (made by `pod create`).
+    public static func exists(_ id: String) -> Bool {
+        paths(for: id, version: detect()).values.allSatisfy { access($0, F_OK) == 0 }
     }
 
     /// The v1 hierarchies a container joins: memory, pids, cpu, and cpuacct (CPU time, for
@@ -93,9 +100,11 @@ public enum Cgroups {
 
     /// Creates the container's cgroup(s) and writes the limits. On failure, what was created is
     /// removed before the error is thrown. Returns the directories (for the shim's --cgroup).
-    public static func create(id: String, limits: Limits) throws -> [String] {
+    /// `parent`: a pod's id, whose cgroup (made before) holds this one. `isParent`: a pod's own
+    /// cgroup, which hands the controllers down to its containers' (cgroup v2).
+    public static func create(id: String, limits: Limits, parent: String? = nil, isParent: Bool = false) throws -> [String] {
         let v = detect()
-        let dirs = paths(for: id, version: v)
+        let dirs = paths(for: id, version: v, parent: parent)
         var made: [String] = []
         do {
             if v == .v2, let root = v2Root {
@@ -123,6 +132,9 @@ public enum Cgroups {
                     continue
                 }
                 try write(d + "/" + file, value)
+            }
+            if isParent && v == .v2, let d = dirs[""] {
+                try write(d + "/cgroup.subtree_control", controllers.map { "+" + $0 }.joined(separator: " "))
             }
             return made
         } catch {
@@ -230,16 +242,26 @@ public enum Cgroups {
         return st.st_mtim.tv_sec
     }
 
-    /// Every container cgroup hutch made (`hutch/ID` in any hierarchy), id → directories.
+    /// Every container (and pod) cgroup hutch made (`hutch/ID` in any hierarchy, and a pod's
+    /// containers' `hutch/POD/ID`), id → directories.
     public static func all() -> [String: [String]] {
         var out: [String: [String]] = [:]
         var parents = v1Hierarchies.map { "\(base)/\($0)/hutch" }
         if let r = v2Root { parents.append(r + "/hutch") }
         for p in parents {
             for e in Sys.directoryEntries(p) ?? [] where e.isDirectory && e.name.count == 64 {
-                out[e.name, default: []].append(p + "/" + e.name)
+                let d = p + "/" + e.name
+                out[e.name, default: []].append(d)
+                for c in Sys.directoryEntries(d) ?? [] where c.isDirectory && c.name.count == 64 {
+                    out[c.name, default: []].append(d + "/" + c.name)
+                }
             }
         }
         return out
+    }
+
+    /// Whether any of the directories holds a child cgroup (a pod's, with containers in it).
+    public static func hasChildren(_ dirs: [String]) -> Bool {
+        dirs.contains { d in (Sys.directoryEntries(d) ?? []).contains { $0.isDirectory } }
     }
 }

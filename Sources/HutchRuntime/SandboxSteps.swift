@@ -11,8 +11,10 @@ extension Runtime {
     /// Before anything is created: host paths exist, the user resolves in the container's
     /// /etc/passwd, the seccomp profile reads and compiles. Returns the sandbox to record (user
     /// resolved, cgroup paths set) and the compiled seccomp profile (nil: unconfined).
-    func checkSandbox(_ o: RunOptions, id: String) throws -> (Sandbox, String?) {
+    /// `podCgroup`: a pod member's pod id when the pod has a cgroup (its members' parent).
+    func checkSandbox(_ o: RunOptions, id: String, podCgroup: String? = nil) throws -> (Sandbox, String?) {
         var s = o.sandbox
+        if let p = podCgroup { s.cgroupParent = p }
         let root = s.rootfs ?? ""
         if let r = s.rootfs {
             guard Self.isDirectory(r) else { throw HutchError("invalid --rootfs \(r): no such directory") }
@@ -55,7 +57,7 @@ extension Runtime {
                 throw HutchError("\(p): \(e.message)")
             }
         }
-        s.cgroups = Cgroups.paths(for: id, version: Cgroups.detect()).values.sorted()
+        s.cgroups = Cgroups.paths(for: id, version: Cgroups.detect(), parent: s.cgroupParent).values.sorted()
         return (s, seccomp)
     }
 
@@ -83,7 +85,7 @@ extension Runtime {
         let limits = Cgroups.Limits(memory: l.memory, memorySwap: l.memorySwap, nanoCpus: l.nanoCpus,
                                     cpuShares: l.cpuShares, pidsLimit: l.pidsLimit)
         do {
-            s.cgroups = try Cgroups.create(id: id, limits: limits)
+            s.cgroups = try Cgroups.create(id: id, limits: limits, parent: s.cgroupParent)
         } catch {
             // Without limits the cgroup only serves accounting: a host where hutch cannot make
             // one still runs containers.
@@ -116,7 +118,7 @@ extension Runtime {
     func sweepCgroups(ids: Set<String>) -> [String] {
         var report: [String] = []
         let now = time(nil)
-        for (id, dirs) in Cgroups.all() where !ids.contains(id) {
+        for (id, dirs) in Cgroups.all() where !ids.contains(id) && !Cgroups.hasChildren(dirs) {
             let young = dirs.contains { d in Cgroups.modified(d).map { now - $0 < Cgroups.sweepAge } ?? true }
             if young { continue }
             let empty = dirs.allSatisfy { (Sys.readFile($0 + "/cgroup.procs") ?? "x").isEmpty }

@@ -238,6 +238,10 @@ static void ensure_dir(const char *path) {
     if (mkdir(path, 0755) < 0 && errno != EEXIST) child_fail("mkdir", errno, path, true);
 }
 static void ensure_file(const char *path) {
+    // An existing one is left as it is (not opened for writing: in an overlay that would copy
+    // it up, and a host file bound read-only would refuse).
+    struct stat st;
+    if (lstat(path, &st) == 0) return;
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0 && errno != EEXIST && errno != EISDIR) child_fail("mkfile", errno, path, true);
     if (fd >= 0) close(fd);

@@ -22,7 +22,8 @@ enum PodCreate {
 
     static let command = CLICommand(
         "create", abstract: "Create a pod and start its pause process.",
-        options: [name, hostname, network, publish, Labeling.label, Labeling.labelFile, replace]
+        discussion: "--memory, --memory-swap, --cpus, --cpu-shares and --pids-limit limit the pod's cgroup, which holds its containers' cgroups: together they get no more (a container's own limits can only be lower).",
+        options: [name, hostname, network, publish, Labeling.label, Labeling.labelFile, replace] + Sandboxing.limitOptions
     ) { a in
         var o = PodOptions()
         o.name = a.value(name); o.hostname = a.value(hostname)
@@ -30,6 +31,7 @@ enum PodCreate {
         o.publish = try a.list(publish).map { try PublishSpec.parse($0) }
         o.labels = try Labeling.labels(a)
         o.replace = a.flag(replace)
+        o.limits = try Sandboxing.limits(a)
         let checked = try o.validated()
         print(try Global.runtime(a).createPod(checked).id)
     }

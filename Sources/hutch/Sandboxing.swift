@@ -47,16 +47,25 @@ enum Sandboxing {
             else if o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true" { continue }
             else { throw HutchError("unsupported --security-opt \"\(o)\": use seccomp=unconfined or seccomp=PROFILE.json") }
         }
-        if let m = a.value(memory) { s.limits.memory = try Sandbox.Limits.bytes(m, flag: "--memory") }
+        s.limits = try limits(a)
+        return s
+    }
+
+    /// The cgroup limits, of `run` and `pod create`.
+    static let limitOptions = [memory, memorySwap, cpus, cpuShares, pidsLimit]
+
+    static func limits(_ a: CLIValues) throws -> Sandbox.Limits {
+        var l = Sandbox.Limits()
+        if let m = a.value(memory) { l.memory = try Sandbox.Limits.bytes(m, flag: "--memory") }
         if let m = a.value(memorySwap) {
-            s.limits.memorySwap = m == "-1" ? -1 : try Sandbox.Limits.bytes(m, flag: "--memory-swap")
+            l.memorySwap = m == "-1" ? -1 : try Sandbox.Limits.bytes(m, flag: "--memory-swap")
         }
-        if let c = a.value(cpus) { s.limits.nanoCpus = try Sandbox.Limits.nanoCPUs(c) }
-        if let c = a.value(cpuShares) { s.limits.cpuShares = try Sandbox.Limits.integer(c, flag: "--cpu-shares", min: 2) }
+        if let c = a.value(cpus) { l.nanoCpus = try Sandbox.Limits.nanoCPUs(c) }
+        if let c = a.value(cpuShares) { l.cpuShares = try Sandbox.Limits.integer(c, flag: "--cpu-shares", min: 2) }
         if let p = a.value(pidsLimit) {
             let n = try Sandbox.Limits.integer(p, flag: "--pids-limit", min: -1)
-            s.limits.pidsLimit = n == 0 ? nil : n
+            l.pidsLimit = n == 0 ? nil : n
         }
-        return s
+        return l
     }
 }

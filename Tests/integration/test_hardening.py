@@ -258,7 +258,7 @@ def fault_steps():
 RUN_STEPS = ["run.after-reserve", "run.after-files", "run.after-sandbox", "run.after-bridge", "run.after-spawn", "run.after-attach",
              "run.after-ports", "run.after-running", "run.after-release"]
 RM_STEPS = ["rm.after-kill", "rm.after-detach"]
-POD_STEPS = ["pod.after-record", "pod.after-infra"]
+POD_STEPS = ["pod.after-record", "pod.after-cgroup", "pod.after-infra"]
 CLEANUP_STEPS = ["cleanup.start", "cleanup.after-detach"]
 
 
@@ -744,6 +744,14 @@ BAD_INPUTS = [
     (["run", "--tmpfs", "/tmp:bogus", "--", "true"], ["--tmpfs", "bogus"]),
     (["run", "--security-opt", "seccomp=/nonexistent-hutch.json", "--", "true"], ["/nonexistent-hutch.json"]),
     (["run", "--security-opt", "apparmor=x", "--", "true"], ["--security-opt"]),
+    (["run", "--host-rw", "--rootfs", "/", "--", "true"], ["--host-rw", "--rootfs"]),
+    (["run", "--host-rw=yes", "--", "true"], ["--host-rw"]),
+    (["pod", "create", "--memory", "12zz"], ["--memory", "12zz"]),
+    (["pod", "create", "--cpus", "-1"], ["--cpus", "-1"]),
+    (["pod", "create", "--pids-limit", "abc"], ["--pids-limit", "abc"]),
+    (["pod", "create", "--memory", "1m"], ["--memory", "6m"]),
+    (["stats", "--no-stream", "nosuch-hutch"], ["nosuch-hutch"]),
+    (["stats", "--no-stream", "--format", "{{.Nope"], ["--format"]),
 ]
 
 
