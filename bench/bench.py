@@ -246,6 +246,24 @@ def fmt(v, unit):
 # ---------------------------------------------------------------------------------------------
 # the measurements (run inside the throwaway host netns)
 
+def make_rootfs(path):
+    """A tiny root file system for --rootfs: the host's dash and the libraries it loads."""
+    for d in ("bin", "etc", "proc", "sys", "dev", "tmp"):
+        os.makedirs(os.path.join(path, d), exist_ok=True)
+    shutil.copy2("/usr/bin/dash", os.path.join(path, "bin/sh"))
+    with open(os.path.join(path, "bin/true"), "w") as f:
+        f.write("#!/bin/sh\nexit 0\n")
+    os.chmod(os.path.join(path, "bin/true"), 0o755)
+    for line in sh(["ldd", "/usr/bin/dash"]).stdout.splitlines():
+        for p in line.split():
+            if p.startswith("/"):
+                dst = os.path.join(path, p.lstrip("/"))
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copy(p, dst)
+    with open(os.path.join(path, "etc/passwd"), "w") as f:
+        f.write("root:x:0:0:root:/:/bin/sh\n")
+
+
 class Bench:
     def __init__(self, ctx):
         self.ctx = ctx
@@ -771,7 +789,55 @@ class Bench:
             out += [f"  {k:<14} {v:6.2f} ms" for k, v in rows]
         return "\n".join(out)
 
-    SECTIONS = ("baselines", "peers", "single_ops", "timeline", "parallel", "many", "iperf")
+    # -- the sandbox (issue 18) ----------------------------------------------------------------
+
+    def sandbox(self):
+        """What each part of the sandbox adds to `run --rm --net none -- true`, as paired
+        differences (the variant timed right after its reference, so the VM's drift cancels), and
+        the whole default set against the shared, unconfined run (what every run was before)."""
+        print("sandbox", flush=True)
+        run = lambda *extra: self.hutch("run", "--rm", "--net", "none", *extra, "--", "true")
+        n = self.n(40, 12)
+        rootfs = tempfile.mkdtemp(prefix="hbench-rootfs-")
+        try:
+            make_rootfs(rootfs)
+            pairs = [
+                ("default view (host image: overlay, private /tmp /run /var/tmp, masks) - --host-rw",
+                 ["--host-rw"], [], "<= 1 ms"),
+                ("--read-only - default", [], ["--read-only"], None),
+                ("--rootfs DIR - default", [], ["--rootfs", rootfs], None),
+                ("--rootfs DIR:O - default", [], ["--rootfs", rootfs + ":O"], None),
+                ("--memory 64m - default", [], ["--memory", "64m"], None),
+                ("default seccomp - seccomp=unconfined", ["--security-opt", "seccomp=unconfined"], [], "<= 1 ms"),
+            ]
+            for name, ref, var, target in pairs:
+                diffs = []
+                try:
+                    for i in range(n + 2):
+                        a = timed(run(*ref))[0]
+                        b = timed(run(*var))[0]
+                        if i >= 2:
+                            diffs.append(b - a)
+                except (Failed, subprocess.TimeoutExpired) as e:
+                    self.res.add(f"sandbox: {name}", skipped=f"failed: {e}", target=target)
+                    continue
+                self.res.add(f"sandbox: {name}", diffs, target=target)
+            # The whole set (default view, --read-only, --memory, --pids-limit, default seccomp)
+            # against the run before the sandbox: the host shared, no seccomp filter, no cgroup.
+            before = "run --rm --net none --host-rw --security-opt seccomp=unconfined -- true (the run before the sandbox)"
+            plain, full = [], []
+            for i in range(n + 2):
+                a = timed(run("--host-rw", "--security-opt", "seccomp=unconfined"))[0]
+                b = timed(run("--read-only", "--memory", "64m", "--pids-limit", "100"))[0]
+                if i >= 2:
+                    plain.append(a), full.append(b)
+            self.res.add(before, plain)
+            self.res.add("run --rm --net none --read-only --memory 64m --pids-limit 100 -- true (the whole default set)",
+                         full, baseline=before, target="<= 2x")
+        finally:
+            shutil.rmtree(rootfs, ignore_errors=True)
+
+    SECTIONS = ("baselines", "peers", "single_ops", "timeline", "parallel", "many", "iperf", "sandbox")
 
     def run_all(self, outdir, stamp, profile=True, only=None):
         for name in self.SECTIONS:  # the timeline right after the single operations, under the same conditions
