@@ -276,6 +276,8 @@ def test_host_rw_shares_the_hosts_files(h):
     if os.path.exists("/etc/shadow"):
         assert int(lines[0]) == os.path.getsize("/etc/shadow"), r
     assert lines[-1] == "0", r  # no overlay: the host's own root
+    h.run_d("--name", "rw", "--net", "none", "--host-rw", "--", "sleep", "300")
+    assert "Rootfs" not in h.inspect("rw")["HostConfig"]
 
 
 def test_default_read_only_view_and_private_tmp(h):
@@ -301,6 +303,7 @@ def test_default_volume_mount_point_made_in_the_containers_layer(h):
 def test_default_exec_joins_the_containers_root(h):
     probe = f"/etc/hutch-exec-probe-{os.getpid()}"
     h.run_d("--name", "ov", "--", "sleep", "300")
+    assert h.inspect("ov")["HostConfig"]["Rootfs"] == "/:O"
     h.hutch("exec", "ov", "sh", "-c", f"echo by-exec > {probe}")
     assert h.hutch("exec", "ov", "cat", probe).out == "by-exec\n"
     assert not os.path.exists(probe)
