@@ -135,6 +135,8 @@ public struct ShimSandbox: Equatable, Sendable {
     public var groups: [UInt32] = []
     /// The compiled seccomp profile's path.
     public var seccomp: String?
+    /// Where the shim keeps the BPF programs it built, by profile (the next run skips libseccomp).
+    public var seccompCache: String?
     public var cgroups: [String] = []
     public init() {}
 
@@ -160,6 +162,7 @@ public struct ShimSandbox: Equatable, Sendable {
         if let u = user { a += ["--user", u] }
         if !groups.isEmpty { a += ["--groups", groups.map(String.init).joined(separator: ",")] }
         if let s = seccomp { a += ["--seccomp", s] }
+        if seccomp != nil, let c = seccompCache { a += ["--seccomp-cache", c] }
         for c in cgroups { a += ["--cgroup", c] }
         return a
     }

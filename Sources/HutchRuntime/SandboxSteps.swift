@@ -61,6 +61,9 @@ extension Runtime {
         return (s, seccomp)
     }
 
+    /// The shim's cache of built seccomp programs (one small file per distinct profile).
+    var seccompCache: String { store.root + "/seccomp-cache" }
+
     static func isDirectory(_ p: String) -> Bool {
         var st = stat()
         return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
@@ -80,6 +83,7 @@ extension Runtime {
         if let text = seccomp {
             try Sys.writeFile(dir + "/seccomp", text, mode: 0o600, atomic: false)
             out.seccomp = dir + "/seccomp"
+            out.seccompCache = seccompCache
         }
         let l = s.limits
         let limits = Cgroups.Limits(memory: l.memory, memorySwap: l.memorySwap, nanoCpus: l.nanoCpus,
@@ -134,7 +138,7 @@ extension Runtime {
         if let u = s.uid { out.user = "\(u):\(s.gid ?? 0)" }
         out.groups = s.groups
         let f = containerDir(c.id) + "/seccomp"
-        if access(f, R_OK) == 0 { out.seccomp = f }
+        if access(f, R_OK) == 0 { out.seccomp = f; out.seccompCache = seccompCache }
         out.cgroups = s.cgroups
         return out
     }

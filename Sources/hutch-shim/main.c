@@ -38,10 +38,10 @@ static const char usage_text[] =
     "                      [--tty] [--open-stdin] [--read-only] [--rootfs DIR [--rootfs-overlay DIR [--host-submounts]]]\n"
     "                      [--tmpfs PATH[:OPTS]]... [--volume SRC:DST:ro|rw]... [--mask PATH]...\n"
     "                      [--readonly-path PATH]... [--user UID:GID] [--groups GID,...]\n"
-    "                      [--seccomp FILE] [--cgroup DIR]... [-- CMD ARG...]\n"
+    "                      [--seccomp FILE [--seccomp-cache DIR]] [--cgroup DIR]... [-- CMD ARG...]\n"
     "       hutch-shim exec --pid PID [--env K=V]... [--workdir DIR] [--caps HEX]\n"
     "                      [--no-new-privs] [--tty] [--user UID:GID] [--groups GID,...]\n"
-    "                      [--seccomp FILE] [--cgroup DIR]... -- CMD ARG...\n"
+    "                      [--seccomp FILE [--seccomp-cache DIR]] [--cgroup DIR]... -- CMD ARG...\n"
     "       hutch-shim linger [--del-link NAME]...\n"
     "See docs/shim-protocol.md.\n";
 
@@ -199,6 +199,7 @@ static int parse_run(int argc, char **argv) {
         else if (is(&a, "--user")) parse_user(&s->user, value(&a));
         else if (is(&a, "--groups")) parse_groups(&s->user, value(&a));
         else if (is(&a, "--seccomp")) s->seccomp.file = value(&a);
+        else if (is(&a, "--seccomp-cache")) s->seccomp.cache = abs_path(value(&a), "--seccomp-cache");
         else if (is(&a, "--cgroup")) s->cgroups[s->ncgroups++] = abs_path(value(&a), "--cgroup");
         else shim_fatal("run: unknown option %s", a.name);
     }
@@ -244,6 +245,7 @@ static int parse_exec(int argc, char **argv) {
         else if (is(&a, "--user")) parse_user(&s->user, value(&a));
         else if (is(&a, "--groups")) parse_groups(&s->user, value(&a));
         else if (is(&a, "--seccomp")) s->seccomp.file = value(&a);
+        else if (is(&a, "--seccomp-cache")) s->seccomp.cache = abs_path(value(&a), "--seccomp-cache");
         else if (is(&a, "--cgroup")) s->cgroups[s->ncgroups++] = abs_path(value(&a), "--cgroup");
         else shim_fatal("exec: unknown option %s", a.name);
     }

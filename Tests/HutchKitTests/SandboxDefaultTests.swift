@@ -66,6 +66,14 @@ final class SandboxDefaultTests: XCTestCase {
                        + secrets.flatMap { ["--mask", $0] } + ["--", "true"])
     }
 
+    func testSeccompCacheGoesWithTheProfile() {
+        var s = ShimSandbox()
+        s.seccompCache = "/r/seccomp-cache"
+        XCTAssertEqual(s.processArguments, [])  // no profile (unconfined): no cache either
+        s.seccomp = "/r/c/1/seccomp"
+        XCTAssertEqual(s.processArguments, ["--seccomp", "/r/c/1/seccomp", "--seccomp-cache", "/r/seccomp-cache"])
+    }
+
     func testStoredHostRWAndCgroupParent() {
         var s = Sandbox()
         s.hostRW = true; s.cgroupParent = String(repeating: "a", count: 64)
