@@ -36,6 +36,9 @@ extension Runtime {
         ro.detach = true
         ro.useInit = false
         ro.infraOf = pod
+        // The pod's volumes: the infra container holds them (checked there, like a run's), its
+        // members get them at run.
+        ro.sandbox.volumes = o.volumes
         var infraId = ""
         var podCgroup: [String] = []
         do {

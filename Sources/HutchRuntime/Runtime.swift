@@ -77,7 +77,7 @@ public final class Runtime {
 
         // 1. Resolve the network mode; check the sandbox's paths, user and seccomp profile.
         let (net, joined, pod) = try resolveNetwork(o)
-        let checkedSandbox = try checkSandbox(o, id: id, podCgroup: o.pod != nil ? joined?.sandbox.cgroupParent : nil)
+        let checkedSandbox = try checkSandbox(o, id: id, pod: o.pod != nil ? joined : nil)
         var sandbox = checkedSandbox.0
         let seccomp = checkedSandbox.1
 

@@ -11,10 +11,16 @@ extension Runtime {
     /// Before anything is created: host paths exist, the user resolves in the container's
     /// /etc/passwd, the seccomp profile reads and compiles. Returns the sandbox to record (user
     /// resolved, cgroup paths set) and the compiled seccomp profile (nil: unconfined).
-    /// `podCgroup`: a pod member's pod id when the pod has a cgroup (its members' parent).
-    func checkSandbox(_ o: RunOptions, id: String, podCgroup: String? = nil) throws -> (Sandbox, String?) {
+    /// `pod`: a pod member's infra container: its cgroup parent (the pod's id, when the pod
+    /// has a cgroup) and the pod's volumes (`pod create -v`), except where the member mounts
+    /// something of its own.
+    func checkSandbox(_ o: RunOptions, id: String, pod infra: ContainerRecord? = nil) throws -> (Sandbox, String?) {
         var s = o.sandbox
-        if let p = podCgroup { s.cgroupParent = p }
+        if let i = infra {
+            s.cgroupParent = i.sandbox.cgroupParent
+            let taken = Set(s.volumes.map(\.target) + s.tmpfs.map(\.path))
+            s.volumes = i.sandbox.volumes.filter { !taken.contains($0.target) } + s.volumes
+        }
         let root = s.rootfs ?? ""
         if let r = s.rootfs {
             guard Self.isDirectory(r) else { throw HutchError("invalid --rootfs \(r): no such directory") }

@@ -750,6 +750,8 @@ BAD_INPUTS = [
     (["pod", "create", "--cpus", "-1"], ["--cpus", "-1"]),
     (["pod", "create", "--pids-limit", "abc"], ["--pids-limit", "abc"]),
     (["pod", "create", "--memory", "1m"], ["--memory", "6m"]),
+    (["pod", "create", "-v", "/nonexistent-hutch-src:/d"], ["/nonexistent-hutch-src"]),
+    (["pod", "create", "-v", "relative:/d"], ["relative"]),
     (["stats", "--no-stream", "nosuch-hutch"], ["nosuch-hutch"]),
     (["stats", "--no-stream", "--format", "{{.Nope"], ["--format"]),
 ]

@@ -409,3 +409,16 @@ def test_stats(h):
     assert j["Name"] == "idle" and j["CPUPerc"] == "0.00%" and int(j["PIDs"]) == procs(h.inspect("idle")["Id"]), j
     h.hutch("rm", "-f", "spin", "idle")
     assert h.hutch("stats", "--no-stream").out.splitlines()[1:] == []
+
+
+def test_pod_volumes_go_to_every_member(h):
+    src = os.path.join(h.tmp, "podvol"); os.mkdir(src)
+    h.hutch("pod", "create", "--name", "pv", "--net", "none", "-v", f"{src}:/data")
+    h.hutch("run", "--rm", "--pod", "pv", "--", "sh", "-c", "echo from-member > /data/f")
+    assert open(os.path.join(src, "f")).read() == "from-member\n"
+    assert h.hutch("run", "--rm", "--pod", "pv", "--", "cat", "/data/f").out == "from-member\n"
+    # a member's own mount on the same path wins
+    own = os.path.join(h.tmp, "own"); os.mkdir(own)
+    r = h.hutch("run", "--rm", "--pod", "pv", "-v", f"{own}:/data:ro", "--", "sh", "-c", "ls /data | wc -l; touch /data/x; echo rc=$?",
+                check=False)
+    assert r.out.split()[0] == "0" and "rc=1" in r.out, r
