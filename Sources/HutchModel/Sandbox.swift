@@ -154,6 +154,10 @@ public struct Sandbox: Equatable, Sendable {
         public var pidsLimit: Int64?
         public init() {}
         public var isEmpty: Bool { self == Limits() }
+        /// What the cgroup files are asked to hold.
+        public var cgroupFiles: Cgroups.Limits {
+            Cgroups.Limits(memory: memory, memorySwap: memorySwap, nanoCpus: nanoCpus, cpuShares: cpuShares, pidsLimit: pidsLimit)
+        }
 
         /// Docker's sizes: a number with an optional b, k, m, g (or kb, mb, gb, and capitals).
         public static func bytes(_ text: String, flag: String) throws -> Int64 {

@@ -48,8 +48,7 @@ extension Runtime {
             // limits it only serves accounting: a host where hutch cannot make one still runs pods.
             let l = o.limits
             do {
-                podCgroup = try Cgroups.create(id: id, limits: Cgroups.Limits(memory: l.memory, memorySwap: l.memorySwap, nanoCpus: l.nanoCpus,
-                                                                               cpuShares: l.cpuShares, pidsLimit: l.pidsLimit), isParent: true)
+                podCgroup = try Cgroups.create(id: id, limits: l.cgroupFiles, isParent: true)
                 ro.sandbox.cgroupParent = id
             } catch {
                 if !l.isEmpty { throw error }

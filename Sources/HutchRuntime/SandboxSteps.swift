@@ -92,10 +92,8 @@ extension Runtime {
             out.seccompCache = seccompCache
         }
         let l = s.limits
-        let limits = Cgroups.Limits(memory: l.memory, memorySwap: l.memorySwap, nanoCpus: l.nanoCpus,
-                                    cpuShares: l.cpuShares, pidsLimit: l.pidsLimit)
         do {
-            s.cgroups = try Cgroups.create(id: id, limits: limits, parent: s.cgroupParent)
+            s.cgroups = try Cgroups.create(id: id, limits: l.cgroupFiles, parent: s.cgroupParent)
         } catch {
             // Without limits the cgroup only serves accounting: a host where hutch cannot make
             // one still runs containers.
