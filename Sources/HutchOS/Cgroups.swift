@@ -81,11 +81,6 @@ public enum Cgroups {
         }
     }
 
-    /// Whether the pod `id` has a cgroup (made by `pod create`).
-    public static func exists(_ id: String) -> Bool {
-        paths(for: id, version: detect()).values.allSatisfy { access($0, F_OK) == 0 }
-    }
-
     /// The v1 hierarchies a container joins: memory, pids, cpu, and cpuacct (CPU time, for
     /// `stats`) where it is mounted apart from cpu (usually they share one, cpu,cpuacct).
     static var v1Hierarchies: [String] {
