@@ -77,7 +77,7 @@ public final class Runtime {
 
         // 1. Resolve the network mode; check the sandbox's paths, user and seccomp profile.
         let (net, joined, pod) = try resolveNetwork(o)
-        let checkedSandbox = try checkSandbox(o, id: id)
+        let checkedSandbox = try checkSandbox(o, id: id, pod: o.pod != nil ? joined : nil)
         var sandbox = checkedSandbox.0
         let seccomp = checkedSandbox.1
 
@@ -159,6 +159,7 @@ public final class Runtime {
 
         // 3b. The sandbox: cgroup (limits written) and compiled seccomp profile.
         let shimSandbox = try startSandbox(&sandbox, seccomp: seccomp, id: id, dir: dir, undo: &undo)
+        Fault.point("run.after-sandbox")
         Timeline.mark("sandbox")
 
         // 4–7. The bridge, the shim, the network wired while the child waits, the record made

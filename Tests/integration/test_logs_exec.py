@@ -76,7 +76,7 @@ def test_logs_of_running_container(h):
 
 def test_logs_follow(h):
     go = os.path.join(h.tmp, "go")
-    h.run_d("--name", "f", "--", "sh", "-c",
+    h.run_d("--name", "f", *h.share(), "--", "sh", "-c",
             f"echo one; while [ ! -e {go} ]; do sleep 0.1; done; echo two; echo three")
     p = h.hutch_bg("logs", "-f", "f")  # stdout and stderr together in p.output()
     wait_until(lambda: "one\n" in p.output().splitlines(True), desc="`logs -f` to print the first line")
