@@ -22,6 +22,7 @@ import math
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -72,6 +73,17 @@ def timed(argv, capture=False, timeout=CMD_TIMEOUT):
         err = (r.stderr or "").strip()
         raise Failed(f"rc={r.returncode}: {' '.join(argv)}: {err[-500:]}")
     return ms, r
+
+
+def timed_cpu(argv, timeout=CMD_TIMEOUT):
+    """Runs argv, returns (wall milliseconds, CPU milliseconds): the user + system time of it and
+    every descendant it waited for (a foreground `hutch run`: the shim and the container). CPU
+    time hardly moves when other work competes for the cores, where wall time does."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ms, _ = timed(argv, timeout=timeout)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    return ms, cpu
 
 
 def pct(xs, p):
@@ -246,6 +258,24 @@ def fmt(v, unit):
 
 # ---------------------------------------------------------------------------------------------
 # the measurements (run inside the throwaway host netns)
+
+def make_rootfs(path):
+    """A tiny root file system for --rootfs: the host's dash and the libraries it loads."""
+    for d in ("bin", "etc", "proc", "sys", "dev", "tmp"):
+        os.makedirs(os.path.join(path, d), exist_ok=True)
+    shutil.copy2("/usr/bin/dash", os.path.join(path, "bin/sh"))
+    with open(os.path.join(path, "bin/true"), "w") as f:
+        f.write("#!/bin/sh\nexit 0\n")
+    os.chmod(os.path.join(path, "bin/true"), 0o755)
+    for line in sh(["ldd", "/usr/bin/dash"]).stdout.splitlines():
+        for p in line.split():
+            if p.startswith("/"):
+                dst = os.path.join(path, p.lstrip("/"))
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copy(p, dst)
+    with open(os.path.join(path, "etc/passwd"), "w") as f:
+        f.write("root:x:0:0:root:/:/bin/sh\n")
+
 
 class Bench:
     def __init__(self, ctx):
@@ -945,7 +975,58 @@ class Bench:
             out += [f"  {k:<14} {v:6.2f} ms" for k, v in rows]
         return "\n".join(out)
 
-    SECTIONS = ("baselines", "peers", "single_ops", "timeline", "parallel", "many", "iperf", "services")
+    # -- the sandbox (issue 18) ----------------------------------------------------------------
+
+    def sandbox(self):
+        """What each part of the sandbox adds to `run --rm --net none -- true`, as paired
+        differences (the variant timed right after its reference, so the VM's drift cancels), and
+        the whole default set against the shared, unconfined run (what every run was before)."""
+        print("sandbox", flush=True)
+        run = lambda *extra: self.hutch("run", "--rm", "--net", "none", *extra, "--", "true")
+        n = self.n(60, 16)
+        rootfs = tempfile.mkdtemp(prefix="hbench-rootfs-")
+        try:
+            make_rootfs(rootfs)
+            pairs = [
+                ("default view (host image: overlay, private /tmp /run /var/tmp, masks) - --host-rw",
+                 ["--host-rw"], [], "<= 1 ms"),
+                ("--read-only - default", [], ["--read-only"], None),
+                ("--rootfs DIR - default", [], ["--rootfs", rootfs], None),
+                ("--rootfs DIR:O - default", [], ["--rootfs", rootfs + ":O"], None),
+                ("--memory 64m - default", [], ["--memory", "64m"], None),
+                ("default seccomp - seccomp=unconfined", ["--security-opt", "seccomp=unconfined"], [], "<= 1 ms"),
+            ]
+            for name, ref, var, target in pairs:
+                wall, cpu = [], []
+                try:
+                    for i in range(n + 2):
+                        a = timed_cpu(run(*ref))
+                        b = timed_cpu(run(*var))
+                        if i >= 2:
+                            wall.append(b[0] - a[0]), cpu.append(b[1] - a[1])
+                except (Failed, subprocess.TimeoutExpired) as e:
+                    self.res.add(f"sandbox: {name}", skipped=f"failed: {e}", target=target)
+                    continue
+                self.res.add(f"sandbox: {name} (CPU time)", cpu, target=target)
+                self.res.add(f"sandbox: {name} (wall)", wall)
+            # The whole set (default view, --read-only, --memory, --pids-limit, default seccomp)
+            # against the run before the sandbox: the host shared, no seccomp filter, no cgroup.
+            before = "run --rm --net none --host-rw --security-opt seccomp=unconfined -- true (the run before the sandbox)"
+            plain, full, plain_cpu, full_cpu = [], [], [], []
+            for i in range(n + 2):
+                a = timed_cpu(run("--host-rw", "--security-opt", "seccomp=unconfined"))
+                b = timed_cpu(run("--read-only", "--memory", "64m", "--pids-limit", "100"))
+                if i >= 2:
+                    plain.append(a[0]), full.append(b[0]), plain_cpu.append(a[1]), full_cpu.append(b[1])
+            whole = "run --rm --net none --read-only --memory 64m --pids-limit 100 -- true (the whole default set)"
+            self.res.add(before, plain)
+            self.res.add(whole, full, baseline=before, target="<= 2x")
+            self.res.add(before + ", CPU time", plain_cpu)
+            self.res.add(whole + ", CPU time", full_cpu, baseline=before + ", CPU time", target="<= 2x")
+        finally:
+            shutil.rmtree(rootfs, ignore_errors=True)
+
+    SECTIONS = ("baselines", "peers", "single_ops", "timeline", "parallel", "many", "iperf", "sandbox", "services")
 
     def run_all(self, outdir, stamp, profile=True, only=None):
         for name in self.SECTIONS:  # the timeline right after the single operations, under the same conditions

@@ -12,6 +12,9 @@ public struct Sandbox: Equatable, Sendable {
     /// `--rootfs DIR[:O]`.
     public var rootfs: String?
     public var rootfsOverlay = false
+    /// `--host-rw`: the host's own file system, shared and writable (no overlay, no private
+    /// /tmp, no masked secrets): what every container saw before the default sandbox.
+    public var hostRW = false
     /// `--user` as given, and as resolved at run (numbers).
     public var user: String?
     public var uid: UInt32?
@@ -26,6 +29,8 @@ public struct Sandbox: Equatable, Sendable {
     public var limits = Limits()
     /// The cgroup directories the container runs in (one per v1 hierarchy, or the v2 one).
     public var cgroups: [String] = []
+    /// A pod's member (and its infra container): the pod's id, whose cgroup holds this one's.
+    public var cgroupParent: String?
     /// Set at cleanup when the kernel's OOM killer killed a process of the container.
     public var oomKilled = false
 
@@ -139,64 +144,78 @@ public struct Sandbox: Equatable, Sendable {
         }
     }
 
-    /// cgroup limits, in Docker's units (bytes, nano-CPUs, shares, pids).
-    public struct Limits: Equatable, Sendable {
-        public var memory: Int64?
-        /// Memory plus swap; -1: unlimited swap.
-        public var memorySwap: Int64?
-        public var nanoCpus: Int64?
-        public var cpuShares: Int64?
-        public var pidsLimit: Int64?
-        public init() {}
-        public var isEmpty: Bool { self == Limits() }
+    /// cgroup limits, in Docker's units (bytes, nano-CPUs, shares, pids): what the cgroup files
+    /// are written from.
+    public typealias Limits = Cgroups.Limits
 
-        /// Docker's sizes: a number with an optional b, k, m, g (or kb, mb, gb, and capitals).
-        public static func bytes(_ text: String, flag: String) throws -> Int64 {
-            var t = text.lowercased()
-            if t.hasSuffix("b") { t.removeLast() }
-            var mult: Int64 = 1
-            if let last = t.last, let m = ["k": Int64(1) << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40][String(last)] {
-                mult = m; t.removeLast()
-            }
-            guard !t.isEmpty, t.allSatisfy(\.isNumber), let n = Int64(t), n <= Int64.max / mult else {
-                throw HutchError("invalid \(flag) \"\(text)\": use a size such as 512m or 2g")
-            }
-            return n * mult
-        }
+    /// The default file system view: neither `--rootfs` nor `--host-rw`. The host's root is the
+    /// lower layer of a private overlay (its writes are the container's own and go with it), its
+    /// other file systems are bound read-only, /tmp, /var/tmp and /run are private tmpfs (/dev/shm
+    /// comes with the minimal /dev) and the host's secrets are masked.
+    public var isHostImage: Bool { rootfs == nil && !hostRW }
 
-        /// `--cpus 1.5` → 1,500,000,000 nano-CPUs.
-        public static func nanoCPUs(_ text: String) throws -> Int64 {
-            let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-            guard !text.isEmpty, parts.count <= 2, parts.allSatisfy({ $0.allSatisfy(\.isNumber) }),
-                  !(parts[0].isEmpty && (parts.count == 1 || parts[1].isEmpty)),
-                  parts[0].count <= 9, (parts.count == 1 || parts[1].count <= 9) else {
-                throw HutchError("invalid --cpus \"\(text)\": use a positive number of CPUs such as 0.5 or 2")
-            }
-            let whole = Int64(parts[0]) ?? 0
-            var frac: Int64 = 0
-            if parts.count == 2, !parts[1].isEmpty {
-                frac = Int64(parts[1] + String(repeating: "0", count: 9 - parts[1].count))!
-            }
-            let n = whole * 1_000_000_000 + frac
-            guard n > 0 else { throw HutchError("invalid --cpus \"\(text)\": must be more than 0") }
-            return n
-        }
+    /// The host image's private tmpfs (exec allowed, as in a /tmp on disk; nosuid, nodev). A
+    /// user's own mount on the same path replaces one.
+    public static let privateTmpfs = [Tmpfs(path: "/tmp", options: "exec,mode=1777"),
+                                      Tmpfs(path: "/var/tmp", options: "exec,mode=1777"),
+                                      Tmpfs(path: "/run", options: "exec,mode=755")]
 
-        public static func integer(_ text: String, flag: String, min: Int64) throws -> Int64 {
-            guard let n = Int64(text), n >= min else {
-                throw HutchError("invalid \(flag) \"\(text)\": use a whole number" + (min > 0 ? " of at least \(min)" : ""))
-            }
-            return n
-        }
+    /// The host's secrets, masked in the host image (a file becomes /dev/null, a directory an
+    /// empty read-only tmpfs; missing ones are skipped): password hashes, SSH host keys (given
+    /// by the caller, who lists /etc/ssh), root's home, hutch's state (this root and the default
+    /// one) and other runtimes' sockets and state (those under /run are also under its private
+    /// tmpfs; /var/run may be a directory of its own).
+    public static func secretPaths(stateRoot: String, sshKeys: [String]) -> [String] {
+        var out = ["/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers", "/etc/sudoers.d"]
+        out += sshKeys.sorted().map { "/etc/ssh/" + $0 }
+        out += ["/root", stateRoot]
+        if stateRoot != "/var/lib/hutch" { out.append("/var/lib/hutch") }
+        out += ["/run/docker.sock", "/run/containerd", "/run/podman", "/run/crio",
+                "/var/run/docker.sock", "/var/run/containerd", "/var/run/podman", "/var/run/crio"]
+        return out
+    }
 
-        public func validate() throws {
-            if let m = memory, m < 6 << 20 { throw HutchError("invalid --memory: the minimum is 6m (Docker's)") }
-            if let s = memorySwap, s != -1 {
-                guard let m = memory else { throw HutchError("--memory-swap needs --memory") }
-                if s < m { throw HutchError("invalid --memory-swap: it must be at least --memory (it counts memory plus swap; -1: unlimited)") }
+    /// The mounts the shim makes, parents first: the user's, plus the host image's private tmpfs
+    /// where the user mounts nothing on the same path.
+    public var shimMounts: [Mount] {
+        guard isHostImage else { return orderedMounts }
+        var s = self
+        let taken = Set(volumes.map(\.target) + tmpfs.map(\.path))
+        s.tmpfs = Self.privateTmpfs.filter { !taken.contains($0.path) } + tmpfs
+        return s.orderedMounts
+    }
+
+    /// The masks the shim applies: Docker's (unless `--privileged`), then the host image's
+    /// secrets, except those a user's volume or tmpfs covers (it asked for that path).
+    public func shimMasks(stateRoot: String, sshKeys: [String]) -> [String] {
+        var out = privileged ? [] : Self.maskedPaths
+        guard isHostImage else { return out }
+        let targets = volumes.map(\.target) + tmpfs.map(\.path)
+        func covered(_ p: String) -> Bool { targets.contains { p == $0 || p.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") } }
+        out += Self.secretPaths(stateRoot: stateRoot, sshKeys: sshKeys).filter { !covered($0) }
+        return out
+    }
+
+    /// The shim's file system options for this sandbox (pure): `scratch` is the overlay's mount
+    /// point in the container's folder, `stateRoot` and `sshKeys` (names in /etc/ssh ending in
+    /// `_key`) feed the host image's masks.
+    public func shimView(scratch: String, stateRoot: String, sshKeys: [String]) -> ShimSandbox {
+        var out = ShimSandbox()
+        out.readOnly = readOnly
+        out.rootfs = isHostImage ? "/" : rootfs
+        if rootfsOverlay || isHostImage { out.rootfsOverlay = scratch }
+        out.hostSubmounts = isHostImage
+        out.mounts = shimMounts.map {
+            switch $0 {
+            case .bind(let v): return .volume("\(v.source):\(v.target):\(v.readOnly ? "ro" : "rw")")
+            case .tmpfs(let t): return .tmpfs(t.shimArgument)
             }
-            if let s = cpuShares, s < 2 || s > 262_144 { throw HutchError("invalid --cpu-shares \(s): 2 to 262144") }
         }
+        out.masked = shimMasks(stateRoot: stateRoot, sshKeys: sshKeys)
+        if !privileged { out.readOnlyPaths = Self.readOnlyPaths }
+        if let u = uid { out.user = "\(u):\(gid ?? 0)" }
+        out.groups = groups
+        return out
     }
 
     /// Docker's masked and read-only paths (unless `--privileged`).
@@ -225,6 +244,59 @@ public struct Sandbox: Equatable, Sendable {
             guard targets.insert(t).inserted else { throw HutchError("duplicate mount point \(t)") }
         }
         if let r = rootfs, !r.hasPrefix("/") { throw HutchError("invalid --rootfs \"\(r)\": must be an absolute path") }
+        if hostRW && rootfs != nil { throw HutchError("--host-rw and --rootfs exclude each other: --host-rw shares the host's own root") }
+    }
+}
+
+extension Cgroups.Limits {
+    public var isEmpty: Bool { self == Self() }
+
+    /// Docker's sizes: a number with an optional b, k, m, g (or kb, mb, gb, and capitals).
+    public static func bytes(_ text: String, flag: String) throws -> Int64 {
+        var t = text.lowercased()
+        if t.hasSuffix("b") { t.removeLast() }
+        var mult: Int64 = 1
+        if let last = t.last, let m = ["k": Int64(1) << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40][String(last)] {
+            mult = m; t.removeLast()
+        }
+        guard !t.isEmpty, t.allSatisfy(\.isNumber), let n = Int64(t), n <= Int64.max / mult else {
+            throw HutchError("invalid \(flag) \"\(text)\": use a size such as 512m or 2g")
+        }
+        return n * mult
+    }
+
+    /// `--cpus 1.5` → 1,500,000,000 nano-CPUs.
+    public static func nanoCPUs(_ text: String) throws -> Int64 {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard !text.isEmpty, parts.count <= 2, parts.allSatisfy({ $0.allSatisfy(\.isNumber) }),
+              !(parts[0].isEmpty && (parts.count == 1 || parts[1].isEmpty)),
+              parts[0].count <= 9, (parts.count == 1 || parts[1].count <= 9) else {
+            throw HutchError("invalid --cpus \"\(text)\": use a positive number of CPUs such as 0.5 or 2")
+        }
+        let whole = Int64(parts[0]) ?? 0
+        var frac: Int64 = 0
+        if parts.count == 2, !parts[1].isEmpty {
+            frac = Int64(parts[1] + String(repeating: "0", count: 9 - parts[1].count))!
+        }
+        let n = whole * 1_000_000_000 + frac
+        guard n > 0 else { throw HutchError("invalid --cpus \"\(text)\": must be more than 0") }
+        return n
+    }
+
+    public static func integer(_ text: String, flag: String, min: Int64) throws -> Int64 {
+        guard let n = Int64(text), n >= min else {
+            throw HutchError("invalid \(flag) \"\(text)\": use a whole number" + (min > 0 ? " of at least \(min)" : ""))
+        }
+        return n
+    }
+
+    public func validate() throws {
+        if let m = memory, m < 6 << 20 { throw HutchError("invalid --memory: the minimum is 6m (Docker's)") }
+        if let s = memorySwap, s != -1 {
+            guard let m = memory else { throw HutchError("--memory-swap needs --memory") }
+            if s < m { throw HutchError("invalid --memory-swap: it must be at least --memory (it counts memory plus swap; -1: unlimited)") }
+        }
+        if let s = cpuShares, s < 2 || s > 262_144 { throw HutchError("invalid --cpu-shares \(s): 2 to 262144") }
     }
 }
 

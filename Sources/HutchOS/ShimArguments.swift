@@ -42,6 +42,12 @@ public struct ShimRunSpec: Equatable, Sendable {
     public var detach = false
     /// Run by the shim after the container exited (hutch's cleanup).
     public var exitCommand: [String] = []
+    /// `--restart`: the policy as Docker writes it (`on-failure:2`); nil or `no`: none. The shim
+    /// runs `restartCommand` + [EVENT, VALUE] around each restart, and restarts no more once
+    /// `stopFile` exists.
+    public var restart: String?
+    public var stopFile: String?
+    public var restartCommand: [String] = []
     public var command: [String] = []
     /// The sandbox (issue 18): file system view, user, seccomp, cgroups.
     public var sandbox = ShimSandbox()
@@ -73,6 +79,11 @@ public struct ShimRunSpec: Equatable, Sendable {
         if let l = log { a += ["--log", l] }
         if detach { a.append("--detach") }
         for x in exitCommand { a += ["--exit-cmd", x] }
+        if let r = restart, r != "no" {
+            a += ["--restart", r]
+            if let f = stopFile { a += ["--stop-file", f] }
+            for x in restartCommand { a += ["--restart-cmd", x] }
+        }
         a += sandbox.runArguments
         if pid1 != .pause { a += ["--"] + command }
         return a
@@ -123,6 +134,8 @@ public struct ShimSandbox: Equatable, Sendable {
     public var rootfs: String?
     /// A directory for the private overlay's tmpfs (`--rootfs DIR:O`).
     public var rootfsOverlay: String?
+    /// With `rootfs` "/" and an overlay: the host's other file systems bound read-only.
+    public var hostSubmounts = false
     /// `--tmpfs PATH[:OPTS]` or `--volume SRC:DST:ro|rw`, parents first.
     public enum Mount: Equatable, Sendable { case tmpfs(String), volume(String) }
     public var mounts: [Mount] = []
@@ -133,6 +146,8 @@ public struct ShimSandbox: Equatable, Sendable {
     public var groups: [UInt32] = []
     /// The compiled seccomp profile's path.
     public var seccomp: String?
+    /// Where the shim keeps the BPF programs it built, by profile (the next run skips libseccomp).
+    public var seccompCache: String?
     public var cgroups: [String] = []
     public init() {}
 
@@ -141,6 +156,7 @@ public struct ShimSandbox: Equatable, Sendable {
         if readOnly { a.append("--read-only") }
         if let r = rootfs { a += ["--rootfs", r] }
         if let o = rootfsOverlay { a += ["--rootfs-overlay", o] }
+        if hostSubmounts { a.append("--host-submounts") }
         for m in mounts {
             switch m {
             case .tmpfs(let t): a += ["--tmpfs", t]
@@ -157,6 +173,7 @@ public struct ShimSandbox: Equatable, Sendable {
         if let u = user { a += ["--user", u] }
         if !groups.isEmpty { a += ["--groups", groups.map(String.init).joined(separator: ",")] }
         if let s = seccomp { a += ["--seccomp", s] }
+        if seccomp != nil, let c = seccompCache { a += ["--seccomp-cache", c] }
         for c in cgroups { a += ["--cgroup", c] }
         return a
     }

@@ -65,7 +65,8 @@ extension Runtime {
         let expired = try store.write { try ExitRecords.prune(in: $0) }
         if expired > 0 { report.append("\(expired) expired exit status(es) of removed containers dropped") }
         let ids = try store.read { try ContainerRecord.allIDs(in: $0) }
-        report += sweepCgroups(ids: Set(ids))
+        let podIds = try store.read { try PodRecord.all(in: $0) }.map(\.id)
+        report += sweepCgroups(ids: Set(ids + podIds))
         for s in folders where !ids.contains(s) {
             Sys.removeTree(containerDir(s))
             report.append("folder of vanished container \(s.prefix(12)) removed")

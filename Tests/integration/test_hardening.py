@@ -255,10 +255,10 @@ def fault_steps():
     return re.findall(r'"([^"]+)"', body.group(1))
 
 
-RUN_STEPS = ["run.after-reserve", "run.after-files", "run.after-bridge", "run.after-spawn", "run.after-attach",
+RUN_STEPS = ["run.after-reserve", "run.after-files", "run.after-sandbox", "run.after-bridge", "run.after-spawn", "run.after-attach",
              "run.after-ports", "run.after-running", "run.after-release"]
 RM_STEPS = ["rm.after-kill", "rm.after-detach"]
-POD_STEPS = ["pod.after-record", "pod.after-infra"]
+POD_STEPS = ["pod.after-record", "pod.after-cgroup", "pod.after-infra"]
 CLEANUP_STEPS = ["cleanup.start", "cleanup.after-detach"]
 
 
@@ -367,7 +367,7 @@ def test_fault_in_exit_cleanup_detached(h, step):
     """The shim's exit command (`hutch cleanup`) dies: the next gc finishes its work."""
     sm = mark()
     go = os.path.join(h.tmp, "go")
-    r = h.hutch("run", "-d", "--name", "f", "-p", "18602:80", "--", "sh", "-c",
+    r = h.hutch("run", "-d", "--name", "f", "-p", "18602:80", *h.share(), "--", "sh", "-c",
                 f"while [ ! -e {go} ]; do sleep 0.1; done; exit 3", env={"HUTCH_FAULT": step})
     cid = r.out.strip()
     h.remember(cid)
@@ -770,6 +770,32 @@ BAD_INPUTS = [
     (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--port", "80"], ["80"]),
     (["service", "inspect", "missing"], ["missing"]),
     (["service", "rm", "missing"], ["missing"]),
+    # issue 14 §3: start, restart, --restart, logs options
+    (["run", "-d", "--restart", "foo", "--", "true"], ["--restart", "foo"]),
+    (["run", "-d", "--restart", "on-failure:x", "--", "true"], ["--restart", "on-failure:x"]),
+    (["run", "-d", "--restart", "on-failure:-1", "--", "true"], ["--restart", "on-failure:-1"]),
+    (["run", "-d", "--restart", "always:3", "--", "true"], ["--restart", "on-failure"]),
+    (["run", "-d", "--rm", "--restart", "always", "--", "true"], ["--restart", "--rm"]),
+    (["run", "--restart", "always", "--", "true"], ["--restart", "-d"]),
+    (["start", "nosuch-hutch"], ["nosuch-hutch"]),
+    (["start", "-a", "r1", "x1"], ["start -a"]),
+    (["restart", "-t", "x", "r1"], ["--time"]),
+    (["restart", "nosuch-hutch"], ["nosuch-hutch"]),
+    (["logs", "--tail", "abc", "r1"], ["--tail", "abc"]),
+    (["logs", "--tail", "-3", "r1"], ["--tail", "-3"]),
+    (["logs", "--since", "yesterday", "r1"], ["--since", "yesterday"]),
+    (["logs", "--until", "2026-13-01", "r1"], ["--until", "2026-13-01"]),
+    (["logs", "--since", "10x", "r1"], ["--since", "10x"]),
+    (["run", "--host-rw", "--rootfs", "/", "--", "true"], ["--host-rw", "--rootfs"]),
+    (["run", "--host-rw=yes", "--", "true"], ["--host-rw"]),
+    (["pod", "create", "--memory", "12zz"], ["--memory", "12zz"]),
+    (["pod", "create", "--cpus", "-1"], ["--cpus", "-1"]),
+    (["pod", "create", "--pids-limit", "abc"], ["--pids-limit", "abc"]),
+    (["pod", "create", "--memory", "1m"], ["--memory", "6m"]),
+    (["pod", "create", "-v", "/nonexistent-hutch-src:/d"], ["/nonexistent-hutch-src"]),
+    (["pod", "create", "-v", "relative:/d"], ["relative"]),
+    (["stats", "--no-stream", "nosuch-hutch"], ["nosuch-hutch"]),
+    (["stats", "--no-stream", "--format", "{{.Nope"], ["--format"]),
 ]
 
 
@@ -974,7 +1000,7 @@ def test_mount_namespace_is_private(h):
     mnt = os.path.join(h.tmp, "mnt")
     os.mkdir(mnt)
     ready = os.path.join(h.tmp, "ready")
-    h.run_d("--privileged", "--name", "m", "--", "sh", "-c",
+    h.run_d("--privileged", "--name", "m", *h.share(), "--", "sh", "-c",
             f"mount -t tmpfs hutchtesttmpfs {mnt} && touch {mnt}/inside && touch {ready}; exec sleep {sm}")
     wait_until(lambda: os.path.exists(ready), desc="the mount inside the container")
     pid = h.inspect("m")["State"]["Pid"]
@@ -996,7 +1022,7 @@ def test_etc_files_are_private_bind_mounts(h):
     files = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]
     host_before = {f: open(f, "rb").read() for f in files}
     ready = os.path.join(h.tmp, "ready")
-    cid = h.run_d("--name", "e", "--hostname", "inner", "--", "sh", "-c",
+    cid = h.run_d("--name", "e", "--hostname", "inner", *h.share(), "--", "sh", "-c",
                   "echo 10.9.9.9 scribble >> /etc/hosts && echo scribbled > /etc/hostname && "
                   f"echo 'nameserver 10.9.9.9' > /etc/resolv.conf && touch {ready}; exec sleep {sm}")
     wait_until(lambda: os.path.exists(ready), desc="the container to write its /etc files")
