@@ -15,7 +15,7 @@ enum Service {
 
 enum ServiceCreate {
     static let selector = CLIOption.list("--selector", "Containers (and pods) whose labels match serve it: KEY=VALUE[,KEY=VALUE].", as: "selector")
-    static let port = CLIOption.list("--port", "PORT[:TARGETPORT][/tcp|udp] (repeatable; TARGETPORT defaults to PORT).", as: "port")
+    static let port = CLIOption.list("--port", "PORT[:TARGETPORT][/tcp|udp] (TARGETPORT defaults to PORT).", as: "port")
     static let type = CLIOption.value("--type", "ClusterIP (default) or NodePort.", as: "type")
     static let nodePort = CLIOption.value("--node-port", "The NodePort (30000-32767; default: a free one).", as: "port")
     static let clusterIP = CLIOption.value("--cluster-ip", "The ClusterIP, inside the service range (default: a free one).", as: "ip")
