@@ -451,3 +451,19 @@ def test_bad_input_creates_nothing(h, backend):
         if (db_rows(h, "services"), db_rows(h, "ports"), service_state(h, backend)) != before:
             failures.append(f"{args}: state changed")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_endpoints_follow_start_and_restart(h, backend):
+    hx = Fw(h, backend)
+    hx.hutch("service", "create", "web", "--selector", "app=web", "--port", "80:8000")
+    web(hx, "w1")
+    hx.hutch("stop", "-t", "1", "w1")
+    assert endpoints(hx, "web") == []
+    hx.hutch("start", "w1")
+    assert endpoints(hx, "web") == ["w1"]
+    ip = hx.ip_of("w1")
+    wait_serving(hx, ip)
+    assert names_of(host_gets(hx, f"http://{svc(hx, 'web')['ClusterIP']}/", 3)) == ["w1"] * 3
+    hx.hutch("restart", "-t", "1", "w1")
+    assert endpoints(hx, "web") == ["w1"]
