@@ -50,7 +50,7 @@ extension Runtime {
                 return s
             }
             Timeline.mark("svc-committed")
-            refreshServiceNames()
+            addServiceNames(s)
             Timeline.mark("svc-names")
             return s
         } catch {
@@ -196,6 +196,21 @@ extension Runtime {
             return try v.hostsFiles(for: own)
         }) else { return }
         for (id, h) in files { h.rewrite(at: containerDir(id) + "/hosts") }
+    }
+
+    /// A new service's line appended to the hosts file of every running container that has its
+    /// own: one small write each, whatever the number of services (a reader sees the file without
+    /// the line or with all of it: the size grows once the bytes are there). The next full
+    /// rewrite (a name change on the network, a service removed) puts it in its sorted place.
+    func addServiceNames(_ s: ServiceRecord) {
+        guard let ids = try? store.read({ try ServiceStore.idsWithOwnHosts(in: $0) }) else { return }
+        let line = Array(HostsFile.serviceLines([(s.clusterIP, s.dnsNames)]).utf8)
+        for id in ids {
+            let fd = open(containerDir(id) + "/hosts", O_WRONLY | O_APPEND | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+        }
     }
 
     /// The service lines of a hosts file: ClusterIP and names of each service.

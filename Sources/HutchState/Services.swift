@@ -159,6 +159,11 @@ public enum ServiceStore {
         return try offers(where: nil, arguments: [], pods: &pods, in: db).filter { selector.matches($0.1) }.map(\.0).sorted()
     }
 
+    /// The ids of the running containers whose /etc/hosts hutch generated for them.
+    public static func idsWithOwnHosts(in db: Database) throws -> [String] {
+        try db.strings(sql: "SELECT id FROM containers WHERE status = 'running' AND joinedId IS NULL AND networkMode != 'host'")
+    }
+
     /// The running containers whose /etc/hosts hutch generated for them (not joined, not host mode).
     public static func containersWithOwnHosts(in db: Database) throws -> [ContainerRecord] {
         try ContainerRecord.fetchAll(db, where: "status = 'running' AND joinedId IS NULL AND networkMode != 'host'")

@@ -147,7 +147,9 @@ def service_state(h, backend):
     if backend == "nftables":
         t = hutch_nft_table(h)
         return t, route
-    return h.sh("iptables-save -t nat; iptables-save -t filter").out, route
+    text = h.sh("iptables-save -t nat; iptables-save -t filter").out
+    # without the timestamp comments and the packet counters
+    return "\n".join(re.sub(r"\[\d+:\d+\]", "", l) for l in text.splitlines() if not l.startswith("#")), route
 
 
 # ---------------------------------------------------------------------------------------------
