@@ -173,7 +173,7 @@ extension Runtime {
         let (record, upstreams) = try store.read { db -> (IngressRecord?, [IngressBackend: [UpstreamEndpoint]]) in
             guard var r = try IngressRecord.fetchOne(db, key: name), r.id == first.id else { return (nil, [:]) }
             change?(&r)
-            return (r, try self.resolveIngressBackends(r.backends, in: db))
+            return (r, try self.resolveIngressBackends(r.backends, in: db, strict: false))
         }
         guard let r = record else { return false }
         let worker = try Self.workerUser()

@@ -744,6 +744,19 @@ BAD_INPUTS = [
     (["run", "--tmpfs", "/tmp:bogus", "--", "true"], ["--tmpfs", "bogus"]),
     (["run", "--security-opt", "seccomp=/nonexistent-hutch.json", "--", "true"], ["/nonexistent-hutch.json"]),
     (["run", "--security-opt", "apparmor=x", "--", "true"], ["--security-opt"]),
+    # ingress (issue 17)
+    (["ingress", "create", "e1", "-p", "18094:80", "--rule", "shop.example=web:80"], ["--rule", "shop.example=web:80"]),
+    (["ingress", "create", "e1", "-p", "18094:80", "--rule", "bad_host/*=web:80"], ["bad_host"]),
+    (["ingress", "create", "e1", "-p", "18094:80", "--rule", "/*=web:http"], ["http"]),
+    (["ingress", "create", "e1", "-p", "18094:80", "--rule", "/*=nosuch:80"], ["nosuch"]),
+    (["ingress", "create", "e1", "-p", "18094:80", "--default-backend", "web"], ["--default-backend"]),
+    (["ingress", "create", "Bad", "-p", "18094:80", "--rule", "/*=web:80"], ["Bad"]),
+    (["ingress", "create", "e1", "-p", "18094:8080", "--rule", "/*=web:80"], ["8080"]),
+    (["ingress", "create", "e1", "--rule", "/*=web:80"], ["--publish"]),
+    (["ingress", "create", "e1", "-p", "18094:80"], ["--rule"]),
+    (["ingress", "update", "missing", "--rule", "/*=web:80"], ["missing"]),
+    (["ingress", "inspect", "missing"], ["missing"]),
+    (["ingress", "rm", "missing"], ["missing"]),
 ]
 
 
