@@ -81,8 +81,28 @@ static int nft_socket(void) {
 static int send_batch(int fd, const char *buf, size_t off, int msgs, uint32_t first);
 
 int hn_nft_set_elems(const char *table, const hn_nft_elem *e, size_t n, int add, const char *linger_helper) {
-    if (n == 0) return 0;
-    size_t cap = 4096 + n * 2 * 512;
+    if (add) return hn_nft_elems_txn(table, NULL, 0, NULL, 0, e, n, linger_helper);
+    return hn_nft_elems_txn(table, NULL, 0, e, n, NULL, 0, linger_helper);
+}
+
+/* Appends one message flushing every element of set `name` (DELSETELEM without an element list). */
+static int put_flush(char *buf, size_t cap, size_t *off, const char *table, const char *name, uint32_t seq) {
+    if (*off + 512 > cap) return -EMSGSIZE;
+    struct nftnl_set *s = nftnl_set_alloc();
+    if (!s) return -ENOMEM;
+    nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+    nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+    struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf + *off, NFT_MSG_DELSETELEM, NFPROTO_IPV4, NLM_F_ACK, seq);
+    nftnl_set_elems_nlmsg_build_payload(nlh, s);
+    *off += NLMSG_ALIGN(nlh->nlmsg_len);
+    nftnl_set_free(s);
+    return 0;
+}
+
+int hn_nft_elems_txn(const char *table, const char *const *flush, size_t nflush, const hn_nft_elem *dels, size_t ndel,
+                     const hn_nft_elem *adds, size_t nadd, const char *linger_helper) {
+    if (nflush + ndel + nadd == 0) return 0;
+    size_t cap = 4096 + nflush * 512 + (2 * ndel + nadd) * 512;
     char *buf = calloc(1, cap);
     if (!buf) return -ENOMEM;
     /* Sequence numbers go up across the calls that share the socket. */
@@ -94,10 +114,13 @@ int hn_nft_set_elems(const char *table, const hn_nft_elem *e, size_t n, int add,
     struct nlmsghdr *h = nftnl_batch_begin(buf + off, seq++);
     off += NLMSG_ALIGN(h->nlmsg_len);
     int msgs = 0, r = 0;
+    for (size_t i = 0; i < nflush && r == 0; i++) { r = put_flush(buf, cap, &off, table, flush[i], seq++); msgs++; }
     /* Deleting: add each element first (a no-op when it is there with the same data), so the delete
-     * cannot fail on an element that is already gone. */
-    for (int pass = add ? 1 : 0; pass < 2 && r == 0; pass++) {
-        uint16_t type = (add || pass == 0) ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM;
+     * cannot fail on an element that is already gone. Then the additions. */
+    for (int pass = 0; pass < 3 && r == 0; pass++) {
+        const hn_nft_elem *e = pass < 2 ? dels : adds;
+        size_t n = pass < 2 ? ndel : nadd;
+        uint16_t type = pass == 1 ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM;
         uint16_t flags = (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0) | NLM_F_ACK;
         for (size_t i = 0; i < n && r == 0;) {
             size_t j = i + 1;
@@ -116,8 +139,8 @@ int hn_nft_set_elems(const char *table, const hn_nft_elem *e, size_t n, int add,
     if (fd < 0) r = fd;
     else r = send_batch(fd, buf, off, msgs, first);
     if (r != 0 && fd >= 0) { close(fd); sock_fd = -1; sock_handed_over = 0; } /* never reuse a socket in an unknown state */
-    /* Only a delete leaves objects for the kernel to release. */
-    if (r == 0 && !add && linger_helper && !sock_handed_over) {
+    /* Only a delete (or flush) leaves objects for the kernel to release. */
+    if (r == 0 && (ndel || nflush) && linger_helper && !sock_handed_over) {
         hn_linger_adopt_fd(sock_fd, linger_helper);
         sock_handed_over = 1;
     }
@@ -215,4 +238,63 @@ int hn_nft_chain_jumps(const char *table, const char *chain, char *out, size_t c
     close(fd);
     if (r == -ENOENT) return 0; /* no such table or chain: no jumps */
     return r < 0 ? r : (int)j.len;
+}
+
+/* ---- reading one set's elements ------------------------------------------------------------ */
+
+int hn_nft_set_elems_dump(const char *table, const char *set, uint8_t *out, size_t cap, size_t klen, size_t dlen) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+    if (fd < 0) return -errno;
+    struct timeval tv = { .tv_sec = 10 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t bufsz = 65536;
+    char *buf = malloc(bufsz);
+    struct nftnl_set *filter = nftnl_set_alloc();
+    if (!buf || !filter) { free(buf); if (filter) nftnl_set_free(filter); close(fd); return -ENOMEM; }
+    uint32_t seq = (uint32_t)time(NULL);
+    struct nlmsghdr *req = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_IPV4, NLM_F_DUMP, seq);
+    nftnl_set_set_str(filter, NFTNL_SET_TABLE, table);
+    nftnl_set_set_str(filter, NFTNL_SET_NAME, set);
+    nftnl_set_elems_nlmsg_build_payload(req, filter);
+    nftnl_set_free(filter);
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+    int r = 0, done = 0;
+    size_t n = 0, rec = klen + dlen;
+    if (sendto(fd, buf, req->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) r = -errno;
+    while (r == 0 && !done) {
+        ssize_t got = recv(fd, buf, bufsz, 0);
+        if (got < 0) { if (errno == EINTR) continue; r = -errno; break; }
+        for (struct nlmsghdr *m = (struct nlmsghdr *)buf; NLMSG_OK(m, (size_t)got); m = NLMSG_NEXT(m, got)) {
+            if (m->nlmsg_seq != seq) continue;
+            if (m->nlmsg_type == NLMSG_DONE) { done = 1; break; }
+            if (m->nlmsg_type == NLMSG_ERROR) {
+                int e = ((struct nlmsgerr *)NLMSG_DATA(m))->error;
+                r = e; done = 1; break;
+            }
+            struct nftnl_set *s = nftnl_set_alloc();
+            if (!s) { r = -ENOMEM; break; }
+            if (nftnl_set_elems_nlmsg_parse(m, s) == 0) {
+                struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(s);
+                struct nftnl_set_elem *e;
+                /* iter_next returns the current element, then moves on */
+                while (it && (e = nftnl_set_elems_iter_next(it))) {
+                    uint32_t kl = 0, dl = 0;
+                    const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &kl);
+                    const void *d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dl);
+                    if (!k || kl != klen || (dlen && (!d || dl != dlen))) continue;
+                    if ((n + 1) * rec > cap) { r = -ENOSPC; break; }
+                    memcpy(out + n * rec, k, klen);
+                    if (dlen) memcpy(out + n * rec + klen, d, dlen);
+                    n++;
+                }
+                if (it) nftnl_set_elems_iter_destroy(it);
+            }
+            nftnl_set_free(s);
+            if (r) break;
+        }
+    }
+    free(buf);
+    close(fd);
+    if (r == -ENOENT) return 0;
+    return r < 0 ? r : (int)n;
 }

@@ -19,6 +19,8 @@ public struct HostsFile: Equatable, Sendable {
     public var extraHosts: [(IPv4Address, String)] = []
     /// This container's addresses on networks it joined with `network connect`.
     public var moreAddresses: [IPv4Address] = []
+    /// Services: ClusterIP and names (`web web.default.svc.cluster.local`), after the peers.
+    public var services: [(IPv4Address, [String])] = []
 
     public init(hostname: String, name: String, address: IPv4Address?, gateway: IPv4Address?) {
         self.hostname = hostname; self.name = name; self.address = address; self.gateway = gateway
@@ -38,6 +40,7 @@ public struct HostsFile: Equatable, Sendable {
         for (ip, n) in peers.sorted(by: { $0.0 < $1.0 }) where !n.isEmpty {
             s += "\(ip)\t\(n.joined(separator: " "))\n"
         }
+        for (ip, n) in services { s += "\(ip)\t\(n.joined(separator: " "))\n" }
         return s
     }
 

@@ -62,6 +62,7 @@ extension Runtime {
             return out
         }
         report += try sweepVeths(&out.failures)
+        out.failures.attempt("services") { _ = try resyncServices() }
         let expired = try store.write { try ExitRecords.prune(in: $0) }
         if expired > 0 { report.append("\(expired) expired exit status(es) of removed containers dropped") }
         let ids = try store.read { try ContainerRecord.allIDs(in: $0) }

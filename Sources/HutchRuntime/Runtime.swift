@@ -59,7 +59,7 @@ public final class Runtime {
     /// Any failure undoes every step already taken, in reverse order.
     public func run(_ checked: Validated<RunOptions>, onStarted: (ContainerRecord) -> Void = { _ in }) throws -> Int32 {
         let o = checked.options
-        let env = try Self.environment(o.env)
+        let env = try Self.environment(serviceEnvironment() + o.env)
 
         let id = Sys.randomID()
         var undo = Undo()
@@ -145,6 +145,7 @@ public final class Runtime {
             var hosts = HostsFile(hostname: hostname, name: hostsName, address: address, gateway: gw)
             hosts.aliases = o.aliases
             hosts.extraHosts = Self.extraHostLines(record.extraHosts, gateway: gw)
+            hosts.services = try store.read { try Self.serviceHostLines(in: $0) }
             // A new folder nobody reads yet: no temporary files and renames.
             try Sys.writeFile(dir + "/hosts", hosts.rendered, atomic: false)
             try Sys.writeFile(dir + "/hostname", hostname + "\n", atomic: false)
@@ -235,6 +236,7 @@ public final class Runtime {
         }
         Fault.point("run.after-running")
         refreshNames(network: running.network)
+        try syncEndpoints([id])
         Timeline.mark("recorded")
 
         // 7. Release the child; exec success or the failing step comes back on the error pipe.
@@ -336,6 +338,8 @@ public final class Runtime {
                 Glibc.kill(m.pid, SIGKILL)
             }
         }
+        // It stops serving first: a service refuses rather than send to an address going away.
+        syncEndpointsReporting([id], leaving: true)
         let joined = try tearDownNetwork(c)
         let oom = try stopSandbox(c)
         Timeline.mark("teardown")
