@@ -13,7 +13,9 @@ public struct UpstreamEndpoint: Hashable, Comparable, Sendable, CustomStringConv
 /// backend, the default backend, TLS and the worker user (golden-tested on the bytes).
 ///
 /// The ideas are ingress-nginx's: one upstream block per service port listing the endpoints
-/// (nginx balances round-robin and, on a connect error or timeout, retries the next endpoint);
+/// (nginx balances round-robin and, on a connect error or timeout, retries the next endpoint;
+/// `max_fails=0`, ingress-nginx's default: an endpoint is never taken out for a while after one
+/// failure, which could leave a just-started one out while the others go);
 /// one server block per host (exact names, `*.x` wildcards as a one-label regex, as Kubernetes
 /// defines them), plus a default server for any host; locations `= /path` for Exact paths and
 /// `= /p` + `/p/` for a Prefix `/p` (Kubernetes matches whole path elements); what matches no
@@ -151,7 +153,7 @@ public struct NginxConfig: Equatable, Sendable {
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_set_header X-Forwarded-Host $host;
             proxy_redirect off;
-            proxy_connect_timeout 2s;
+            proxy_connect_timeout 1s;
             proxy_next_upstream error timeout;
             proxy_next_upstream_tries 3;
 
@@ -169,7 +171,7 @@ public struct NginxConfig: Equatable, Sendable {
         for b in backends.sorted() {
             guard let eps = upstreams[b], !eps.isEmpty else { continue }
             o += "\n    # \(b)\n    upstream \(b.upstreamName) {\n"
-            for e in eps.sorted() { o += "        server \(e) max_fails=1 fail_timeout=10s;\n" }
+            for e in eps.sorted() { o += "        server \(e) max_fails=0;\n" }
             o += "        keepalive 32;\n    }\n"
         }
         for s in servers {

@@ -218,13 +218,37 @@ extension Runtime {
         throw HutchError("nginx rejected the configuration: " + why)
     }
 
-    /// SIGHUP to the nginx master (it must be running and catching it).
+    /// SIGHUP to the nginx master, then waits until it has started workers on the new
+    /// configuration (new connections go to them from then on; the old workers finish theirs),
+    /// so that a command returns once its change is in effect.
     func reloadNginx(_ c: ContainerRecord) throws {
         let r = try reconcile(c)
         guard r.status == .running, Sys.isAlive(pid: r.pid, start: r.pidStart) else { return }
         var waited = 0
         while !Self.catchesHangup(r.pid) && waited < 5_000 { waited += Self.pollPause(waited) }
+        let old = Self.children(r.pid)
         guard Glibc.kill(r.pid, SIGHUP) == 0 else { throw HutchError.sys("reload nginx (kill -HUP \(r.pid))", errno) }
+        // Done when workers on the new configuration run and every old one has stopped
+        // accepting (it says so in its process title) or is gone.
+        func applied() -> Bool {
+            let now = Self.children(r.pid)
+            guard !now.isSubset(of: old) else { return false }
+            return now.intersection(old).allSatisfy { p in
+                (Sys.readFile("/proc/\(p)/cmdline", limit: 512) ?? "shutting down").contains("shutting down")
+            }
+        }
+        waited = 0
+        while !applied() {
+            guard waited < 10_000, Sys.isAlive(pid: r.pid, start: r.pidStart) else {
+                throw HutchError("nginx of container \(r.name) did not start workers on the new configuration: see hutch logs \(r.name)")
+            }
+            waited += Self.pollPause(waited)
+        }
+    }
+
+    /// The child processes of `pid` (nginx's workers).
+    static func children(_ pid: Int32) -> Set<Int32> {
+        Set((Sys.readFile("/proc/\(pid)/task/\(pid)/children") ?? "").split(separator: " ").compactMap { Int32($0) })
     }
 
     /// Re-renders and reloads every ingress that routes to one of `services` (all of them when

@@ -202,7 +202,7 @@ final class NginxConfigTests: XCTestCase {
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_set_header X-Forwarded-Host $host;
             proxy_redirect off;
-            proxy_connect_timeout 2s;
+            proxy_connect_timeout 1s;
             proxy_next_upstream error timeout;
             proxy_next_upstream_tries 3;
             ssl_certificate tls.crt;
@@ -211,26 +211,26 @@ final class NginxConfigTests: XCTestCase {
 
             # api:8080
             upstream svc-api-8080 {
-                server 10.87.0.7:9000 max_fails=1 fail_timeout=10s;
+                server 10.87.0.7:9000 max_fails=0;
                 keepalive 32;
             }
 
             # apps:80
             upstream svc-apps-80 {
-                server 10.87.0.9:80 max_fails=1 fail_timeout=10s;
+                server 10.87.0.9:80 max_fails=0;
                 keepalive 32;
             }
 
             # shop:80
             upstream svc-shop-80 {
-                server 10.87.0.3:8000 max_fails=1 fail_timeout=10s;
-                server 10.87.0.5:8000 max_fails=1 fail_timeout=10s;
+                server 10.87.0.3:8000 max_fails=0;
+                server 10.87.0.5:8000 max_fails=0;
                 keepalive 32;
             }
 
             # web:80
             upstream svc-web-80 {
-                server 10.87.0.2:80 max_fails=1 fail_timeout=10s;
+                server 10.87.0.2:80 max_fails=0;
                 keepalive 32;
             }
 
@@ -358,7 +358,7 @@ final class NginxConfigTests: XCTestCase {
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_set_header X-Forwarded-Host $host;
             proxy_redirect off;
-            proxy_connect_timeout 2s;
+            proxy_connect_timeout 1s;
             proxy_next_upstream error timeout;
             proxy_next_upstream_tries 3;
 

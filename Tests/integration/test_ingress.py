@@ -248,6 +248,23 @@ def finish(p, stop):
     return oks[0], fails
 
 
+def old_workers_gone(h, name):
+    """Until no nginx worker of the ingress is still finishing requests on an older
+    configuration (their process title says "is shutting down")."""
+    master = inspect(h, name)["Container"]["Pid"]
+
+    def settled():
+        kids = open(f"/proc/{master}/task/{master}/children").read().split()
+        titles = []
+        for k in kids:
+            try:
+                titles.append(open(f"/proc/{k}/cmdline").read())
+            except OSError:
+                pass
+        return not any("shutting down" in t for t in titles)
+    wait_until(settled, desc=f"the old nginx workers of ingress {name} to finish")
+
+
 def test_endpoints_replaced_while_requests_run(h, shop):
     out = shop
     backend(h, "e-1", "edge-app")
@@ -268,9 +285,14 @@ def test_endpoints_replaced_while_requests_run(h, shop):
             ip_old = h.inspect(old)["NetworkSettings"]["IPAddress"]
             h.hutch("rm", "-f", old)
             wait_until(lambda: f"{ip_old}:8000" not in upstreams(h, "edge", "app:80"), desc=f"{old} out of the upstreams")
+            # A rolling update's pace: the next endpoint goes once the requests that were under
+            # way when this one went are done (a request that was about to connect to the one
+            # just removed retries the next endpoint, which must still be there).
+            old_workers_gone(h, "edge")
     finally:
         ok, fails = finish(p, stop)
-    assert not fails, f"{len(fails)} failed requests (of {ok + len(fails)}): {fails[:5]}"
+    assert not fails, f"{len(fails)} failed requests (of {ok + len(fails)}): {fails[:5]}; nginx's log: " + \
+        "\n".join(l for l in h.hutch("logs", "ingress-edge").out.splitlines() if " 200 " not in l)
     assert ok > 0
     assert routed(out, "/", "app.example") == "e-4"
 
@@ -323,7 +345,7 @@ def ingress_state(h):
         "containers": sorted(r[1] for r in db_rows(h, "containers", missing_ok=True)),
         "ports": db_rows(h, "ports", missing_ok=True),
         "folders": sorted(os.listdir(folder)) if os.path.isdir(folder) else [],
-        "nft": h.sh("nft list ruleset", check=False).out,
+        "published": [l for l in h.sh("nft list ruleset", check=False).out.splitlines() if str(PORT) in l],
     }
 
 
