@@ -237,6 +237,7 @@ public final class Runtime {
         Fault.point("run.after-running")
         refreshNames(network: running.network)
         try syncEndpoints([id])
+        undo.add("take it out of the services it serves") { [self] in try syncEndpoints([id], leaving: true) }
         Timeline.mark("recorded")
 
         // 7. Release the child; exec success or the failing step comes back on the error pipe.

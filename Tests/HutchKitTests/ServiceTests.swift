@@ -210,6 +210,136 @@ final class ServiceTests: XCTestCase {
         XCTAssertTrue(only.contains("services-dnat"))
     }
 
+    // MARK: iptables (golden batches)
+
+    func testIptablesRulesOfAServiceWithAffinityAndNodePort() {
+        let s = service { $0.type = .nodePort; $0.ports[0].nodePort = 30080; $0.sessionAffinity = .clientIP; $0.affinityTimeout = 600 }
+        let r = IptablesFirewall.serviceRules(ServiceState(s, [e2, e1]))
+        let svc = IptablesFirewall.chainName("HUTCH-SVC-", ["web-api", "80", "tcp"])
+        let sep1 = IptablesFirewall.chainName("HUTCH-SEP-", ["web-api", "80", "tcp", "10.87.0.2:8000"])
+        let sep2 = IptablesFirewall.chainName("HUTCH-SEP-", ["web-api", "80", "tcp", "10.87.0.3:8000"])
+        let ext = IptablesFirewall.chainName("HUTCH-EXT-", ["web-api", "80", "tcp"])
+        XCTAssertEqual(svc.count, 26)
+        let c = "-m comment --comment \"hutch:service:web-api\""
+        XCTAssertEqual(r.chains.map(\.0), [svc, sep1, sep2, ext])
+        XCTAssertEqual(r.chains[0].1, [
+            "-m recent --rcheck --seconds 600 --reap --name \(sep1) --mask 255.255.255.255 --rsource -j \(sep1)",
+            "-m recent --rcheck --seconds 600 --reap --name \(sep2) --mask 255.255.255.255 --rsource -j \(sep2)",
+            "-m statistic --mode random --probability 0.50000000000 -j \(sep1)",
+            "-j \(sep2)",
+        ])
+        XCTAssertEqual(r.chains[1].1, [
+            "-s 10.87.0.2/32 -j HUTCH-MARK-MASQ",
+            "-m recent --set --name \(sep1) --mask 255.255.255.255 --rsource",
+            "-p tcp -m tcp -j DNAT --to-destination 10.87.0.2:8000",
+        ])
+        XCTAssertEqual(r.chains[3].1, ["-j HUTCH-MARK-MASQ", "-j \(svc)"])
+        XCTAssertEqual(r.services, ["-d 10.96.0.10/32 -p tcp -m tcp --dport 80 \(c) -j \(svc)"])
+        XCTAssertEqual(r.nodePorts, ["-p tcp -m tcp --dport 30080 \(c) -j \(ext)"])
+        XCTAssertEqual(r.reject, [
+            "-d 10.96.0.10/32 -p tcp \(c) -j REJECT --reject-with tcp-reset",
+            "-d 10.96.0.10/32 \(c) -j REJECT --reject-with icmp-port-unreachable",
+            "-p tcp -m addrtype --dst-type LOCAL -m tcp --dport 30080 \(c) -j REJECT --reject-with tcp-reset",
+        ])
+    }
+
+    func testIptablesProbabilities() {
+        XCTAssertEqual((0..<3).map { IptablesFirewall.probability($0, of: 3) }, ["0.33333333333", "0.50000000000", "1.00000000000"])
+    }
+
+    func testIptablesChangeBatch() {
+        let s = service()
+        let svc = IptablesFirewall.chainName("HUTCH-SVC-", ["web-api", "80", "tcp"])
+        let sep1 = IptablesFirewall.chainName("HUTCH-SEP-", ["web-api", "80", "tcp", "10.87.0.2:8000"])
+        let sep2 = IptablesFirewall.chainName("HUTCH-SEP-", ["web-api", "80", "tcp", "10.87.0.3:8000"])
+        // what iptables-save prints with e1 and e2 in, the skeleton there, another service's line
+        let nat = SavedTable("""
+        *nat
+        :HUTCH-PREROUTING - [0:0]
+        :HUTCH-OUTPUT - [0:0]
+        :HUTCH-POSTROUTING - [0:0]
+        :HUTCH-NETWORKS-MASQ - [0:0]
+        :HUTCH - [0:0]
+        :HUTCH-PORTS-MASQ - [0:0]
+        :HUTCH-SERVICES - [0:0]
+        :HUTCH-NODEPORTS - [0:0]
+        :HUTCH-MARK-MASQ - [0:0]
+        :HUTCH-SERVICES-MASQ - [0:0]
+        :\(svc) - [0:0]
+        :\(sep1) - [0:0]
+        :\(sep2) - [0:0]
+        -A PREROUTING -j HUTCH-PREROUTING
+        -A OUTPUT -j HUTCH-OUTPUT
+        -A POSTROUTING -j HUTCH-POSTROUTING
+        -A HUTCH-POSTROUTING -j HUTCH-NETWORKS-MASQ
+        -A HUTCH-PREROUTING -m addrtype --dst-type LOCAL -j HUTCH
+        -A HUTCH-OUTPUT -m addrtype --dst-type LOCAL -j HUTCH
+        -A HUTCH-POSTROUTING -j HUTCH-PORTS-MASQ
+        -A HUTCH-PREROUTING -j HUTCH-SERVICES
+        -A HUTCH-OUTPUT -j HUTCH-SERVICES
+        -A HUTCH-POSTROUTING -j HUTCH-SERVICES-MASQ
+        -A HUTCH-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -m comment --comment "hutch:service:web-api" -j \(svc)
+        -A HUTCH-SERVICES -d 10.96.0.11/32 -p tcp -m tcp --dport 80 -m comment --comment "hutch:service:db" -j HUTCH-SVC-X
+        -A HUTCH-SERVICES ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j HUTCH-NODEPORTS
+        -A HUTCH-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+        -A HUTCH-SERVICES-MASQ -m mark ! --mark 0x4000/0x4000 -j RETURN
+        -A HUTCH-SERVICES-MASQ -j MARK --set-xmark 0x4000/0x0
+        -A HUTCH-SERVICES-MASQ -j MASQUERADE --random-fully
+        COMMIT
+        """)
+        let filter = SavedTable("""
+        *filter
+        :HUTCH-FORWARD - [0:0]
+        :HUTCH-NETWORKS - [0:0]
+        :HUTCH-FILTER-INPUT - [0:0]
+        :HUTCH-FILTER-FORWARD - [0:0]
+        :HUTCH-FILTER-OUTPUT - [0:0]
+        :HUTCH-SERVICES-REJECT - [0:0]
+        -A INPUT -j HUTCH-FILTER-INPUT
+        -A FORWARD -j HUTCH-FILTER-FORWARD
+        -A OUTPUT -j HUTCH-FILTER-OUTPUT
+        -A FORWARD -j HUTCH-FORWARD
+        -A HUTCH-FORWARD -j HUTCH-NETWORKS
+        -A HUTCH-FILTER-INPUT -j HUTCH-SERVICES-REJECT
+        -A HUTCH-FILTER-FORWARD -j HUTCH-SERVICES-REJECT
+        -A HUTCH-FILTER-OUTPUT -j HUTCH-SERVICES-REJECT
+        -A HUTCH-SERVICES-REJECT -d 10.96.0.10/32 -p tcp -m comment --comment "hutch:service:web-api" -j REJECT --reject-with tcp-reset
+        -A HUTCH-SERVICES-REJECT -d 10.96.0.10/32 -m comment --comment "hutch:service:web-api" -j REJECT --reject-with icmp-port-unreachable
+        COMMIT
+        """)
+        // e1 leaves: its endpoint chain goes, the service chain is rewritten, the other service untouched
+        let b = IptablesFirewall.renderServices([ServiceChange(old: ServiceState(s, [e1, e2]), new: ServiceState(s, [e2]))], nat: nat, filter: filter)
+        XCTAssertEqual(b, """
+        *nat
+        :\(svc) - [0:0]
+        :\(sep2) - [0:0]
+        :\(sep1) - [0:0]
+        -D HUTCH-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -m comment --comment "hutch:service:web-api" -j \(svc)
+        -A \(svc) -j \(sep2)
+        -A \(sep2) -s 10.87.0.3/32 -j HUTCH-MARK-MASQ
+        -A \(sep2) -p tcp -m tcp -j DNAT --to-destination 10.87.0.3:8000
+        -I HUTCH-SERVICES 1 -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -m comment --comment "hutch:service:web-api" -j \(svc)
+        -X \(sep1)
+        COMMIT
+        *filter
+        -D HUTCH-SERVICES-REJECT -d 10.96.0.10/32 -p tcp -m comment --comment "hutch:service:web-api" -j REJECT --reject-with tcp-reset
+        -D HUTCH-SERVICES-REJECT -d 10.96.0.10/32 -m comment --comment "hutch:service:web-api" -j REJECT --reject-with icmp-port-unreachable
+        -A HUTCH-SERVICES-REJECT -d 10.96.0.10/32 -p tcp -m comment --comment "hutch:service:web-api" -j REJECT --reject-with tcp-reset
+        -A HUTCH-SERVICES-REJECT -d 10.96.0.10/32 -m comment --comment "hutch:service:web-api" -j REJECT --reject-with icmp-port-unreachable
+        COMMIT
+
+        """)
+        XCTAssertFalse(b.contains("service:db") || b.contains("HUTCH-SVC-X"), b)
+        // the last endpoint leaves: no line in HUTCH-SERVICES (the reject answers), chains deleted
+        let last = IptablesFirewall.renderServices([ServiceChange(old: ServiceState(s, [e1, e2]), new: ServiceState(s, []))], nat: nat, filter: filter)
+        XCTAssertFalse(last.contains("-I HUTCH-SERVICES"), last)
+        XCTAssertTrue(last.contains("-X \(svc)\n") && last.contains("-X \(sep1)\n") && last.contains("-X \(sep2)\n"), last)
+        // replace (reload, gc): the other service's line goes too when its record is gone
+        let all = IptablesFirewall.renderReplaceServices([], nat: nat, filter: filter)
+        XCTAssertTrue(all.contains("-D HUTCH-SERVICES -d 10.96.0.11/32"), all)
+        XCTAssertTrue(all.contains("-X \(svc)\n"), all)
+    }
+
     // MARK: store
 
     var root = ""

@@ -160,3 +160,42 @@ def test_sandbox_shell_is_interactive_and_leaves_nothing(h):
         os.close(master)
         os.close(slave)
     assert h.ps_ids(all=True) == []
+
+
+SERVICES = os.path.join(REPO, "examples", "services")
+
+
+def services_make(h, target, peer, timeout=120, check=True):
+    argv = ["make", "--no-print-directory", "-C", SERVICES, target,
+            f"HUTCH={h.hutch_bin}", f"ROOT={h.root}", f"NETNS={h.name}", f"PEER={peer}"]
+    r = run(argv, timeout=timeout, env=h.hutch_env())
+    if check:
+        assert r.rc == 0, f"make {target} failed (rc={r.rc}):\nstdout: {r.out}\nstderr: {r.err}"
+    return r
+
+
+def test_services_up_check_down(h):
+    peer = "hutch-ex-" + _rand()
+    try:
+        r = services_make(h, "up", peer)
+        assert "service web created" in r.out, r.out
+        r = services_make(h, "up", peer)
+        assert r.out.count("already") == 4, r.out
+        r = services_make(h, "check", peer)
+        assert r.out.count("ok: 3 endpoints") == 3, r.out
+        assert not os.path.exists(f"/run/netns/{peer}")
+        r = services_make(h, "status", peer)
+        assert "web    NodePort" in r.out and "80:30080/TCP" in r.out, r.out
+        # an endpoint that died is restarted by up, and serves again
+        h.hutch("rm", "-f", "web-2")
+        r = services_make(h, "up", peer)
+        assert "web-2 started" in r.out, r.out
+        services_make(h, "check", peer)
+    finally:
+        services_make(h, "down", peer, check=False)
+    r = services_make(h, "down", peer)
+    assert "service web not there" in r.out, r.out
+    assert h.hutch("service", "ls", "-q").out == ""
+    assert h.ps_ids(all=True) == []
+    assert "service:" not in h.run(["nft", "list", "ruleset"], check=False).out
+    assert not os.path.exists(f"/run/netns/{peer}")
