@@ -974,9 +974,8 @@ class Bench:
                 t.start()
                 time.sleep(1)
                 for i in range(n_reloads):
-                    rule = "/*=bench:80" if i % 2 else "/x*=bench:80"
-                    ms, r = timed(self.hutch("ingress", "update", "bench", "--rule", "/*=bench:80", "--rule", rule),
-                                  capture=True)
+                    rules = ["--rule", "/*=bench:80"] + (["--rule", f"/r{i}*=bench:80"] if i % 2 else [])
+                    ms, r = timed(self.hutch("ingress", "update", "bench", *rules), capture=True)
                     times.append(ms)
                     time.sleep(0.4)
                 t.join()

@@ -199,3 +199,41 @@ def test_services_up_check_down(h):
     assert h.ps_ids(all=True) == []
     assert "service:" not in h.run(["nft", "list", "ruleset"], check=False).out
     assert not os.path.exists(f"/run/netns/{peer}")
+
+
+INGRESS = os.path.join(REPO, "examples", "ingress")
+
+
+def ingress_make(h, target, peer, timeout=120, check=True):
+    argv = ["make", "--no-print-directory", "-C", INGRESS, target, f"HUTCH={h.hutch_bin}", f"ROOT={h.root}",
+            f"NETNS={h.name}", f"PEER={peer}", f"CERTS={h.tmp}/certs"]
+    r = run(argv, timeout=timeout, env=h.hutch_env())
+    if check:
+        assert r.rc == 0, f"make {target} failed (rc={r.rc}):\nstdout: {r.out}\nstderr: {r.err}"
+    return r
+
+
+def test_ingress_up_check_down(h):
+    peer = "hutch-ex-" + _rand()
+    try:
+        r = ingress_make(h, "up", peer)
+        assert "ingress edge created" in r.out, r.out
+        r = ingress_make(h, "up", peer)
+        assert r.out.count("already") == 7, r.out
+        r = ingress_make(h, "check", peer)
+        assert r.out.count("  ok: ") == 7 and "FAIL" not in r.out, r.out
+        assert not os.path.exists(f"/run/netns/{peer}")
+        r = ingress_make(h, "status", peer)
+        assert "edge   Running" in r.out and "shop.example/*=shop:80" in r.out, r.out
+        # a backend that died is restarted by up, and the ingress follows its new address
+        h.hutch("rm", "-f", "api-1")
+        r = ingress_make(h, "up", peer)
+        assert "api-1 started" in r.out, r.out
+        ingress_make(h, "check", peer)
+    finally:
+        ingress_make(h, "down", peer, check=False)
+    r = ingress_make(h, "down", peer)
+    assert "ingress edge not there" in r.out, r.out
+    assert h.hutch("ingress", "ls", "-q").out == ""
+    assert h.ps_ids(all=True) == []
+    assert not os.path.exists(f"{h.tmp}/certs")
