@@ -109,8 +109,9 @@ extension Runtime {
                 return r
             }
             undo.cancel()
-            // Endpoints that changed while nginx started: one more render (a no-op when unchanged).
-            _ = try applyIngressConfig(name: o.name)
+            // Endpoints that changed while nginx started: one more render (a no-op when unchanged;
+            // if it fails, nginx keeps the configuration it started with and the next change retries).
+            refreshIngressesReporting(only: o.name)
             return done
         } catch {
             throw undo.unwind(after: error)

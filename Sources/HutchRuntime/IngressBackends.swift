@@ -36,4 +36,11 @@ extension Runtime {
             Out.err("hutch: \(error)")
         }
     }
+
+    /// One ingress's re-render, reported the same way.
+    func refreshIngressesReporting(only name: String) {
+        do { try applyIngressConfig(name: name) } catch {
+            Out.err("hutch: updating ingress \(name) failed: \(error)")
+        }
+    }
 }
