@@ -97,6 +97,7 @@ extension Runtime {
             Fault.point("ingress.after-container")
             // Until nginx catches SIGHUP a reload would be lost: wait for its start-up (or its exit).
             try waitForNginx(c)
+            try Self.markApplied(dir)
 
             let done = try store.write { db -> IngressRecord in
                 guard var r = try IngressRecord.fetchOne(db, key: o.name) else {
@@ -182,6 +183,9 @@ extension Runtime {
                                tls: r.tls, user: worker.name, group: worker.group).rendered
         let path = dir + "/nginx.conf"
         let changed = Sys.readFile(path) != text
+        // A configuration put in place that the running nginx never got (a crash between the
+        // rename and the reload) is newer than the mark of the last reload.
+        let pending = !changed && Self.mtime(path) > Self.mtime(dir + "/" + Self.appliedMark)
         if changed {
             try Sys.writeFile(path + ".new", text, mode: 0o644, atomic: false)
             do { try Self.testNginxConfig(dir: dir, file: "nginx.conf.new") } catch {
@@ -198,13 +202,29 @@ extension Runtime {
                 try cur.update(db)
             }
         }
-        guard changed else { return false }
-        guard Glibc.rename(path + ".new", path) == 0 else { throw HutchError.sys("rename \(path).new", errno) }
-        Fault.point("ingress.after-rename")
-        if signal, !r.container.isEmpty, let c = try store.findContainer(r.container) {
-            try reloadNginx(c)
+        guard changed || pending else { return false }
+        if changed {
+            guard Glibc.rename(path + ".new", path) == 0 else { throw HutchError.sys("rename \(path).new", errno) }
+            Fault.point("ingress.after-rename")
         }
-        return true
+        if signal, !r.container.isEmpty, let c = try store.findContainer(r.container) {
+            if try reloadNginx(c) { try Self.markApplied(dir) }
+        }
+        return changed
+    }
+
+    /// Written once the running nginx has the configuration in place (started or reloaded).
+    static let appliedMark = "applied"
+
+    static func markApplied(_ dir: String) throws {
+        try Sys.writeFile(dir + "/" + appliedMark, "", mode: 0o644, atomic: false)
+    }
+
+    /// A file's modification time in nanoseconds (0 if it does not exist).
+    static func mtime(_ path: String) -> Int64 {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return 0 }
+        return Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
     }
 
     /// `nginx -t` on a configuration file of the folder, in a network namespace of its own
@@ -222,9 +242,11 @@ extension Runtime {
     /// SIGHUP to the nginx master, then waits until it has started workers on the new
     /// configuration (new connections go to them from then on; the old workers finish theirs),
     /// so that a command returns once its change is in effect.
-    func reloadNginx(_ c: ContainerRecord) throws {
+    /// Returns false when nginx is not running (nothing to reload).
+    @discardableResult
+    func reloadNginx(_ c: ContainerRecord) throws -> Bool {
         let r = try reconcile(c)
-        guard r.status == .running, Sys.isAlive(pid: r.pid, start: r.pidStart) else { return }
+        guard r.status == .running, Sys.isAlive(pid: r.pid, start: r.pidStart) else { return false }
         var waited = 0
         while !Self.catchesHangup(r.pid) && waited < 5_000 { waited += Self.pollPause(waited) }
         let old = Self.children(r.pid)
@@ -245,6 +267,7 @@ extension Runtime {
             }
             waited += Self.pollPause(waited)
         }
+        return true
     }
 
     /// The child processes of `pid` (nginx's workers).
@@ -363,6 +386,17 @@ extension Runtime {
                     Sys.removeTree(ingressDir(r.id))
                     try store.write { _ = try IngressRecord.deleteOne($0, key: r.name) }
                     report.append("ingress \(r.name) (\(r.shortId)): its nginx container was gone; removed")
+                }
+            }
+        }
+        for r in try store.read({ try IngressRecord.all(in: $0) }) where r.ownerPid == 0 {
+            failures.attempt("ingress \(r.name)") {
+                let dir = ingressDir(r.id), path = dir + "/nginx.conf"
+                func behind() -> Bool { Self.mtime(path) > Self.mtime(dir + "/" + Self.appliedMark) }
+                let wasBehind = behind()
+                let changed = try applyIngressConfig(name: r.name)
+                if (changed || wasBehind) && !behind() {
+                    report.append("ingress \(r.name) (\(r.shortId)): nginx's configuration was behind; reloaded")
                 }
             }
         }

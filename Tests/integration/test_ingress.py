@@ -452,3 +452,46 @@ def test_nginx_runs_with_least_privilege(h, shop):
     assert c["HostConfig"]["ReadonlyRootfs"] is True
     assert any(m["Destination"] == "/etc/nginx" and m["Source"] == os.path.dirname(ing["ConfigFile"])
                for m in c["Mounts"])
+
+
+# Fault.steps of `ingress create` and of a configuration change (test_hardening checks that every
+# step is walked somewhere).
+INGRESS_STEPS = ["ingress.after-record", "ingress.after-config", "ingress.after-container", "ingress.after-rename"]
+
+
+@pytest.mark.parametrize("step", INGRESS_STEPS[:3])
+def test_interrupted_create_is_undone_by_gc(h, shop, step):
+    before = ingress_state(h)
+    r = h.hutch("ingress", "create", "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80", check=False,
+                env={"HUTCH_FAULT": step})
+    assert r.rc in (137, -9), f"HUTCH_FAULT={step}: want the self-SIGKILL, got {r}"
+    g = h.hutch("gc")
+    assert "ingress edge" in g.out and "interrupted; undone" in g.out, g.out
+    assert h.hutch("ingress", "ls", "-q").out == ""
+    assert h.hutch("container", "exists", "ingress-edge", check=False).rc == 1
+    assert ingress_state(h) == before
+    # the name and the port are free again
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80")
+    assert routed(shop, "/") in ("shop-1", "shop-2")
+
+
+def test_interrupted_create_is_undone_by_the_next_command(h, shop):
+    r = h.hutch("ingress", "create", "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80", check=False,
+                env={"HUTCH_FAULT": "ingress.after-container"})
+    assert r.rc in (137, -9), r
+    assert h.hutch("ingress", "ls", "-q").out == ""  # ls reconciles
+    assert h.hutch("container", "exists", "ingress-edge", check=False).rc == 1
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80")
+
+
+def test_a_change_cut_off_before_the_reload_is_applied_by_gc(h, shop):
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80")
+    r = h.hutch("ingress", "update", "edge", "--rule", "/*=web:80", check=False, env={"HUTCH_FAULT": "ingress.after-rename"})
+    assert r.rc in (137, -9), r
+    # In place but not loaded: nginx still routes by the old rules.
+    assert [x["Rule"] for x in inspect(h, "edge")["Rules"]] == ["/*=web:80"]
+    assert routed(shop, "/") in ("shop-1", "shop-2")
+    g = h.hutch("gc")
+    assert "ingress edge" in g.out and "reloaded" in g.out, g.out
+    assert routed(shop, "/") == "web-1"
+    assert h.hutch("gc").out.strip() == "nothing to clean"
