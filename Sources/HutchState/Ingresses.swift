@@ -42,8 +42,4 @@ extension IngressRecord {
         if matches.count > 1 { throw HutchError("ingress id prefix \(ref) is ambiguous: give more characters") }
         return matches.first
     }
-    /// The ingresses that route to a service (by a rule or as the default backend).
-    public static func routing(to service: String, in db: Database) throws -> [IngressRecord] {
-        try all(in: db).filter { $0.backends.contains { $0.service == service } }
-    }
 }

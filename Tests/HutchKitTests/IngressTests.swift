@@ -388,3 +388,22 @@ final class NginxConfigTests: XCTestCase {
         XCTAssertEqual(NginxConfig.serverName("example.com"), "example.com")
     }
 }
+
+final class IngressStoreTests: XCTestCase {
+    func testRecordRoundTripAndLookups() throws {
+        var template = Array("/tmp/hutch-unit-XXXXXX".utf8CString)
+        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        let root = String(cString: try XCTUnwrap(p))
+        defer { Sys.removeTree(root) }
+        let store = try Store(root: root)
+        let rules = try ["shop.example/*=shop:80", "*.apps.example/v1=api:8080", "/healthz=probe:80"].map { try IngressRule(parsing: $0) }
+        let id = Sys.randomID()
+        let r = IngressRecord(name: "edge", id: id, container: "", rules: rules, defaultBackend: IngressBackend(service: "web", port: 80),
+                              tls: true, createdAt: "2026-12-07T00:00:00Z", ownerPid: 42, ownerStart: 7)
+        try store.write { try r.insert($0) }
+        XCTAssertEqual(try store.read { try IngressRecord.fetchOne($0, key: "edge") }, r)
+        XCTAssertEqual(try store.read { try IngressRecord.find(String(id.prefix(6)), in: $0) }, r)
+        XCTAssertNil(try store.read { try IngressRecord.find("nope", in: $0) })
+        XCTAssertEqual(r.backends.map(\.description), ["api:8080", "probe:80", "shop:80", "web:80"])
+    }
+}
