@@ -158,6 +158,27 @@ public struct IngressRule: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// `--tls HOST=CERT,KEY`: a certificate and key (PEM files) for one host (or `*.x` wildcard),
+/// chosen by SNI; hosts without one use `--tls-cert/--tls-key`, if given.
+public struct IngressTLS: Equatable, Sendable {
+    public var host: String
+    public var cert: String
+    public var key: String
+
+    public init(host: String, cert: String, key: String) { self.host = host; self.cert = cert; self.key = key }
+
+    public init(parsing spec: String) throws {
+        func bad(_ why: String) -> HutchError { HutchError("invalid --tls \"\(spec)\": \(why) (use HOST=CERT,KEY, e.g. shop.example=shop.pem,shop.key)") }
+        guard let eq = spec.firstIndex(of: "=") else { throw bad("no '='") }
+        let h = spec[..<eq].lowercased()
+        guard !h.isEmpty else { throw bad("the host is empty") }
+        if let why = IngressRule.hostProblem(h) { throw bad("the host \"\(spec[..<eq])\" \(why)") }
+        let files = spec[spec.index(after: eq)...].split(separator: ",", omittingEmptySubsequences: false)
+        guard files.count == 2, !files[0].isEmpty, !files[1].isEmpty else { throw bad("give a certificate and a key file, separated by ','") }
+        self.init(host: h, cert: String(files[0]), key: String(files[1]))
+    }
+}
+
 /// Checks a rule list as a whole: no two rules with the same host, path and path type.
 public enum IngressRules {
     public static func checkDistinct(_ rules: [IngressRule]) throws {
@@ -180,13 +201,16 @@ public struct IngressOptions: CheckedOptions {
     public var defaultBackend: IngressBackend?
     public var tlsCert: String?
     public var tlsKey: String?
+    /// `--tls HOST=CERT,KEY`, per host.
+    public var tlsHosts: [IngressTLS] = []
     public init() {}
 
     /// The container ports nginx listens on.
     public static let httpPort: UInt16 = 80
     public static let httpsPort: UInt16 = 443
 
-    public var tls: Bool { tlsCert != nil }
+    /// HTTPS on port 443: a default certificate, or one for a host at least.
+    public var tls: Bool { tlsCert != nil || !tlsHosts.isEmpty }
 
     public func validate() throws {
         guard IngressBackend.isServiceName(name) else {
@@ -199,6 +223,10 @@ public struct IngressOptions: CheckedOptions {
         if (tlsCert == nil) != (tlsKey == nil) {
             throw HutchError("--tls-cert and --tls-key go together: give both (PEM files) or neither")
         }
+        var certHosts = Set<String>()
+        for t in tlsHosts where !certHosts.insert(t.host).inserted {
+            throw HutchError("invalid --tls \"\(t.host)=...\": the host \(t.host) has two certificates; give one")
+        }
         guard !publish.isEmpty else {
             throw HutchError("an ingress needs -p/--publish: e.g. -p 80:80" + (tls ? " -p 443:443" : "") + " (nginx listens on the container's port 80" + (tls ? " and 443)" : ")"))
         }
@@ -207,7 +235,7 @@ public struct IngressOptions: CheckedOptions {
                 let ok = m.containerPort == Self.httpPort || (tls && m.containerPort == Self.httpsPort)
                 guard ok, m.proto == .tcp else {
                     throw HutchError("invalid --publish \(m.containerPort)/\(m.proto.rawValue) for an ingress: nginx listens on tcp port 80 (HTTP)"
-                                     + (tls ? " and 443 (HTTPS)" : "; port 443 (HTTPS) needs --tls-cert and --tls-key")
+                                     + (tls ? " and 443 (HTTPS)" : "; port 443 (HTTPS) needs --tls-cert and --tls-key (or --tls HOST=CERT,KEY)")
                                      + ", e.g. -p 8080:80")
                 }
             }
@@ -242,7 +270,10 @@ public struct IngressRecord: Sendable, Equatable {
     public var container: String
     public var rules: [IngressRule]
     public var defaultBackend: IngressBackend?
+    /// A default certificate (`tls.crt`, `tls.key`).
     public var tls: Bool
+    /// Hosts with a certificate of their own (`tls-N.crt`, `tls-N.key`: N is the index here).
+    public var tlsHosts: [String] = []
     public var createdAt: String
     /// While `ingress create` runs: the creating CLI (pid + start time); 0 once complete.
     public var ownerPid: Int32 = 0
@@ -292,8 +323,7 @@ public enum IngressJSON {
     /// `inspect`: the rules, default backend, resolved upstreams, published ports (Docker's
     /// shape), the nginx container, TLS and the configuration file.
     public static func inspect(_ r: IngressRecord, status: String, container: ContainerRecord?, ports: [PortMapping],
-                               upstreams: [IngressBackend: [UpstreamEndpoint]], configFile: String,
-                               tlsFiles: (cert: String, key: String)?) -> JSON {
+                               upstreams: [IngressBackend: [UpstreamEndpoint]], folder: String) -> JSON {
         var ups: [String: JSON] = [:]
         for b in r.backends { ups[b.description] = .array((upstreams[b] ?? []).sorted().map { .string($0.description) }) }
         let rules: [JSON] = r.rules.map { rule in
@@ -309,8 +339,13 @@ public enum IngressJSON {
             "Id": .string(r.id), "Name": .string(r.name), "Created": .string(r.createdAt), "Status": .string(status),
             "Rules": .array(rules), "DefaultBackend": r.defaultBackend.map { .string($0.description) } ?? .null,
             "Upstreams": .object(ups), "Ports": ContainerJSON.dockerPorts(ports), "Container": c,
-            "TLS": tlsFiles.map { .object(["Certificate": .string($0.cert), "Key": .string($0.key)]) } ?? .null,
-            "ConfigFile": .string(configFile),
+            "TLS": r.tls ? .object(["Certificate": .string(folder + "/" + NginxConfig.certFile),
+                                    "Key": .string(folder + "/" + NginxConfig.keyFile)]) : .null,
+            "TLSHosts": .array(r.tlsHosts.enumerated().map { i, h in
+                .object(["Host": .string(h), "Certificate": .string(folder + "/" + NginxConfig.hostCertFile(i)),
+                         "Key": .string(folder + "/" + NginxConfig.hostKeyFile(i))])
+            }),
+            "ConfigFile": .string(folder + "/nginx.conf"),
         ])
     }
 }

@@ -27,8 +27,11 @@ public struct NginxConfig: Equatable, Sendable {
     public var defaultBackend: IngressBackend?
     /// The endpoints of every backend; a backend missing here or with none answers 503.
     public var upstreams: [IngressBackend: [UpstreamEndpoint]]
-    /// Serve HTTPS on `httpsPort` with `tls.crt` and `tls.key` (in the prefix).
+    /// A default certificate for HTTPS on `httpsPort`: `tls.crt` and `tls.key` (in the prefix).
     public var tls: Bool
+    /// Hosts with a certificate of their own, `tls-N.crt` and `tls-N.key` (N: the index here),
+    /// chosen by SNI. Without a default certificate, a handshake for any other name is refused.
+    public var tlsHosts: [String] = []
     public var httpPort: UInt16 = IngressOptions.httpPort
     public var httpsPort: UInt16 = IngressOptions.httpsPort
     /// The unprivileged user and group of the worker processes.
@@ -36,15 +39,21 @@ public struct NginxConfig: Equatable, Sendable {
     public var group: String
 
     public init(ingress: String, rules: [IngressRule], defaultBackend: IngressBackend?,
-                upstreams: [IngressBackend: [UpstreamEndpoint]], tls: Bool, user: String, group: String) {
+                upstreams: [IngressBackend: [UpstreamEndpoint]], tls: Bool, tlsHosts: [String] = [],
+                user: String, group: String) {
         self.ingress = ingress; self.rules = rules; self.defaultBackend = defaultBackend
-        self.upstreams = upstreams; self.tls = tls; self.user = user; self.group = group
+        self.upstreams = upstreams; self.tls = tls; self.tlsHosts = tlsHosts; self.user = user; self.group = group
     }
 
     /// The files and folders the configuration names, relative to the prefix.
     public static let tempDirs = ["tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"]
     public static let certFile = "tls.crt"
     public static let keyFile = "tls.key"
+    public static func hostCertFile(_ i: Int) -> String { "tls-\(i).crt" }
+    public static func hostKeyFile(_ i: Int) -> String { "tls-\(i).key" }
+
+    /// HTTPS is served: a default certificate, or one for a host at least.
+    var https: Bool { tls || !tlsHosts.isEmpty }
 
     /// One location: its nginx match (`= /a`, `/a/`, `/`) and where it goes.
     struct Location: Equatable {
@@ -85,6 +94,7 @@ public struct NginxConfig: Equatable, Sendable {
         let anyHost = rules.filter { $0.host == nil }
         var hosts: [String] = []
         for r in rules { if let h = r.host, !hosts.contains(h) { hosts.append(h) } }
+        for h in tlsHosts where !hosts.contains(h) { hosts.append(h) }
         hosts.sort()
         var out = [Server(name: nil, locations: Self.locations(own: [], anyHost: anyHost, defaultBackend: defaultBackend))]
         for h in hosts {
@@ -162,10 +172,10 @@ public struct NginxConfig: Equatable, Sendable {
             o += """
                 ssl_certificate \(Self.certFile);
                 ssl_certificate_key \(Self.keyFile);
-                ssl_protocols TLSv1.2 TLSv1.3;
 
             """
         }
+        if https { o += "    ssl_protocols TLSv1.2 TLSv1.3;\n" }
         var backends = Set(rules.map(\.backend))
         if let d = defaultBackend { backends.insert(d) }
         for b in backends.sorted() {
@@ -177,9 +187,15 @@ public struct NginxConfig: Equatable, Sendable {
         for s in servers {
             o += "\n    server {\n"
             let flags = s.name == nil ? " default_server" : ""
+            let own = s.name.flatMap { tlsHosts.firstIndex(of: $0) }
             o += "        listen \(httpPort)\(flags);\n"
-            if tls { o += "        listen \(httpsPort) ssl\(flags);\n" }
+            if tls || own != nil || (s.name == nil && https) { o += "        listen \(httpsPort) ssl\(flags);\n" }
             o += "        server_name \(s.name.map(Self.serverName) ?? "_");\n"
+            if let i = own {
+                o += "        ssl_certificate \(Self.hostCertFile(i));\n        ssl_certificate_key \(Self.hostKeyFile(i));\n"
+            } else if s.name == nil && https && !tls {
+                o += "        ssl_reject_handshake on;\n"
+            }
             for l in s.locations {
                 o += "\n        location \(l.match) {\n"
                 if let b = l.backend {

@@ -38,9 +38,15 @@ extension Runtime {
         guard Self.isDirectory(Self.nginxPrefix) else {
             throw HutchError("\(Self.nginxPrefix) does not exist: reinstall nginx-light (hutch mounts the ingress's folder there)")
         }
-        var tlsFiles: (cert: String, key: String)?
+        // Certificates and keys: the default one, then one per --tls host (read before anything is made).
+        var pems: [(file: String, text: String)] = []
         if let c = o.tlsCert, let k = o.tlsKey {
-            tlsFiles = (try Self.readPEM(c, flag: "--tls-cert"), try Self.readPEM(k, flag: "--tls-key"))
+            pems += [(NginxConfig.certFile, try Self.readPEM(c, flag: "--tls-cert")),
+                     (NginxConfig.keyFile, try Self.readPEM(k, flag: "--tls-key"))]
+        }
+        for (i, t) in o.tlsHosts.enumerated() {
+            pems += [(NginxConfig.hostCertFile(i), try Self.readPEM(t.cert, flag: "--tls \(t.host)=")),
+                     (NginxConfig.hostKeyFile(i), try Self.readPEM(t.key, flag: "--tls \(t.host)="))]
         }
         let worker = try Self.workerUser()
         if let stale = try store.read({ try IngressRecord.fetchOne($0, key: o.name) }) { try reconcileIngress(stale) }
@@ -56,8 +62,9 @@ extension Runtime {
                 if let c = try ContainerRecord.named(containerName, in: db) {
                     throw HutchError("the container name \"\(containerName)\" (the ingress's nginx) is already in use by container \(c.shortId): remove it or pick another ingress name")
                 }
-                let record = IngressRecord(name: o.name, id: id, container: "", rules: o.rules, defaultBackend: o.defaultBackend,
-                                           tls: o.tls, createdAt: Sys.now(), ownerPid: getpid(), ownerStart: Self.selfStart)
+                var record = IngressRecord(name: o.name, id: id, container: "", rules: o.rules, defaultBackend: o.defaultBackend,
+                                           tls: o.tlsCert != nil, createdAt: Sys.now(), ownerPid: getpid(), ownerStart: Self.selfStart)
+                record.tlsHosts = o.tlsHosts.map(\.host)
                 _ = try self.resolveIngressBackends(record.backends, in: db)
                 try record.insert(db)
             }
@@ -72,10 +79,7 @@ extension Runtime {
                 try Sys.mkdirs(dir + "/" + t, mode: 0o700)
                 guard chown(dir + "/" + t, worker.uid, worker.gid) == 0 else { throw HutchError.sys("chown \(dir)/\(t)", errno) }
             }
-            if let t = tlsFiles {
-                try Sys.writeFile(dir + "/" + NginxConfig.certFile, t.cert, mode: 0o600, atomic: false)
-                try Sys.writeFile(dir + "/" + NginxConfig.keyFile, t.key, mode: 0o600, atomic: false)
-            }
+            for p in pems { try Sys.writeFile(dir + "/" + p.file, p.text, mode: 0o600, atomic: false) }
             _ = try applyIngressConfig(name: o.name, signal: false)
             Fault.point("ingress.after-config")
 
@@ -180,7 +184,7 @@ extension Runtime {
         guard let r = record else { return false }
         let worker = try Self.workerUser()
         let text = NginxConfig(ingress: r.name, rules: r.rules, defaultBackend: r.defaultBackend, upstreams: upstreams,
-                               tls: r.tls, user: worker.name, group: worker.group).rendered
+                               tls: r.tls, tlsHosts: r.tlsHosts, user: worker.name, group: worker.group).rendered
         let path = dir + "/nginx.conf"
         let changed = Sys.readFile(path) != text
         // A configuration put in place that the running nginx never got (a crash between the
@@ -354,9 +358,6 @@ extension Runtime {
     public func ingressUpstreams(_ r: IngressRecord) throws -> [IngressBackend: [UpstreamEndpoint]] {
         try store.read { try self.resolveIngressBackends(r.backends, in: $0, strict: false) }
     }
-
-    /// The configuration file in place.
-    public func ingressConfigPath(_ r: IngressRecord) -> String { ingressDir(r.id) + "/nginx.conf" }
 
     func ingressCreationInterrupted(_ r: IngressRecord) -> Bool {
         r.ownerPid != 0 && !Sys.isAlive(pid: r.ownerPid, start: r.ownerStart)

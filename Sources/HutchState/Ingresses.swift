@@ -21,11 +21,12 @@ extension IngressRecord: SQLKeyedRecord {
         self.init(name: r.string("name"), id: r.string("id"), container: r.string("container"), rules: rules,
                   defaultBackend: backend, tls: r.bool("tls"), createdAt: r.string("createdAt"),
                   ownerPid: r.int32("ownerPid"), ownerStart: r.uint64("ownerStart"))
+        tlsHosts = r.strings("tlsHosts")
     }
     public var columns: [(String, any SQLArgument)] {
         [("name", name), ("id", id), ("container", container), ("rules", JSON.strings(rules.map(\.stored)).render()),
          ("defaultBackend", defaultBackend?.description), ("tls", tls), ("createdAt", createdAt),
-         ("ownerPid", ownerPid), ("ownerStart", ownerStart)]
+         ("ownerPid", ownerPid), ("ownerStart", ownerStart), ("tlsHosts", JSON.strings(tlsHosts).render())]
     }
 }
 

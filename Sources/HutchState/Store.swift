@@ -232,7 +232,8 @@ public final class Store: @unchecked Sendable {
         """
         CREATE TABLE IF NOT EXISTS ingresses (name TEXT PRIMARY KEY NOT NULL, id TEXT NOT NULL UNIQUE,
           container TEXT NOT NULL, rules TEXT NOT NULL, defaultBackend TEXT, tls BOOLEAN NOT NULL,
-          createdAt TEXT NOT NULL, ownerPid INTEGER NOT NULL DEFAULT 0, ownerStart INTEGER NOT NULL DEFAULT 0);
+          createdAt TEXT NOT NULL, ownerPid INTEGER NOT NULL DEFAULT 0, ownerStart INTEGER NOT NULL DEFAULT 0,
+          tlsHosts TEXT NOT NULL DEFAULT '[]');
         """,
     ]
 

@@ -24,10 +24,11 @@ enum IngressCreate {
     static let publish = CLIOption.list("-p, --publish", "Publish nginx's port 80 (HTTP) or 443 (HTTPS): HOST:80.", as: "spec")
     static let tlsCert = CLIOption.value("--tls-cert", "PEM certificate (chain) to serve HTTPS on port 443.", as: "file")
     static let tlsKey = CLIOption.value("--tls-key", "PEM private key of --tls-cert.", as: "file")
+    static let tlsHost = CLIOption.list("--tls", "A certificate for one host, chosen by SNI: HOST=CERT,KEY (PEM files).", as: "host=cert,key")
 
     static let command = CLICommand(
         "create", abstract: "Create an ingress and start its nginx.",
-        options: [publish, Ingress.rule, Ingress.defaultBackend, tlsCert, tlsKey], arguments: [name]
+        options: [publish, Ingress.rule, Ingress.defaultBackend, tlsCert, tlsKey, tlsHost], arguments: [name]
     ) { a in
         var o = IngressOptions()
         o.name = a.one(name)
@@ -36,6 +37,7 @@ enum IngressCreate {
         o.defaultBackend = try Ingress.backend(a)
         o.tlsCert = a.value(tlsCert)
         o.tlsKey = a.value(tlsKey)
+        o.tlsHosts = try a.list(tlsHost).map { try IngressTLS(parsing: $0) }
         let checked = try o.validated()
         print(try Global.runtime(a).createIngress(checked).name)
     }
@@ -75,11 +77,9 @@ enum IngressInspect {
             let r = try rt.ingress(ref)
             let st = try rt.ingressStatus(r)
             let ports = try st.container.map { try rt.ports($0) } ?? []
-            let config = rt.ingressConfigPath(r)
-            let dir = String(config.dropLast("/nginx.conf".count))
             items.append(("ingress \(r.name)", IngressJSON.inspect(
                 r, status: st.status, container: st.container, ports: ports, upstreams: try rt.ingressUpstreams(r),
-                configFile: config, tlsFiles: r.tls ? (dir + "/" + NginxConfig.certFile, dir + "/" + NginxConfig.keyFile) : nil)))
+                folder: rt.ingressDir(r.id))))
         }
         try Format.printInspect(items, format)
     }

@@ -383,6 +383,44 @@ final class NginxConfigTests: XCTestCase {
         XCTAssertEqual(l.map { $0.backend?.service }, ["y", "x", "x", "w"])
     }
 
+    /// Certificates per host (SNI), no default one: the default server refuses other names'
+    /// handshakes; a host without a certificate of its own serves HTTP only.
+    func testPerHostCertificates() throws {
+        let rules = try ["a.example/*=a:80", "b.example/*=b:80", "c.example/*=c:80"].map { try IngressRule(parsing: $0) }
+        let c = NginxConfig(ingress: "edge", rules: rules, defaultBackend: nil, upstreams: [:], tls: false,
+                            tlsHosts: ["b.example", "*.d.example"], user: "nobody", group: "nogroup")
+        let servers = c.rendered.components(separatedBy: "\n    server {\n").dropFirst().map { String($0.prefix(while: { $0 != "}" })) }
+        XCTAssertEqual(servers, [
+            "        listen 80 default_server;\n        listen 443 ssl default_server;\n        server_name _;\n        ssl_reject_handshake on;\n\n        location / {\n            return 404;\n        ",
+            "        listen 80;\n        listen 443 ssl;\n        server_name \"~^[^.]+\\.d\\.example$\";\n        ssl_certificate tls-1.crt;\n        ssl_certificate_key tls-1.key;\n\n        location / {\n            return 404;\n        ",
+            "        listen 80;\n        server_name a.example;\n\n        location / {\n            # a:80: no endpoints\n            return 503;\n        ",
+            "        listen 80;\n        listen 443 ssl;\n        server_name b.example;\n        ssl_certificate tls-0.crt;\n        ssl_certificate_key tls-0.key;\n\n        location / {\n            # b:80: no endpoints\n            return 503;\n        ",
+            "        listen 80;\n        server_name c.example;\n\n        location / {\n            # c:80: no endpoints\n            return 503;\n        ",
+        ])
+        XCTAssertTrue(c.rendered.contains("    ssl_protocols TLSv1.2 TLSv1.3;\n"))
+        XCTAssertFalse(c.rendered.contains("ssl_certificate tls.crt"))
+    }
+
+    func testTLSFlag() throws {
+        XCTAssertEqual(try IngressTLS(parsing: "Shop.example=/c.pem,/k.pem"), IngressTLS(host: "shop.example", cert: "/c.pem", key: "/k.pem"))
+        XCTAssertEqual(try IngressTLS(parsing: "*.apps.example=c.pem,k.pem").host, "*.apps.example")
+        for (bad, why) in [("shop.example", "no '='"), ("=c,k", "host is empty"), ("shop.example=c.pem", "a certificate and a key"),
+                           ("shop.example=c.pem,", "a certificate and a key"), ("bad_host=c,k", "bad_host")] {
+            XCTAssertThrowsError(try IngressTLS(parsing: bad), bad) { e in
+                let m = "\(e)"
+                XCTAssertTrue(m.hasPrefix("invalid --tls \"\(bad)\": ") && m.contains(why), m)
+            }
+        }
+        var o = IngressOptions()
+        o.name = "edge"
+        o.rules = [try IngressRule(parsing: "/*=web:80")]
+        o.publish = [try PublishSpec.parse("8443:443")]
+        o.tlsHosts = [try IngressTLS(parsing: "a.example=c,k")]
+        XCTAssertNoThrow(try o.validate())  // 443 with a host's certificate only
+        o.tlsHosts.append(try IngressTLS(parsing: "A.example=d,e"))
+        XCTAssertThrowsError(try o.validate()) { XCTAssertTrue("\($0)".contains("two certificates")) }
+    }
+
     func testWildcardServerName() {
         XCTAssertEqual(NginxConfig.serverName("*.example.com"), #""~^[^.]+\.example\.com$""#)
         XCTAssertEqual(NginxConfig.serverName("example.com"), "example.com")

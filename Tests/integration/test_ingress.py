@@ -338,6 +338,36 @@ def test_tls_with_the_given_certificate(h, shop):
     assert routed(out, "/", "shop.example") in ("shop-1", "shop-2")
 
 
+def test_a_certificate_per_host_by_sni(h, shop):
+    out = shop
+    files = {}
+    for host in ("shop.example", "api.example"):
+        cert, key = os.path.join(h.tmp, f"{host}.pem"), os.path.join(h.tmp, f"{host}.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={host}",
+                        "-addext", f"subjectAltName=DNS:{host}", "-keyout", key, "-out", cert], check=True, capture_output=True)
+        files[host] = (cert, key)
+    ing = ingress(h, "edge", "-p", "18443:443", "-p", f"{PORT}:80", "--rule", "shop.example/*=shop:80",
+                  "--rule", "api.example/*=api:80", "--rule", "plain.example/*=web:80",
+                  "--tls", "shop.example={},{}".format(*files["shop.example"]),
+                  "--tls", "api.example={},{}".format(*files["api.example"]))
+    assert ing["TLS"] is None and [t["Host"] for t in ing["TLSHosts"]] == ["shop.example", "api.example"]
+
+    def https(host, cacert):
+        return out.run(["curl", "-sS", "--max-time", "5", "--cacert", cacert, "--resolve", f"{host}:18443:{HOST_OUT_IP}",
+                        f"https://{host}:18443/"], check=False)
+    r = https("shop.example", files["shop.example"][0])
+    assert r.rc == 0 and json.loads(r.out)["name"] in ("shop-1", "shop-2"), r
+    r = https("api.example", files["api.example"][0])
+    assert r.rc == 0 and json.loads(r.out)["name"] == "api-1", r
+    # Each name gets its own certificate: api's CA does not vouch for shop's.
+    assert https("shop.example", files["api.example"][0]).rc == 60
+    # A name without a certificate: no default one, so the handshake is refused.
+    r = out.run(["curl", "-sS", "-k", "--max-time", "5", "--resolve", f"plain.example:18443:{HOST_OUT_IP}",
+                 "https://plain.example:18443/"], check=False)
+    assert r.rc == 35, r  # TLS handshake failed
+    assert routed(out, "/", "plain.example") == "web-1"  # HTTP still serves it
+
+
 def ingress_state(h):
     folder = os.path.join(h.root, "ingress")
     return {
@@ -370,6 +400,8 @@ def test_bad_input_creates_nothing(h, shop):
         (["--tls-cert", bad_pem], ["--tls-key"]),
         (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key", "-p", "18443:443"], ["/nonexistent.pem"]),
         (["--tls-cert", bad_pem, "--tls-key", bad_pem, "-p", "18443:443"], ["nginx rejected", "certificate"]),
+        (["--tls", "shop.example=/nonexistent.pem,/nonexistent.key", "-p", "18443:443"], ["/nonexistent.pem"]),
+        (["--tls", "bad_host=a,b"], ["--tls", "bad_host"]),
     ]
     failures = []
     for extra, mentions in cases:
