@@ -203,6 +203,9 @@ public struct IngressOptions: CheckedOptions {
     public var tlsKey: String?
     /// `--tls HOST=CERT,KEY`, per host.
     public var tlsHosts: [IngressTLS] = []
+    /// `--network`: the bridge network nginx joins (networks are isolated from each other: the
+    /// one its services' endpoints are on).
+    public var network = "bridge"
     public init() {}
 
     /// The container ports nginx listens on.
@@ -216,6 +219,7 @@ public struct IngressOptions: CheckedOptions {
         guard IngressBackend.isServiceName(name) else {
             throw HutchError("invalid ingress name \"\(name)\": use lowercase letters, digits and '-' (a DNS label, at most 63 characters)")
         }
+        guard Validate.isName(network) else { throw HutchError("invalid --network \"\(network)\": give the name of a bridge network") }
         guard !rules.isEmpty || defaultBackend != nil else {
             throw HutchError("an ingress needs at least one --rule [HOST]/PATH=SERVICE:PORT or a --default-backend SERVICE:PORT")
         }

@@ -10,7 +10,8 @@ import HutchState
 /// `nginx -t`, renames it into place and sends SIGHUP to the nginx master, which starts workers
 /// on the new configuration while the old ones finish their requests.
 ///
-/// nginx runs as an ordinary detached hutch container, `ingress-NAME`, on the default bridge with
+/// nginx runs as an ordinary detached hutch container, `ingress-NAME`, on the default bridge (or
+/// `--network`'s) with
 /// the ingress's `-p` ports: nginx is its first process (it reaps its own workers), the root is
 /// read-only, the ingress's folder (STATE/ingress/ID: nginx.conf, TLS files, temp folders, pid)
 /// is bind-mounted on /etc/nginx, and it keeps only NET_BIND_SERVICE, SETUID and SETGID (the
@@ -87,6 +88,7 @@ extension Runtime {
             var ro = RunOptions()
             ro.name = containerName
             ro.publish = o.publish
+            ro.network = .bridge(o.network)
             ro.detach = true
             ro.useInit = false
             ro.capMask = Capabilities.hex(try Capabilities.mask(add: Self.ingressCaps, drop: ["ALL"]))
@@ -248,8 +250,9 @@ extension Runtime {
     /// so that a command returns once its change is in effect.
     /// Returns false when nginx is not running (nothing to reload).
     @discardableResult
-    func reloadNginx(_ c: ContainerRecord) throws -> Bool {
-        let r = try reconcile(c)
+    func reloadNginx(_ r: ContainerRecord) throws -> Bool {
+        // No reconcile here: this runs under the ingress's lock, and a cleanup it could start
+        // comes back to the ingresses.
         guard r.status == .running, Sys.isAlive(pid: r.pid, start: r.pidStart) else { return false }
         var waited = 0
         while !Self.catchesHangup(r.pid) && waited < 5_000 { waited += Self.pollPause(waited) }
@@ -346,7 +349,8 @@ extension Runtime {
         return r
     }
 
-    /// The nginx container (reconciled) and a status word: Running, Exited, or Creating.
+    /// The nginx container (reconciled) and a status word: Running, Exited, Missing (its
+    /// container was removed: `gc` removes the ingress) or Creating.
     public func ingressStatus(_ r: IngressRecord) throws -> (container: ContainerRecord?, status: String) {
         if r.ownerPid != 0 { return (nil, "Creating") }
         guard let c = try store.findContainer(r.container) else { return (nil, "Missing") }

@@ -24,11 +24,12 @@ enum IngressCreate {
     static let publish = CLIOption.list("-p, --publish", "Publish nginx's port 80 (HTTP) or 443 (HTTPS): HOST:80.", as: "spec")
     static let tlsCert = CLIOption.value("--tls-cert", "PEM certificate (chain) to serve HTTPS on port 443.", as: "file")
     static let tlsKey = CLIOption.value("--tls-key", "PEM private key of --tls-cert.", as: "file")
+    static let network = CLIOption.value("--network, --net", "The bridge network nginx joins (default bridge): the one the endpoints are on.", as: "network")
     static let tlsHost = CLIOption.list("--tls", "A certificate for one host, chosen by SNI: HOST=CERT,KEY (PEM files).", as: "host=cert,key")
 
     static let command = CLICommand(
         "create", abstract: "Create an ingress and start its nginx.",
-        options: [publish, Ingress.rule, Ingress.defaultBackend, tlsCert, tlsKey, tlsHost], arguments: [name]
+        options: [publish, Ingress.rule, Ingress.defaultBackend, tlsCert, tlsKey, tlsHost, network], arguments: [name]
     ) { a in
         var o = IngressOptions()
         o.name = a.one(name)
@@ -38,6 +39,7 @@ enum IngressCreate {
         o.tlsCert = a.value(tlsCert)
         o.tlsKey = a.value(tlsKey)
         o.tlsHosts = try a.list(tlsHost).map { try IngressTLS(parsing: $0) }
+        if let n = a.value(network) { o.network = n }
         let checked = try o.validated()
         print(try Global.runtime(a).createIngress(checked).name)
     }

@@ -368,6 +368,22 @@ def test_a_certificate_per_host_by_sni(h, shop):
     assert routed(out, "/", "plain.example") == "web-1"  # HTTP still serves it
 
 
+def test_endpoints_on_a_user_defined_network(h):
+    """Networks are isolated from each other: nginx joins the one its endpoints are on."""
+    out = h.outside()
+    h.hutch("network", "create", "backnet")
+    h.run_d("--name", "n-1", "--network", "backnet", "--label", "app=n", "--", PY, "-c", ECHO, "n-1", "8000")
+    service(h, "n", "n")
+    ing = ingress(h, "edge", "-p", f"{PORT}:80", "--network", "backnet", "--rule", "/*=n:80")
+    assert h.inspect("ingress-edge")["HostConfig"]["NetworkMode"] == "backnet"
+    assert ing["Upstreams"]["n:80"][0].startswith(h.inspect("n-1")["NetworkSettings"]["Networks"]["backnet"]["IPAddress"])
+    wait_routed(out, "/", "x.example", "n-1")
+    h.hutch("ingress", "rm", "edge")
+    h.hutch("rm", "-f", "n-1")
+    h.hutch("service", "rm", "n")
+    h.hutch("network", "rm", "backnet")
+
+
 def ingress_state(h):
     folder = os.path.join(h.root, "ingress")
     return {
@@ -402,6 +418,7 @@ def test_bad_input_creates_nothing(h, shop):
         (["--tls-cert", bad_pem, "--tls-key", bad_pem, "-p", "18443:443"], ["nginx rejected", "certificate"]),
         (["--tls", "shop.example=/nonexistent.pem,/nonexistent.key", "-p", "18443:443"], ["/nonexistent.pem"]),
         (["--tls", "bad_host=a,b"], ["--tls", "bad_host"]),
+        (["--network", "nosuchnet"], ["nosuchnet"]),
     ]
     failures = []
     for extra, mentions in cases:
