@@ -153,6 +153,11 @@ static int send_batch(int fd, const char *buf, size_t off, int msgs, uint32_t fi
     int sz = (int)(off + 65536), r = 0;
     if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    /* Every message's ack arrives before this reads the first one: room for all of them (a
+     * thousand services' worth of changes would otherwise overflow the default: ENOBUFS). */
+    int rsz = msgs * 256 + 65536;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rsz, sizeof rsz) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rsz, sizeof rsz);
     struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
     if (sendto(fd, buf, off, 0, (struct sockaddr *)&sa, sizeof sa) != (ssize_t)off) return errno ? -errno : -EIO;
     /* One answer (ack or error) per message that asked for an ack. */
@@ -193,29 +198,25 @@ static int on_expr(struct nftnl_expr *e, void *arg) {
     return 0;
 }
 
-int hn_nft_chain_jumps(const char *table, const char *chain, char *out, size_t cap) {
-    if (cap < 1) return -ENOSPC;
-    out[0] = 0;
-    /* A socket of its own: nothing is deleted through it, so closing it costs nothing. */
+/* One NETLINK_NETFILTER dump: sends the request that build() writes into buf (returning it), then
+ * hands each answer message to on_msg (which returns 0, or -errno to stop) until NLMSG_DONE.
+ * A socket of its own: nothing is deleted through it, so closing it costs nothing.
+ * 0 or -errno (-ENOENT when the table or object is missing). */
+static int nft_dump(struct nlmsghdr *(*build)(char *buf, uint32_t seq, const void *arg), const void *build_arg,
+                    int (*on_msg)(const struct nlmsghdr *m, void *arg), void *msg_arg) {
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
     if (fd < 0) return -errno;
     struct timeval tv = { .tv_sec = 10 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     size_t bufsz = 65536;
     char *buf = malloc(bufsz);
-    struct nftnl_rule *filter = nftnl_rule_alloc();
-    if (!buf || !filter) { free(buf); if (filter) nftnl_rule_free(filter); close(fd); return -ENOMEM; }
+    if (!buf) { close(fd); return -ENOMEM; }
     uint32_t seq = (uint32_t)time(NULL);
-    /* The kernel dumps only the rules of TABLE/CHAIN when both are given. */
-    struct nlmsghdr *req = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_IPV4, NLM_F_DUMP, seq);
-    nftnl_rule_set_str(filter, NFTNL_RULE_TABLE, table);
-    nftnl_rule_set_str(filter, NFTNL_RULE_CHAIN, chain);
-    nftnl_rule_nlmsg_build_payload(req, filter);
-    nftnl_rule_free(filter);
+    struct nlmsghdr *req = build(buf, seq, build_arg);
     struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-    struct jumps j = { out, cap, 0, 0 };
     int r = 0, done = 0;
-    if (sendto(fd, buf, req->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) r = -errno;
+    if (!req) r = -ENOMEM;
+    else if (sendto(fd, buf, req->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) r = -errno;
     while (r == 0 && !done) {
         ssize_t got = recv(fd, buf, bufsz, 0);
         if (got < 0) { if (errno == EINTR) continue; r = -errno; break; }
@@ -223,78 +224,98 @@ int hn_nft_chain_jumps(const char *table, const char *chain, char *out, size_t c
             if (m->nlmsg_seq != seq) continue;
             if (m->nlmsg_type == NLMSG_DONE) { done = 1; break; }
             if (m->nlmsg_type == NLMSG_ERROR) {
-                int e = ((struct nlmsgerr *)NLMSG_DATA(m))->error;
-                r = e ? e : 0; done = 1; break;
+                r = ((struct nlmsgerr *)NLMSG_DATA(m))->error;
+                done = 1; break;
             }
-            if (NFNL_MSG_TYPE(m->nlmsg_type) != NFT_MSG_NEWRULE) continue;
-            struct nftnl_rule *rule = nftnl_rule_alloc();
-            if (!rule) { r = -ENOMEM; break; }
-            if (nftnl_rule_nlmsg_parse(m, rule) == 0) nftnl_expr_foreach(rule, on_expr, &j);
-            nftnl_rule_free(rule);
-            if (j.err) { r = j.err; break; }
+            if ((r = on_msg(m, msg_arg)) != 0) break;
         }
     }
     free(buf);
     close(fd);
+    return r;
+}
+
+struct names { const char *table, *name; };
+
+static struct nlmsghdr *rules_request(char *buf, uint32_t seq, const void *arg) {
+    const struct names *n = arg;
+    struct nftnl_rule *filter = nftnl_rule_alloc();
+    if (!filter) return NULL;
+    /* The kernel dumps only the rules of TABLE/CHAIN when both are given. */
+    struct nlmsghdr *req = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_IPV4, NLM_F_DUMP, seq);
+    nftnl_rule_set_str(filter, NFTNL_RULE_TABLE, n->table);
+    nftnl_rule_set_str(filter, NFTNL_RULE_CHAIN, n->name);
+    nftnl_rule_nlmsg_build_payload(req, filter);
+    nftnl_rule_free(filter);
+    return req;
+}
+
+static int on_rule(const struct nlmsghdr *m, void *arg) {
+    struct jumps *j = arg;
+    if (NFNL_MSG_TYPE(m->nlmsg_type) != NFT_MSG_NEWRULE) return 0;
+    struct nftnl_rule *rule = nftnl_rule_alloc();
+    if (!rule) return -ENOMEM;
+    if (nftnl_rule_nlmsg_parse(m, rule) == 0) nftnl_expr_foreach(rule, on_expr, j);
+    nftnl_rule_free(rule);
+    return j->err;
+}
+
+int hn_nft_chain_jumps(const char *table, const char *chain, char *out, size_t cap) {
+    if (cap < 1) return -ENOSPC;
+    out[0] = 0;
+    struct names n = { table, chain };
+    struct jumps j = { out, cap, 0, 0 };
+    int r = nft_dump(rules_request, &n, on_rule, &j);
     if (r == -ENOENT) return 0; /* no such table or chain: no jumps */
     return r < 0 ? r : (int)j.len;
 }
 
 /* ---- reading one set's elements ------------------------------------------------------------ */
 
-int hn_nft_set_elems_dump(const char *table, const char *set, uint8_t *out, size_t cap, size_t klen, size_t dlen) {
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-    if (fd < 0) return -errno;
-    struct timeval tv = { .tv_sec = 10 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    size_t bufsz = 65536;
-    char *buf = malloc(bufsz);
+static struct nlmsghdr *elems_request(char *buf, uint32_t seq, const void *arg) {
+    const struct names *n = arg;
     struct nftnl_set *filter = nftnl_set_alloc();
-    if (!buf || !filter) { free(buf); if (filter) nftnl_set_free(filter); close(fd); return -ENOMEM; }
-    uint32_t seq = (uint32_t)time(NULL);
+    if (!filter) return NULL;
     struct nlmsghdr *req = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_IPV4, NLM_F_DUMP, seq);
-    nftnl_set_set_str(filter, NFTNL_SET_TABLE, table);
-    nftnl_set_set_str(filter, NFTNL_SET_NAME, set);
+    nftnl_set_set_str(filter, NFTNL_SET_TABLE, n->table);
+    nftnl_set_set_str(filter, NFTNL_SET_NAME, n->name);
     nftnl_set_elems_nlmsg_build_payload(req, filter);
     nftnl_set_free(filter);
-    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-    int r = 0, done = 0;
-    size_t n = 0, rec = klen + dlen;
-    if (sendto(fd, buf, req->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) r = -errno;
-    while (r == 0 && !done) {
-        ssize_t got = recv(fd, buf, bufsz, 0);
-        if (got < 0) { if (errno == EINTR) continue; r = -errno; break; }
-        for (struct nlmsghdr *m = (struct nlmsghdr *)buf; NLMSG_OK(m, (size_t)got); m = NLMSG_NEXT(m, got)) {
-            if (m->nlmsg_seq != seq) continue;
-            if (m->nlmsg_type == NLMSG_DONE) { done = 1; break; }
-            if (m->nlmsg_type == NLMSG_ERROR) {
-                int e = ((struct nlmsgerr *)NLMSG_DATA(m))->error;
-                r = e; done = 1; break;
-            }
-            struct nftnl_set *s = nftnl_set_alloc();
-            if (!s) { r = -ENOMEM; break; }
-            if (nftnl_set_elems_nlmsg_parse(m, s) == 0) {
-                struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(s);
-                struct nftnl_set_elem *e;
-                /* iter_next returns the current element, then moves on */
-                while (it && (e = nftnl_set_elems_iter_next(it))) {
-                    uint32_t kl = 0, dl = 0;
-                    const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &kl);
-                    const void *d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dl);
-                    if (!k || kl != klen || (dlen && (!d || dl != dlen))) continue;
-                    if ((n + 1) * rec > cap) { r = -ENOSPC; break; }
-                    memcpy(out + n * rec, k, klen);
-                    if (dlen) memcpy(out + n * rec + klen, d, dlen);
-                    n++;
-                }
-                if (it) nftnl_set_elems_iter_destroy(it);
-            }
-            nftnl_set_free(s);
-            if (r) break;
+    return req;
+}
+
+struct elems { uint8_t *out; size_t cap, klen, dlen, n; };
+
+static int on_elems(const struct nlmsghdr *m, void *arg) {
+    struct elems *x = arg;
+    struct nftnl_set *s = nftnl_set_alloc();
+    if (!s) return -ENOMEM;
+    int r = 0;
+    size_t rec = x->klen + x->dlen;
+    if (nftnl_set_elems_nlmsg_parse(m, s) == 0) {
+        struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(s);
+        struct nftnl_set_elem *e;
+        /* iter_next returns the current element, then moves on */
+        while (it && (e = nftnl_set_elems_iter_next(it))) {
+            uint32_t kl = 0, dl = 0;
+            const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &kl);
+            const void *d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dl);
+            if (!k || kl != x->klen || (x->dlen && (!d || dl != x->dlen))) continue;
+            if ((x->n + 1) * rec > x->cap) { r = -ENOSPC; break; }
+            memcpy(x->out + x->n * rec, k, x->klen);
+            if (x->dlen) memcpy(x->out + x->n * rec + x->klen, d, x->dlen);
+            x->n++;
         }
+        if (it) nftnl_set_elems_iter_destroy(it);
     }
-    free(buf);
-    close(fd);
+    nftnl_set_free(s);
+    return r;
+}
+
+int hn_nft_set_elems_dump(const char *table, const char *set, uint8_t *out, size_t cap, size_t klen, size_t dlen) {
+    struct names n = { table, set };
+    struct elems x = { out, cap, klen, dlen, 0 };
+    int r = nft_dump(elems_request, &n, on_elems, &x);
     if (r == -ENOENT) return 0;
-    return r < 0 ? r : (int)n;
+    return r < 0 ? r : (int)x.n;
 }

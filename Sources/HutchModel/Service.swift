@@ -33,16 +33,20 @@ public struct ServiceRecord: Sendable, Equatable {
     public var shortId: String { String(id.prefix(12)) }
 
     /// The names every container resolves to the ClusterIP.
-    public var dnsNames: [String] { [name, "\(name).default.svc.cluster.local"] }
+    public var dnsNames: [String] { Self.dnsNames(name) }
 
     /// Kubernetes' environment variables for containers started after the service:
     /// `WEB_API_SERVICE_HOST=10.96.0.10`, `WEB_API_SERVICE_PORT=80` (the first port).
-    public var environment: [String] {
+    public var environment: [String] { Self.environment(name: name, clusterIP: clusterIP, port: ports.first?.port) }
+
+    public static func environment(name: String, clusterIP: IPv4Address, port: UInt16?) -> [String] {
         let prefix = String(name.uppercased().map { $0 == "-" ? "_" : $0 })
         var env = ["\(prefix)_SERVICE_HOST=\(clusterIP)"]
-        if let p = ports.first { env.append("\(prefix)_SERVICE_PORT=\(p.port)") }
+        if let p = port { env.append("\(prefix)_SERVICE_PORT=\(p)") }
         return env
     }
+
+    public static func dnsNames(_ name: String) -> [String] { [name, "\(name).default.svc.cluster.local"] }
 
     /// The owner tag of the service's node-port reservations and rules: `service:NAME`.
     public var owner: String { ServiceRecord.ownerPrefix + name }

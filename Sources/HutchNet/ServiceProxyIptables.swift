@@ -204,7 +204,8 @@ extension IptablesFirewall {
         guard !changes.isEmpty else { return }
         try locked {
             let b = Self.renderServices(changes, nat: try save("nat"), filter: try save("filter"))
-            try restore(b, step: "iptables: rules of service(s) \(changes.map(\.name).joined(separator: ", "))")
+            let names = changes.prefix(3).map(\.name).joined(separator: ", ") + (changes.count > 3 ? " and \(changes.count - 3) more" : "")
+            try restore(b, step: "iptables: rules of service(s) \(names)")
         }
         flushServiceUDPConntrack(changes)
     }

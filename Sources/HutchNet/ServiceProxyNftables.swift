@@ -198,7 +198,7 @@ extension NftablesFirewall {
             r = Self.transaction(flush: [], delete: Self.grouped(dels), add: Self.grouped(adds))
         }
         if r < 0 {
-            let names = changes.map(\.name).joined(separator: ", ")
+            let names = changes.prefix(3).map(\.name).joined(separator: ", ") + (changes.count > 3 ? " and \(changes.count - 3) more" : "")
             throw HutchError("nft: update the rules of service(s) \(names) failed: \(errnoString(-r))"
                              + (r == -EBUSY ? " (the table holds other data than hutch's records: hutch network reload rewrites it)" : ""))
         }

@@ -169,12 +169,12 @@ struct NameView {
     private var records: [String: ContainerRecord?] = [:]
     private var networks: [String: NetworkRecord?] = [:]
 
-    let services: [(IPv4Address, [String])]
+    let services: String
 
     init(_ db: Database) throws {
         self.db = db
         joins = try AttachmentRecord.all(in: db)
-        services = try Runtime.serviceHostLines(in: db)
+        services = HostsFile.serviceLines(try Runtime.serviceHostLines(in: db))
     }
 
     mutating func record(_ id: String) throws -> ContainerRecord? {

@@ -59,7 +59,7 @@ public final class Runtime {
     /// Any failure undoes every step already taken, in reverse order.
     public func run(_ checked: Validated<RunOptions>, onStarted: (ContainerRecord) -> Void = { _ in }) throws -> Int32 {
         let o = checked.options
-        let env = try Self.environment(serviceEnvironment() + o.env)
+        let env = try withServiceEnvironment(Self.environment(o.env))
 
         let id = Sys.randomID()
         var undo = Undo()
@@ -145,7 +145,7 @@ public final class Runtime {
             var hosts = HostsFile(hostname: hostname, name: hostsName, address: address, gateway: gw)
             hosts.aliases = o.aliases
             hosts.extraHosts = Self.extraHostLines(record.extraHosts, gateway: gw)
-            hosts.services = try store.read { try Self.serviceHostLines(in: $0) }
+            hosts.services = HostsFile.serviceLines(try store.read { try Self.serviceHostLines(in: $0) })
             // A new folder nobody reads yet: no temporary files and renames.
             try Sys.writeFile(dir + "/hosts", hosts.rendered, atomic: false)
             try Sys.writeFile(dir + "/hostname", hostname + "\n", atomic: false)

@@ -20,6 +20,7 @@ extension Runtime {
         var createdRoute = false
         do {
             let s = try store.write { db -> ServiceRecord in
+                Timeline.mark("svc-txn")
                 let range = try ServiceStore.range(in: db, record: true)
                 if try ServiceStore.find(o.name, in: db) != nil {
                     throw HutchError("service \(o.name) already exists: remove it first (hutch service rm \(o.name)) or pick another name")
@@ -34,17 +35,23 @@ extension Runtime {
                                       ports: ports, sessionAffinity: o.sessionAffinity,
                                       affinityTimeout: o.affinityTimeout ?? ServiceOptions.defaultAffinityTimeout,
                                       externalTrafficPolicy: o.externalTrafficPolicy ?? .cluster, labels: o.labels, createdAt: now)
+                Timeline.mark("svc-allocated")
                 let eps = try ServiceStore.selectEndpoints(s.selector, in: db)
+                Timeline.mark("svc-endpoints")
                 var hairpin: [IPv4Address] = []
                 for e in eps where e.isLocal { if try !ServiceStore.isEndpoint(e.ip, in: db) { hairpin.append(e.ip) } }
                 try ServiceStore.insert(s, in: db)
                 try ServiceStore.setEndpoints(eps, of: s.name, in: db)
                 try host.ensureServiceRoute(range)
                 createdRoute = true
+                Timeline.mark("svc-route")
                 try host.applyServices([ServiceChange(old: nil, new: ServiceState(s, eps))], hairpinAdd: hairpin, hairpinRemove: [])
+                Timeline.mark("svc-rules")
                 return s
             }
+            Timeline.mark("svc-committed")
             refreshServiceNames()
+            Timeline.mark("svc-names")
             refreshIngressesReporting(services: [s.name])
             return s
         } catch {
@@ -174,9 +181,14 @@ extension Runtime {
 
     // MARK: names and environment
 
-    /// `NAME_SERVICE_HOST` / `NAME_SERVICE_PORT` of every service, for a container being created.
-    func serviceEnvironment() throws -> [String] {
-        try store.read { try ServiceStore.all(in: $0) }.flatMap(\.environment)
+    /// `env` plus `NAME_SERVICE_HOST` / `NAME_SERVICE_PORT` of every service, for a container
+    /// being created; a variable the user set (`-e`) wins. Linear in the number of services.
+    func withServiceEnvironment(_ env: [String]) throws -> [String] {
+        func key(_ e: String) -> Substring { e.prefix { $0 != "=" } }
+        let set = Set(env.map(key))
+        return env + (try store.read { try ServiceStore.addresses(in: $0) })
+            .flatMap { ServiceRecord.environment(name: $0.name, clusterIP: $0.ip, port: $0.port) }
+            .filter { !set.contains(key($0)) }
     }
 
     /// Rewrites the hosts file of every running container that has its own (services' names
@@ -192,6 +204,6 @@ extension Runtime {
 
     /// The service lines of a hosts file: ClusterIP and names of each service.
     static func serviceHostLines(in db: Database) throws -> [(IPv4Address, [String])] {
-        try ServiceStore.all(in: db).map { ($0.clusterIP, $0.dnsNames) }
+        try ServiceStore.addresses(in: db).map { ($0.ip, ServiceRecord.dnsNames($0.name)) }
     }
 }

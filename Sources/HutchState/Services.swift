@@ -73,6 +73,15 @@ public enum ServiceStore {
         try ServiceRecord.fetchAll(db, order: "name")
     }
 
+    /// Name, ClusterIP and first port of every service, by name: what names and environment
+    /// variables need, without decoding whole records (one row each, cheap at 1,000 services).
+    public static func addresses(in db: Database) throws -> [(name: String, ip: IPv4Address, port: UInt16?)] {
+        try db.rows(sql: "SELECT name, clusterIP, ports FROM services ORDER BY name").map { r in
+            let first = r.strings("ports").first.flatMap(ServicePort.init(stored:))
+            return (r.string("name"), try r.address("clusterIP"), first?.port)
+        }
+    }
+
     public static func find(_ name: String, in db: Database) throws -> ServiceRecord? {
         try ServiceRecord.fetchOne(db, key: name)
     }
@@ -121,12 +130,26 @@ public enum ServiceStore {
         return (ServiceEndpoint(ip: ip, container: c.name, containerId: c.id), c.labels)
     }
 
-    /// The endpoints a selector picks among this host's running containers.
+    /// The endpoints a selector picks among this host's running containers (only the columns it
+    /// needs are read: a record's environment can hold thousands of service variables).
     public static func selectEndpoints(_ selector: ServiceSelector, in db: Database) throws -> [ServiceEndpoint] {
-        try ContainerRecord.fetchAll(db, where: "status = 'running' AND ipAddress IS NOT NULL AND joinedId IS NULL")
-            .compactMap { try offer($0, in: db) }
-            .filter { selector.matches($0.1) }
-            .map(\.0).sorted()
+        var pods: [String: PodRecord?] = [:]
+        var out: [ServiceEndpoint] = []
+        for r in try db.rows(sql: "SELECT id, name, ipAddress, labels, isInfra, pod FROM containers"
+                                + " WHERE status = 'running' AND ipAddress IS NOT NULL AND joinedId IS NULL AND network IS NOT NULL") {
+            var labels = Labels(stored: r.strings("labels"))
+            var name = r.string("name")
+            if r.bool("isInfra"), let p = r.text("pod") {
+                if pods[p] == nil { pods[p] = try PodRecord.fetchOne(db, key: p) }
+                if let pod = pods[p] ?? nil {
+                    for (k, v) in pod.labels.items { try? labels.add("\(k)=\(v)") }
+                    name = pod.name
+                }
+            }
+            guard selector.matches(labels) else { continue }
+            out.append(ServiceEndpoint(ip: try r.address("ipAddress"), container: name, containerId: r.string("id")))
+        }
+        return out.sorted()
     }
 
     /// The running containers whose /etc/hosts hutch generated for them (not joined, not host mode).

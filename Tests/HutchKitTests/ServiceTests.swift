@@ -96,7 +96,7 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(service().environment, ["WEB_API_SERVICE_HOST=10.96.0.10", "WEB_API_SERVICE_PORT=80"])
         XCTAssertEqual(service().dnsNames, ["web-api", "web-api.default.svc.cluster.local"])
         var h = HostsFile(hostname: "c", name: "c", address: IPv4Address("10.87.0.9"), gateway: nil)
-        h.services = [(IPv4Address("10.96.0.10")!, service().dnsNames)]
+        h.services = HostsFile.serviceLines([(IPv4Address("10.96.0.10")!, service().dnsNames)])
         XCTAssertTrue(h.rendered.hasSuffix("10.96.0.10\tweb-api web-api.default.svc.cluster.local\n"), h.rendered)
     }
 

@@ -13,8 +13,8 @@ from harness import REPO, _rand, proc_starttime, run, wait_until
 POD_WEB = os.path.join(REPO, "examples", "pod-web")
 
 
-def make(h, target, peer, timeout=60, check=True):
-    argv = ["make", "--no-print-directory", "-C", POD_WEB, target,
+def make(h, target, peer, timeout=60, check=True, directory=POD_WEB):
+    argv = ["make", "--no-print-directory", "-C", directory, target,
             f"HUTCH={h.hutch_bin}", f"ROOT={h.root}", f"NETNS={h.name}", f"PEER={peer}"]
     r = run(argv, timeout=timeout, env=h.hutch_env())
     if check:
@@ -165,13 +165,8 @@ def test_sandbox_shell_is_interactive_and_leaves_nothing(h):
 SERVICES = os.path.join(REPO, "examples", "services")
 
 
-def services_make(h, target, peer, timeout=120, check=True):
-    argv = ["make", "--no-print-directory", "-C", SERVICES, target,
-            f"HUTCH={h.hutch_bin}", f"ROOT={h.root}", f"NETNS={h.name}", f"PEER={peer}"]
-    r = run(argv, timeout=timeout, env=h.hutch_env())
-    if check:
-        assert r.rc == 0, f"make {target} failed (rc={r.rc}):\nstdout: {r.out}\nstderr: {r.err}"
-    return r
+def services_make(h, target, peer, check=True):
+    return make(h, target, peer, timeout=120, check=check, directory=SERVICES)
 
 
 def test_services_up_check_down(h):
