@@ -13,9 +13,9 @@ from harness import REPO, _rand, proc_starttime, run, wait_until
 POD_WEB = os.path.join(REPO, "examples", "pod-web")
 
 
-def make(h, target, peer, timeout=60, check=True, directory=POD_WEB):
+def make(h, target, peer, timeout=60, check=True, directory=POD_WEB, extra=()):
     argv = ["make", "--no-print-directory", "-C", directory, target,
-            f"HUTCH={h.hutch_bin}", f"ROOT={h.root}", f"NETNS={h.name}", f"PEER={peer}"]
+            f"HUTCH={h.hutch_bin}", f"ROOT={h.root}", f"NETNS={h.name}", f"PEER={peer}", *extra]
     r = run(argv, timeout=timeout, env=h.hutch_env())
     if check:
         assert r.rc == 0, f"make {target} failed (rc={r.rc}):\nstdout: {r.out}\nstderr: {r.err}"
@@ -199,13 +199,8 @@ def test_services_up_check_down(h):
 INGRESS = os.path.join(REPO, "examples", "ingress")
 
 
-def ingress_make(h, target, peer, timeout=120, check=True):
-    argv = ["make", "--no-print-directory", "-C", INGRESS, target, f"HUTCH={h.hutch_bin}", f"ROOT={h.root}",
-            f"NETNS={h.name}", f"PEER={peer}", f"CERTS={h.tmp}/certs"]
-    r = run(argv, timeout=timeout, env=h.hutch_env())
-    if check:
-        assert r.rc == 0, f"make {target} failed (rc={r.rc}):\nstdout: {r.out}\nstderr: {r.err}"
-    return r
+def ingress_make(h, target, peer, check=True):
+    return make(h, target, peer, timeout=120, check=check, directory=INGRESS, extra=[f"CERTS={h.tmp}/certs"])
 
 
 def test_ingress_up_check_down(h):
