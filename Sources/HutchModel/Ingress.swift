@@ -77,7 +77,7 @@ public struct IngressRule: Hashable, Sendable, CustomStringConvertible {
         }
         guard let eq = spec.lastIndex(of: "=") else { throw bad("no '=SERVICE:PORT'") }
         let left = spec[..<eq], right = spec[spec.index(after: eq)...]
-        if right.contains(",") { throw bad("options after the backend (such as ,tls) are not supported; use --tls-cert and --tls-key") }
+        if right.contains(",") { throw bad("options after the backend (such as ,tls) are not supported; use --tls-cert and --tls-key, or --tls HOST=CERT,KEY") }
         let parts = right.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2 else { throw bad(parts.count < 2 ? "the backend \"\(right)\" has no ':PORT'" : "the backend \"\(right)\" has too many ':'") }
         backend = try IngressBackend(service: String(parts[0]), portText: parts[1], bad: bad)
