@@ -113,8 +113,7 @@ extension Runtime {
         func plan(_ db: Database) throws -> [String: (ServiceRecord, [ServiceEndpoint], [ServiceEndpoint])] {
             var out: [String: (ServiceRecord, [ServiceEndpoint], [ServiceEndpoint])] = [:]
             for id in ids {
-                let c = try ContainerRecord.fetchOne(db, key: id)
-                let offer = leaving ? nil : try c.flatMap { try ServiceStore.offer($0, in: db) }
+                let offer = leaving ? nil : try ServiceStore.offer(containerId: id, in: db)
                 for s in try ServiceStore.candidates(pairs: offer?.1.entries ?? [], containerId: id, in: db) {
                     let old = try out[s.name]?.2 ?? ServiceStore.endpoints(of: s.name, in: db)
                     var new = old.filter { $0.containerId != id }
@@ -129,6 +128,8 @@ extension Runtime {
             return out
         }
         if try store.read({ try plan($0) }).isEmpty { return }
+        Timeline.mark("sync-planned")
+        defer { Timeline.mark("sync-applied") }
         let changed = try store.write { db -> Set<String> in
             let changes = try plan(db)
             var touched = Set<IPv4Address>(), added = Set<IPv4Address>()

@@ -120,23 +120,20 @@ public enum ServiceStore {
 
     /// The endpoint a container offers and the labels that select it: a running container with
     /// its own address on a bridge network (a pod: its infra container, with the pod's labels).
-    public static func offer(_ c: ContainerRecord, in db: Database) throws -> (ServiceEndpoint, Labels)? {
-        guard c.status == .running, c.joinedId == nil, c.network != nil, let ip = c.ipAddress else { return nil }
-        if c.isInfra, let pid = c.pod, let pod = try PodRecord.fetchOne(db, key: pid) {
-            var l = c.labels
-            for (k, v) in pod.labels.items { try? l.add("\(k)=\(v)") }
-            return (ServiceEndpoint(ip: ip, container: pod.name, containerId: c.id), l)
-        }
-        return (ServiceEndpoint(ip: ip, container: c.name, containerId: c.id), c.labels)
+    /// nil for anything else or a container that is gone. Reads only the columns it needs (a
+    /// record's environment can hold thousands of service variables).
+    public static func offer(containerId id: String, in db: Database) throws -> (ServiceEndpoint, Labels)? {
+        var pods: [String: PodRecord?] = [:]
+        return try offers(where: "id = ?", arguments: [id], pods: &pods, in: db).first
     }
 
-    /// The endpoints a selector picks among this host's running containers (only the columns it
-    /// needs are read: a record's environment can hold thousands of service variables).
-    public static func selectEndpoints(_ selector: ServiceSelector, in db: Database) throws -> [ServiceEndpoint] {
-        var pods: [String: PodRecord?] = [:]
-        var out: [ServiceEndpoint] = []
-        for r in try db.rows(sql: "SELECT id, name, ipAddress, labels, isInfra, pod FROM containers"
-                                + " WHERE status = 'running' AND ipAddress IS NOT NULL AND joinedId IS NULL AND network IS NOT NULL") {
+    static let offerColumns = "SELECT id, name, ipAddress, labels, isInfra, pod FROM containers"
+        + " WHERE status = 'running' AND ipAddress IS NOT NULL AND joinedId IS NULL AND network IS NOT NULL"
+
+    static func offers(where condition: String?, arguments: [any SQLArgument], pods: inout [String: PodRecord?],
+                       in db: Database) throws -> [(ServiceEndpoint, Labels)] {
+        var out: [(ServiceEndpoint, Labels)] = []
+        for r in try db.rows(sql: offerColumns + (condition.map { " AND " + $0 } ?? ""), arguments: arguments) {
             var labels = Labels(stored: r.strings("labels"))
             var name = r.string("name")
             if r.bool("isInfra"), let p = r.text("pod") {
@@ -146,10 +143,16 @@ public enum ServiceStore {
                     name = pod.name
                 }
             }
-            guard selector.matches(labels) else { continue }
-            out.append(ServiceEndpoint(ip: try r.address("ipAddress"), container: name, containerId: r.string("id")))
+            out.append((ServiceEndpoint(ip: try r.address("ipAddress"), container: name, containerId: r.string("id")), labels))
         }
-        return out.sorted()
+        return out
+    }
+
+    /// The endpoints a selector picks among this host's running containers (only the columns it
+    /// needs are read: a record's environment can hold thousands of service variables).
+    public static func selectEndpoints(_ selector: ServiceSelector, in db: Database) throws -> [ServiceEndpoint] {
+        var pods: [String: PodRecord?] = [:]
+        return try offers(where: nil, arguments: [], pods: &pods, in: db).filter { selector.matches($0.1) }.map(\.0).sorted()
     }
 
     /// The running containers whose /etc/hosts hutch generated for them (not joined, not host mode).
