@@ -15,9 +15,8 @@ import Glibc
 // (`NftablesFirewall.features`, `IptablesFirewall.features`); a new feature adds one entry.
 //
 // Features today: networks (`NetworkFirewall`) and published ports (`PortFirewall`).
-// The service proxy (issue 10: ClusterIPs and NodePorts, kube-proxy's `services` chain) becomes a
-// third protocol here, `ServiceFirewall`, with its chains registered in both feature lists; its
-// jump goes into the same base chains as the ports' DNAT (prerouting and output).
+// The service proxy (ClusterIPs and NodePorts, kube-proxy's `services` chains) is the third,
+// `ServiceFirewall` (ServiceProxy*.swift), with its chains registered in both feature lists.
 
 /// The rules of bridge networks. Each method applies one batch; every rule of a network carries
 /// `hutch:NAME` (`BridgeNetwork.ruleComment`).
@@ -52,7 +51,7 @@ public protocol PortFirewall: Sendable {
 }
 
 /// Both features of one backend, and the removal of all that hutch has in it.
-public protocol Firewall: NetworkFirewall, PortFirewall {
+public protocol Firewall: NetworkFirewall, PortFirewall, ServiceFirewall {
     /// Removes everything of hutch's in this backend: every feature's chains, maps and sets, the
     /// base chains and the jumps to them (the last step of a backend switch, uninstall). Other
     /// software's chains and rules stay. Missing is fine.

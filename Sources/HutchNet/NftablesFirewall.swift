@@ -16,7 +16,8 @@ import Glibc
 ///   chain output         { nat output      -100;    fib daddr type local jump ports-dnat }
 ///   chain postrouting    { nat postrouting srcnat;  jump networks-postrouting; jump ports-postrouting }
 ///   chain raw-prerouting { filter prerouting raw;   jump networks-localnet }
-///   #   (services, issue 10: prerouting/output -> jump services, its own chain and maps)
+///   chain filter-input / filter-forward / filter-output { filter … -10; jump services-reject }
+///   #   services: prerouting/output -> services-dnat, services-nodeports (ServiceProxyNftables.swift)
 ///
 ///   # networks: one map element and one chain per hook and network
 ///   map bridges { ifname : verdict }            map subnets { ipv4_addr : verdict; interval }
@@ -60,6 +61,10 @@ public struct NftablesFirewall: Firewall {
         BaseChain(name: "output", hook: "type nat hook output priority -100; policy accept;"),
         BaseChain(name: "postrouting", hook: "type nat hook postrouting priority srcnat; policy accept;"),
         BaseChain(name: "raw-prerouting", hook: "type filter hook prerouting priority raw; policy accept;"),
+        // services: before `forward` (whose network chains accept), so a refusal comes first
+        BaseChain(name: "filter-input", hook: "type filter hook input priority -10; policy accept;"),
+        BaseChain(name: "filter-forward", hook: "type filter hook forward priority -10; policy accept;"),
+        BaseChain(name: "filter-output", hook: "type filter hook output priority -10; policy accept;"),
     ]
 
     /// One entry of a base chain's jump list: `[match] jump to`, in base chain `from`.
@@ -79,7 +84,7 @@ public struct NftablesFirewall: Firewall {
     }
 
     /// The features, in the order their jumps are added. A new feature (services) adds an entry.
-    public static let features: [Feature] = [networks, ports]
+    public static let features: [Feature] = [networks, ports, services]
 
     /// The batch creating the base chains and whatever the jump lists lack, given the jumps each
     /// base chain holds now (`present[chain]`: jump targets). A feature with a missing jump (or
