@@ -919,6 +919,109 @@ class Bench:
         sh(h("service", "rm", "iperf"), check=False)
         self.cleanup_containers()
 
+    # -- ingress (issue 17): nginx in front of a service -----------------------------------------
+
+    WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+    WRK_P99 = re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+    WRK_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+    WRK_NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+    WRK_TOTAL = re.compile(r"(\d+) requests in")
+
+    def wrk(self, url, secs, conns=16, extra=()):
+        """wrk from the host namespace: (requests/s, p99 ms, requests, failed requests)."""
+        r = sh(["wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--latency", *extra, url], check=False, timeout=secs + 30)
+        m = self.WRK_RPS.search(r.stdout)
+        if r.returncode != 0 or not m:
+            raise Failed(f"wrk {url}: {(r.stderr or r.stdout).strip()[-300:]}")
+        p = self.WRK_P99.search(r.stdout)
+        p99 = float(p.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p.group(2)] if p else None
+        errs = self.WRK_ERRORS.search(r.stdout)
+        non2xx = self.WRK_NON2XX.search(r.stdout)
+        failed = (sum(int(x) for x in errs.groups()) if errs else 0) + (int(non2xx.group(1)) if non2xx else 0)
+        return float(m.group(1)), p99, int(self.WRK_TOTAL.search(r.stdout).group(1)), failed
+
+    def ingress(self):
+        """Requests/s and p99 through the ingress vs straight to the service's endpoint (same
+        backend: an nginx answering 200 from memory, so the backend is not the bottleneck), and
+        requests lost while the ingress reloads 20 times under load."""
+        print("ingress: nginx in front of a service", flush=True)
+        if not shutil.which("wrk"):
+            self.res.add("ingress rows", skipped="wrk is not installed (make deps installs it)")
+            return
+        if not os.path.exists("/usr/sbin/nginx"):
+            self.res.add("ingress rows", skipped="nginx is not installed (make deps installs nginx-light)")
+            return
+        secs = 2 if self.quick else 5
+        work = os.path.join(os.path.dirname(self.root), "ingress-backend")
+        os.makedirs(os.path.join(work, "tmp"), exist_ok=True)
+        with open(os.path.join(work, "backend.conf"), "w") as f:
+            f.write("daemon off; worker_processes 1; pid backend.pid; error_log stderr;\n"
+                    "events { worker_connections 1024; }\n"
+                    "http { access_log off; client_body_temp_path tmp; proxy_temp_path tmp; fastcgi_temp_path tmp;"
+                    " uwsgi_temp_path tmp; scgi_temp_path tmp;\n"
+                    "  server { listen 8000; location / { return 200 \"ok\\n\"; } } }\n")
+        try:
+            r = sh(self.hutch("run", "-d", "--name", "bench-backend", "-l", "app=bench-backend", "--",
+                              "/usr/sbin/nginx", "-p", work + "/", "-c", "backend.conf", "-e", "stderr"), check=False)
+            if r.returncode != 0:
+                raise Failed(f"backend: {r.stderr.strip()}")
+            ip = json.loads(sh(self.hutch("inspect", "bench-backend")).stdout)[0]["NetworkSettings"]["IPAddress"]
+            for args in (["service", "create", "bench", "--selector", "app=bench-backend", "--port", "80:8000"],
+                         ["ingress", "create", "bench", "-p", "18180:80", "--rule", "/*=bench:80"]):
+                r = sh(self.hutch(*args), check=False)
+                if r.returncode != 0:
+                    raise Failed(f"hutch {' '.join(args)}: {r.stderr.strip()}")
+            deadline = time.time() + 10
+            while sh(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:18180/"],
+                     check=False).stdout != "200":
+                if time.time() > deadline:
+                    raise Failed("the ingress did not answer 200 within 10 s")
+                time.sleep(0.1)
+            direct, through = f"http://{ip}:8000/", "http://127.0.0.1:18180/"
+            rounds = 1 if self.quick else 3
+            got = {"direct": [], "ingress": []}
+            for _ in range(rounds):
+                got["direct"].append(self.wrk(direct, secs))
+                got["ingress"].append(self.wrk(through, secs))
+            for key, name, base in [("direct", "ingress: wrk straight to the endpoint (requests/s)", None),
+                                    ("ingress", "ingress: wrk through the ingress (requests/s)",
+                                     "ingress: wrk straight to the endpoint (requests/s)")]:
+                rows = got[key]
+                self.res.add(name, value=statistics.median(x[0] for x in rows), unit="/s", higher_is_better=True,
+                             baseline=base, extra=dict(n=len(rows), rounds=[x[0] for x in rows],
+                                                       failed=sum(x[3] for x in rows)))
+                p99s = [x[1] for x in rows if x[1] is not None]
+                if p99s:
+                    self.res.add(name.replace("(requests/s)", "(p99 latency)"), value=statistics.median(p99s),
+                                 baseline=base.replace("(requests/s)", "(p99 latency)") if base else None,
+                                 extra=dict(n=len(p99s), rounds=p99s))
+            # 20 reloads under load: wrk runs while `ingress update` alternates two rule sets.
+            n_reloads = 20
+            times, failures = [], []
+            for mode, extra in [("keep-alive", ()), ("a connection per request", ("-H", "Connection: close"))]:
+                box = {}
+                t = threading.Thread(target=lambda: box.update(r=self.wrk(through, n_reloads // 2 + 4, extra=extra)))
+                t.start()
+                time.sleep(1)
+                for i in range(n_reloads):
+                    rules = ["--rule", "/*=bench:80"] + (["--rule", f"/r{i}*=bench:80"] if i % 2 else [])
+                    ms, r = timed(self.hutch("ingress", "update", "bench", *rules), capture=True)
+                    times.append(ms)
+                    time.sleep(0.4)
+                t.join()
+                rps, _, total, failed = box["r"]
+                failures.append(failed)
+                self.res.add(f"ingress: requests lost during {n_reloads} reloads under load ({mode})", value=failed,
+                             unit="requests", target="0", extra=dict(requests=total, requests_per_s=rps))
+            self.res.add("ingress: hutch ingress update (render, nginx -t, swap, SIGHUP)", times)
+        except (Failed, Skip, subprocess.TimeoutExpired) as e:
+            self.res.add("ingress rows", skipped=f"failed: {e}")
+        finally:
+            sh(self.hutch("ingress", "rm", "bench"), check=False)
+            sh(self.hutch("service", "rm", "bench"), check=False)
+            sh(self.hutch("rm", "-f", "bench-backend"), check=False)
+            shutil.rmtree(work, ignore_errors=True)
+
     # -- profile (strace) -------------------------------------------------------------------------
 
     def profile(self, outdir, stamp):
@@ -1026,7 +1129,7 @@ class Bench:
         finally:
             shutil.rmtree(rootfs, ignore_errors=True)
 
-    SECTIONS = ("baselines", "peers", "single_ops", "timeline", "parallel", "many", "iperf", "sandbox", "services")
+    SECTIONS = ("baselines", "peers", "single_ops", "timeline", "parallel", "many", "iperf", "sandbox", "services", "ingress")
 
     def run_all(self, outdir, stamp, profile=True, only=None):
         for name in self.SECTIONS:  # the timeline right after the single operations, under the same conditions

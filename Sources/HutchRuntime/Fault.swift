@@ -15,6 +15,7 @@ public enum Fault {
         "rm.after-kill", "rm.after-detach",
         "pod.after-record", "pod.after-cgroup", "pod.after-infra",
         "cleanup.start", "cleanup.after-detach",
+        "ingress.after-record", "ingress.after-config", "ingress.after-container", "ingress.after-rename",
     ]
 
     static let armed: String? = Environment.get("HUTCH_FAULT")

@@ -48,6 +48,7 @@ extension Runtime {
             try reconcilePod(p)
             report.append("pod \(p.name) (\(p.shortId)): its creation was interrupted; undone")
         }
+        report += try gcIngresses(&out.failures)
         // What exists is listed before the records are read, and orphan leases are picked in the
         // transaction that releases them: a `run` committing meanwhile is never taken for an orphan.
         let folders = (Sys.directoryEntries(store.root + "/containers") ?? []).map(\.name).filter { $0.count == 64 }

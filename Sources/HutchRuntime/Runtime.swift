@@ -354,6 +354,8 @@ public final class Runtime {
         let stopped = try stopRestartable(restartable, timeout: timeout)
         let cs = all.filter { !($0.status == .running && $0.restartPolicy.name != .no) }
         let live = cs.filter { $0.status == .running && Sys.isAlive(pid: $0.pid, start: $0.pidStart) }
+        // Out of the services (and ingresses) before the signal: nothing new is sent its way.
+        if !live.isEmpty { syncEndpointsReporting(live.map(\.id), leaving: true) }
         for c in live { Glibc.kill(c.pid, SIGTERM) }
         var waited = 0
         while live.contains(where: { Sys.isAlive(pid: $0.pid, start: $0.pidStart) }) && waited < timeout * 1000 {
@@ -460,6 +462,7 @@ public final class Runtime {
             // monitor would start a second hutch process (its exit command) to do the same
             // cleanup while this one waits for it. The container dies with its monitor anyway
             // (PR_SET_PDEATHSIG); a cleanup already under way elsewhere is harmless (idempotent).
+            syncEndpointsReporting([c.id], leaving: true)  // out of the services before it dies
             if Sys.isAlive(pid: c.shimPid, start: c.shimStart) { Glibc.kill(c.shimPid, SIGKILL) }
             if Sys.isAlive(pid: c.pid, start: c.pidStart) { Glibc.kill(c.pid, SIGKILL) }
             _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 10_000)

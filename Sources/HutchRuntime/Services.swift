@@ -52,6 +52,7 @@ extension Runtime {
             Timeline.mark("svc-committed")
             addServiceNames(s)
             Timeline.mark("svc-names")
+            refreshIngressesReporting(services: [s.name])
             return s
         } catch {
             // The route goes with the last service: a first service that failed leaves none.
@@ -93,6 +94,7 @@ extension Runtime {
         }
         if let r = last { try host.removeServiceRoute(r) }
         refreshServiceNames()
+        refreshIngressesReporting(services: [name])
     }
 
     /// The service range when no service exists (the route can go), else nil.
@@ -128,7 +130,7 @@ extension Runtime {
         if try store.read({ try plan($0) }).isEmpty { return }
         Timeline.mark("sync-planned")
         defer { Timeline.mark("sync-applied") }
-        try store.write { db in
+        let changed = try store.write { db -> Set<String> in
             let changes = try plan(db)
             var touched = Set<IPv4Address>(), added = Set<IPv4Address>()
             for (name, (_, old, new)) in changes {
@@ -141,7 +143,9 @@ extension Runtime {
             let list = changes.values.sorted { $0.0.name < $1.0.name }
                 .map { ServiceChange(old: ServiceState($0.0, $0.1), new: ServiceState($0.0, $0.2)) }
             try host.applyServices(list, hairpinAdd: Array(added), hairpinRemove: hairpinRemove)
+            return Set(changes.keys)
         }
+        refreshIngressesReporting(services: changed)
     }
 
     /// `syncEndpoints` where a failure must not stop the caller (a container's exit): the line
@@ -166,6 +170,7 @@ extension Runtime {
             }
             return (states, try ServiceStore.range(in: db, record: false))
         }
+        refreshIngressesReporting(services: nil)
         // No service and no route: nothing of the services feature was ever left installed (a
         // first service installs the route before its elements, and the last one's removal
         // deletes it after them).

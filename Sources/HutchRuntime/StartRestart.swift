@@ -107,9 +107,9 @@ extension Runtime {
         running.restarting = false
         try store.write { try claim(running, $0) }
         Fault.point("run.after-running")
+        didStart(running)
         try syncEndpoints([record.id])
         undo.add("take it out of the services it serves") { [self] in try syncEndpoints([record.id], leaving: true) }
-        didStart(running)
         Timeline.mark("recorded")
 
         do {
@@ -348,7 +348,7 @@ extension Runtime {
             return r
         }
         guard let r = changed else { return }
-        // A restarting container serves no service until its command runs again.
+        // Out of its services while it waits to restart, back in once it runs again.
         syncEndpointsReporting([r.id], leaving: r.restarting)
         if r.restarting { didStop(r) } else { didStart(r) }
     }

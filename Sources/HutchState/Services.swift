@@ -132,7 +132,7 @@ public enum ServiceStore {
     }
 
     static let offerColumns = "SELECT id, name, ipAddress, labels, isInfra, pod FROM containers"
-        + " WHERE status = 'running' AND restarting = 0 AND ipAddress IS NOT NULL AND joinedId IS NULL AND network IS NOT NULL"
+        + " WHERE status = 'running' AND NOT restarting AND ipAddress IS NOT NULL AND joinedId IS NULL AND network IS NOT NULL"
 
     static func offers(where condition: String?, arguments: [any SQLArgument], pods: inout [String: PodRecord?],
                        in db: Database) throws -> [(ServiceEndpoint, Labels)] {

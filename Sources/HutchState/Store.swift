@@ -248,6 +248,13 @@ public final class Store: @unchecked Sendable {
           PRIMARY KEY (service, ip, node));
         CREATE INDEX IF NOT EXISTS service_endpoints_container ON service_endpoints(containerId);
         """,
+        // 7 (issue 17): ingresses; the nginx container is an ordinary container record.
+        """
+        CREATE TABLE IF NOT EXISTS ingresses (name TEXT PRIMARY KEY NOT NULL, id TEXT NOT NULL UNIQUE,
+          container TEXT NOT NULL, rules TEXT NOT NULL, defaultBackend TEXT, tls BOOLEAN NOT NULL,
+          createdAt TEXT NOT NULL, ownerPid INTEGER NOT NULL DEFAULT 0, ownerStart INTEGER NOT NULL DEFAULT 0,
+          tlsHosts TEXT NOT NULL DEFAULT '[]');
+        """,
     ]
 
     /// Runs `body` in one IMMEDIATE transaction; database errors become one-line hutch errors.

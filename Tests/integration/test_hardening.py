@@ -260,14 +260,15 @@ RUN_STEPS = ["run.after-reserve", "run.after-files", "run.after-sandbox", "run.a
 RM_STEPS = ["rm.after-kill", "rm.after-detach"]
 POD_STEPS = ["pod.after-record", "pod.after-cgroup", "pod.after-infra"]
 CLEANUP_STEPS = ["cleanup.start", "cleanup.after-detach"]
+from test_ingress import INGRESS_STEPS  # noqa: E402  (walked in test_ingress.py)
 
 
 def test_every_fault_step_is_covered():
     steps = fault_steps()
     assert steps, "no steps parsed"
-    unknown = sorted(set(steps) - set(RUN_STEPS + RM_STEPS + POD_STEPS + CLEANUP_STEPS))
+    unknown = sorted(set(steps) - set(RUN_STEPS + RM_STEPS + POD_STEPS + CLEANUP_STEPS + INGRESS_STEPS))
     assert not unknown, f"Fault.steps has steps this file does not walk yet: {unknown}"
-    gone = sorted(set(RUN_STEPS + RM_STEPS + POD_STEPS + CLEANUP_STEPS) - set(steps))
+    gone = sorted(set(RUN_STEPS + RM_STEPS + POD_STEPS + CLEANUP_STEPS + INGRESS_STEPS) - set(steps))
     assert not gone, f"steps walked here are no longer in Fault.steps: {gone}"
 
 
@@ -744,32 +745,6 @@ BAD_INPUTS = [
     (["run", "--tmpfs", "/tmp:bogus", "--", "true"], ["--tmpfs", "bogus"]),
     (["run", "--security-opt", "seccomp=/nonexistent-hutch.json", "--", "true"], ["/nonexistent-hutch.json"]),
     (["run", "--security-opt", "apparmor=x", "--", "true"], ["--security-opt"]),
-    # issue 15: services (the rows that need a service or a -p first are in test_services.py)
-    (["service", "create", "s1", "--selector", "app=web", "--port", "0"], ["--port", "0"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "65536"], ["--port", "65536"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "80:0"], ["--port", "80:0"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "80:70000"], ["70000"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "80/sctp"], ["sctp"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "x"], ["--port", "x"]),
-    (["service", "create", "s1", "--selector", "app=web"], ["--port"]),
-    (["service", "create", "s1", "--port", "80"], ["--selector"]),
-    (["service", "create", "s1", "--selector", "", "--port", "80"], ["--selector"]),
-    (["service", "create", "s1", "--selector", "app", "--port", "80"], ["--selector", "app"]),
-    (["service", "create", "s1", "--selector", "=web", "--port", "80"], ["--selector", "=web"]),
-    (["service", "create", "s1", "--selector", "app=web,", "--port", "80"], ["--selector"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--type", "LoadBalancer"], ["--type", "LoadBalancer"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--type", "NodePort", "--node-port", "80"], ["--node-port", "80"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--type", "NodePort", "--node-port", "32768"], ["32768"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--node-port", "30000"], ["--node-port"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--cluster-ip", "10.1.2.3"], ["--cluster-ip", "10.1.2.3"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--cluster-ip", "nope"], ["--cluster-ip", "nope"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--session-affinity", "Cookie"], ["Cookie"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--session-affinity-timeout", "5"], ["--session-affinity"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--type", "NodePort", "--external-traffic-policy", "Global"], ["Global"]),
-    (["service", "create", "Bad_Name", "--selector", "app=web", "--port", "80"], ["Bad_Name"]),
-    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--port", "80"], ["80"]),
-    (["service", "inspect", "missing"], ["missing"]),
-    (["service", "rm", "missing"], ["missing"]),
     # issue 14 §3: start, restart, --restart, logs options
     (["run", "-d", "--restart", "foo", "--", "true"], ["--restart", "foo"]),
     (["run", "-d", "--restart", "on-failure:x", "--", "true"], ["--restart", "on-failure:x"]),
@@ -796,6 +771,45 @@ BAD_INPUTS = [
     (["pod", "create", "-v", "relative:/d"], ["relative"]),
     (["stats", "--no-stream", "nosuch-hutch"], ["nosuch-hutch"]),
     (["stats", "--no-stream", "--format", "{{.Nope"], ["--format"]),
+    # issue 15: services (the rows that need a service or a -p first are in test_services.py)
+    (["service", "create", "s1", "--selector", "app=web", "--port", "0"], ["--port", "0"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "65536"], ["--port", "65536"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80:0"], ["--port", "80:0"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80:70000"], ["70000"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80/sctp"], ["sctp"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "x"], ["--port", "x"]),
+    (["service", "create", "s1", "--selector", "app=web"], ["--port"]),
+    (["service", "create", "s1", "--port", "80"], ["--selector"]),
+    (["service", "create", "s1", "--selector", "", "--port", "80"], ["--selector"]),
+    (["service", "create", "s1", "--selector", "app", "--port", "80"], ["--selector", "app"]),
+    (["service", "create", "s1", "--selector", "=web", "--port", "80"], ["--selector", "=web"]),
+    (["service", "create", "s1", "--selector", "app=web,", "--port", "80"], ["--selector"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--type", "LoadBalancer"], ["--type", "LoadBalancer"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--type", "NodePort", "--node-port", "80"], ["--node-port", "80"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--type", "NodePort", "--node-port", "32768"], ["32768"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--node-port", "30000"], ["--node-port"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--cluster-ip", "10.1.2.3"], ["--cluster-ip", "10.1.2.3"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--cluster-ip", "nope"], ["--cluster-ip", "nope"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--session-affinity", "Cookie"], ["Cookie"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--session-affinity-timeout", "5"], ["--session-affinity"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--type", "NodePort", "--external-traffic-policy", "Global"], ["Global"]),
+    (["service", "create", "Bad_Name", "--selector", "app=web", "--port", "80"], ["Bad_Name"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--port", "80"], ["80"]),
+    (["service", "inspect", "missing"], ["missing"]),
+    (["service", "rm", "missing"], ["missing"]),
+    # ingress (issue 17)
+    (["ingress", "create", "e1", "-p", "18094:80", "--rule", "shop.example=web:80"], ["--rule", "shop.example=web:80"]),
+    (["ingress", "create", "e1", "-p", "18094:80", "--rule", "bad_host/*=web:80"], ["bad_host"]),
+    (["ingress", "create", "e1", "-p", "18094:80", "--rule", "/*=web:http"], ["http"]),
+    (["ingress", "create", "e1", "-p", "18094:80", "--rule", "/*=nosuch:80"], ["nosuch"]),
+    (["ingress", "create", "e1", "-p", "18094:80", "--default-backend", "web"], ["--default-backend"]),
+    (["ingress", "create", "Bad", "-p", "18094:80", "--rule", "/*=web:80"], ["Bad"]),
+    (["ingress", "create", "e1", "-p", "18094:8080", "--rule", "/*=web:80"], ["8080"]),
+    (["ingress", "create", "e1", "--rule", "/*=web:80"], ["--publish"]),
+    (["ingress", "create", "e1", "-p", "18094:80"], ["--rule"]),
+    (["ingress", "update", "missing", "--rule", "/*=web:80"], ["missing"]),
+    (["ingress", "inspect", "missing"], ["missing"]),
+    (["ingress", "rm", "missing"], ["missing"]),
 ]
 
 

@@ -38,7 +38,7 @@ def stepped(h, name, lines):
     """A container that writes `lines` one at a time, each once the test has seen the one before
     in its log (so each has its own time stamp)."""
     script = "; ".join(f"echo {w}; while [ ! -e {h.tmp}/{name}{i} ]; do sleep 0.05; done" for i, w in enumerate(lines))
-    h.run_d("--name", name, "--", "sh", "-c", script)
+    h.run_d("--name", name, *h.share(), "--", "sh", "-c", script)
     for i, w in enumerate(lines):
         wait_until(lambda: h.hutch("logs", name).out.endswith(f"{w}\n"), desc=f"line {w}")
         open(f"{h.tmp}/{name}{i}", "w").close()
