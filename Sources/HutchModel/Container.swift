@@ -138,6 +138,8 @@ public struct PodRecord: Sendable, Equatable {
     public var ownerStart: UInt64 = 0
     /// `pod create --label` / `--label-file` (set after init).
     public var labels = Labels()
+    /// `pod create --memory`, `--cpus`, ...: the limits of the pod's cgroup (set after init).
+    public var limits = Sandbox.Limits()
 
     public var shortId: String { String(id.prefix(12)) }
 

@@ -147,6 +147,13 @@ public struct PodJSON: JSONConvertible {
             "Containers": .array(members.map {
                 .object(["Id": .string($0.id), "Name": .string($0.name), "State": .string($0.status.rawValue)])
             }),
+            // Podman's names for the pod cgroup's limits (0: none); PidsLimit as Docker's.
+            "MemoryLimit": .int(p.limits.memory ?? 0),
+            "MemorySwap": .int(p.limits.memorySwap ?? 0),
+            "CPUPeriod": .int(p.limits.nanoCpus == nil ? 0 : 100_000),
+            "CPUQuota": .int(p.limits.nanoCpus.map { $0 / 10_000 } ?? 0),
+            "CPUShares": .int(p.limits.cpuShares ?? 0),
+            "PidsLimit": p.limits.pidsLimit.map { .int($0) } ?? .null,
         ])
     }
 }

@@ -249,6 +249,27 @@ public struct Sandbox: Equatable, Sendable {
 }
 
 extension Cgroups.Limits {
+    /// The stored form's fields (only those set), shared by the container's sandbox and the pod.
+    public var storedFields: [String: JSON] {
+        var o: [String: JSON] = [:]
+        if let v = memory { o["memory"] = .int(v) }
+        if let v = memorySwap { o["memorySwap"] = .int(v) }
+        if let v = nanoCpus { o["nanoCpus"] = .int(v) }
+        if let v = cpuShares { o["cpuShares"] = .int(v) }
+        if let v = pidsLimit { o["pidsLimit"] = .int(v) }
+        return o
+    }
+
+    /// The stored form: one JSON object.
+    public var stored: String { JSON.object(storedFields).render() }
+
+    public init(stored v: JSON) {
+        self.init(memory: v["memory"]?.int, memorySwap: v["memorySwap"]?.int, nanoCpus: v["nanoCpus"]?.int,
+                  cpuShares: v["cpuShares"]?.int, pidsLimit: v["pidsLimit"]?.int)
+    }
+
+    public init(stored text: String) { self.init(stored: JSON.parse(text) ?? .object([:])) }
+
     public var isEmpty: Bool { self == Self() }
 
     /// Docker's sizes: a number with an optional b, k, m, g (or kb, mb, gb, and capitals).

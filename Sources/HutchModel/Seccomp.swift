@@ -152,11 +152,7 @@ extension Sandbox {
         case .unconfined: o["seccomp"] = .string("unconfined")
         case .profile(let p): o["seccomp"] = .string("profile:" + p)
         }
-        if let v = limits.memory { o["memory"] = .int(v) }
-        if let v = limits.memorySwap { o["memorySwap"] = .int(v) }
-        if let v = limits.nanoCpus { o["nanoCpus"] = .int(v) }
-        if let v = limits.cpuShares { o["cpuShares"] = .int(v) }
-        if let v = limits.pidsLimit { o["pidsLimit"] = .int(v) }
+        o.merge(limits.storedFields) { a, _ in a }
         if !cgroups.isEmpty { o["cgroups"] = .strings(cgroups) }
         if let p = cgroupParent { o["cgroupParent"] = .string(p) }
         if oomKilled { o["oomKilled"] = .bool(true) }
@@ -181,11 +177,7 @@ extension Sandbox {
         if let s = v["seccomp"]?.string {
             seccomp = s == "unconfined" ? .unconfined : s.hasPrefix("profile:") ? .profile(String(s.dropFirst(8))) : .default
         }
-        limits.memory = v["memory"]?.int
-        limits.memorySwap = v["memorySwap"]?.int
-        limits.nanoCpus = v["nanoCpus"]?.int
-        limits.cpuShares = v["cpuShares"]?.int
-        limits.pidsLimit = v["pidsLimit"]?.int
+        limits = Limits(stored: v)
         cgroups = v["cgroups"]?.array?.compactMap(\.string) ?? []
         cgroupParent = v["cgroupParent"]?.string
         oomKilled = v["oomKilled"]?.bool ?? false

@@ -25,6 +25,7 @@ extension Runtime {
             var p = PodRecord(id: id, name: name, hostname: hostname, infraId: "", createdAt: Sys.now(),
                               ownerPid: getpid(), ownerStart: Self.selfStart)
             p.labels = o.labels
+            p.limits = o.limits
             try p.insert(db)
             return p
         }

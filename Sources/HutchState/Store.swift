@@ -54,10 +54,12 @@ extension PodRecord: SQLKeyedRecord {
         self.init(id: r.string("id"), name: r.string("name"), hostname: r.string("hostname"), infraId: r.string("infraId"),
                   createdAt: r.string("createdAt"), ownerPid: r.int32("ownerPid"), ownerStart: r.uint64("ownerStart"))
         labels = Labels(stored: r.strings("labels"))
+        limits = Sandbox.Limits(stored: r.string("limits"))
     }
     public var columns: [(String, any SQLArgument)] {
         [("id", id), ("name", name), ("hostname", hostname), ("infraId", infraId), ("createdAt", createdAt),
-         ("ownerPid", ownerPid), ("ownerStart", ownerStart), ("labels", JSON.strings(labels.entries).render())]
+         ("ownerPid", ownerPid), ("ownerStart", ownerStart), ("labels", JSON.strings(labels.entries).render()),
+         ("limits", limits.stored)]
     }
 }
 
@@ -254,6 +256,10 @@ public final class Store: @unchecked Sendable {
           container TEXT NOT NULL, rules TEXT NOT NULL, defaultBackend TEXT, tls BOOLEAN NOT NULL,
           createdAt TEXT NOT NULL, ownerPid INTEGER NOT NULL DEFAULT 0, ownerStart INTEGER NOT NULL DEFAULT 0,
           tlsHosts TEXT NOT NULL DEFAULT '[]');
+        """,
+        // 8 (issue 18): a pod's cgroup limits, for `pod inspect`.
+        """
+        ALTER TABLE pods ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
         """,
     ]
 

@@ -140,5 +140,9 @@ final class SandboxTests: XCTestCase {
         s.cgroups = ["/x"]; s.oomKilled = true; s.rootfs = "/r"; s.rootfsOverlay = true
         XCTAssertEqual(Sandbox(stored: s.stored), s)
         XCTAssertEqual(Sandbox(stored: "{}"), Sandbox())
+        // A pod's limits have the same stored form.
+        let l = Sandbox.Limits(memory: 64 << 20, memorySwap: -1, nanoCpus: 250_000_000, cpuShares: 512, pidsLimit: 24)
+        XCTAssertEqual(Sandbox.Limits(stored: l.stored), l)
+        XCTAssertEqual(Sandbox.Limits(stored: "{}"), Sandbox.Limits())
     }
 }

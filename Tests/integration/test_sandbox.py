@@ -371,6 +371,8 @@ def test_gc_leaves_a_young_cgroup_of_another_root_alone(h):
 def test_pod_limits_hold_for_its_members_together(h):
     h.hutch("pod", "create", "--name", "lim", "--net", "none", "--pids-limit", "24", "--memory", "64m")
     pod_id = h.hutch("pod", "inspect", "--format", "{{.Id}}", "lim").out.strip()
+    info = json.loads(h.hutch("pod", "inspect", "lim").out)[0]
+    assert (info["MemoryLimit"], info["PidsLimit"], info["CPUQuota"]) == (64 << 20, 24, 0), info
     cid = h.run_d("--pod", "lim", "--name", "busy", "--", "sleep", "300")
     # the member's cgroup sits in the pod's (hutch/POD/ID), in every hierarchy it joined
     cg = h.hutch("exec", "busy", "cat", "/proc/self/cgroup").out
