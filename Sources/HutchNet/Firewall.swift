@@ -14,7 +14,8 @@ import Glibc
 // another program (or a later hutch feature) put there. The jump lists are data
 // (`NftablesFirewall.features`, `IptablesFirewall.features`); a new feature adds one entry.
 //
-// Features today: networks (`NetworkFirewall`) and published ports (`PortFirewall`).
+// Features today: networks (`NetworkFirewall`), published ports (`PortFirewall`) and a cluster
+// node's pod network (`ClusterFirewall`).
 // The service proxy (issue 10: ClusterIPs and NodePorts, kube-proxy's `services` chain) becomes a
 // third protocol here, `ServiceFirewall`, with its chains registered in both feature lists; its
 // jump goes into the same base chains as the ports' DNAT (prerouting and output).
@@ -51,8 +52,22 @@ public protocol PortFirewall: Sendable {
     func removePorts(_ ports: [PortForward]) throws
 }
 
-/// Both features of one backend, and the removal of all that hutch has in it.
-public protocol Firewall: NetworkFirewall, PortFirewall {
+/// A cluster node's pod network (issue 16, flannel's rules): traffic between addresses of the
+/// cluster CIDR is forwarded (also into a bridge, where the networks feature would drop a
+/// connection opened from outside) and never masqueraded when it leaves through anything but the
+/// node's pod bridge, so a pod on another node sees the real source pod IP. Its jumps come first
+/// in the base chains (before the networks' drop and MASQUERADE). Every rule or element carries
+/// `hutch:cluster`.
+public protocol ClusterFirewall: Sendable {
+    var kind: FirewallKind { get }
+    /// Idempotent. `bridge`: the node's pod bridge (the default network's).
+    func setupCluster(_ cidr: CIDRv4, bridge: String) throws
+    /// Tolerates rules that are already gone.
+    func teardownCluster(_ cidr: CIDRv4, bridge: String) throws
+}
+
+/// Every feature of one backend, and the removal of all that hutch has in it.
+public protocol Firewall: NetworkFirewall, PortFirewall, ClusterFirewall {
     /// Removes everything of hutch's in this backend: every feature's chains, maps and sets, the
     /// base chains and the jumps to them (the last step of a backend switch, uninstall). Other
     /// software's chains and rules stay. Missing is fine.

@@ -17,6 +17,8 @@ import Glibc
 ///                                             -> HUTCH-PORTS-MASQ      ports: hairpin, localhost
 /// raw    PREROUTING  -I -> HUTCH-RAW          -> HUTCH-LOCALNET        networks: CVE-2020-8558 guard
 ///                     (services, issue 10: HUTCH-PREROUTING/HUTCH-OUTPUT -> HUTCH-SERVICES)
+/// filter FORWARD        HUTCH-FORWARD     -I -> HUTCH-CLUSTER         cluster: accept inside the cluster CIDR
+/// nat    POSTROUTING    HUTCH-POSTROUTING -I -> HUTCH-CLUSTER-MASQ    cluster: no MASQUERADE inside it
 /// ```
 /// A missing chain is declared and a missing jump added in the batch of the change that needs
 /// them; a chain that exists is never declared again (with --noflush that would flush it), so no
@@ -69,7 +71,10 @@ public struct IptablesFirewall: Firewall {
         public var from: String
         public var match: String
         public var to: String
+        /// Inserted at the head of the base chain rather than appended.
+        public var first: Bool = false
         var rule: String { "-A \(from) " + (match.isEmpty ? "" : match + " ") + "-j \(to)" }
+        var command: String { first ? "-I" + rule.dropFirst(2) : rule }
     }
 
     /// What a feature owns: its chains, the rules it keeps in them whatever the owners (`fixed`,
@@ -82,7 +87,7 @@ public struct IptablesFirewall: Firewall {
     }
 
     /// The features, in the order their jumps are added. A new feature (services) adds an entry.
-    public static let features: [Feature] = [networks, ports]
+    public static let features: [Feature] = [networks, ports, cluster]
 
     /// What `table` lacks of the base chains, the features' chains, the jump lists and the fixed
     /// rules, as restore lines: chains are declared only when absent (declaring one that exists
@@ -95,7 +100,7 @@ public struct IptablesFirewall: Firewall {
         }
         for f in features {
             for c in f.chains where c.table == table && !st.chains.contains(c.name) { declare += ":\(c.name) - [0:0]\n" }
-            for j in f.jumps where j.table == table && !st.has(j.rule) { jumps += j.rule + "\n" }
+            for j in f.jumps where j.table == table && !st.has(j.rule) { jumps += j.command + "\n" }
             for r in f.fixed where r.table == table && !st.has(r.rule) { jumps += r.rule + "\n" }
         }
         return declare + jumps
@@ -339,5 +344,65 @@ extension IptablesFirewall {
             if let b = Self.renderRemovePorts(ports, nat: try save("nat")) { try restore(b, step: "iptables: unpublish ports") }
         }
         flushUDPConntrack(ports)
+    }
+}
+
+// MARK: feature: cluster
+
+extension IptablesFirewall {
+    public static let clusterChain = "HUTCH-CLUSTER"
+    public static let clusterMasqChain = "HUTCH-CLUSTER-MASQ"
+    static let clusterComment = "-m comment --comment \"hutch:cluster\""
+
+    static let cluster = Feature(
+        name: "cluster",
+        chains: [Chain(table: "filter", name: clusterChain), Chain(table: "nat", name: clusterMasqChain)],
+        fixed: [],
+        jumps: [Jump(table: "filter", from: "HUTCH-FORWARD", match: "", to: clusterChain, first: true),
+                Jump(table: "nat", from: "HUTCH-POSTROUTING", match: "", to: clusterMasqChain, first: true)])
+
+    /// Pod traffic inside the cluster CIDR: forwarded, and not masqueraded unless it goes back
+    /// into the node's own pod bridge (a hairpin through a published port keeps its MASQUERADE).
+    public static func clusterRules(_ cidr: CIDRv4, bridge: String) -> (filter: [String], nat: [String]) {
+        let c = cidr.subnet
+        return (filter: ["-A \(clusterChain) -s \(c) -d \(c) \(clusterComment) -j ACCEPT"],
+                nat: ["-A \(clusterMasqChain) -s \(c) -d \(c) ! -o \(bridge) \(clusterComment) -j ACCEPT"])
+    }
+
+    /// The setup batch: the skeleton's missing parts, the deletion of every hutch:cluster rule, the
+    /// rules anew.
+    public static func renderClusterSetup(_ cidr: CIDRv4, bridge: String, filter: SavedTable, nat: SavedTable) -> String {
+        let r = clusterRules(cidr, bridge: bridge)
+        var s = "*filter\n" + renderSkeleton("filter", filter) + clusterDeletes(filter, clusterChain)
+        for l in r.filter { s += l + "\n" }
+        s += "COMMIT\n*nat\n" + renderSkeleton("nat", nat) + clusterDeletes(nat, clusterMasqChain)
+        for l in r.nat { s += l + "\n" }
+        return s + "COMMIT\n"
+    }
+
+    /// The teardown batch, nil when no hutch:cluster rule is left.
+    public static func renderClusterTeardown(filter: SavedTable, nat: SavedTable) -> String? {
+        let f = clusterDeletes(filter, clusterChain), n = clusterDeletes(nat, clusterMasqChain)
+        if f.isEmpty && n.isEmpty { return nil }
+        return (f.isEmpty ? "" : "*filter\n" + f + "COMMIT\n") + (n.isEmpty ? "" : "*nat\n" + n + "COMMIT\n")
+    }
+
+    static func clusterDeletes(_ st: SavedTable, _ chain: String) -> String {
+        st.rules(in: chain, comment: "hutch:cluster").map { "-D" + $0.dropFirst(2) + "\n" }.joined()
+    }
+
+    public func setupCluster(_ cidr: CIDRv4, bridge: String) throws {
+        try locked {
+            try restore(Self.renderClusterSetup(cidr, bridge: bridge, filter: try save("filter"), nat: try save("nat")),
+                        step: "iptables: rules of the cluster network \(cidr)")
+        }
+    }
+
+    public func teardownCluster(_ cidr: CIDRv4, bridge: String) throws {
+        try locked {
+            if let b = Self.renderClusterTeardown(filter: try save("filter"), nat: try save("nat")) {
+                try restore(b, step: "iptables: remove rules of the cluster network \(cidr)")
+            }
+        }
     }
 }

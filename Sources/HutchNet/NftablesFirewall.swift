@@ -17,6 +17,12 @@ import Glibc
 ///   chain postrouting    { nat postrouting srcnat;  jump networks-postrouting; jump ports-postrouting }
 ///   chain raw-prerouting { filter prerouting raw;   jump networks-localnet }
 ///   #   (services, issue 10: prerouting/output -> jump services, its own chain and maps)
+///   #   cluster (issue 16): forward and postrouting -> insert jump cluster-* (first)
+///
+///   # cluster: pod traffic inside the cluster CIDR is forwarded and never masqueraded
+///   set cluster_cidrs { ipv4_addr; interval }   set cluster_bridges { ifname }
+///   chain cluster-forward     { ip saddr @cluster_cidrs ip daddr @cluster_cidrs accept }
+///   chain cluster-postrouting { ip saddr @cluster_cidrs ip daddr @cluster_cidrs oifname != @cluster_bridges accept }
 ///
 ///   # networks: one map element and one chain per hook and network
 ///   map bridges { ifname : verdict }            map subnets { ipv4_addr : verdict; interval }
@@ -67,7 +73,10 @@ public struct NftablesFirewall: Firewall {
         public var from: String
         public var match: String
         public var to: String
-        var command: String { "add rule \(table) \(from) " + (match.isEmpty ? "" : match + " ") + "jump \(to)\n" }
+        /// Inserted at the head of the base chain rather than appended (the cluster's accepts
+        /// must come before the networks' drop and MASQUERADE).
+        public var first: Bool = false
+        var command: String { (first ? "insert" : "add") + " rule \(table) \(from) " + (match.isEmpty ? "" : match + " ") + "jump \(to)\n" }
     }
 
     /// What a feature owns: its maps, sets and chains with their fixed rules (`objects`: nft
@@ -79,7 +88,7 @@ public struct NftablesFirewall: Firewall {
     }
 
     /// The features, in the order their jumps are added. A new feature (services) adds an entry.
-    public static let features: [Feature] = [networks, ports]
+    public static let features: [Feature] = [networks, ports, cluster]
 
     /// The batch creating the base chains and whatever the jump lists lack, given the jumps each
     /// base chain holds now (`present[chain]`: jump targets). A feature with a missing jump (or
@@ -396,5 +405,50 @@ extension NftablesFirewall {
                                     comment: strings[i].1))
         }
         return cels.withUnsafeBufferPointer { hn_nft_set_elems("hutch", $0.baseAddress, $0.count, add ? 1 : 0, ShimLocator.lingerHelper) }
+    }
+}
+
+// MARK: feature: cluster
+
+extension NftablesFirewall {
+    static let clusterSets = """
+        add set \(table) cluster_cidrs { type ipv4_addr; flags interval; }
+        add set \(table) cluster_bridges { type ifname; }
+
+        """
+
+    static let cluster = Feature(
+        name: "cluster",
+        objects: clusterSets + """
+            add chain \(table) cluster-forward
+            flush chain \(table) cluster-forward
+            add rule \(table) cluster-forward ip saddr @cluster_cidrs ip daddr @cluster_cidrs accept comment "hutch:cluster"
+            add chain \(table) cluster-postrouting
+            flush chain \(table) cluster-postrouting
+            add rule \(table) cluster-postrouting ip saddr @cluster_cidrs ip daddr @cluster_cidrs oifname != @cluster_bridges accept comment "hutch:cluster"
+
+            """,
+        jumps: [Jump(from: "forward", match: "", to: "cluster-forward", first: true),
+                Jump(from: "postrouting", match: "", to: "cluster-postrouting", first: true)])
+
+    /// The cluster's elements: the cluster CIDR and the node's pod bridge.
+    public static func renderClusterSetup(_ cidr: CIDRv4, bridge: String) -> String {
+        "add element \(table) cluster_cidrs { \(cidr.subnet) }\nadd element \(table) cluster_bridges { \(quoted(bridge)) }\n"
+    }
+
+    /// Removes the elements (each first added, so a missing one is fine); the chains stay, empty
+    /// sets match nothing.
+    public static func renderClusterTeardown(_ cidr: CIDRv4, bridge: String) -> String {
+        "add table \(table)\n" + clusterSets + renderClusterSetup(cidr, bridge: bridge)
+            + "delete element \(table) cluster_cidrs { \(cidr.subnet) }\ndelete element \(table) cluster_bridges { \(quoted(bridge)) }\n"
+    }
+
+    public func setupCluster(_ cidr: CIDRv4, bridge: String) throws {
+        try ensureSkeleton()
+        try Self.run(Self.renderClusterSetup(cidr, bridge: bridge), step: "nft: rules of the cluster network \(cidr)")
+    }
+
+    public func teardownCluster(_ cidr: CIDRv4, bridge: String) throws {
+        try Self.run(Self.renderClusterTeardown(cidr, bridge: bridge), step: "nft: remove rules of the cluster network \(cidr)")
     }
 }

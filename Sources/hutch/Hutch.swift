@@ -9,7 +9,7 @@ enum Hutch {
         CLICommand("hutch", abstract: "Run commands in fresh Linux namespaces, networked the way Docker does it.",
                 subcommands: [Run.command, PS.command, Inspect.command, Logs.command, Exec.command, Stop.command, Kill.command,
                               Wait.command, Remove.command, Port.command, GC.command, Pod.command, Network.command,
-                              Container.command, Rename.command, Cleanup.command]),
+                              Container.command, Rename.command, Cleanup.command, NodeForward.command]),
         globals: [Global.root, Global.firewall],
         version: HutchVersion.string)
 }
@@ -28,6 +28,8 @@ enum Global {
             guard let k = FirewallKind(rawValue: e) else { throw HutchError("invalid HUTCH_FIREWALL \"\(e)\": use nftables or iptables") }
             fw = k
         }
-        return try Runtime(root: r, firewall: fw)
+        let rt = try Runtime(root: r, firewall: fw)
+        rt.reviveNodeAgent()
+        return rt
     }
 }

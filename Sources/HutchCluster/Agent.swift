@@ -1,0 +1,172 @@
+import HutchModel
+import HutchOS
+import HutchNet
+import HutchState
+import HutchRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The node agent: one long-lived detached process per node (like the container shims: no init
+/// system). It keeps the node's lease alive and keeps the overlay in step with etcd: list at
+/// revision R, program every other node, watch from R+1 (no event falls between), program or
+/// remove nodes as their subnet records come and go. When etcd cannot be reached, what is
+/// programmed stays (the data plane never depends on etcd) and the agent retries with backoff,
+/// then lists again. A second agent for the same state root exits at once (a file lock).
+public final class Agent {
+    let rt: Runtime
+    var s: NodeSettings
+    let overlay: Overlay
+    /// What is programmed, by etcd key.
+    var programmed: [String: SubnetRecord] = [:]
+    var firstSync = true
+
+    public static func logPath(_ root: String) -> String { root + "/node-agent.log" }
+
+    public init(_ rt: Runtime) throws {
+        self.rt = rt
+        s = try ClusterNode(rt).requireSettings()
+        overlay = Overlay(s)
+    }
+
+    static func stamp() -> String { Sys.now() }
+
+    func log(_ line: String) {
+        Out.err("\(Self.stamp()) \(line)")
+    }
+
+    /// Runs until killed (SIGTERM from `node leave`). Returns only if another agent holds the lock.
+    public func run() throws {
+        let lockPath = rt.root + "/node-agent.lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw HutchError.sys("open \(lockPath)", errno) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 { close(fd); return }
+        // stderr (the log) to a file under the state root; stdin/stdout are /dev/null already.
+        let logFD = open(Self.logPath(rt.root), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        if logFD >= 0 { dup2(logFD, 2); close(logFD) }
+        try rt.setNodeAgent(pid: getpid(), start: Sys.processStartTime(getpid()) ?? 0)
+        log("agent of node \(s.name) (\(s.subnet), \(s.backend.rawValue)) started, etcd \(s.etcd)")
+        // The local half may be gone (a reboot): set it up again, idempotently.
+        try overlay.setUpLocal()
+        try makeFirewall(rt.firewall).setupCluster(s.clusterCIDR, bridge: Store.defaultNetwork.bridge)
+
+        var backoff = 100
+        while true {
+            do {
+                try session()
+            } catch {
+                log("etcd: \(error); retrying in \(backoff) ms")
+            }
+            // A session that got as far as a list resets the backoff.
+            if lastSyncOK { backoff = 100; lastSyncOK = false }
+            Sys.sleepMS(backoff)
+            backoff = min(backoff * 2, 5000)
+        }
+    }
+
+    var lastSyncOK = false
+
+    /// One connection's life: lease, list, watch until something breaks.
+    func session() throws {
+        let etcd = try EtcdClient(endpoint: s.etcd, timeoutMS: 1000)
+        try ensureLease(etcd)
+        let (rev, kvs) = try etcd.list(s.keys.subnets)
+        try reconcile(kvs)
+        lastSyncOK = true
+        let watch = try EtcdWatch(endpoint: s.etcd, prefix: s.keys.prefix, from: rev + 1, connectTimeoutMS: 1000)
+        var lastRenew = Self.monotonicMS()
+        let every = max(s.leaseTTL * 1000 / 3, 300)
+        while true {
+            let (msgs, ended) = try watch.poll(timeoutMS: 200)
+            for m in msgs {
+                guard let w = EtcdRequest.parseWatch(m) else { log("etcd watch: unreadable message \(m.prefix(200))"); continue }
+                if w.compacted || w.canceled { log("etcd watch ended (compacted or canceled): listing again"); return }
+                for e in w.events { apply(e) }
+            }
+            if ended { log("etcd closed the watch: listing again"); return }
+            if Self.monotonicMS() - lastRenew >= every {
+                if try etcd.keepAlive(s.lease) <= 0 {
+                    log("the lease \(s.lease) expired: taking the subnet again")
+                    try ensureLease(etcd)
+                }
+                lastRenew = Self.monotonicMS()
+            }
+        }
+    }
+
+    /// Keeps this node's subnet record under a live lease: renews it, or (expired while etcd was
+    /// away or the agent was down) takes a new lease and the same subnet back, if it is still free.
+    func ensureLease(_ etcd: EtcdClient) throws {
+        if s.lease != 0, try etcd.keepAlive(s.lease) > 0 { return }
+        let lease = try etcd.grant(ttl: s.leaseTTL)
+        let key = s.keys.subnet(s.subnet)
+        let r = try etcd.createIfAbsent(key, s.record.json, lease: lease)
+        if !r.created {
+            let holder = r.existing.flatMap { SubnetRecord(subnet: s.subnet, json: $0.value) }
+            if holder?.node == s.name, let kv = r.existing, kv.lease != 0, try etcd.keepAlive(kv.lease) > 0 {
+                try etcd.revoke(lease)
+                s.lease = kv.lease
+            } else {
+                try etcd.revoke(lease)
+                throw HutchError("subnet \(s.subnet) is now held by node \(holder?.node ?? "?"): this node must leave and join again")
+            }
+        } else {
+            s.lease = lease
+        }
+        try rt.setNodeRecord(s.json)
+        log("lease \(s.lease) holds \(key)")
+    }
+
+    func record(_ kv: KeyValue) -> SubnetRecord? {
+        guard let sn = s.keys.subnet(ofKey: kv.key), sn != s.subnet else { return nil }
+        return SubnetRecord(subnet: sn, json: kv.value)
+    }
+
+    /// Programs every node listed, removes what is programmed but no longer listed (and, on the
+    /// first sync, routes left from nodes that went while no agent watched).
+    func reconcile(_ kvs: [KeyValue]) throws {
+        var want: [String: SubnetRecord] = [:]
+        for kv in kvs { if let r = record(kv) { want[kv.key] = r } }
+        for (k, r) in programmed where want[k] == nil { remove(k, r) }
+        for (k, r) in want.sorted(by: { $0.key < $1.key }) where programmed[k] != r { add(k, r) }
+        if firstSync {
+            for st in try overlay.staleRoutes(known: Set(want.values.map(\.subnet))) {
+                do { try overlay.unprogramStale(st); log("removed stale route to \(st)") } catch { log("remove stale route to \(st): \(error)") }
+            }
+            firstSync = false
+        }
+    }
+
+    func apply(_ e: WatchEvent) {
+        switch e {
+        case .put(let kv):
+            guard let r = record(kv) else { return }
+            if programmed[kv.key] != r { add(kv.key, r) }
+        case .delete(let key, _):
+            if let r = programmed[key] { remove(key, r) }
+        }
+    }
+
+    func add(_ key: String, _ r: SubnetRecord) {
+        if let old = programmed[key], old.vtepMAC != r.vtepMAC || old.publicIP != r.publicIP { try? overlay.unprogram(old) }
+        do {
+            try overlay.program(r)
+            programmed[key] = r
+            log("programmed node \(r.node) \(r.subnet) via \(r.publicIP)")
+        } catch {
+            programmed[key] = nil
+            log("node \(r.node) \(r.subnet): \(error)")
+        }
+    }
+
+    func remove(_ key: String, _ r: SubnetRecord) {
+        do { try overlay.unprogram(r); log("removed node \(r.node) \(r.subnet)") } catch { log("remove node \(r.node) \(r.subnet): \(error)") }
+        programmed[key] = nil
+    }
+
+    static func monotonicMS() -> Int {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+    }
+}
