@@ -45,8 +45,21 @@ public struct ClusterConfig: Sendable, Equatable {
         return (1..<count).map { CIDRv4(address: IPv4Address(network.network.value + UInt32($0) * step), prefix: subnetLen) }
     }
 
-    /// The first subnet not in `taken`.
-    public func firstFree(taken: Set<CIDRv4>) -> CIDRv4? { subnets.first { !taken.contains($0) } }
+    /// The first subnet not in `taken`, starting at `from` (the allocation cursor) and wrapping
+    /// around: round-robin like host-local IPAM, so a subnet freed a moment ago (a node whose
+    /// lease expired while etcd was away, about to take it back) is the last one handed out again.
+    public func firstFree(taken: Set<CIDRv4>, from: CIDRv4? = nil) -> CIDRv4? {
+        let all = subnets
+        let start = from.flatMap { f in all.firstIndex(of: f.subnet) } ?? 0
+        return (all[start...] + all[..<start]).first { !taken.contains($0) }
+    }
+
+    /// The subnet after `s` (wrapping), for the cursor.
+    public func after(_ s: CIDRv4) -> CIDRv4? {
+        let all = subnets
+        guard let i = all.firstIndex(of: s) else { return all.first }
+        return all[(i + 1) % all.count]
+    }
 }
 
 /// Where things live under the key prefix (default `/hutch/`).
@@ -61,6 +74,8 @@ public struct ClusterKeys: Sendable, Equatable {
     }
 
     public var config: String { prefix + "config" }
+    /// The next subnet to hand out (no lease: it outlives the nodes, like the config).
+    public var cursor: String { prefix + "subnet-cursor" }
     public var subnets: String { prefix + "subnets/" }
     /// `PREFIX/subnets/10.244.1.0-24`, flannel's key shape.
     public func subnet(_ s: CIDRv4) -> String { subnets + "\(s.network)-\(s.prefix)" }

@@ -68,13 +68,15 @@ public enum EtcdRequest {
     /// POST /v3/kv/txn: put `key` only if it does not exist (its create revision is 0), so of
     /// two nodes racing for it exactly one wins. Answers `succeeded` true for the winner; the
     /// loser gets the existing key back (a range in the failure branch).
-    public static func createIfAbsent(_ key: String, _ value: String, lease: Int64 = 0) -> String {
+    /// `alsoPut`: keys written in the same transaction when it succeeds (no lease).
+    public static func createIfAbsent(_ key: String, _ value: String, lease: Int64 = 0, alsoPut: [(String, String)] = []) -> String {
         var put: [String: JSON] = ["key": b64(key), "value": b64(value)]
         if lease != 0 { put["lease"] = .string(String(lease)) }
         return JSON.object([
             "compare": .array([.object(["key": b64(key), "target": .string("CREATE"), "result": .string("EQUAL"),
                                         "create_revision": .string("0")])]),
-            "success": .array([.object(["request_put": .object(put)])]),
+            "success": .array([.object(["request_put": .object(put)])]
+                              + alsoPut.map { .object(["request_put": .object(["key": b64($0.0), "value": b64($0.1)])]) }),
             "failure": .array([.object(["request_range": .object(["key": b64(key)])])]),
         ]).render()
     }
@@ -86,6 +88,16 @@ public enum EtcdRequest {
             "compare": .array([.object(["key": b64(key), "target": .string("LEASE"), "result": .string("EQUAL"),
                                         "lease": .string(String(lease))])]),
             "success": .array([.object(["request_put": .object(["key": b64(key), "value": b64(value), "lease": .string(String(lease))])])]),
+        ]).render()
+    }
+
+    /// POST /v3/kv/txn: deletes `keys` only if no key under `prefix` exists (a range compare:
+    /// every key in the range has create revision 0, which an empty range satisfies).
+    public static func deleteIfEmpty(_ prefix: String, keys: [String]) -> String {
+        JSON.object([
+            "compare": .array([.object(["key": b64(prefix), "range_end": b64(prefixEnd(prefix)), "target": .string("CREATE"),
+                                        "result": .string("EQUAL"), "create_revision": .string("0")])]),
+            "success": .array(keys.map { .object(["request_delete_range": .object(["key": b64($0)])]) }),
         ]).render()
     }
 
@@ -184,8 +196,8 @@ public final class EtcdClient {
     }
 
     /// Puts `key` unless it exists: true if this call created it, else false and the existing key.
-    public func createIfAbsent(_ key: String, _ value: String, lease: Int64 = 0) throws -> (created: Bool, existing: KeyValue?) {
-        let j = try call("/v3/kv/txn", EtcdRequest.createIfAbsent(key, value, lease: lease))
+    public func createIfAbsent(_ key: String, _ value: String, lease: Int64 = 0, alsoPut: [(String, String)] = []) throws -> (created: Bool, existing: KeyValue?) {
+        let j = try call("/v3/kv/txn", EtcdRequest.createIfAbsent(key, value, lease: lease, alsoPut: alsoPut))
         if j["succeeded"]?.boolValue ?? false { return (true, nil) }
         let kv = (j["responses"]?.arrayValue ?? []).compactMap { $0["response_range"]?["kvs"]?.arrayValue.first.flatMap(KeyValue.init) }.first
         return (false, kv)
@@ -193,6 +205,11 @@ public final class EtcdClient {
 
     public func putIfLease(_ key: String, _ value: String, lease: Int64) throws -> Bool {
         try call("/v3/kv/txn", EtcdRequest.putIfLease(key, value, lease: lease))["succeeded"]?.boolValue ?? false
+    }
+
+    /// Deletes `keys` if nothing is left under `prefix`; true if it did.
+    public func deleteIfEmpty(_ prefix: String, keys: [String]) throws -> Bool {
+        try call("/v3/kv/txn", EtcdRequest.deleteIfEmpty(prefix, keys: keys))["succeeded"]?.boolValue ?? false
     }
 
     public func delete(_ key: String) throws {

@@ -164,12 +164,14 @@ public struct ClusterNode {
         // again and takes the next free one.
         for _ in 0..<64 {
             let taken = Set(current.map(\.1.subnet))
-            guard let s = config.firstFree(taken: taken) else {
+            let cursor = try etcd.get(keys.cursor).flatMap { CIDRv4($0.value) }
+            guard let s = config.firstFree(taken: taken, from: cursor) else {
                 throw HutchError("no free /\(config.subnetLen) left in the cluster network \(config.network): remove nodes or widen the network")
             }
             let rec = SubnetRecord(subnet: s, node: o.name, publicIP: o.nodeIP, backend: config.backend,
                                    vtepMAC: config.backend == .vxlan ? SubnetRecord.vtepMAC(for: s) : nil)
-            if try etcd.createIfAbsent(keys.subnet(s), rec.json, lease: lease).created {
+            let next = config.after(s).map { [(keys.cursor, $0.description)] } ?? []
+            if try etcd.createIfAbsent(keys.subnet(s), rec.json, lease: lease, alsoPut: next).created {
                 return (s, lease, current.map(\.1))
             }
             current = try records()
@@ -204,7 +206,10 @@ public struct ClusterNode {
         var failures = ErrorList()
         failures.attempt("stop the node agent") { try stopAgent() }
         failures.attempt("revoke the subnet lease in etcd (it expires within \(s.leaseTTL) s)") {
-            try EtcdClient(endpoint: s.etcd).revoke(s.lease)
+            let etcd = try EtcdClient(endpoint: s.etcd)
+            try etcd.revoke(s.lease)
+            // The last node out takes the cluster's config and cursor with it.
+            _ = try etcd.deleteIfEmpty(s.keys.subnets, keys: [s.keys.config, s.keys.cursor])
         }
         failures.attempt("remove the overlay") { try Overlay(s).removeLocal() }
         failures.attempt("remove the cluster's firewall rules") {

@@ -17,8 +17,8 @@ import Glibc
 ///                                             -> HUTCH-PORTS-MASQ      ports: hairpin, localhost
 /// raw    PREROUTING  -I -> HUTCH-RAW          -> HUTCH-LOCALNET        networks: CVE-2020-8558 guard
 ///                     (services, issue 10: HUTCH-PREROUTING/HUTCH-OUTPUT -> HUTCH-SERVICES)
-/// filter FORWARD        HUTCH-FORWARD     -I -> HUTCH-CLUSTER         cluster: accept inside the cluster CIDR
-/// nat    POSTROUTING    HUTCH-POSTROUTING -I -> HUTCH-CLUSTER-MASQ    cluster: no MASQUERADE inside it
+/// filter FORWARD        HUTCH-FORWARD     -I -> HUTCH-CLUSTER         cluster (opt-in, a cluster node's):
+/// nat    POSTROUTING    HUTCH-POSTROUTING -I -> HUTCH-CLUSTER-MASQ      accept, and no MASQUERADE, inside the cluster CIDR
 /// ```
 /// A missing chain is declared and a missing jump added in the batch of the change that needs
 /// them; a chain that exists is never declared again (with --noflush that would flush it), so no
@@ -87,18 +87,24 @@ public struct IptablesFirewall: Firewall {
     }
 
     /// The features, in the order their jumps are added. A new feature (services) adds an entry.
-    public static let features: [Feature] = [networks, ports, cluster]
+    public static let features: [Feature] = [networks, ports]
+    /// Features installed only by their first use (the cluster's, on a cluster node).
+    public static let optInFeatures: [Feature] = [cluster]
 
     /// What `table` lacks of the base chains, the features' chains, the jump lists and the fixed
     /// rules, as restore lines: chains are declared only when absent (declaring one that exists
     /// would flush it), rules added only when absent.
-    public static func renderSkeleton(_ table: String, _ st: SavedTable) -> String {
+    public static func renderSkeleton(_ table: String, _ st: SavedTable, with extra: [Feature] = []) -> String {
         var declare = "", jumps = ""
         for b in baseChains where b.table == table {
             if !st.chains.contains(b.name) { declare += ":\(b.name) - [0:0]\n" }
             if !st.has(b.jump) { jumps += (b.first ? "-I" : "-A") + b.jump.dropFirst(2) + "\n" }
         }
-        for f in features {
+        // An opt-in feature already installed stays in the list (its chains and jumps kept whole).
+        let installed = optInFeatures.filter { f in f.chains.contains { $0.table == table && st.chains.contains($0.name) } }
+        var all = features
+        for f in extra + installed where !all.contains(where: { $0.name == f.name }) { all.append(f) }
+        for f in all {
             for c in f.chains where c.table == table && !st.chains.contains(c.name) { declare += ":\(c.name) - [0:0]\n" }
             for j in f.jumps where j.table == table && !st.has(j.rule) { jumps += j.command + "\n" }
             for r in f.fixed where r.table == table && !st.has(r.rule) { jumps += r.rule + "\n" }
@@ -373,9 +379,9 @@ extension IptablesFirewall {
     /// rules anew.
     public static func renderClusterSetup(_ cidr: CIDRv4, bridge: String, filter: SavedTable, nat: SavedTable) -> String {
         let r = clusterRules(cidr, bridge: bridge)
-        var s = "*filter\n" + renderSkeleton("filter", filter) + clusterDeletes(filter, clusterChain)
+        var s = "*filter\n" + renderSkeleton("filter", filter, with: [cluster]) + clusterDeletes(filter, clusterChain)
         for l in r.filter { s += l + "\n" }
-        s += "COMMIT\n*nat\n" + renderSkeleton("nat", nat) + clusterDeletes(nat, clusterMasqChain)
+        s += "COMMIT\n*nat\n" + renderSkeleton("nat", nat, with: [cluster]) + clusterDeletes(nat, clusterMasqChain)
         for l in r.nat { s += l + "\n" }
         return s + "COMMIT\n"
     }

@@ -17,7 +17,7 @@ import Glibc
 ///   chain postrouting    { nat postrouting srcnat;  jump networks-postrouting; jump ports-postrouting }
 ///   chain raw-prerouting { filter prerouting raw;   jump networks-localnet }
 ///   #   (services, issue 10: prerouting/output -> jump services, its own chain and maps)
-///   #   cluster (issue 16): forward and postrouting -> insert jump cluster-* (first)
+///   #   cluster (issue 16, opt-in: on a cluster node only): forward and postrouting -> insert jump cluster-* (first)
 ///
 ///   # cluster: pod traffic inside the cluster CIDR is forwarded and never masqueraded
 ///   set cluster_cidrs { ipv4_addr; interval }   set cluster_bridges { ifname }
@@ -88,7 +88,10 @@ public struct NftablesFirewall: Firewall {
     }
 
     /// The features, in the order their jumps are added. A new feature (services) adds an entry.
-    public static let features: [Feature] = [networks, ports, cluster]
+    public static let features: [Feature] = [networks, ports]
+    /// Features installed only by their first use (a host that never joins a cluster has none
+    /// of the cluster's chains): `ensureSkeleton(with:)` adds them to the list.
+    public static let optInFeatures: [Feature] = [cluster]
 
     /// The batch creating the base chains and whatever the jump lists lack, given the jumps each
     /// base chain holds now (`present[chain]`: jump targets). A feature with a missing jump (or
@@ -97,9 +100,10 @@ public struct NftablesFirewall: Firewall {
     /// to be reinstalled. Nothing is flushed but the chains of the features being installed.
     /// (A batch of its own: nft 1.0.6 fails to add an element to an interval map created in the
     /// same batch.)
-    public static func renderSkeleton(present: [String: Set<String>], reinstalling: Set<String> = []) -> String? {
+    public static func renderSkeleton(present: [String: Set<String>], reinstalling: Set<String> = [],
+                                      with extra: [Feature] = []) -> String? {
         func missing(_ j: Jump) -> Bool { !(present[j.from] ?? []).contains(j.to) }
-        let todo = features.filter { f in reinstalling.contains(f.name) || f.jumps.contains(where: missing) }
+        let todo = (features + extra).filter { f in reinstalling.contains(f.name) || f.jumps.contains(where: missing) }
         if todo.isEmpty { return nil }
         var s = "add table \(table) { comment \"hutch container networks\"; }\n"
         for b in baseChains { s += "add chain \(table) \(b.name) { \(b.hook) }\n" }
@@ -112,7 +116,7 @@ public struct NftablesFirewall: Firewall {
     static func presentJumps() throws -> [String: Set<String>] {
         var out: [String: Set<String>] = [:]
         var buf = [CChar](repeating: 0, count: 16 * 1024)
-        for b in Set(features.flatMap { $0.jumps.map(\.from) }) {
+        for b in Set((features + optInFeatures).flatMap { $0.jumps.map(\.from) }) {
             let r = hn_nft_chain_jumps("hutch", b, &buf, buf.count)
             if r < 0 { throw HutchError("nft: read the jumps of chain \(b) in table ip hutch failed: \(errnoString(-r))") }
             out[b] = Set(String(decoding: buf.prefix(Int(r)).map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: "\n").map(String.init))
@@ -122,10 +126,10 @@ public struct NftablesFirewall: Firewall {
 
     /// Creates the base chains and the missing jumps (with their features' objects). Cheap when
     /// all is there: a read of the base chains, no write.
-    func ensureSkeleton(reinstalling: Set<String> = []) throws {
+    func ensureSkeleton(reinstalling: Set<String> = [], with extra: [Feature] = []) throws {
         let fd = hn_lock_file(lockPath)  // best effort: without it two processes may add a jump twice
         defer { if fd >= 0 { hn_unlock_file(fd) } }
-        if let batch = Self.renderSkeleton(present: try Self.presentJumps(), reinstalling: reinstalling) {
+        if let batch = Self.renderSkeleton(present: try Self.presentJumps(), reinstalling: reinstalling, with: extra) {
             try Self.run(batch, step: "nft: create the base chains of table ip hutch")
         }
     }
@@ -444,7 +448,7 @@ extension NftablesFirewall {
     }
 
     public func setupCluster(_ cidr: CIDRv4, bridge: String) throws {
-        try ensureSkeleton()
+        try ensureSkeleton(with: [Self.cluster])
         try Self.run(Self.renderClusterSetup(cidr, bridge: bridge), step: "nft: rules of the cluster network \(cidr)")
     }
 
