@@ -75,7 +75,9 @@ class Node:
     def web(self, name="web"):
         """A detached whoami server on this node's default network: its pod IP."""
         cid = self.host.run_d("--name", name, "--", harness.PY, harness.WHOAMI, "0.0.0.0", str(WHOAMI_PORT))
-        return self.host.inspect(cid)["NetworkSettings"]["IPAddress"]
+        ip = self.host.inspect(cid)["NetworkSettings"]["IPAddress"]
+        self.host.wait_http(f"http://{ip}:{WHOAMI_PORT}/")
+        return ip
 
     def curl_from_pod(self, ip):
         """A pod on this node fetches http://IP:8080/ (whoami answers the client IP it sees)."""
@@ -90,7 +92,9 @@ class Cluster:
     def __init__(self, n=3, fw=None):
         self.tag = f"{os.getpid()}-{harness._rand()}"
         self.ul = harness.Namespace(f"hutch-o-{self.tag}")
-        self.ul.sh(f"ip link add br0 type bridge && ip addr add {ETCD_IP}/24 dev br0 && ip link set br0 up")
+        # A fixed MAC: a bridge without one takes its lowest port's, which changes as ports come
+        # (the client's), and the nodes' cached neighbour entry for etcd's address goes stale.
+        self.ul.sh(f"ip link add br0 address 02:00:c0:00:02:fe type bridge && ip addr add {ETCD_IP}/24 dev br0 && ip link set br0 up")
         self.etcd_dir = tempfile.mkdtemp(prefix="hutch-etcd-")
         self.etcd = None
         self.start_etcd()
@@ -153,8 +157,7 @@ class Cluster:
                 n.hutch("rm", "-f", cid, check=False)
             r = n.hutch("node", "leave", check=False)
             if r.rc != 0 and "not a cluster node" not in r.err:
-                dbg = n.host.sh("ip route; ip neigh; ping -c1 -W1 192.0.2.254; iptables-save; ip -o link", check=False).out
-                problems.append(f"{n.name}: node leave failed: {r.err.strip()}\n{dbg}")
+                problems.append(f"{n.name}: node leave failed: {r.err.strip()}")
         self.stop_etcd()
         self.ul.delete()  # also removes every underlay veth pair
         if self.client:
