@@ -21,6 +21,9 @@ public struct JoinOptions: Sendable {
 
     public func validate() throws {
         try NodeName.validate(name)
+        guard (etcd.hasPrefix("http://") || etcd.hasPrefix("https://")), etcd.split(separator: "/").count >= 2 else {
+            throw HutchError("invalid --etcd \"\(etcd)\": use a URL such as http://10.0.0.254:2379")
+        }
         _ = try ClusterKeys(prefix: prefix)
         guard (2...86400).contains(leaseTTL) else { throw HutchError("invalid --lease-ttl \(leaseTTL): use 2 to 86400 seconds") }
         if let c = clusterCIDR {

@@ -139,6 +139,7 @@ final class ClusterTests: XCTestCase {
         XCTAssertTrue(err { $0.clusterCIDR = CIDRv4("10.244.0.0/24") }.hasPrefix("invalid --cluster-cidr"))
         XCTAssertTrue(err { $0.clusterCIDR = CIDRv4("127.0.0.0/16") }.contains("special-purpose"))
         XCTAssertTrue(err { $0.prefix = "x" }.hasPrefix("invalid --etcd-prefix"))
+        XCTAssertTrue(err { $0.etcd = "192.0.2.254:2379" }.hasPrefix("invalid --etcd"))
         XCTAssertTrue(err { $0.nodeIP = IPv4Address("127.0.0.1")! }.hasPrefix("invalid --node-ip"))
     }
 

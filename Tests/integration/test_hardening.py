@@ -744,6 +744,19 @@ BAD_INPUTS = [
     (["run", "--tmpfs", "/tmp:bogus", "--", "true"], ["--tmpfs", "bogus"]),
     (["run", "--security-opt", "seccomp=/nonexistent-hutch.json", "--", "true"], ["/nonexistent-hutch.json"]),
     (["run", "--security-opt", "apparmor=x", "--", "true"], ["--security-opt"]),
+    # node (issue 16): refused before etcd is asked anything
+    (["node", "join", "--etcd", "http://192.0.2.254:2379", "--node-ip", "10.0.0.1"], ["--name"]),
+    (["node", "join", "--name", "n/1", "--etcd", "http://192.0.2.254:2379", "--node-ip", "10.0.0.1"], ["--name", "n/1"]),
+    (["node", "join", "--name", "n1", "--etcd", "192.0.2.254:2379", "--node-ip", "10.0.0.1"], ["--etcd", "192.0.2.254:2379"]),
+    (["node", "join", "--name", "n1", "--etcd", "http://192.0.2.254:2379", "--node-ip", "1.2.3"], ["--node-ip", "1.2.3"]),
+    (["node", "join", "--name", "n1", "--etcd", "http://192.0.2.254:2379", "--node-ip", "10.0.0.1", "--backend", "udp"], ["--backend", "udp"]),
+    (["node", "join", "--name", "n1", "--etcd", "http://192.0.2.254:2379", "--node-ip", "10.0.0.1", "--cluster-cidr", "10.0.0.0/24"], ["--cluster-cidr"]),
+    (["node", "join", "--name", "n1", "--etcd", "http://192.0.2.254:2379", "--node-ip", "10.0.0.1", "--lease-ttl", "0"], ["--lease-ttl"]),
+    (["node", "join", "--name", "n1", "--etcd", "http://192.0.2.254:2379", "--node-ip", "10.0.0.1", "--etcd-prefix", "hutch"], ["--etcd-prefix"]),
+    (["node", "join", "--name", "n1", "--etcd", "http://192.0.2.254:2379", "--node-ip", "10.0.0.1"], ["10.0.0.1", "not an address"]),
+    (["node", "leave"], ["not a cluster node"]),
+    (["node", "inspect"], ["not a cluster node"]),
+    (["node", "ls"], ["--etcd"]),
 ]
 
 
