@@ -223,12 +223,15 @@ public struct ClusterNode {
         return s
     }
 
-    /// SIGTERM, then SIGKILL after 2 s; waits until it is gone.
+    /// Forgets the agent's record first (so that no hutch command running meanwhile restarts it),
+    /// then SIGTERM, SIGKILL after 2 s; waits until it is gone.
     func stopAgent() throws {
-        guard let pid = Runtime.liveAgent(try rt.nodeRecords().agent) else { return }
+        let rec = try rt.nodeRecords().agent
+        try rt.clearNodeAgent()
+        guard let pid = Runtime.liveAgent(rec) else { return }
         kill(pid, SIGTERM)
         for i in 0..<300 {
-            if Runtime.liveAgent(try rt.nodeRecords().agent) == nil { return }
+            if Runtime.liveAgent(rec) == nil { return }
             if i == 100 { kill(pid, SIGKILL) }
             Sys.sleepMS(20)
         }

@@ -488,3 +488,24 @@ def test_bad_input(cluster):
         r = n1.hutch(*argv, check=False)
         assert r.rc == 125 and want in r.err and len(r.err.strip().splitlines()) == 1, (argv, r)
     assert c.etcd_leases() == [] and c.etcd_keys("/") == []
+
+
+def test_example_makefile_builds_and_removes_a_three_node_cluster(cluster):
+    """examples/cluster: `make up check status down` in namespaces of its own (leak-checked)."""
+    p = f"hutch-o-{os.getpid()}-{harness._rand()}"
+    state = tempfile.mkdtemp(prefix="hutch-clex-")
+    argv = ["make", "--no-print-directory", "-C", os.path.join(harness.REPO, "examples", "cluster"),
+            f"HUTCH={HUTCH}", f"P={p}", f"STATE={state}", f"PYTHON={harness.PY}"]
+    try:
+        for backend in ("vxlan", "host-gw"):
+            r = harness.run(argv + ["up", "check", "status", f"BACKEND={backend}"], timeout=120)
+            assert r.rc == 0, r
+            assert r.out.count("the server saw the client 10.244.1.") == 2, r.out
+            assert "n1 *" in r.out and "10.244.3.0/24" in r.out, r.out
+            r = harness.run(argv + ["down"], timeout=60)
+            assert r.rc == 0, r
+            assert not os.path.exists(state), "make down left its state directory"
+            assert not [n for n in harness.run(["ip", "netns", "list"]).out.split() if n.startswith(p)]
+    finally:
+        harness.run(argv + ["down"], timeout=60)
+        shutil.rmtree(state, ignore_errors=True)
