@@ -771,7 +771,13 @@ class Bench:
             out += [f"  {k:<14} {v:6.2f} ms" for k, v in rows]
         return "\n".join(out)
 
-    SECTIONS = ("baselines", "peers", "single_ops", "timeline", "parallel", "many", "iperf")
+    # -- cluster (issue 16): bench/cluster_bench.py -----------------------------------------------
+
+    def cluster(self):
+        import cluster_bench
+        cluster_bench.run(self)
+
+    SECTIONS = ("baselines", "peers", "single_ops", "timeline", "parallel", "many", "iperf", "cluster")
 
     def run_all(self, outdir, stamp, profile=True, only=None):
         for name in self.SECTIONS:  # the timeline right after the single operations, under the same conditions
@@ -911,7 +917,7 @@ def cleanup(root, namespaces):
     tag = namespaces[0].split("-", 2)[-1] if namespaces else None
     if tag and os.path.isdir("/run/netns"):
         for n in os.listdir("/run/netns"):
-            if n.startswith(f"hbench-b-{tag}-"):
+            if n.startswith(f"hbench-b-{tag}-") or n.startswith(f"hbench-c-{tag}-"):
                 subprocess.run(["ip", "netns", "del", n], stderr=subprocess.DEVNULL)
     shutil.rmtree(root, ignore_errors=True)
 
