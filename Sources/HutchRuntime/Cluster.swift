@@ -65,6 +65,22 @@ extension Runtime {
         }
     }
 
+    /// The runtime of the command line's `--root`/`--firewall` (else $HUTCH_ROOT, /var/lib/hutch
+    /// and $HUTCH_FIREWALL): hutch's and hutch-node's commands alike.
+    public static func open(root: String?, firewall: String?) throws -> Runtime {
+        let r = root ?? Environment.get("HUTCH_ROOT") ?? "/var/lib/hutch"
+        guard r.hasPrefix("/") else { throw HutchError("invalid --root \"\(r)\": the state root must be an absolute path") }
+        var fw: FirewallKind?
+        if let f = firewall {
+            guard let k = FirewallKind(rawValue: f) else { throw HutchError("invalid --firewall \"\(f)\": use nftables or iptables") }
+            fw = k
+        } else if let e = Environment.get("HUTCH_FIREWALL") {
+            guard let k = FirewallKind(rawValue: e) else { throw HutchError("invalid HUTCH_FIREWALL \"\(e)\": use nftables or iptables") }
+            fw = k
+        }
+        return try Runtime(root: r, firewall: fw)
+    }
+
     /// `hutch-node` next to the running hutch binary (HUTCH_NODE overrides).
     public static let nodeProgram: String = {
         if let p = Environment.get("HUTCH_NODE") { return p }

@@ -19,14 +19,7 @@ enum NodeCLI {
         subcommands: [NodeJoin.command, NodeList.command, NodeInspect.command, NodeLeave.command, NodeAgent.command])
 
     static func runtime(_ a: CLIValues) throws -> Runtime {
-        let r = a.value(root) ?? Environment.get("HUTCH_ROOT") ?? "/var/lib/hutch"
-        guard r.hasPrefix("/") else { throw HutchError("invalid --root \"\(r)\": the state root must be an absolute path") }
-        var fw = try a.value(firewall, FirewallKind.init(rawValue:), expect: "use nftables or iptables")
-        if fw == nil, let e = Environment.get("HUTCH_FIREWALL") {
-            guard let k = FirewallKind(rawValue: e) else { throw HutchError("invalid HUTCH_FIREWALL \"\(e)\": use nftables or iptables") }
-            fw = k
-        }
-        return try Runtime(root: r, firewall: fw)
+        try Runtime.open(root: a.value(root), firewall: a.value(firewall))
     }
 }
 

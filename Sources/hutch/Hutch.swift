@@ -20,15 +20,7 @@ enum Global {
     static let firewall = CLIOption.value("--firewall", "Firewall backend: nftables or iptables (or $HUTCH_FIREWALL).", as: "backend")
 
     static func runtime(_ a: CLIValues) throws -> Runtime {
-        let env = Environment.self
-        let r = a.value(root) ?? env.get("HUTCH_ROOT") ?? "/var/lib/hutch"
-        guard r.hasPrefix("/") else { throw HutchError("invalid --root \"\(r)\": the state root must be an absolute path") }
-        var fw = try a.value(firewall, FirewallKind.init(rawValue:), expect: "use nftables or iptables")
-        if fw == nil, let e = env.get("HUTCH_FIREWALL") {
-            guard let k = FirewallKind(rawValue: e) else { throw HutchError("invalid HUTCH_FIREWALL \"\(e)\": use nftables or iptables") }
-            fw = k
-        }
-        let rt = try Runtime(root: r, firewall: fw)
+        let rt = try Runtime.open(root: a.value(root), firewall: a.value(firewall))
         rt.reviveNodeAgent()
         return rt
     }
