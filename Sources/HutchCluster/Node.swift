@@ -205,20 +205,23 @@ public struct ClusterNode {
     /// are reported together.
     public func leave() throws -> NodeSettings {
         let s = try requireSettings()
-        try rt.moveDefaultNetwork(to: nil, mtu: 0)
+        // Refused while containers use the default network (checked again when it moves back).
+        try rt.checkDefaultNetworkFree()
         var failures = ErrorList()
         failures.attempt("stop the node agent") { try stopAgent() }
+        // The lease first: the other nodes drop this node's routes as soon as it is revoked.
         failures.attempt("revoke the subnet lease in etcd (it expires within \(s.leaseTTL) s)") {
             let etcd = try EtcdClient(endpoint: s.etcd)
             try etcd.revoke(s.lease)
             // The last node out takes the cluster's config and cursor with it.
             _ = try etcd.deleteIfEmpty(s.keys.subnets, keys: [s.keys.config, s.keys.cursor])
         }
+        failures.attempt("move the default network back") { try rt.moveDefaultNetwork(to: nil, mtu: 0) }
         failures.attempt("remove the overlay") { try Overlay(s).removeLocal() }
         failures.attempt("remove the cluster's firewall rules") {
             try makeFirewall(rt.firewall).teardownCluster(s.clusterCIDR, bridge: Store.defaultNetwork.bridge)
         }
-        failures.attempt("forget the node record") { try rt.setNodeRecord(nil); try rt.clearNodeAgent() }
+        failures.attempt("forget the node record") { try rt.setNodeRecord(nil) }
         try failures.check("node \(s.name) left the cluster, but")
         return s
     }

@@ -35,8 +35,7 @@ extension Runtime {
         let r = try store.moveDefaultNetwork(to: target, mtu: mtu)
         switch r {
         case .failure(let busy):
-            throw HutchError("containers hold addresses on the default network bridge (\(busy.holders.joined(separator: ", "))): "
-                             + "remove them first (hutch rm -f \(busy.holders.joined(separator: " ")))")
+            throw Self.busy(busy.holders)
         case .success(let (old, new)):
             if old.subnet != new.subnet || old.gateway != new.gateway {
                 try host.removeBridge(BridgeNetwork(old))
@@ -44,6 +43,17 @@ extension Runtime {
             // Back to the default: the bridge comes back on the next run that needs it.
             if subnet != nil { try host.ensureBridge(BridgeNetwork(new)) }
         }
+    }
+
+    /// Throws (naming them) when containers hold addresses on the default network.
+    public func checkDefaultNetworkFree() throws {
+        let holders = try store.defaultNetworkHolders()
+        if !holders.isEmpty { throw Self.busy(holders) }
+    }
+
+    static func busy(_ holders: [String]) -> HutchError {
+        HutchError("containers hold addresses on the default network bridge (\(holders.joined(separator: ", "))): "
+                   + "remove them first (hutch rm -f \(holders.joined(separator: " ")))")
     }
 
     /// The default network as stored (written on first use).

@@ -22,17 +22,24 @@ extension Store {
         }
     }
 
+    /// The names of the containers holding an address on the default network.
+    public func defaultNetworkHolders() throws -> [String] {
+        try read { try Self.holders(in: $0) }
+    }
+
+    static func holders(in db: Database) throws -> [String] {
+        let owners = try db.strings(sql: "SELECT DISTINCT owner FROM leases WHERE network = 'bridge'")
+        return try owners.map { o in try ContainerRecord.fetchOne(db, key: o)?.name ?? String(o.prefix(12)) }.sorted()
+    }
+
     /// Moves the default network to `subnet` (gateway: its first host) with `mtu`, in one
     /// transaction, unless something holds an address on it: then the holders' names, and nothing
     /// changed. Returns the network before and after.
     public func moveDefaultNetwork(to subnet: CIDRv4, mtu: Int) throws -> Result<(old: NetworkRecord, new: NetworkRecord), DefaultNetworkBusy> {
         try write { db in
             guard let old = try Store.network("bridge", in: db) else { throw HutchError("the default network is missing from the store") }
-            let owners = try db.strings(sql: "SELECT DISTINCT owner FROM leases WHERE network = 'bridge'")
-            if !owners.isEmpty {
-                let names = try owners.map { o in try ContainerRecord.fetchOne(db, key: o)?.name ?? String(o.prefix(12)) }
-                return .failure(DefaultNetworkBusy(holders: names.sorted()))
-            }
+            let holders = try Self.holders(in: db)
+            if !holders.isEmpty { return .failure(DefaultNetworkBusy(holders: holders)) }
             var n = old
             n.subnet = subnet.subnet; n.gateway = subnet.subnet.firstHost; n.mtu = mtu; n.lastIP = nil
             if n != old { _ = try n.update(db) }
