@@ -291,7 +291,7 @@ def measure_agent(c, res, quick):
     time.sleep(window)
     t1, c1 = time.time(), proc_cpu_ticks(pid)
     res.add("cluster: agent resident memory, 10 nodes", value=proc_rss_kib(pid) / 1024, unit="MiB")
-    res.add("cluster: agent CPU while idle, 10 nodes", value=1000.0 * (c1 - c0) / hz * 60 / (t1 - t0), unit="ms/min",
+    res.add("cluster: agent CPU while idle, 10 nodes", value=round(1000.0 * (c1 - c0) / hz * 60 / (t1 - t0), 1), unit="ms/min",
             note=f"CPU time per minute over {window} s idle ({c1 - c0} clock ticks of {1000 // hz} ms): "
                  "lease renewals (every TTL/3) and the watch's 200 ms poll")
     c.etcd_post("/v3/lease/revoke", {"ID": lease})
