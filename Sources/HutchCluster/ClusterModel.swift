@@ -129,7 +129,7 @@ public struct SubnetRecord: Sendable, Equatable {
 }
 
 /// What `node join` records locally (the store's meta key `node`), read by every `hutch-node`
-/// command and the agent.
+/// command and the agent (and its `ClusterCIDR` by `Store.nodeClusterCIDR`, for `network reload`).
 public struct NodeSettings: Sendable, Equatable {
     public var name: String
     public var etcd: String

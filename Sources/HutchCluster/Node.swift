@@ -185,7 +185,7 @@ public struct ClusterNode {
     /// Starts the agent detached and waits (up to 5 s) until it has recorded itself.
     public func startAgent() throws {
         if Runtime.liveAgent(try rt.nodeRecords().agent) != nil { return }
-        let pid = try Command.spawnDetached([Runtime.nodeProgram, "--root", rt.root, "--firewall", rt.firewall.rawValue, "node", "agent"])
+        let pid = try rt.spawnNodeAgent()
         for _ in 0..<250 {
             if Runtime.liveAgent(try rt.nodeRecords().agent) != nil { return }
             var status: Int32 = 0

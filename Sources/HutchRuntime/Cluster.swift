@@ -69,10 +69,16 @@ extension Runtime {
     public func reviveNodeAgent() {
         guard let rec = nodeAgent, Self.liveAgent(rec) == nil else { return }
         do {
-            _ = try Command.spawnDetached([Self.nodeProgram, "--root", store.root, "--firewall", firewall.rawValue, "node", "agent"])
+            _ = try spawnNodeAgent()
         } catch {
             Out.err("hutch: warning: the node agent is not running and could not be restarted (\(error)); run 'hutch node agent'")
         }
+    }
+
+    /// Starts `hutch-node --root R node agent` detached. No --firewall: the agent uses the backend
+    /// recorded for the host (one given on its command line would switch the host back to it).
+    public func spawnNodeAgent() throws -> pid_t {
+        try Command.spawnDetached([Self.nodeProgram, "--root", store.root, "node", "agent"])
     }
 
     /// The runtime of the command line's `--root`/`--firewall` (else $HUTCH_ROOT, /var/lib/hutch

@@ -14,6 +14,13 @@ extension Store {
         return (m[Self.nodeKey], m[Self.nodeAgentKey])
     }
 
+    /// The cluster CIDR of this node's record (its `ClusterCIDR` field, written by HutchCluster's
+    /// NodeSettings), so `network reload` and a firewall switch can re-install the cluster's rules.
+    public func nodeClusterCIDR() throws -> CIDRv4? {
+        guard let n = try nodeMeta().node, let v = JSONValue.parse(n) else { return nil }
+        return v["ClusterCIDR"]?.string.flatMap { CIDRv4($0) }
+    }
+
     /// Sets (or with nil removes) a node meta key.
     public func setNodeMeta(_ key: String, _ value: String?) throws {
         try write { db in

@@ -41,6 +41,7 @@ final class RuntimeStepTests: XCTestCase {
         func detachLater(hostVeth: String) throws { try log.add("detach-later \(hostVeth)") }
         func removeBridge(_ n: BridgeNetwork) throws { try log.add("remove-bridge \(n.bridge)") }
         func installRules(_ n: BridgeNetwork) throws { try log.add("install-rules \(n.name)") }
+        func installClusterRules(_ cidr: CIDRv4, bridge: String) throws { try log.add("install-cluster-rules \(cidr)") }
         func removeRules(_ n: BridgeNetwork) throws { try log.add("remove-rules \(n.name) \(firewall)") }
         func removeAllRules() throws { try log.add("remove-all-rules \(firewall)") }
         func publish(_ ports: [PortForward]) throws { try log.add("publish " + Self.ports(ports)) }

@@ -509,3 +509,30 @@ def test_example_makefile_builds_and_removes_a_three_node_cluster(cluster):
     finally:
         harness.run(argv + ["down"], timeout=60)
         shutil.rmtree(state, ignore_errors=True)
+
+
+def test_reload_and_firewall_switch_keep_the_cluster_rules(cluster):
+    c = cluster(n=2)
+    n1, n2 = c.nodes
+    n1.join()
+    n2.join()
+    ip1, ip2 = n1.web(), n2.web()
+    wait_until(lambda: n1.curl_from_pod(ip2) is not None, desc="n1's pod to reach n2's")
+    # another tool wipes n2's rules; `network reload` puts the cluster's back with the networks'
+    n2.host.sh("nft flush ruleset")
+    out = n2.hutch("network", "reload").out
+    assert "cluster network 10.244.0.0/16: rules installed" in out, out
+    assert "10.244.0.0/16" in n2.host.sh("nft list set ip hutch cluster_cidrs").out
+    assert n1.curl_from_pod(ip2).startswith("10.244.1.")   # accepted into n2's bridge
+    assert n2.curl_from_pod(ip1).startswith("10.244.2.")   # not masqueraded on the way out
+    # n2 moves to iptables: the cluster's rules move along, nothing of hutch stays in nftables
+    n2.hutch("--firewall", "iptables", "ps")
+    saved = n2.host.sh("iptables-save").out
+    assert "-A HUTCH-CLUSTER -s 10.244.0.0/16 -d 10.244.0.0/16" in saved, saved
+    assert "HUTCH-CLUSTER-MASQ -s 10.244.0.0/16 -d 10.244.0.0/16 ! -o hutch0" in saved, saved
+    assert n2.host.sh("nft list table ip hutch", check=False).rc != 0
+    assert n1.curl_from_pod(ip2).startswith("10.244.1.")
+    assert n2.curl_from_pod(ip1).startswith("10.244.2.")
+    # the agent kept running and did not switch the host back
+    assert n2.agent_pid() > 0
+    assert n2.host.sh("nft list table ip hutch", check=False).rc != 0
