@@ -42,7 +42,11 @@ public final class Agent {
         guard fd >= 0 else { throw HutchError.sys("open \(lockPath)", errno) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 { close(fd); return }
         // stderr (the log) to a file under the state root; stdin/stdout are /dev/null already.
-        let logFD = open(Self.logPath(rt.root), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        // Past 1 MiB at start, the log becomes node-agent.log.1 (one old generation kept).
+        let path = Self.logPath(rt.root)
+        var st = stat()
+        if stat(path, &st) == 0, st.st_size > 1 << 20 { rename(path, path + ".1") }
+        let logFD = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         if logFD >= 0 { dup2(logFD, 2); close(logFD) }
         try rt.setNodeAgent(pid: getpid(), start: Sys.processStartTime(getpid()) ?? 0)
         log("agent of node \(s.name) (\(s.subnet), \(s.backend.rawValue)) started, etcd \(s.etcd)")

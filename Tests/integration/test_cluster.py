@@ -536,3 +536,25 @@ def test_reload_and_firewall_switch_keep_the_cluster_rules(cluster):
     # the agent kept running and did not switch the host back
     assert n2.agent_pid() > 0
     assert n2.host.sh("nft list table ip hutch", check=False).rc != 0
+
+
+def test_etcd_restart_agents_list_again(cluster):
+    """etcd stops and starts again on its data: the agents' watches end, they back off, list
+    again and follow the nodes that join afterwards; the leases (TTL 30) survive the restart."""
+    c = cluster()
+    n1, n2, n3 = c.nodes
+    n1.join()
+    n2.join()
+    ip2 = n2.web()
+    wait_until(lambda: n1.curl_from_pod(ip2) is not None, desc="n1's pod to reach n2's")
+    c.stop_etcd()
+    assert n1.curl_from_pod(ip2).startswith("10.244.1.")  # the data plane does not need etcd
+    assert n1.hutch("ps", "-q").rc == 0
+    wait_until(lambda: "retrying" in harness._read(n1.host.root + "/node-agent.log"), desc="n1's agent to notice")
+    c.start_etcd()
+    n3.join()
+    ip3 = n3.web()
+    for n in (n1, n2):
+        wait_until(lambda: n.has_route(subnet_of(n3)), desc=f"{n.name} to route n3 after the restart")
+    assert n1.curl_from_pod(ip3).startswith("10.244.1.")
+    assert sorted(n3.hutch("node", "ls", "-q").out.split()) == ["n1", "n2", "n3"]
