@@ -58,8 +58,6 @@ public struct ClusterNode {
         return s
     }
 
-    static func log(_ s: String) { Out.err(s) }
-
     // MARK: join
 
     public func join(_ o: JoinOptions) throws -> NodeSettings {
@@ -73,6 +71,7 @@ public struct ClusterNode {
         let keys = try ClusterKeys(prefix: o.prefix)
         let nl = try NetlinkSession()
         let underlay = try Overlay.underlay(o.nodeIP, nl)
+        try rt.checkDefaultNetworkFree()
 
         var undo: [(String, () throws -> Void)] = []
         func unwind(_ error: any Error) -> any Error {
@@ -87,7 +86,10 @@ public struct ClusterNode {
             let wanted = ClusterConfig(network: o.clusterCIDR ?? ClusterConfig.defaultNetwork, backend: o.backend ?? .vxlan)
             var config = wanted
             let made = try etcd.createIfAbsent(keys.config, wanted.json)
-            if !made.created {
+            if made.created {
+                // A first node that fails to join leaves no config behind (unless another joined meanwhile).
+                undo.append(("remove the cluster config", { _ = try etcd.deleteIfEmpty(keys.subnets, keys: [keys.config, keys.cursor]) }))
+            } else {
                 let existing = try made.existing.map { try ClusterConfig(json: $0.value) } ?? wanted
                 if let b = o.backend, b != existing.backend {
                     throw HutchError("--backend \(b.rawValue) conflicts with the cluster's backend \(existing.backend.rawValue) (\(keys.config) at \(etcd.endpoint)): drop --backend or use \(existing.backend.rawValue)")

@@ -487,6 +487,10 @@ def test_bad_input(cluster):
     for argv, want in cases:
         r = n1.hutch(*argv, check=False)
         assert r.rc == 125 and want in r.err and len(r.err.strip().splitlines()) == 1, (argv, r)
+    # a first node refused after it wrote the cluster's config takes the config back
+    n1.host.sh("ip addr add 10.244.0.5/16 dev eth0")
+    r = n1.join(ip="10.244.0.5", check=False)
+    assert r.rc == 125 and "overlaps this node's network 10.244.0.0/16" in r.err, r
     assert c.etcd_leases() == [] and c.etcd_keys("/") == []
 
 
