@@ -29,7 +29,7 @@ public struct ClusterConfig: Sendable, Equatable {
     }
 
     public init(json text: String) throws {
-        guard let j = JSONValue.parse(text), let n = j["Network"]?.stringValue.flatMap({ CIDRv4($0) }),
+        guard let j = JSON.parse(text), let n = j["Network"]?.stringValue.flatMap({ CIDRv4($0) }),
               let t = j["Backend"]?["Type"]?.stringValue, let b = Backend(rawValue: t) else {
             throw HutchError("the cluster configuration in etcd is not hutch's: \(text.prefix(200))")
         }
@@ -111,7 +111,7 @@ public struct SubnetRecord: Sendable, Equatable {
     }
 
     public init?(subnet: CIDRv4, json text: String) {
-        guard let j = JSONValue.parse(text), let ip = j["PublicIP"]?.stringValue.flatMap({ IPv4Address($0) }),
+        guard let j = JSON.parse(text), let ip = j["PublicIP"]?.stringValue.flatMap({ IPv4Address($0) }),
               let b = j["BackendType"]?.stringValue.flatMap(Backend.init(rawValue:)) else { return nil }
         self.init(subnet: subnet, node: j["Node"]?.stringValue ?? "", publicIP: ip, backend: b,
                   vtepMAC: j["BackendData"]?["VtepMAC"]?.stringValue)
@@ -156,7 +156,7 @@ public struct NodeSettings: Sendable, Equatable {
     }
 
     public init(json text: String) throws {
-        guard let j = JSONValue.parse(text), let name = j["Name"]?.stringValue, let etcd = j["Etcd"]?.stringValue,
+        guard let j = JSON.parse(text), let name = j["Name"]?.stringValue, let etcd = j["Etcd"]?.stringValue,
               let prefix = j["Prefix"]?.stringValue, let b = j["Backend"]?.stringValue.flatMap(Backend.init(rawValue:)),
               let c = j["ClusterCIDR"]?.stringValue.flatMap({ CIDRv4($0) }), let s = j["Subnet"]?.stringValue.flatMap({ CIDRv4($0) }),
               let ip = j["NodeIP"]?.stringValue.flatMap({ IPv4Address($0) }) else {

@@ -18,7 +18,7 @@ public struct KeyValue: Sendable, Equatable {
         self.key = key; self.value = value; self.createRevision = createRevision; self.modRevision = modRevision; self.lease = lease
     }
 
-    init?(_ j: JSONValue) {
+    init?(_ j: JSON) {
         guard let k = j["key"]?.stringValue.flatMap(Base64.decode) else { return nil }
         key = k
         value = j["value"]?.stringValue.flatMap(Base64.decode) ?? ""
@@ -123,7 +123,7 @@ public enum EtcdRequest {
     /// The events of one watch message; `compacted`: the revision asked for is gone (re-list);
     /// `canceled`: the server ended the watch.
     public static func parseWatch(_ text: String) -> (events: [WatchEvent], revision: Int64, compacted: Bool, canceled: Bool)? {
-        guard let j = JSONValue.parse(text) else { return nil }
+        guard let j = JSON.parse(text) else { return nil }
         guard let r = j["result"] else {
             return j["error"] != nil ? ([], 0, false, true) : nil
         }
@@ -160,7 +160,7 @@ public final class EtcdClient {
     deinit { he_close(h) }
 
     /// One call of the gateway: the answer as JSON, or a one-line error naming etcd.
-    public func call(_ path: String, _ body: String) throws -> JSONValue {
+    public func call(_ path: String, _ body: String) throws -> JSON {
         var status = 0
         var resp: UnsafeMutablePointer<CChar>?
         var err = [CChar](repeating: 0, count: Int(HE_ERRLEN))
@@ -170,7 +170,7 @@ public final class EtcdClient {
             throw EtcdError.unreachable("etcd at \(endpoint) is unreachable (\(cstr(err)))")
         }
         let text = resp.map { String(cString: $0) } ?? ""
-        guard let j = JSONValue.parse(text) else {
+        guard let j = JSON.parse(text) else {
             throw EtcdError.server("etcd at \(endpoint) answered \(path) with HTTP \(status) and no JSON: \(text.prefix(200))")
         }
         if status != 200 {

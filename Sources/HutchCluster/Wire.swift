@@ -1,10 +1,10 @@
 import HutchModel
 
 // The encodings etcd's JSON gateway speaks: JSON (rendered with HutchModel's JSON, parsed with its
-// JSONValue) and base64 for every key and value.
+// JSON) and base64 for every key and value.
 
-// Answers are parsed with HutchModel's JSONValue; these read the gateway's shapes.
-extension JSONValue {
+// Answers are parsed with HutchModel's JSON; these read the gateway's shapes.
+extension JSON {
     public var stringValue: String? {
         switch self {
         case .string(let s): return s
@@ -22,7 +22,7 @@ extension JSONValue {
         }
     }
 
-    public var arrayValue: [JSONValue] { array ?? [] }
+    public var arrayValue: [JSON] { array ?? [] }
     public var boolValue: Bool { bool ?? false }
 }
 

@@ -42,6 +42,18 @@ public enum ContainerStatus: String, Sendable {
     case created, running, exited
 }
 
+extension PortMapping {
+    /// `tcp/0.0.0.0/8080/80`: a mapping as a container record keeps it.
+    public var stored: String { "\(proto.rawValue)/\(hostIPString)/\(hostPort)/\(containerPort)" }
+
+    public init?(stored s: String) {
+        let f = s.split(separator: "/")
+        guard f.count == 4, let p = Proto(rawValue: String(f[0])), let hp = UInt16(f[2]), let cp = UInt16(f[3]) else { return nil }
+        let ip = f[1] == "0.0.0.0" ? nil : IPv4Address(String(f[1]))
+        self.init(hostIP: ip, hostPort: hp, containerPort: cp, proto: p)
+    }
+}
+
 /// One row of the `containers` table: everything hutch knows about a container.
 public struct ContainerRecord: Sendable, Equatable {
     public var id: String
@@ -90,6 +102,20 @@ public struct ContainerRecord: Sendable, Equatable {
     public var dns: [String] = []
     /// The sandbox it runs in (set after init).
     public var sandbox = Sandbox()
+    /// `--restart` (set after init), and how often the shim restarted it since it was started.
+    public var restartPolicy = RestartPolicy.no
+    public var restartCount = 0
+    /// Its command exited and the shim waits to start it again (Docker's "restarting": the
+    /// status stays `running`, the monitor is alive, the process is not).
+    public var restarting = false
+    /// `-t` and `-di`: how its stdio is set up again by `hutch start`.
+    public var tty = false
+    public var openStdin = false
+    /// The host ports it was given (`-p`), reserved again by `hutch start`.
+    public var published: [PortMapping] = []
+    /// The networks it had joined with `network connect` when it last stopped, joined again by
+    /// `hutch start`: `NETWORK/ADDRESS/ALIAS,ALIAS`.
+    public var connected: [String] = []
 
     public var shortId: String { String(id.prefix(12)) }
 

@@ -37,15 +37,17 @@ public struct ContainerJSON: JSONConvertible {
             "Path": .string(c.command.first ?? ""),
             "Args": .strings(Array(c.command.dropFirst())),
             "State": .object([
-                "Status": .string(c.status.rawValue),
+                "Status": .string(running && c.restarting ? "restarting" : c.status.rawValue),
                 "Running": .bool(running),
-                "Pid": .int(Int64(running ? c.pid : 0)),
+                "Restarting": .bool(running && c.restarting),
+                "Pid": .int(Int64(running && !c.restarting ? c.pid : 0)),
                 "ExitCode": .int(Int64(c.exitCode ?? 0)),
                 "StartedAt": .string(c.startedAt ?? never),
                 "FinishedAt": .string(c.finishedAt ?? never),
                 "OOMKilled": .bool(c.sandbox.oomKilled),
             ]),
             "Name": .string(c.name),
+            "RestartCount": .int(Int64(c.restartCount)),
             "LogPath": .string(c.detached ? logPath : ""),
             "Config": .object([
                 "Hostname": .string(c.hostname), "Env": .strings(c.env), "Cmd": .strings(c.command),
@@ -55,6 +57,7 @@ public struct ContainerJSON: JSONConvertible {
             "HostConfig": .object([
                 "NetworkMode": .string(c.networkMode), "AutoRemove": .bool(c.autoRemove), "Init": .bool(c.useInit),
                 "ExtraHosts": .strings(c.extraHosts), "Dns": .strings(c.dns),
+                "RestartPolicy": c.restartPolicy.json,
             ].merging(Self.sandboxHostConfig(c.sandbox)) { a, _ in a }),
             "Mounts": Self.mounts(c.sandbox),
             "NetworkSettings": .object([

@@ -73,36 +73,90 @@ public indirect enum JSON: Equatable, Sendable {
         out += "\""
     }
 
+    public var string: String? { if case .string(let s) = self { return s }; return nil }
+    public var int: Int64? { if case .int(let n) = self { return n }; return nil }
+    public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
+    public var array: [JSON]? { if case .array(let a) = self { return a }; return nil }
+    public subscript(key: String) -> JSON? { if case .object(let o) = self { return o[key] }; return nil }
+
+    /// Parses a JSON document: seccomp profiles, stored records, string arrays. Numbers are
+    /// integers (fractions are refused: nothing hutch reads has any); nil if `text` is not JSON.
+    public static func parse(_ text: String) -> JSON? {
+        var p = Parser(Array(text.utf8))
+        guard let v = p.value() else { return nil }
+        p.skipSpace()
+        return p.atEnd ? v : nil
+    }
+
     /// Parses a JSON array of strings (`["sh","-c","echo \"hi\""]`); nil if `text` is anything else.
     public static func stringArray(from text: String) -> [String]? {
-        var p = Parser(Array(text.utf8))
-        p.skipSpace()
-        guard p.eat(UInt8(ascii: "[")) else { return nil }
-        var out: [String] = []
-        p.skipSpace()
-        if p.eat(UInt8(ascii: "]")) { p.skipSpace(); return p.atEnd ? out : nil }
-        while true {
-            p.skipSpace()
-            guard let s = p.string() else { return nil }
-            out.append(s)
-            p.skipSpace()
-            if p.eat(UInt8(ascii: ",")) { continue }
-            guard p.eat(UInt8(ascii: "]")) else { return nil }
-            p.skipSpace()
-            return p.atEnd ? out : nil
-        }
+        guard let a = parse(text)?.array else { return nil }
+        let out = a.compactMap(\.string)
+        return out.count == a.count ? out : nil
     }
 
     private struct Parser {
         let b: [UInt8]
         var i = 0
+        var depth = 0
         init(_ b: [UInt8]) { self.b = b }
         var atEnd: Bool { i >= b.count }
         mutating func skipSpace() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
         mutating func eat(_ c: UInt8) -> Bool {
+            skipSpace()
             guard i < b.count, b[i] == c else { return false }
             i += 1
             return true
+        }
+        /// The byte `c` next, without skipping white space (inside strings).
+        mutating func take(_ c: UInt8) -> Bool {
+            guard i < b.count, b[i] == c else { return false }
+            i += 1
+            return true
+        }
+        mutating func literal(_ s: String) -> Bool {
+            let u = Array(s.utf8)
+            guard i + u.count <= b.count, Array(b[i..<i + u.count]) == u else { return false }
+            i += u.count
+            return true
+        }
+        mutating func value() -> JSON? {
+            depth += 1
+            defer { depth -= 1 }
+            guard depth < 64 else { return nil }
+            skipSpace()
+            guard i < b.count else { return nil }
+            switch b[i] {
+            case UInt8(ascii: "{"):
+                i += 1
+                var o: [String: JSON] = [:]
+                if eat(UInt8(ascii: "}")) { return .object(o) }
+                repeat {
+                    skipSpace()
+                    guard let k = string(), eat(UInt8(ascii: ":")), let v = value() else { return nil }
+                    o[k] = v
+                } while eat(UInt8(ascii: ","))
+                return eat(UInt8(ascii: "}")) ? .object(o) : nil
+            case UInt8(ascii: "["):
+                i += 1
+                var a: [JSON] = []
+                if eat(UInt8(ascii: "]")) { return .array(a) }
+                repeat {
+                    guard let v = value() else { return nil }
+                    a.append(v)
+                } while eat(UInt8(ascii: ","))
+                return eat(UInt8(ascii: "]")) ? .array(a) : nil
+            case UInt8(ascii: "\""): return string().map { .string($0) }
+            case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
+            case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
+            case UInt8(ascii: "n"): return literal("null") ? .null : nil
+            default:
+                let start = i
+                if b[i] == UInt8(ascii: "-") { i += 1 }
+                while i < b.count, b[i] >= 0x30, b[i] <= 0x39 { i += 1 }
+                guard i > start, let n = Int64(String(decoding: b[start..<i], as: UTF8.self)) else { return nil }
+                return .int(n)
+            }
         }
         mutating func hex4() -> UInt32? {
             guard i + 4 <= b.count, let v = UInt32(String(decoding: b[i..<i + 4], as: UTF8.self), radix: 16) else { return nil }
@@ -110,7 +164,7 @@ public indirect enum JSON: Equatable, Sendable {
             return v
         }
         mutating func string() -> String? {
-            guard eat(UInt8(ascii: "\"")) else { return nil }
+            guard take(UInt8(ascii: "\"")) else { return nil }
             var bytes: [UInt8] = []
             while i < b.count {
                 let c = b[i]; i += 1
@@ -128,7 +182,7 @@ public indirect enum JSON: Equatable, Sendable {
                 case UInt8(ascii: "u"):
                     guard var v = hex4() else { return nil }
                     // A UTF-16 surrogate pair: \uD83D\uDE00.
-                    if v >= 0xD800, v < 0xDC00, eat(UInt8(ascii: "\\")), eat(UInt8(ascii: "u")), let lo = hex4(),
+                    if v >= 0xD800, v < 0xDC00, take(UInt8(ascii: "\\")), take(UInt8(ascii: "u")), let lo = hex4(),
                        lo >= 0xDC00, lo < 0xE000 {
                         v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00)
                     }

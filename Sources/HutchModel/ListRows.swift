@@ -51,7 +51,7 @@ public enum ListRows {
             "Names": .string(c.name),
             "Labels": .string(c.labels.joined),
             "Networks": .string(networks.joined(separator: ",")),
-            "State": .string(c.status.rawValue),
+            "State": .string(c.restarting && c.status == .running ? "restarting" : c.status.rawValue),
         ])
     }
 

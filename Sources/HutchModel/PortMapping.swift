@@ -28,6 +28,10 @@ public enum PublishSpec {
     public struct Parsed: Equatable, Sendable {
         public var mappings: [PortMapping]
         public var hostRange: ClosedRange<UInt16>?
+        /// Mappings already resolved (a container's recorded ports, reserved again by `start`).
+        public init(mappings: [PortMapping], hostRange: ClosedRange<UInt16>? = nil) {
+            self.mappings = mappings; self.hostRange = hostRange
+        }
     }
 
     public static func parse(_ spec: String) throws -> Parsed {

@@ -14,6 +14,8 @@ public struct RunOptions: Sendable {
     /// `-t`: the container's stdio is a pseudo-terminal of its own.
     public var tty = false
     public var autoRemove = false
+    /// `--restart`: carried out by the detached container's monitor.
+    public var restart = RestartPolicy.no
     public var useInit = true
     /// Docker's default capability set (CapEff/CapBnd 00000000a80425fb); nil keeps all (privileged).
     public var capMask: String? = Capabilities.hex(Capabilities.dockerDefault)
@@ -51,6 +53,13 @@ public struct RunOptions: Sendable {
             throw HutchError("run needs a command: hutch run [OPTIONS] -- COMMAND [ARG...]")
         }
         if let n = name { try Validate.name(n) }
+        if restart.name != .no {
+            if autoRemove { throw HutchError("--restart \(restart) cannot be used with --rm: a container that is removed when it exits cannot be restarted") }
+            if !detach { throw HutchError("--restart \(restart) needs -d: the restart policy is carried out by a detached container's monitor") }
+            if pod == nil, case .container = network {
+                throw HutchError("--restart \(restart) cannot be used with --network container:...: the other container's namespaces may be gone by the time it restarts (use a pod)")
+            }
+        }
         if replace && name == nil { throw HutchError("--replace needs --name: it replaces the container of that name") }
         if let h = hostname { try Validate.hostname(h) }
         if let w = workdir { try Validate.workdir(w) }

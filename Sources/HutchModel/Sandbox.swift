@@ -139,65 +139,9 @@ public struct Sandbox: Equatable, Sendable {
         }
     }
 
-    /// cgroup limits, in Docker's units (bytes, nano-CPUs, shares, pids).
-    public struct Limits: Equatable, Sendable {
-        public var memory: Int64?
-        /// Memory plus swap; -1: unlimited swap.
-        public var memorySwap: Int64?
-        public var nanoCpus: Int64?
-        public var cpuShares: Int64?
-        public var pidsLimit: Int64?
-        public init() {}
-        public var isEmpty: Bool { self == Limits() }
-
-        /// Docker's sizes: a number with an optional b, k, m, g (or kb, mb, gb, and capitals).
-        public static func bytes(_ text: String, flag: String) throws -> Int64 {
-            var t = text.lowercased()
-            if t.hasSuffix("b") { t.removeLast() }
-            var mult: Int64 = 1
-            if let last = t.last, let m = ["k": Int64(1) << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40][String(last)] {
-                mult = m; t.removeLast()
-            }
-            guard !t.isEmpty, t.allSatisfy(\.isNumber), let n = Int64(t), n <= Int64.max / mult else {
-                throw HutchError("invalid \(flag) \"\(text)\": use a size such as 512m or 2g")
-            }
-            return n * mult
-        }
-
-        /// `--cpus 1.5` → 1,500,000,000 nano-CPUs.
-        public static func nanoCPUs(_ text: String) throws -> Int64 {
-            let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-            guard !text.isEmpty, parts.count <= 2, parts.allSatisfy({ $0.allSatisfy(\.isNumber) }),
-                  !(parts[0].isEmpty && (parts.count == 1 || parts[1].isEmpty)),
-                  parts[0].count <= 9, (parts.count == 1 || parts[1].count <= 9) else {
-                throw HutchError("invalid --cpus \"\(text)\": use a positive number of CPUs such as 0.5 or 2")
-            }
-            let whole = Int64(parts[0]) ?? 0
-            var frac: Int64 = 0
-            if parts.count == 2, !parts[1].isEmpty {
-                frac = Int64(parts[1] + String(repeating: "0", count: 9 - parts[1].count))!
-            }
-            let n = whole * 1_000_000_000 + frac
-            guard n > 0 else { throw HutchError("invalid --cpus \"\(text)\": must be more than 0") }
-            return n
-        }
-
-        public static func integer(_ text: String, flag: String, min: Int64) throws -> Int64 {
-            guard let n = Int64(text), n >= min else {
-                throw HutchError("invalid \(flag) \"\(text)\": use a whole number" + (min > 0 ? " of at least \(min)" : ""))
-            }
-            return n
-        }
-
-        public func validate() throws {
-            if let m = memory, m < 6 << 20 { throw HutchError("invalid --memory: the minimum is 6m (Docker's)") }
-            if let s = memorySwap, s != -1 {
-                guard let m = memory else { throw HutchError("--memory-swap needs --memory") }
-                if s < m { throw HutchError("invalid --memory-swap: it must be at least --memory (it counts memory plus swap; -1: unlimited)") }
-            }
-            if let s = cpuShares, s < 2 || s > 262_144 { throw HutchError("invalid --cpu-shares \(s): 2 to 262144") }
-        }
-    }
+    /// cgroup limits, in Docker's units (bytes, nano-CPUs, shares, pids): what the cgroup files
+    /// are written from.
+    public typealias Limits = Cgroups.Limits
 
     /// Docker's masked and read-only paths (unless `--privileged`).
     public static let maskedPaths = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -225,6 +169,58 @@ public struct Sandbox: Equatable, Sendable {
             guard targets.insert(t).inserted else { throw HutchError("duplicate mount point \(t)") }
         }
         if let r = rootfs, !r.hasPrefix("/") { throw HutchError("invalid --rootfs \"\(r)\": must be an absolute path") }
+    }
+}
+
+extension Cgroups.Limits {
+    public var isEmpty: Bool { self == Self() }
+
+    /// Docker's sizes: a number with an optional b, k, m, g (or kb, mb, gb, and capitals).
+    public static func bytes(_ text: String, flag: String) throws -> Int64 {
+        var t = text.lowercased()
+        if t.hasSuffix("b") { t.removeLast() }
+        var mult: Int64 = 1
+        if let last = t.last, let m = ["k": Int64(1) << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40][String(last)] {
+            mult = m; t.removeLast()
+        }
+        guard !t.isEmpty, t.allSatisfy(\.isNumber), let n = Int64(t), n <= Int64.max / mult else {
+            throw HutchError("invalid \(flag) \"\(text)\": use a size such as 512m or 2g")
+        }
+        return n * mult
+    }
+
+    /// `--cpus 1.5` → 1,500,000,000 nano-CPUs.
+    public static func nanoCPUs(_ text: String) throws -> Int64 {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard !text.isEmpty, parts.count <= 2, parts.allSatisfy({ $0.allSatisfy(\.isNumber) }),
+              !(parts[0].isEmpty && (parts.count == 1 || parts[1].isEmpty)),
+              parts[0].count <= 9, (parts.count == 1 || parts[1].count <= 9) else {
+            throw HutchError("invalid --cpus \"\(text)\": use a positive number of CPUs such as 0.5 or 2")
+        }
+        let whole = Int64(parts[0]) ?? 0
+        var frac: Int64 = 0
+        if parts.count == 2, !parts[1].isEmpty {
+            frac = Int64(parts[1] + String(repeating: "0", count: 9 - parts[1].count))!
+        }
+        let n = whole * 1_000_000_000 + frac
+        guard n > 0 else { throw HutchError("invalid --cpus \"\(text)\": must be more than 0") }
+        return n
+    }
+
+    public static func integer(_ text: String, flag: String, min: Int64) throws -> Int64 {
+        guard let n = Int64(text), n >= min else {
+            throw HutchError("invalid \(flag) \"\(text)\": use a whole number" + (min > 0 ? " of at least \(min)" : ""))
+        }
+        return n
+    }
+
+    public func validate() throws {
+        if let m = memory, m < 6 << 20 { throw HutchError("invalid --memory: the minimum is 6m (Docker's)") }
+        if let s = memorySwap, s != -1 {
+            guard let m = memory else { throw HutchError("--memory-swap needs --memory") }
+            if s < m { throw HutchError("invalid --memory-swap: it must be at least --memory (it counts memory plus swap; -1: unlimited)") }
+        }
+        if let s = cpuShares, s < 2 || s > 262_144 { throw HutchError("invalid --cpu-shares \(s): 2 to 262144") }
     }
 }
 

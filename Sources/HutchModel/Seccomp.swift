@@ -55,7 +55,7 @@ public enum SeccompProfile {
     /// Rules for other architectures, or whose capability condition the container's mask does not
     /// meet, are left out, as Docker leaves them out.
     public static func compile(json text: String, capMask: UInt64?) throws -> String {
-        guard let root = JSONValue.parse(text), case .object(let o) = root else {
+        guard let root = JSON.parse(text), case .object(let o) = root else {
             throw HutchError("invalid seccomp profile: not a JSON object")
         }
         let mask = capMask ?? ~0
@@ -115,7 +115,7 @@ public enum SeccompProfile {
 
     /// includes: every listed cap present and the arch list (if any) names amd64; excludes: none
     /// of the listed caps present.
-    static func applies(_ cond: JSONValue?, mask: UInt64, include: Bool) -> Bool {
+    static func applies(_ cond: JSON?, mask: UInt64, include: Bool) -> Bool {
         guard case .object(let c)? = cond else { return true }
         let caps = c["caps"]?.array?.compactMap(\.string) ?? []
         let held = caps.map { name in capNames[name].map { mask & (UInt64(1) << UInt64($0)) != 0 } ?? false }
@@ -128,109 +128,6 @@ public enum SeccompProfile {
         if held.contains(true) { return false }
         if let arches = c["arches"]?.array?.compactMap(\.string), arches.contains(where: { ["amd64", "x86_64"].contains($0) }) { return false }
         return true
-    }
-}
-
-/// A parsed JSON document (numbers as integers; fractions are refused: profiles and records have
-/// none).
-public indirect enum JSONValue: Equatable, Sendable {
-    case null, bool(Bool), int(Int64), string(String), array([JSONValue]), object([String: JSONValue])
-
-    public var string: String? { if case .string(let s) = self { return s }; return nil }
-    public var int: Int64? { if case .int(let n) = self { return n }; return nil }
-    public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
-    public var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
-    public subscript(key: String) -> JSONValue? { if case .object(let o) = self { return o[key] }; return nil }
-
-    public static func parse(_ text: String) -> JSONValue? {
-        var p = P(Array(text.utf8))
-        guard let v = p.value() else { return nil }
-        p.space()
-        return p.i == p.b.count ? v : nil
-    }
-
-    private struct P {
-        let b: [UInt8]
-        var i = 0
-        var depth = 0
-        init(_ b: [UInt8]) { self.b = b }
-        mutating func space() { while i < b.count, [0x20, 0x0A, 0x0D, 0x09].contains(b[i]) { i += 1 } }
-        mutating func eat(_ c: Character) -> Bool {
-            space()
-            guard i < b.count, b[i] == c.asciiValue! else { return false }
-            i += 1
-            return true
-        }
-        mutating func literal(_ s: String) -> Bool {
-            let u = Array(s.utf8)
-            guard i + u.count <= b.count, Array(b[i..<i + u.count]) == u else { return false }
-            i += u.count
-            return true
-        }
-        mutating func value() -> JSONValue? {
-            depth += 1
-            defer { depth -= 1 }
-            guard depth < 64 else { return nil }
-            space()
-            guard i < b.count else { return nil }
-            switch b[i] {
-            case UInt8(ascii: "{"):
-                i += 1
-                var o: [String: JSONValue] = [:]
-                if eat("}") { return .object(o) }
-                repeat {
-                    space()
-                    guard let k = string(), eat(":"), let v = value() else { return nil }
-                    o[k] = v
-                } while eat(",")
-                return eat("}") ? .object(o) : nil
-            case UInt8(ascii: "["):
-                i += 1
-                var a: [JSONValue] = []
-                if eat("]") { return .array(a) }
-                repeat {
-                    guard let v = value() else { return nil }
-                    a.append(v)
-                } while eat(",")
-                return eat("]") ? .array(a) : nil
-            case UInt8(ascii: "\""): return string().map { .string($0) }
-            case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
-            case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
-            case UInt8(ascii: "n"): return literal("null") ? .null : nil
-            default:
-                let start = i
-                if b[i] == UInt8(ascii: "-") { i += 1 }
-                while i < b.count, b[i] >= 0x30, b[i] <= 0x39 { i += 1 }
-                guard i > start, let n = Int64(String(decoding: b[start..<i], as: UTF8.self)) else { return nil }
-                return .int(n)
-            }
-        }
-        mutating func string() -> String? {
-            guard i < b.count, b[i] == UInt8(ascii: "\"") else { return nil }
-            i += 1
-            var out: [UInt8] = []
-            while i < b.count {
-                let c = b[i]; i += 1
-                if c == UInt8(ascii: "\"") { return String(decoding: out, as: UTF8.self) }
-                if c != UInt8(ascii: "\\") { out.append(c); continue }
-                guard i < b.count else { return nil }
-                let e = b[i]; i += 1
-                switch e {
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "u"):
-                    guard i + 4 <= b.count, let v = UInt32(String(decoding: b[i..<i + 4], as: UTF8.self), radix: 16),
-                          let u = Unicode.Scalar(v) else { return nil }
-                    i += 4
-                    out.append(contentsOf: Array(String(Character(u)).utf8))
-                default: out.append(e)
-                }
-            }
-            return nil
-        }
     }
 }
 
@@ -266,7 +163,7 @@ extension Sandbox {
 
     public init(stored text: String) {
         self.init()
-        guard let v = JSONValue.parse(text) else { return }
+        guard let v = JSON.parse(text) else { return }
         readOnly = v["readOnly"]?.bool ?? false
         tmpfs = v["tmpfs"]?.array?.compactMap { t in t.array.flatMap { a in a.count == 2 ? Tmpfs(path: a[0].string ?? "", options: a[1].string ?? "") : nil } } ?? []
         volumes = v["volumes"]?.array?.compactMap { t in t.array.flatMap { a in a.count == 3 ? Volume(source: a[0].string ?? "", target: a[1].string ?? "", readOnly: a[2].string == "ro") : nil } } ?? []

@@ -45,6 +45,9 @@ public enum Table {
 
     public static func status(_ c: ContainerRecord) -> String {
         switch c.status {
+        case .running where c.restarting:
+            // Docker's: the last exit code, and how long ago it exited.
+            return "Restarting (\(c.exitCode ?? 0)) \(humanDuration(secondsSince(c.finishedAt))) ago"
         case .running: return "Up \(humanDuration(secondsSince(c.startedAt)))"
         case .created: return "Created"
         case .exited: return "Exited (\(c.exitCode ?? 0)) \(humanDuration(secondsSince(c.finishedAt))) ago"

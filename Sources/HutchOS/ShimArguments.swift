@@ -42,6 +42,12 @@ public struct ShimRunSpec: Equatable, Sendable {
     public var detach = false
     /// Run by the shim after the container exited (hutch's cleanup).
     public var exitCommand: [String] = []
+    /// `--restart`: the policy as Docker writes it (`on-failure:2`); nil or `no`: none. The shim
+    /// runs `restartCommand` + [EVENT, VALUE] around each restart, and restarts no more once
+    /// `stopFile` exists.
+    public var restart: String?
+    public var stopFile: String?
+    public var restartCommand: [String] = []
     public var command: [String] = []
     /// The sandbox (issue 18): file system view, user, seccomp, cgroups.
     public var sandbox = ShimSandbox()
@@ -73,6 +79,11 @@ public struct ShimRunSpec: Equatable, Sendable {
         if let l = log { a += ["--log", l] }
         if detach { a.append("--detach") }
         for x in exitCommand { a += ["--exit-cmd", x] }
+        if let r = restart, r != "no" {
+            a += ["--restart", r]
+            if let f = stopFile { a += ["--stop-file", f] }
+            for x in restartCommand { a += ["--restart-cmd", x] }
+        }
         a += sandbox.runArguments
         if pid1 != .pause { a += ["--"] + command }
         return a

@@ -112,6 +112,13 @@ public enum Sys {
         return s == start
     }
 
+    /// Nanoseconds since the epoch (CLOCK_REALTIME).
+    public static func epochNanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
     /// RFC 3339 UTC time with nanoseconds, the format Docker uses in `inspect`.
     public static func now() -> String {
         var ts = timespec()

@@ -83,7 +83,7 @@ extension Runtime {
 
     /// The runtime of the command line's `--root`/`--firewall` (else $HUTCH_ROOT, /var/lib/hutch
     /// and $HUTCH_FIREWALL): hutch's and hutch-node's commands alike.
-    public static func open(root: String?, firewall: String?) throws -> Runtime {
+    public static func fromCommandLine(root: String?, firewall: String?) throws -> Runtime {
         let r = root ?? Environment.get("HUTCH_ROOT") ?? "/var/lib/hutch"
         guard r.hasPrefix("/") else { throw HutchError("invalid --root \"\(r)\": the state root must be an absolute path") }
         var fw: FirewallKind?

@@ -122,6 +122,8 @@ public final class Runtime {
             r.labels = o.labels
             r.extraHosts = o.extraHosts.map(\.description); r.dns = o.dns.map(\.description)
             r.sandbox = sandbox
+            r.restartPolicy = o.restart; r.tty = o.tty; r.openStdin = !o.tty && o.interactive && o.detach
+            r.published = ports
             try r.insert(db)
             return (r, ip, ports)
         }
@@ -163,91 +165,19 @@ public final class Runtime {
         let shimSandbox = try startSandbox(&sandbox, seccomp: seccomp, id: id, dir: dir, undo: &undo)
         Timeline.mark("sandbox")
 
-        // 4. The bridge (created on first use).
-        var spec: BridgeNetwork?
-        if let n = net {
-            let s = BridgeNetwork(n)
-            spec = s
-            try host.ensureBridge(s)
-            Fault.point("run.after-bridge")
-            Timeline.mark("bridge")
-        }
-
-        // 5. Start the shim; the container's first process waits on the go pipe.
-        var shimSpec = ShimRunSpec()
-        if let j = joined {
-            shimSpec.net = .join("/proc/\(j.pid)/ns/net")
-            shimSpec.uts = .join("/proc/\(j.pid)/ns/uts")
-            if o.pod != nil { shimSpec.ipc = .join("/proc/\(j.pid)/ns/ipc") }
-        } else {
-            if case .host = o.network { shimSpec.net = .host }
-            shimSpec.hostname = hostname
-        }
-        shimSpec.binds = binds
-        shimSpec.workdir = record.workdir
-        shimSpec.env = record.env
-        shimSpec.pid1 = o.infraOf != nil ? .pause : o.useInit ? .initProcess : .command
-        shimSpec.tty = o.tty
-        shimSpec.openStdin = !o.tty && o.interactive && o.detach
-        shimSpec.caps = o.capMask
-        shimSpec.noNewPrivs = o.noNewPrivs
-        shimSpec.exitFile = dir + "/exit"
-        if o.detach { shimSpec.log = logPath(id); shimSpec.detach = true }
-        shimSpec.exitCommand = [ShimLocator.hutchPath, "--root", store.root, "--firewall", firewall.rawValue, "cleanup", id]
-        if o.infraOf == nil { shimSpec.command = o.command }
-        shimSpec.sandbox = shimSandbox
-
+        // 4–7. The bridge, the shim, the network wired while the child waits, the record made
+        // running (only a record still being created: a concurrent `rm -f` or `pod rm -f` may
+        // have removed it meanwhile, and then this run undoes itself), the child released.
+        let spec = shimSpec(record, joined: joined, binds: binds, sandbox: shimSandbox)
         // Foreground: the shim gets our stdin only with -i (Docker gives an empty one without);
         // with -it it puts the terminal into raw mode, and ShimProcess puts it back in any case.
-        let shim = try shims.start(shimSpec, detached: o.detach, stdin: o.interactive,
-                                   terminal: o.interactive && o.tty && !o.detach)
-        undo.add("stop the shim") { shim.abort() }
-        Timeline.mark("shim-spawned")
-        let pid = try shim.readContainerPid()
-        Timeline.mark("child-pid")
-        guard let shimStart = Sys.processStartTime(shim.pid), let pidStart = Sys.processStartTime(pid) else {
-            throw HutchError("the container's process exited during setup")
-        }
-
-        Fault.point("run.after-spawn")
-
-        // 6. Wire the network while the child waits.
-        if let s = spec, let a = address, let veth = record.hostVeth {
-            try host.attach(s, containerPid: pid, hostVeth: veth, address: a)
-            undo.add("delete veth \(veth)") { [host] in try host.detach(hostVeth: veth) }
-            Fault.point("run.after-attach")
-            if !ports.isEmpty {
-                let forwards = ports.map { PortForward(owner: id, mapping: $0, containerIP: a, network: s) }
-                try host.publish(forwards)
-                undo.add("remove the published ports' rules") { [host] in try host.unpublish(forwards) }
-                Fault.point("run.after-ports")
+        var launching = record
+        launching.sandbox = sandbox
+        let (shim, running) = try launch(launching, spec: spec, network: net, ports: ports, stdin: o.interactive,
+                                         terminal: o.interactive && o.tty && !o.detach, undo: &undo) { r, db in
+            guard try r.updateIfStillCreated(db) else {
+                throw HutchError("container \(record.name) was removed while it was being created")
             }
-        }
-
-        Timeline.mark("wired")
-        var running = record
-        running.status = .running
-        running.shimPid = shim.pid; running.shimStart = shimStart
-        running.pid = pid; running.pidStart = pidStart
-        running.startedAt = Sys.now()
-        running.sandbox = sandbox
-        // Only a record still being created becomes "running": a concurrent `rm -f` or
-        // `pod rm -f` may have removed it meanwhile, and then this run undoes itself rather than
-        // start a container that no record holds.
-        guard try store.write({ try running.updateIfStillCreated($0) }) else {
-            throw HutchError("container \(record.name) was removed while it was being created")
-        }
-        Fault.point("run.after-running")
-        refreshNames(network: running.network)
-        Timeline.mark("recorded")
-
-        // 7. Release the child; exec success or the failing step comes back on the error pipe.
-        do {
-            try shim.release()
-        } catch {
-            // The shim has reported the failure and exits on its own; reap it before unwinding.
-            _ = shim.waitExit()
-            throw error
         }
         undo.cancel()
         Fault.point("run.after-release")
@@ -337,6 +267,7 @@ public final class Runtime {
         if c.isInfra, let pod = c.pod {
             // The pod's namespaces are going: its members go with them (their shims clean up).
             for m in try store.members(ofPod: pod) where m.status == .running && Sys.isAlive(pid: m.pid, start: m.pidStart) {
+                markStopped(m)
                 Glibc.kill(m.pid, SIGKILL)
             }
         }
@@ -345,19 +276,21 @@ public final class Runtime {
         Timeline.mark("teardown")
         Fault.point("cleanup.after-detach")
         let code = exitCode ?? Sys.readFile(containerDir(id) + "/exit").flatMap { Int32($0.trimmingSpaces()) } ?? 137
-        defer {
-            refreshNames(network: c.network)
-            for n in joined { refreshNames(network: n) }
-        }
+        defer { didStop(c, networks: joined) }
         if c.autoRemove {
             try store.write { try Self.forget(id, in: $0, exitCode: code) }
             Sys.removeTree(containerDir(id))
             return
         }
         try store.write { db in
+            // The networks it had joined, for `start` to join again (only at its first cleanup:
+            // a repeated one finds them released).
+            let attached = try AttachmentRecord.of(id, in: db)
             try Self.release(id, in: db)
             guard var r = try ContainerRecord.fetchOne(db, key: id), r.status != .exited else { return }
+            r.connected = attached.map { "\($0.network)/\($0.ipAddress)/\($0.aliases.joined(separator: ","))" }
             r.status = .exited
+            r.restarting = false
             r.exitCode = code
             r.finishedAt = Sys.now()
             r.sandbox.oomKilled = oom
@@ -415,7 +348,11 @@ public final class Runtime {
     /// seconds for all, SIGKILL to what is left (so N containers that ignore SIGTERM cost one
     /// timeout, not N).
     public func stopAll(_ list: [ContainerRecord], timeout: Int) throws -> [ContainerRecord] {
-        let cs = try list.map { try reconcile($0) }
+        let all = try list.map { try reconcile($0) }
+        // Those with a restart policy are marked stopped and followed across restarts.
+        let restartable = all.filter { $0.status == .running && $0.restartPolicy.name != .no }
+        let stopped = try stopRestartable(restartable, timeout: timeout)
+        let cs = all.filter { !($0.status == .running && $0.restartPolicy.name != .no) }
         let live = cs.filter { $0.status == .running && Sys.isAlive(pid: $0.pid, start: $0.pidStart) }
         for c in live { Glibc.kill(c.pid, SIGTERM) }
         var waited = 0
@@ -426,11 +363,21 @@ public final class Runtime {
             Glibc.kill(c.pid, SIGKILL)
             _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 10_000)
         }
-        return try cs.map { $0.status == .running ? try waitExited($0) : $0 }
+        let done = try cs.map { $0.status == .running ? try waitExited($0) : $0 } + stopped
+        return all.map { c in done.first { $0.id == c.id } ?? c }
     }
 
     public func kill(_ ref: String, signal: Int32) throws {
         let c = try reconcile(try store.container(ref))
+        // Docker: the stop signal or SIGKILL from the user ends the restart policy's restarts.
+        let stopping = signal == SIGKILL || signal == SIGTERM
+        if c.status == .running, stopping { markStopped(c) }
+        if c.status == .running, c.restarting || !Sys.isAlive(pid: c.pid, start: c.pidStart),
+           stopping, Sys.isAlive(pid: c.shimPid, start: c.shimStart) {
+            // Waiting to restart: no process to signal; its monitor ends the wait and exits.
+            Glibc.kill(c.shimPid, SIGTERM)
+            return
+        }
         guard c.status == .running, Sys.isAlive(pid: c.pid, start: c.pidStart) else {
             throw HutchError("cannot kill container \(c.name): it is not running")
         }

@@ -88,15 +88,13 @@ extension Runtime {
             try Sys.writeFile(dir + "/seccomp", text, mode: 0o600, atomic: false)
             out.seccomp = dir + "/seccomp"
         }
-        let l = s.limits
-        let limits = Cgroups.Limits(memory: l.memory, memorySwap: l.memorySwap, nanoCpus: l.nanoCpus,
-                                    cpuShares: l.cpuShares, pidsLimit: l.pidsLimit)
+        let limits = s.limits
         do {
             s.cgroups = try Cgroups.create(id: id, limits: limits)
         } catch {
             // Without limits the cgroup only serves accounting: a host where hutch cannot make
             // one still runs containers.
-            if !l.isEmpty { throw error }
+            if !limits.isEmpty { throw error }
             s.cgroups = []
         }
         let dirs = s.cgroups

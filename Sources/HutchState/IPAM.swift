@@ -63,4 +63,9 @@ public enum IPAM {
     public static func release(in db: Database, owner: String) throws {
         try db.execute(sql: "DELETE FROM leases WHERE owner = ?", arguments: [owner])
     }
+
+    /// Who holds an address of a network (the owner's id), if anyone.
+    public static func holder(in db: Database, network: String, ip: IPv4Address) throws -> String? {
+        try db.strings(sql: "SELECT owner FROM leases WHERE network = ? AND ip = ?", arguments: [network, ip.description]).first
+    }
 }

@@ -17,7 +17,7 @@ extension Store {
     /// The cluster CIDR of this node's record (its `ClusterCIDR` field, written by HutchCluster's
     /// NodeSettings), so `network reload` and a firewall switch can re-install the cluster's rules.
     public func nodeClusterCIDR() throws -> CIDRv4? {
-        guard let n = try nodeMeta().node, let v = JSONValue.parse(n) else { return nil }
+        guard let n = try nodeMeta().node, let v = JSON.parse(n) else { return nil }
         return v["ClusterCIDR"]?.string.flatMap { CIDRv4($0) }
     }
 

@@ -24,6 +24,15 @@ extension ContainerRecord {
     public func updateIfStillCreated(_ db: Database) throws -> Bool {
         try update(db, onlyIf: "status = 'created'")
     }
+    /// Writes the record only if the stored one is `running` under the monitor `shimPid` (the
+    /// `hutch start` or shim event that owns it): false if it was removed or taken over meanwhile.
+    public func updateIfMonitored(by shimPid: Int32, _ db: Database) throws -> Bool {
+        try update(db, onlyIf: "status = 'running' AND shimPid = \(shimPid)")
+    }
+    /// Writes the record only if the stored one is `exited` (`hutch start`'s claim).
+    public func updateIfExited(_ db: Database) throws -> Bool {
+        try update(db, onlyIf: "status = 'exited'")
+    }
     /// Deletes the record; `onlyIfCreated`: only while it is still `created`. False if nothing went.
     @discardableResult
     public static func delete(_ id: String, onlyIfCreated: Bool, in db: Database) throws -> Bool {

@@ -23,6 +23,13 @@ extension ContainerRecord: SQLKeyedRecord {
         extraHosts = r.strings("extraHosts")
         dns = r.strings("dns")
         sandbox = Sandbox(stored: r.text("sandbox") ?? "{}")
+        restartPolicy = (try? RestartPolicy(parsing: r.text("restartPolicy") ?? "no")) ?? .no
+        restartCount = Int(r.integer("restartCount") ?? 0)
+        restarting = r.bool("restarting")
+        tty = r.bool("tty")
+        openStdin = r.bool("openStdin")
+        published = r.strings("published").compactMap { PortMapping(stored: $0) }
+        connected = r.strings("connected")
     }
     public var columns: [(String, any SQLArgument)] {
         [("id", id), ("name", name), ("command", JSON.strings(command).render()), ("hostname", hostname),
@@ -34,7 +41,9 @@ extension ContainerRecord: SQLKeyedRecord {
          ("finishedAt", finishedAt), ("bootId", bootId), ("pod", pod), ("isInfra", isInfra),
          ("aliases", JSON.strings(aliases).render())] + [("labels", JSON.strings(labels.entries).render()),
          ("extraHosts", JSON.strings(extraHosts).render()), ("dns", JSON.strings(dns).render()),
-         ("sandbox", sandbox.stored)]
+         ("sandbox", sandbox.stored)] + [("restartPolicy", restartPolicy.description), ("restartCount", restartCount),
+         ("restarting", restarting), ("tty", tty), ("openStdin", openStdin),
+         ("published", JSON.strings(published.map(\.stored)).render()), ("connected", JSON.strings(connected).render())]
     }
 }
 
@@ -213,7 +222,18 @@ public final class Store: @unchecked Sendable {
         """
         ALTER TABLE containers ADD COLUMN sandbox TEXT NOT NULL DEFAULT '{}';
         """,
-        // 5 (issue 16): the MTU of a network's container interfaces (a cluster node's vxlan: 1450).
+        // 5 (issue 14 §3): start, restart policies; the published ports, connected networks and
+        // stdio kept for `start`.
+        """
+        ALTER TABLE containers ADD COLUMN restartPolicy TEXT NOT NULL DEFAULT 'no';
+        ALTER TABLE containers ADD COLUMN restartCount INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE containers ADD COLUMN restarting BOOLEAN NOT NULL DEFAULT 0;
+        ALTER TABLE containers ADD COLUMN tty BOOLEAN NOT NULL DEFAULT 0;
+        ALTER TABLE containers ADD COLUMN openStdin BOOLEAN NOT NULL DEFAULT 0;
+        ALTER TABLE containers ADD COLUMN published TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE containers ADD COLUMN connected TEXT NOT NULL DEFAULT '[]';
+        """,
+        // 6 (issue 16): the MTU of a network's container interfaces (a cluster node's vxlan: 1450).
         """
         ALTER TABLE networks ADD COLUMN mtu INTEGER NOT NULL DEFAULT 0;
         """,

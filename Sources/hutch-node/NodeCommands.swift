@@ -19,7 +19,7 @@ enum NodeCLI {
         subcommands: [NodeJoin.command, NodeList.command, NodeInspect.command, NodeLeave.command, NodeAgent.command])
 
     static func runtime(_ a: CLIValues) throws -> Runtime {
-        try Runtime.open(root: a.value(root), firewall: a.value(firewall))
+        try Runtime.fromCommandLine(root: a.value(root), firewall: a.value(firewall))
     }
 }
 

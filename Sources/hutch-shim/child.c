@@ -99,8 +99,9 @@ void child_main(struct run_spec *s) {
     // 10. stdio. --tty: a pty of the container's own (docs/shim-protocol.md, "Terminals"): a
     //     devpts instance on /dev/pts, a pair from it sized like the caller's terminal, the
     //     master sent to the shim (which copies its traffic), the slave as 0/1/2. With --log,
-    //     stdin is /dev/null and stdout+stderr append to the log (both opened by the shim before
-    //     clone); otherwise the shim's 0/1/2 are inherited.
+    //     stdin is /dev/null and stdout and stderr are pipes whose read ends the shim copies
+    //     into the log (all made by the shim before clone); otherwise the shim's 0/1/2 are
+    //     inherited.
     if (s->tty) {
         int err = pty_mount_devpts();
         if (err) child_fail("mount-devpts", err, "/dev/pts", true);
@@ -112,9 +113,12 @@ void child_main(struct run_spec *s) {
         close(s->tty_sock);
         if ((err = pty_stdio(slave))) child_fail("stdio", err, "the terminal", true);
     } else if (s->log_fd >= 0) {
-        if (dup2(s->devnull_fd, 0) < 0 || dup2(s->log_fd, 1) < 0 || dup2(s->log_fd, 2) < 0)
+        // stdout and stderr are two pipes the shim reads, so that the log keeps them apart.
+        if (dup2(s->devnull_fd, 0) < 0 || dup2(s->out_wr, 1) < 0 || dup2(s->err_wr, 2) < 0)
             child_fail("stdio", errno, s->log, true);
         close(s->devnull_fd);
+        close(s->out_wr);
+        close(s->err_wr);
         close(s->log_fd);
     }
 

@@ -25,6 +25,9 @@ struct bind {
     const char *spec; // the original SRC:DST, for error messages
 };
 
+// `--restart`: what the monitor does when the container's command exits (Docker's policies).
+enum restart_policy { RESTART_NO, RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_UNLESS_STOPPED };
+
 // Everything `hutch-shim run` was asked for (main.c), plus what the shim prepared before clone
 // (spawn.c). Declared here, with its lowest reader.
 struct run_spec {
@@ -48,9 +51,15 @@ struct run_spec {
     struct seccomp_plan seccomp;  // --seccomp FILE
     const char **cgroups;         // --cgroup DIR: the shim moves the child in before it runs
     int ncgroups;
+    enum restart_policy restart;  // --restart POLICY[:MAX]
+    int restart_max;              // on-failure's maximum retry count; 0: no maximum
+    const char *stop_file;        // --stop-file PATH: once it exists, no more restarts
+    char **restart_cmd;           // --restart-cmd ARG...: NULL-terminated, 2 free slots at the end
+    int nrestart_cmd;
 
     // Prepared by the shim before clone.
     int log_fd;     // --log opened O_APPEND|O_CREAT, or -1
+    int out_wr, err_wr; // with --log and no --tty: the write ends of the stdout and stderr pipes
     int devnull_fd; // stdin with --log: /dev/null, or the read end of the --open-stdin pipe; or -1
     int sync_rd;    // the child waits for one byte here (the shim relays the CLI's `G`)
     int sync_wr;

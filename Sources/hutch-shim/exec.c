@@ -110,7 +110,7 @@ void exec_in_container(struct exec_spec *s) {
     if (master < 0) exit(monitor_wait(child, &forward));
     close(slave);
     if (isatty(0)) term_raw(0);
-    int code = monitor_wait_tty(child, &forward, master, 0, 1);
+    int code = monitor_wait_tty(child, &forward, master, 0, 1, false);
     term_restore();
     exit(code);
 }

@@ -9,7 +9,7 @@
 //   spawn.c    -> child.c, monitor.c, tty.c, caps.c, proc.c
 //   exec.c     -> monitor.c, tty.c, caps.c, proc.c
 //   child.c    -> init.c, tty.c, caps.c, proc.c
-//   monitor.c  -> tty.c, proc.c
+//   monitor.c  -> tty.c, logfmt.c, proc.c
 //   init.c, tty.c, caps.c, linger.c -> proc.c
 //   proc.c     -> libc only: failure reports, fd hygiene, signal reset, exec, clone, exit codes
 //
@@ -38,7 +38,8 @@ static const char usage_text[] =
     "                      [--tty] [--open-stdin] [--read-only] [--rootfs DIR [--rootfs-overlay DIR]]\n"
     "                      [--tmpfs PATH[:OPTS]]... [--volume SRC:DST:ro|rw]... [--mask PATH]...\n"
     "                      [--readonly-path PATH]... [--user UID:GID] [--groups GID,...]\n"
-    "                      [--seccomp FILE] [--cgroup DIR]... [-- CMD ARG...]\n"
+    "                      [--seccomp FILE] [--cgroup DIR]... [--restart POLICY[:MAX]]\n"
+    "                      [--stop-file PATH] [--restart-cmd ARG]... [-- CMD ARG...]\n"
     "       hutch-shim exec --pid PID [--env K=V]... [--workdir DIR] [--caps HEX]\n"
     "                      [--no-new-privs] [--tty] [--user UID:GID] [--groups GID,...]\n"
     "                      [--seccomp FILE] [--cgroup DIR]... -- CMD ARG...\n"
@@ -137,6 +138,25 @@ static uint64_t caps_arg(const char *v) {
     return mask;
 }
 
+// `no`, `always`, `unless-stopped` or `on-failure[:MAX]` (Docker's --restart).
+static void parse_restart(struct run_spec *s, const char *v) {
+    const char *colon = strchr(v, ':');
+    size_t len = colon ? (size_t)(colon - v) : strlen(v);
+    if (len == 2 && strncmp(v, "no", 2) == 0) s->restart = RESTART_NO;
+    else if (len == 6 && strncmp(v, "always", 6) == 0) s->restart = RESTART_ALWAYS;
+    else if (len == 14 && strncmp(v, "unless-stopped", 14) == 0) s->restart = RESTART_UNLESS_STOPPED;
+    else if (len == 10 && strncmp(v, "on-failure", 10) == 0) s->restart = RESTART_ON_FAILURE;
+    else shim_fatal("invalid --restart \"%s\": use no, always, unless-stopped or on-failure[:MAX]", v);
+    if (colon) {
+        char *end;
+        errno = 0;
+        long n = strtol(colon + 1, &end, 10);
+        if (s->restart != RESTART_ON_FAILURE || errno || *end || colon[1] == '\0' || n < 0 || n > 1000000)
+            shim_fatal("invalid --restart \"%s\": only on-failure takes a maximum retry count (a number)", v);
+        s->restart_max = (int)n;
+    }
+}
+
 // Copies what is left of argv (the command) into a NULL-terminated array.
 static char **rest(struct args *a) {
     int n = a->argc - a->i;
@@ -159,14 +179,16 @@ static int parse_run(int argc, char **argv) {
     s->mounts.masked = calloc((size_t)argc, sizeof *s->mounts.masked);
     s->mounts.ro_paths = calloc((size_t)argc, sizeof *s->mounts.ro_paths);
     s->cgroups = calloc((size_t)argc, sizeof *s->cgroups);
-    if (!s->binds || !s->env || !s->exit_cmd || !s->mounts.entries || !s->mounts.masked || !s->mounts.ro_paths || !s->cgroups)
+    s->restart_cmd = calloc((size_t)argc + 3, sizeof *s->restart_cmd); // + EVENT VALUE NULL
+    if (!s->binds || !s->env || !s->exit_cmd || !s->mounts.entries || !s->mounts.masked || !s->mounts.ro_paths || !s->cgroups
+        || !s->restart_cmd)
         shim_fatal("out of memory");
     int nenv = 0, nexit = 0;
     s->net = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWNET, .step = "setns-net" };
     s->uts = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWUTS, .step = "setns-uts" };
     s->ipc = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWIPC, .step = "setns-ipc" };
     s->workdir = "/";
-    s->log_fd = s->devnull_fd = s->sync_rd = s->sync_wr = s->tty_sock = -1;
+    s->log_fd = s->devnull_fd = s->sync_rd = s->sync_wr = s->tty_sock = s->out_wr = s->err_wr = -1;
 
     struct args a = { .argc = argc, .argv = argv, .i = 0 };
     while (next_option(&a)) {
@@ -199,6 +221,9 @@ static int parse_run(int argc, char **argv) {
         else if (is(&a, "--groups")) parse_groups(&s->user, value(&a));
         else if (is(&a, "--seccomp")) s->seccomp.file = value(&a);
         else if (is(&a, "--cgroup")) s->cgroups[s->ncgroups++] = abs_path(value(&a), "--cgroup");
+        else if (is(&a, "--restart")) parse_restart(s, value(&a));
+        else if (is(&a, "--stop-file")) s->stop_file = abs_path(value(&a), "--stop-file");
+        else if (is(&a, "--restart-cmd")) s->restart_cmd[s->nrestart_cmd++] = (char *)value(&a);
         else shim_fatal("run: unknown option %s", a.name);
     }
     s->argv = rest(&a);
@@ -207,6 +232,7 @@ static int parse_run(int argc, char **argv) {
     if (s->pause && s->argv[0]) shim_fatal("--pause takes no command");
     if (s->pause && s->tty) shim_fatal("--tty and --pause exclude each other");
     if (!s->pause && !s->argv[0]) shim_fatal("run: missing command (or --pause)");
+    if (s->restart != RESTART_NO && s->pause) shim_fatal("--restart and --pause exclude each other");
     if (s->hostname && s->uts.mode != NS_NEW) shim_fatal("--hostname needs a new UTS namespace (--uts new)");
     if (s->hostname && (s->hostname[0] == '\0' || strlen(s->hostname) > 64))
         shim_fatal("invalid --hostname \"%s\": 1 to 64 characters", s->hostname);

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include "monitor.h"
 #include "tty.h"
+#include "logfmt.h"
 #include "proc.h"
 
 // The signals the shim passes on to the child (docs/shim-protocol.md).
@@ -94,6 +95,15 @@ int run_and_wait(char **argv) {
     return status_to_code(status);
 }
 
+// The child's exit code if it has exited, -1 if not yet, 125 if waiting failed.
+static int try_reap(pid_t child) {
+    int status;
+    pid_t p = waitpid(child, &status, WNOHANG);
+    if (p == child) return status_to_code(status);
+    if (p < 0 && errno != EINTR) return EXIT_SHIM;
+    return -1;
+}
+
 // --- a child on a pty ---------------------------------------------------------------------------
 
 // How long output may pause after the child's exit before the copy ends anyway.
@@ -131,7 +141,7 @@ static void take_signals(int sfd, pid_t child, int master) {
     }
 }
 
-int monitor_wait_tty(pid_t child, const sigset_t *forward, int master, int in, int out) {
+int monitor_wait_tty(pid_t child, const sigset_t *forward, int master, int in, int out, bool framed) {
     // The signals monitor_wait takes with sigwaitinfo arrive here through a signalfd, so one
     // poll waits for them and for both directions of traffic.
     sigset_t set = *forward;
@@ -150,13 +160,7 @@ int monitor_wait_tty(pid_t child, const sigset_t *forward, int master, int in, i
     bool master_open = true;
     int code = -1; // the child's exit code once it has exited
     for (;;) {
-        if (code < 0) {
-            int status;
-            pid_t p = waitpid(child, &status, WNOHANG);
-            if (p == child) code = status_to_code(status);
-            else if (p < 0 && errno != EINTR) code = EXIT_SHIM;
-            if (code >= 0) in = -1; // keystrokes typed from now on are the caller's shell's
-        }
+        if (code < 0 && (code = try_reap(child)) >= 0) in = -1; // keystrokes typed from now on are the caller's shell's
         if (code >= 0 && !master_open) break;
         bool pending = in_len > in_off;
         struct pollfd pf[3] = {
@@ -171,7 +175,10 @@ int monitor_wait_tty(pid_t child, const sigset_t *forward, int master, int in, i
         if (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t r = read(master, outbuf, sizeof outbuf);
             if (r > 0) {
-                if (out >= 0 && !write_out(out, outbuf, (size_t)r)) out = -1; // discard from now on
+                // A log takes the terminal's output as one stream, framed (logfmt.h).
+                bool ok = out < 0 || (framed ? log_chunk(out, "stdout", outbuf, (size_t)r) == 0
+                                             : write_out(out, outbuf, (size_t)r));
+                if (!ok) out = -1; // discard from now on
             } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
                 master_open = false; // EIO: every slave is closed and everything was read
             }
@@ -195,5 +202,57 @@ int monitor_wait_tty(pid_t child, const sigset_t *forward, int master, int in, i
     close(sfd);
     close(master);
     // Left the loop before the exit (poll failed): wait without copying.
+    return code >= 0 ? code : monitor_wait(child, forward);
+}
+
+// --- a child whose output goes to the log -------------------------------------------------------
+
+int monitor_wait_log(pid_t child, const sigset_t *forward, int out_rd, int err_rd, int log_fd) {
+    sigset_t set = *forward;
+    sigaddset(&set, SIGCHLD);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) {
+        // Without a signalfd the pipes cannot be polled with the signals: the child writes into
+        // them unread until it exits (its writes block once they are full).
+        int code = monitor_wait(child, forward);
+        close(out_rd);
+        close(err_rd);
+        return code;
+    }
+    int fds[2] = { out_rd, err_rd };
+    const char *names[2] = { "stdout", "stderr" };
+    char buf[16384];
+    int code = -1;
+    for (;;) {
+        if (code < 0) code = try_reap(child);
+        if (code >= 0 && fds[0] < 0 && fds[1] < 0) break;
+        struct pollfd pf[3] = {
+            { .fd = sfd, .events = POLLIN },
+            { .fd = fds[0], .events = POLLIN },
+            { .fd = fds[1], .events = POLLIN },
+        };
+        // After the exit, what is left in the pipes is read; a process that escaped the pid
+        // namespace's end cannot keep the monitor (DRAIN_MS without output ends the copy).
+        int n = poll(pf, 3, code >= 0 ? DRAIN_MS : -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        if (pf[0].revents) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+                if ((int)si.ssi_signo != SIGCHLD) kill(child, (int)si.ssi_signo);
+        }
+        for (int i = 0; i < 2; i++) {
+            if (!(pf[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            ssize_t r = read(fds[i], buf, sizeof buf);
+            if (r > 0) {
+                if (log_fd >= 0 && log_chunk(log_fd, names[i], buf, (size_t)r) < 0) log_fd = -1; // full disk: discard
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                close(fds[i]);
+                fds[i] = -1;
+            }
+        }
+    }
+    close(sfd);
+    for (int i = 0; i < 2; i++) if (fds[i] >= 0) close(fds[i]);
     return code >= 0 ? code : monitor_wait(child, forward);
 }

@@ -21,7 +21,14 @@ int monitor_wait(pid_t child, const sigset_t *forward);
 // left behind in the background may keep the slave open for ever). SIGWINCH is not forwarded
 // but applied: the caller's window size is set on the master, and the kernel signals the pty's
 // foreground process group. Closes master; uses no heap.
-int monitor_wait_tty(pid_t child, const sigset_t *forward, int master, int in, int out);
+// `framed`: `out` is the container's log, written in entries (logfmt.h) as one stream, stdout.
+int monitor_wait_tty(pid_t child, const sigset_t *forward, int master, int in, int out, bool framed);
+
+// monitor_wait for a child whose stdout and stderr are the write ends of two pipes: copies what
+// comes out of each read end into the log (`log_fd`, framed with its stream's name: logfmt.h)
+// until the child has exited and both pipes are drained (EOF, or no output for 100 ms after the
+// exit). Closes out_rd and err_rd; uses no heap.
+int monitor_wait_log(pid_t child, const sigset_t *forward, int out_rd, int err_rd, int log_fd);
 
 // `CODE\n` into PATH.tmp, then rename to PATH: readers see the whole file or none.
 void write_exit_file(const char *path, int code);

@@ -9,7 +9,8 @@ enum Hutch {
         CLICommand("hutch", abstract: "Run commands in fresh Linux namespaces, networked the way Docker does it.",
                 subcommands: [Run.command, PS.command, Inspect.command, Logs.command, Exec.command, Stop.command, Kill.command,
                               Wait.command, Remove.command, Port.command, GC.command, Pod.command, Network.command,
-                              Container.command, Rename.command, Cleanup.command, NodeForward.command]),
+                              Container.command, Rename.command, Start.command, Restart.command, Cleanup.command, ShimEvent.command,
+                              NodeForward.command]),
         globals: [Global.root, Global.firewall],
         version: HutchVersion.string)
 }
@@ -20,7 +21,7 @@ enum Global {
     static let firewall = CLIOption.value("--firewall", "Firewall backend: nftables or iptables (or $HUTCH_FIREWALL).", as: "backend")
 
     static func runtime(_ a: CLIValues) throws -> Runtime {
-        let rt = try Runtime.open(root: a.value(root), firewall: a.value(firewall))
+        let rt = try Runtime.fromCommandLine(root: a.value(root), firewall: a.value(firewall))
         rt.reviveNodeAgent()
         return rt
     }

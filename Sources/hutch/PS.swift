@@ -35,7 +35,7 @@ enum PS {
             list = list.filter { c in
                 let p = c.pod.flatMap { pods[$0] }
                 let ns = networks(c)
-                return filters.matches(.init(id: c.id, name: c.name, status: c.status.rawValue, labels: c.labels,
+                return filters.matches(.init(id: c.id, name: c.name, status: c.restarting && c.status == .running ? "restarting" : c.status.rawValue, labels: c.labels,
                                              pods: p.map { [$0.name, $0.id] } ?? [],
                                              networks: ns + ns.compactMap { nets[$0]?.id }))
             }

@@ -30,6 +30,7 @@ enum Run {
     static let envFile = CLIOption.list("--env-file", "Read environment variables from a file (KEY=VALUE lines, KEY alone passes the caller's, # comments).", as: "file")
     static let addHost = CLIOption.list("--add-host", "Add a line to /etc/hosts (NAME:IP, or NAME:host-gateway).", as: "host:ip")
     static let dns = CLIOption.list("--dns", "Nameserver for /etc/resolv.conf (instead of the host's).", as: "ip")
+    static let restart = CLIOption.value("--restart", "Restart policy: no (default), on-failure[:MAX-RETRIES], always, unless-stopped (needs -d).", as: "policy")
     static let commandLine = CLIArgument("COMMAND", .command, "The command and its arguments.")
 
     static let command = CLICommand(
@@ -37,7 +38,7 @@ enum Run {
         discussion: "Example: hutch run --rm --name web -- python3 -m http.server 8000",
         options: [detach, interactive, tty, autoRemove, name, hostname, network, env, workdir, publish, pod, ip, networkAlias,
                   capAdd, capDrop, privileged, useInit, Labeling.label, Labeling.labelFile, expose, publishAll, replace,
-                  envFile, addHost, dns] + Sandboxing.options,
+                  envFile, addHost, dns, restart] + Sandboxing.options,
         arguments: [commandLine]
     ) { a in
         var o = RunOptions()
@@ -58,6 +59,7 @@ enum Run {
         o.aliases = a.list(networkAlias); o.command = a.all(commandLine)
         o.labels = try Labeling.labels(a)
         o.replace = a.flag(replace)
+        if let r = a.value(restart) { o.restart = try RestartPolicy(parsing: r) }
         o.exposed = try a.list(expose).flatMap { try ExposeSpec.parse($0) }
         o.publishAll = a.flag(publishAll)
         if o.publishAll { o.publish += ExposeSpec.publishAll(o.exposed, besides: o.publish) }

@@ -25,7 +25,7 @@ final class ClusterTests: XCTestCase {
 
     /// The gateway's int64 fields are strings, its int32 ones numbers: both read as Int64.
     func testGatewayNumbers() throws {
-        let j = try XCTUnwrap(JSONValue.parse(#" {"a": [1, -2, "x\"y", true], "id": "7587868", "TTL": 30} "#))
+        let j = try XCTUnwrap(JSON.parse(#" {"a": [1, -2, "x\"y", true], "id": "7587868", "TTL": 30} "#))
         XCTAssertEqual(j["a"]?.arrayValue.count, 4)
         XCTAssertEqual(j["a"]?.arrayValue[1].int64Value, -2)
         XCTAssertEqual(j["a"]?.arrayValue[2].stringValue, "x\"y")

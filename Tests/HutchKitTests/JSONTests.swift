@@ -51,4 +51,16 @@ final class JSONTests: XCTestCase {
         """)
         XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(text.utf8)))
     }
+
+    func testParsesDocumentsAndRoundTripsRenderedOnes() {
+        let v = JSON.object(["n": .int(-3), "s": .string("a\"b\u{1}"), "l": .array([.bool(false), .null, .object(["k": .array([])])])])
+        XCTAssertEqual(JSON.parse(v.render()), v)
+        XCTAssertEqual(JSON.parse(v.render(pretty: true)), v)
+        XCTAssertEqual(JSON.parse(" { \"a\" : [ 1 , \"x\" ] } ")?["a"]?.array, [.int(1), .string("x")])
+        // A surrogate pair must be adjacent: white space between its halves is not skipped.
+        XCTAssertNil(JSON.parse(#""\ud83d \udc07""#)?.string?.unicodeScalars.first(where: { $0.value == 0x1F407 }))
+        for bad in ["", "{", "{\"a\"}", "[1,]", "1.5", "tru", "{\"a\":1} x", String(repeating: "[", count: 100) + String(repeating: "]", count: 100)] {
+            XCTAssertNil(JSON.parse(bad), bad)
+        }
+    }
 }

@@ -122,7 +122,15 @@ final class RuntimeStepTests: XCTestCase {
     override func setUpWithError() throws {
         root = NSTemporaryDirectory() + "hutch-steps-" + Sys.randomID().prefix(8)
     }
-    override func tearDown() { shims.reapAll(); Sys.removeTree(root) }
+    override func tearDown() {
+        shims.reapAll()
+        // The real cgroups its containers were given (Cgroups.create runs as root): a test's
+        // leftovers would be another test's "vanished container" in gc's report.
+        if let store = try? Store(root: root), let cs = try? store.containers() {
+            for c in cs { _ = Cgroups.remove(c.sandbox.cgroups) }
+        }
+        Sys.removeTree(root)
+    }
 
     /// `kind` nil: the backend recorded in the store (as without --firewall).
     func runtime(_ kind: FirewallKind? = nil) throws -> Runtime {

@@ -757,6 +757,22 @@ BAD_INPUTS = [
     (["node", "leave"], ["not a cluster node"]),
     (["node", "inspect"], ["not a cluster node"]),
     (["node", "ls"], ["--etcd"]),
+    # issue 14 §3: start, restart, --restart, logs options
+    (["run", "-d", "--restart", "foo", "--", "true"], ["--restart", "foo"]),
+    (["run", "-d", "--restart", "on-failure:x", "--", "true"], ["--restart", "on-failure:x"]),
+    (["run", "-d", "--restart", "on-failure:-1", "--", "true"], ["--restart", "on-failure:-1"]),
+    (["run", "-d", "--restart", "always:3", "--", "true"], ["--restart", "on-failure"]),
+    (["run", "-d", "--rm", "--restart", "always", "--", "true"], ["--restart", "--rm"]),
+    (["run", "--restart", "always", "--", "true"], ["--restart", "-d"]),
+    (["start", "nosuch-hutch"], ["nosuch-hutch"]),
+    (["start", "-a", "r1", "x1"], ["start -a"]),
+    (["restart", "-t", "x", "r1"], ["--time"]),
+    (["restart", "nosuch-hutch"], ["nosuch-hutch"]),
+    (["logs", "--tail", "abc", "r1"], ["--tail", "abc"]),
+    (["logs", "--tail", "-3", "r1"], ["--tail", "-3"]),
+    (["logs", "--since", "yesterday", "r1"], ["--since", "yesterday"]),
+    (["logs", "--until", "2026-13-01", "r1"], ["--until", "2026-13-01"]),
+    (["logs", "--since", "10x", "r1"], ["--since", "10x"]),
 ]
 
 

@@ -1,17 +1,72 @@
 """logs, logs -f, exec."""
 import os
+import re
 
 from harness import ns_inode, parts, pids_with_ns, wait_until
 
 
 def test_logs_stdout_and_stderr(h):
-    h.run_d("--name", "l", "--", "sh", "-c", "echo out1; echo err1 >&2; echo out2")
+    h.run_d("--name", "l", "--", "sh", "-c", "echo out1; echo err1 >&2; echo out2; printf no-newline >&2")
     h.hutch("wait", "l")
     r = h.hutch("logs", "l")
-    both = r.out + r.err
-    for word in ("out1", "err1", "out2"):
-        assert word in both, r
-    assert r.out.index("out1") < r.out.index("out2")
+    # each stream to its own (Docker): the container's stdout on stdout, its stderr on stderr
+    assert r.out == "out1\nout2\n", r
+    assert r.err == "err1\nno-newline", r
+
+
+def test_logs_of_a_tty_container_are_one_stream(h):
+    h.run_d("-t", "--name", "t", "--", "sh", "-c", "echo out; echo err >&2")
+    h.hutch("wait", "t")
+    r = h.hutch("logs", "t")
+    assert r.out == "out\r\nerr\r\n" and r.err == "", r
+
+
+def test_logs_tail(h):
+    h.run_d("--name", "s", "--", "sh", "-c", "seq 1 10; echo e >&2")
+    h.hutch("wait", "s")
+    r = h.hutch("logs", "--tail", "3", "s")
+    assert (r.out, r.err) == ("9\n10\n", "e\n"), r
+    assert h.hutch("logs", "-n", "1", "s").out == ""
+    assert h.hutch("logs", "--tail", "0", "s").out == ""
+    assert h.hutch("logs", "--tail", "all", "s").out == "".join(f"{i}\n" for i in range(1, 11))
+
+
+TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"
+
+
+def stepped(h, name, lines):
+    """A container that writes `lines` one at a time, each once the test has seen the one before
+    in its log (so each has its own time stamp)."""
+    script = "; ".join(f"echo {w}; while [ ! -e {h.tmp}/{name}{i} ]; do sleep 0.05; done" for i, w in enumerate(lines))
+    h.run_d("--name", name, "--", "sh", "-c", script)
+    for i, w in enumerate(lines):
+        wait_until(lambda: h.hutch("logs", name).out.endswith(f"{w}\n"), desc=f"line {w}")
+        open(f"{h.tmp}/{name}{i}", "w").close()
+    h.hutch("wait", name)
+
+
+def test_logs_timestamps_since_until(h):
+    stepped(h, "ts", ["one", "two", "three"])
+    r = h.hutch("logs", "-t", "ts")
+    stamps = []
+    for line, word in zip(r.out.splitlines(), ["one", "two", "three"]):
+        m = re.fullmatch(f"({TS}) {word}", line)
+        assert m, r.out
+        stamps.append(m.group(1))
+    assert stamps == sorted(stamps) and len(set(stamps)) == 3
+    assert h.hutch("logs", "--since", stamps[1], "ts").out == "two\nthree\n"
+    assert h.hutch("logs", "--until", stamps[1], "ts").out == "one\ntwo\n"
+    assert h.hutch("logs", "--since", stamps[1], "--until", stamps[1], "ts").out == "two\n"
+    # durations before now and Unix seconds
+    assert h.hutch("logs", "--since", "10m", "ts").out == "one\ntwo\nthree\n"
+    assert h.hutch("logs", "--until", "10m", "ts").out == ""
+    assert h.hutch("logs", "--since", "4102444800", "ts").out == ""  # 2100-01-01
+    assert h.hutch("logs", "--since", "1000000000.5", "--tail", "1", "ts").out == "three\n"
+    # -t on stderr too
+    h.run_d("--name", "e", "--", "sh", "-c", "echo bad >&2")
+    h.hutch("wait", "e")
+    r = h.hutch("logs", "--timestamps", "e")
+    assert r.out == "" and re.fullmatch(f"{TS} bad\n", r.err), r
 
 
 def test_logs_of_running_container(h):

@@ -8,6 +8,7 @@ The binary: $HUTCH_SHIM, else .build/debug/hutch-shim in the repository.
 """
 import fcntl
 import os
+import re
 import select
 import signal
 import subprocess
@@ -456,14 +457,33 @@ def test_pause_exits_0_on_sigterm():
 
 # --- stdio, exit file, exit command, the go pipe ------------------------------------------------
 
+LOG_LINE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (stdout|stderr) ([FP]) (.*)")
+
+
+def log_entries(log):
+    """The log's entries as (stream, tag, text); every line must be framed (CRI's format)."""
+    out = []
+    for line in log.read_text().splitlines():
+        m = LOG_LINE.fullmatch(line)
+        assert m, f"not a framed log line: {line!r}"
+        out.append(m.group(2, 3, 4))
+    return out
+
+
 def test_log_captures_stdout_and_stderr(tmp_path):
     log = tmp_path / "log"
     code, report, out, err = sh("echo out; echo err >&2; cat", "--log", str(log))
     assert (code, report, out, err) == (0, "", "", "")
-    assert log.read_text() == "out\nerr\n"
+    assert sorted(log_entries(log)) == [("stderr", "F", "err"), ("stdout", "F", "out")]
     assert oct(log.stat().st_mode & 0o777) == oct(0o640)
     sh("echo again", "--log", str(log))
-    assert log.read_text() == "out\nerr\nagain\n"
+    assert log_entries(log)[-1] == ("stdout", "F", "again")
+    # a line without its newline is a P(artial) entry; a line is never split by the other stream
+    sh("printf 'a b'; printf ' c\\nd'; echo x >&2", "--log", str(log))
+    tail = log_entries(log)[3:]
+    assert [e for e in tail if e[0] == "stdout"][-1] == ("stdout", "P", "d"), tail
+    assert "".join(e[2] + ("\n" if e[1] == "F" else "") for e in tail if e[0] == "stdout") == "a b c\nd"
+    assert [e for e in tail if e[0] == "stderr"] == [("stderr", "F", "x")]
 
 
 def test_exit_file(tmp_path):
