@@ -76,7 +76,10 @@ enum NodeList {
 }
 
 enum NodeInspect {
-    static let command = CLICommand("inspect", abstract: "Print this node's settings as JSON.") { a in
+    static let format = CLIOption.value("-f, --format", "json, or a Go-style template ('{{.Subnet}}', '{{.AgentPid}}').", as: "format")
+
+    static let command = CLICommand("inspect", abstract: "Print this node's settings as JSON.", options: [format]) { a in
+        let f = try OutputFormat(a.value(format), list: false)
         let rt = try NodeCLI.runtime(a)
         let s = try ClusterNode(rt).requireSettings()
         let pid = Runtime.liveAgent(try rt.nodeRecords().agent) ?? 0
@@ -87,6 +90,7 @@ enum NodeInspect {
             "LeaseTTL": .int(Int64(s.leaseTTL)), "Lease": .string(String(s.lease)),
             "Gateway": .string(s.subnet.firstHost.description),
         ])
+        if case .template(let t, _) = f { print(try t.render(o, what: "node \(s.name)")); return }
         print(JSON.array([o]).render(pretty: true))
     }
 }

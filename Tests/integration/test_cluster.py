@@ -229,6 +229,7 @@ def test_join_ls_inspect_leave(cluster):
     assert info["Name"] == "n1" and info["Subnet"] == "10.244.1.0/24" and info["Backend"] == "vxlan", info
     assert info["NodeIP"] == "192.0.2.1" and info["Etcd"] == ETCD and info["MTU"] == 1450, info
     assert info["AgentPid"] > 0 and harness.proc_starttime(info["AgentPid"]) is not None, info
+    assert n1.hutch("node", "inspect", "-f", "{{.Subnet}} {{.Backend}}").out == "10.244.1.0/24 vxlan\n"
     # ls: both nodes, this one marked
     ls = n1.hutch("node", "ls").out.splitlines()
     assert ls[0].split() == ["NAME", "SUBNET", "BACKEND", "NODE", "IP", "STATUS"], ls
