@@ -103,10 +103,10 @@ public struct ClusterNode {
                 throw HutchError("the cluster network \(config.network) overlaps this node's network \(underlay.onLink): pick another --cluster-cidr")
             }
             // 2. The subnet lease.
-            let (subnet, lease, others) = try takeSubnet(o, config, keys, etcd, underlay.onLink, undo: &undo)
+            let (subnet, lease, ttl, others) = try takeSubnet(o, config, keys, etcd, underlay.onLink, undo: &undo)
             let mtu = try Overlay.podMTU(backend: config.backend, nodeIP: o.nodeIP)
             let s = NodeSettings(name: o.name, etcd: etcd.endpoint, prefix: keys.prefix, backend: config.backend,
-                                 clusterCIDR: config.network, subnet: subnet, nodeIP: o.nodeIP, leaseTTL: o.leaseTTL,
+                                 clusterCIDR: config.network, subnet: subnet, nodeIP: o.nodeIP, leaseTTL: ttl,
                                  lease: lease, mtu: mtu)
             // 3. The default network moves onto the node's subnet (refused while containers use it).
             try rt.moveDefaultNetwork(to: subnet, mtu: mtu)
@@ -131,9 +131,9 @@ public struct ClusterNode {
     }
 
     /// Leases a free subnet (or, on a rejoin under the same name and node IP while the old lease
-    /// lives, the one it had). Returns the subnet, the lease, and the other nodes.
+    /// lives, the one it had). Returns the subnet, the lease, its TTL, and the other nodes.
     func takeSubnet(_ o: JoinOptions, _ config: ClusterConfig, _ keys: ClusterKeys, _ etcd: EtcdClient, _ onLink: CIDRv4,
-                    undo: inout [(String, () throws -> Void)]) throws -> (CIDRv4, Int64, [SubnetRecord]) {
+                    undo: inout [(String, () throws -> Void)]) throws -> (CIDRv4, Int64, Int, [SubnetRecord]) {
         func records() throws -> [(KeyValue, SubnetRecord)] {
             try etcd.list(keys.subnets).kvs.compactMap { kv in
                 keys.subnet(ofKey: kv.key).flatMap { SubnetRecord(subnet: $0, json: kv.value) }.map { (kv, $0) }
@@ -149,7 +149,7 @@ public struct ClusterNode {
                 throw HutchError("node name \(o.name) is taken by the node at \(mine.publicIP) (\(mine.subnet)): pick another --name")
             }
             // A rejoin while the old lease lives: the same subnet, the same lease.
-            if kv.lease != 0, try etcd.keepAlive(kv.lease) > 0 {
+            if kv.lease != 0, case let ttl = try etcd.keepAlive(kv.lease), ttl > 0 {
                 let others = current.map(\.1).filter { $0.subnet != mine.subnet }
                 try checkOnLink(others)
                 var rec = mine
@@ -157,7 +157,8 @@ public struct ClusterNode {
                 rec.vtepMAC = config.backend == .vxlan ? SubnetRecord.vtepMAC(for: mine.subnet) : nil
                 if try etcd.putIfLease(kv.key, rec.json, lease: kv.lease) {
                     undo.append(("revoke lease \(kv.lease)", { try etcd.revoke(kv.lease) }))
-                    return (mine.subnet, kv.lease, others)
+                    // The lease keeps the TTL it was granted with (renewed every TTL/3).
+                    return (mine.subnet, kv.lease, Int(ttl), others)
                 }
                 current = try records()
             }
@@ -177,7 +178,7 @@ public struct ClusterNode {
                                    vtepMAC: config.backend == .vxlan ? SubnetRecord.vtepMAC(for: s) : nil)
             let next = config.after(s).map { [(keys.cursor, $0.description)] } ?? []
             if try etcd.createIfAbsent(keys.subnet(s), rec.json, lease: lease, alsoPut: next).created {
-                return (s, lease, current.map(\.1))
+                return (s, lease, o.leaseTTL, current.map(\.1))
             }
             current = try records()
         }

@@ -422,10 +422,10 @@ def test_rejoin_while_the_lease_lives_gets_the_subnet_back(cluster):
     c = cluster(n=2)
     n1, n2 = c.nodes
     n1.join()
-    n2.join()
+    n2.join("--lease-ttl", "8")
     lease = n2.inspect()["Lease"]
     # n2 is reinstalled: its agent dies, its links, rules and state root are gone; its lease
-    # (TTL 30 s) still lives in etcd.
+    # (TTL 8 s) still lives in etcd.
     os.kill(n2.agent_pid(), signal.SIGKILL)
     n2.host.sh("ip link del hutch.1 && ip link del hutch0 && nft delete table ip hutch")
     shutil.rmtree(n2.host.root)
@@ -433,7 +433,8 @@ def test_rejoin_while_the_lease_lives_gets_the_subnet_back(cluster):
     out = n2.join().out
     assert "10.244.2.0/24" in out, out
     info = n2.inspect()
-    assert info["Subnet"] == "10.244.2.0/24" and info["Lease"] == lease, info
+    # the same subnet and lease, renewed at the lease's own TTL (not the default 30 s asked now)
+    assert info["Subnet"] == "10.244.2.0/24" and info["Lease"] == lease and info["LeaseTTL"] == 8, info
     assert n1.has_route("10.244.2.0/24")
     ip2 = n2.web()
     assert n1.curl_from_pod(ip2) is not None
