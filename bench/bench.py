@@ -18,9 +18,11 @@ samples as JSON to bench/results/bench-<time>[-quick].json.
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -71,6 +73,17 @@ def timed(argv, capture=False, timeout=CMD_TIMEOUT):
         err = (r.stderr or "").strip()
         raise Failed(f"rc={r.returncode}: {' '.join(argv)}: {err[-500:]}")
     return ms, r
+
+
+def timed_cpu(argv, timeout=CMD_TIMEOUT):
+    """Runs argv, returns (wall milliseconds, CPU milliseconds): the user + system time of it and
+    every descendant it waited for (a foreground `hutch run`: the shim and the container). CPU
+    time hardly moves when other work competes for the cores, where wall time does."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ms, _ = timed(argv, timeout=timeout)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    return ms, cpu
 
 
 def pct(xs, p):
@@ -245,6 +258,24 @@ def fmt(v, unit):
 
 # ---------------------------------------------------------------------------------------------
 # the measurements (run inside the throwaway host netns)
+
+def make_rootfs(path):
+    """A tiny root file system for --rootfs: the host's dash and the libraries it loads."""
+    for d in ("bin", "etc", "proc", "sys", "dev", "tmp"):
+        os.makedirs(os.path.join(path, d), exist_ok=True)
+    shutil.copy2("/usr/bin/dash", os.path.join(path, "bin/sh"))
+    with open(os.path.join(path, "bin/true"), "w") as f:
+        f.write("#!/bin/sh\nexit 0\n")
+    os.chmod(os.path.join(path, "bin/true"), 0o755)
+    for line in sh(["ldd", "/usr/bin/dash"]).stdout.splitlines():
+        for p in line.split():
+            if p.startswith("/"):
+                dst = os.path.join(path, p.lstrip("/"))
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copy(p, dst)
+    with open(os.path.join(path, "etc/passwd"), "w") as f:
+        f.write("root:x:0:0:root:/:/bin/sh\n")
+
 
 class Bench:
     def __init__(self, ctx):
@@ -715,6 +746,282 @@ class Bench:
                          extra=dict(n=len(got[name]), rounds_gbps=[round(g, 3) for g in got[name]], intervals_gbps=ivs))
         sh(self.hutch("rm", "-f", cid), check=False)
 
+    # -- services (issue 15) ----------------------------------------------------------------------
+
+    FAIR_GET = ("import sys, urllib.request\n"
+                "for _ in range(int(sys.argv[2])):\n"
+                "    print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().split()[0], flush=True)\n")
+    NAME_SRV = ("import http.server, sys\n"
+                "class H(http.server.BaseHTTPRequestHandler):\n"
+                "    protocol_version = 'HTTP/1.0'\n"
+                "    def do_GET(self):\n"
+                "        b = sys.argv[1].encode()\n"
+                "        self.send_response(200); self.send_header('Content-Length', str(len(b))); self.end_headers()\n"
+                "        self.wfile.write(b)\n"
+                "    def log_message(self, *a): pass\n"
+                "http.server.ThreadingHTTPServer(('0.0.0.0', 8000), H).serve_forever()\n")
+
+    def services(self):
+        """Service create and endpoint join/leave at 1 and at 1,000 services (each of the 999
+        fillers with 3 endpoints, so the maps hold ~60,000 slots), ClusterIP vs pod IP and NodePort
+        vs -p throughput (iperf3), and fairness over 3 endpoints."""
+        print("services", flush=True)
+        h = self.hutch
+        n = self.n(15, 5)
+        fillers_n = self.n(999, 99)
+        ids = []
+
+        def run_d(*args):
+            ms, r = timed(h("run", "-d", *args), capture=True)
+            ids.append(r.stdout.strip())
+            return ms, r.stdout.strip()
+
+        def scale_rows(k):
+            # create: a service (no endpoints) created, timed, then removed (untimed)
+            def create(i):
+                ms, _ = timed(h("service", "create", f"bc-{k}-{i}", "--selector", f"app=bc-{k}-{i}", "--port", "80"))
+                sh(h("service", "rm", f"bc-{k}-{i}"))
+                return ms
+            self.loop(f"service create, {k} service(s) there", create, n,
+                      baseline="service create, 1 service(s) there" if k > 1 else None,
+                      target="<= 1.3x" if k > 1 else None)
+            # join/leave: run -d of a container the target service selects, and its rm -f; the
+            # same without the label (the difference is the endpoint's cost)
+            join, leave, plain_run, plain_rm = [], [], [], []
+            for i in range(n + 2):
+                ms, cid = run_d("--label", "app=btarget", "--", "sleep", "600")
+                ms2, _ = timed(h("rm", "-f", cid))
+                ms3, cid3 = run_d("--", "sleep", "600")
+                ms4, _ = timed(h("rm", "-f", cid3))
+                if i >= 2:
+                    join.append(ms), leave.append(ms2), plain_run.append(ms3), plain_rm.append(ms4)
+            base = k > 1
+            self.res.add(f"endpoint join: run -d (selected), {k} service(s)", join,
+                         baseline="endpoint join: run -d (selected), 1 service(s)" if base else None,
+                         target="<= 1.3x" if base else None)
+            self.res.add(f"endpoint leave: rm -f (selected), {k} service(s)", leave,
+                         baseline="endpoint leave: rm -f (selected), 1 service(s)" if base else None,
+                         target="<= 1.3x" if base else None)
+            self.res.add(f"run -d (not selected), {k} service(s)", plain_run)
+            self.res.add(f"rm -f (not selected), {k} service(s)", plain_rm)
+            self.res.add(f"endpoint join+leave cost (selected - not), {k} service(s)",
+                         value=statistics.median(join) + statistics.median(leave)
+                         - statistics.median(plain_run) - statistics.median(plain_rm), unit="ms",
+                         note="difference of medians")
+
+        try:
+            sh(h("service", "create", "btarget", "--selector", "app=btarget", "--port", "80"))
+            scale_rows(1)
+            for j in range(3):
+                run_d("--label", "bench-fill=1", "--", "sleep", "600")
+            t0 = time.perf_counter()
+            for i in range(fillers_n):
+                sh(h("service", "create", f"bf-{i}", "--selector", "bench-fill=1", "--port", "80:8080"))
+            self.res.notes.append(f"{fillers_n} filler services with 3 endpoints each created in "
+                                  f"{time.perf_counter() - t0:.1f} s")
+            scale_rows(fillers_n + 1)
+            for i in range(fillers_n):
+                sh(h("service", "rm", f"bf-{i}"), check=False)
+            sh(h("service", "rm", "btarget"), check=False)
+        except (Failed, subprocess.TimeoutExpired) as e:
+            self.res.add("services scale rows", skipped=f"failed: {e}")
+        self.cleanup_containers()
+        self.services_fairness()
+        self.services_iperf()
+
+    def services_fairness(self):
+        h = self.hutch
+        try:
+            for name in ("f1", "f2", "f3"):
+                sh(h("run", "-d", "--name", name, "--label", "app=fair", "--", "/usr/bin/python3", "-c",
+                     self.NAME_SRV, name))
+            sh(h("service", "create", "fair", "--selector", "app=fair", "--port", "80:8000"))
+            vip = json.loads(sh(h("service", "inspect", "fair")).stdout)[0]["ClusterIP"]
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if sh(["curl", "-s", "--max-time", "1", f"http://{vip}/"], check=False).returncode == 0:
+                    break
+                time.sleep(0.2)
+            total = self.n(600, 150)
+            out = sh(["/usr/bin/python3", "-c", self.FAIR_GET, f"http://{vip}/", str(total)], timeout=300).stdout.split()
+            counts = {k: out.count(k) for k in ("f1", "f2", "f3")}
+            exp = total / 3
+            chi2 = sum((c - exp) ** 2 / exp for c in counts.values())
+            p = math.exp(-chi2 / 2)  # chi-square survival function, 2 degrees of freedom
+            self.res.add(f"fairness: {total} requests over 3 endpoints, chi-square p", value=p, unit="p",
+                         higher_is_better=True, target="> 0.001",
+                         note="counts " + "/".join(str(counts[k]) for k in ("f1", "f2", "f3")) + f", chi2 {chi2:.2f}",
+                         extra=dict(counts=counts, chi2=chi2))
+        except (Failed, subprocess.TimeoutExpired, ValueError, KeyError) as e:
+            self.res.add("fairness", skipped=f"failed: {e}")
+        sh(h("service", "rm", "fair"), check=False)
+        self.cleanup_containers()
+
+    def services_iperf(self):
+        h = self.hutch
+        if not shutil.which("iperf3"):
+            self.res.add("iperf3 service rows", skipped="iperf3 is not installed (make deps installs it)")
+            return
+        secs = 1 if self.quick else 3
+        rounds = 1 if self.quick else 3
+        try:
+            _, r = timed(h("run", "-d", "--label", "app=iperf", "-p", "15202:5201", "--", "iperf3", "-s"), capture=True)
+            cid = r.stdout.strip()
+            sh(h("service", "create", "iperf", "--selector", "app=iperf", "--port", "5201", "--type", "NodePort",
+                 "--node-port", "30201"))
+            vip = json.loads(sh(h("service", "inspect", "iperf")).stdout)[0]["ClusterIP"]
+            ip = json.loads(sh(h("inspect", cid)).stdout)[0]["NetworkSettings"]["IPAddress"]
+            _, r = timed(h("run", "-d", "--", "sleep", "600"), capture=True)
+            client = r.stdout.strip()
+        except (Failed, subprocess.TimeoutExpired) as e:
+            self.res.add("iperf3 service rows", skipped=f"failed to set up: {e}")
+            self.cleanup_containers()
+            return
+        time.sleep(0.5)
+
+        def measure(prefix, addr, port):
+            for attempt in range(3):
+                r = sh(prefix + ["iperf3", "-c", addr, "-p", str(port), "-t", str(secs), "-J", "--connect-timeout", "2000"],
+                       check=False, timeout=secs + 30)
+                try:
+                    d = json.loads(r.stdout)
+                except ValueError:
+                    d = {"error": (r.stderr or r.stdout).strip()[-300:]}
+                if r.returncode == 0 and "error" not in d:
+                    return d["end"]["sum_received"]["bits_per_second"] / 1e9
+                time.sleep(0.3)
+            raise Failed(f"iperf3 -c {addr} -p {port}: {d.get('error')}")
+
+        ctr = h("exec", client)
+        cases = [
+            ("container -> pod IP (direct)", ctr, ip, 5201, None),
+            ("container -> ClusterIP", ctr, vip, 5201, "container -> pod IP (direct)"),
+            ("outside -> 192.0.2.1:15202 (-p)", self.in_outside([]), HOST_OUT_IP, 15202, None),
+            ("outside -> 192.0.2.1:30201 (NodePort)", self.in_outside([]), HOST_OUT_IP, 30201,
+             "outside -> 192.0.2.1:15202 (-p)"),
+        ]
+        got, failed = {}, {}
+        for _ in range(rounds):
+            for name, prefix, addr, port, base in cases:
+                if name in failed:
+                    continue
+                try:
+                    got.setdefault(name, []).append(measure(prefix, addr, port))
+                except (Failed, subprocess.TimeoutExpired) as e:
+                    failed[name] = e
+        for name, prefix, addr, port, base in cases:
+            if name in failed:
+                self.res.add("iperf3 " + name, skipped=f"failed: {failed[name]}")
+                continue
+            self.res.add("iperf3 " + name, value=statistics.median(got[name]), unit="Gbit/s", higher_is_better=True,
+                         baseline=("iperf3 " + base) if base else None, target=">= 0.95x" if base else None,
+                         extra=dict(rounds_gbps=[round(g, 3) for g in got[name]]))
+        sh(h("service", "rm", "iperf"), check=False)
+        self.cleanup_containers()
+
+    # -- ingress (issue 17): nginx in front of a service -----------------------------------------
+
+    WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+    WRK_P99 = re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+    WRK_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+    WRK_NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+    WRK_TOTAL = re.compile(r"(\d+) requests in")
+
+    def wrk(self, url, secs, conns=16, extra=()):
+        """wrk from the host namespace: (requests/s, p99 ms, requests, failed requests)."""
+        r = sh(["wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--latency", *extra, url], check=False, timeout=secs + 30)
+        m = self.WRK_RPS.search(r.stdout)
+        if r.returncode != 0 or not m:
+            raise Failed(f"wrk {url}: {(r.stderr or r.stdout).strip()[-300:]}")
+        p = self.WRK_P99.search(r.stdout)
+        p99 = float(p.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p.group(2)] if p else None
+        errs = self.WRK_ERRORS.search(r.stdout)
+        non2xx = self.WRK_NON2XX.search(r.stdout)
+        failed = (sum(int(x) for x in errs.groups()) if errs else 0) + (int(non2xx.group(1)) if non2xx else 0)
+        return float(m.group(1)), p99, int(self.WRK_TOTAL.search(r.stdout).group(1)), failed
+
+    def ingress(self):
+        """Requests/s and p99 through the ingress vs straight to the service's endpoint (same
+        backend: an nginx answering 200 from memory, so the backend is not the bottleneck), and
+        requests lost while the ingress reloads 20 times under load."""
+        print("ingress: nginx in front of a service", flush=True)
+        if not shutil.which("wrk"):
+            self.res.add("ingress rows", skipped="wrk is not installed (make deps installs it)")
+            return
+        if not os.path.exists("/usr/sbin/nginx"):
+            self.res.add("ingress rows", skipped="nginx is not installed (make deps installs nginx-light)")
+            return
+        secs = 2 if self.quick else 5
+        work = os.path.join(os.path.dirname(self.root), "ingress-backend")
+        os.makedirs(os.path.join(work, "tmp"), exist_ok=True)
+        with open(os.path.join(work, "backend.conf"), "w") as f:
+            f.write("daemon off; worker_processes 1; pid backend.pid; error_log stderr;\n"
+                    "events { worker_connections 1024; }\n"
+                    "http { access_log off; client_body_temp_path tmp; proxy_temp_path tmp; fastcgi_temp_path tmp;"
+                    " uwsgi_temp_path tmp; scgi_temp_path tmp;\n"
+                    "  server { listen 8000; location / { return 200 \"ok\\n\"; } } }\n")
+        try:
+            r = sh(self.hutch("run", "-d", "--name", "bench-backend", "-l", "app=bench-backend", "--",
+                              "/usr/sbin/nginx", "-p", work + "/", "-c", "backend.conf", "-e", "stderr"), check=False)
+            if r.returncode != 0:
+                raise Failed(f"backend: {r.stderr.strip()}")
+            ip = json.loads(sh(self.hutch("inspect", "bench-backend")).stdout)[0]["NetworkSettings"]["IPAddress"]
+            for args in (["service", "create", "bench", "--selector", "app=bench-backend", "--port", "80:8000"],
+                         ["ingress", "create", "bench", "-p", "18180:80", "--rule", "/*=bench:80"]):
+                r = sh(self.hutch(*args), check=False)
+                if r.returncode != 0:
+                    raise Failed(f"hutch {' '.join(args)}: {r.stderr.strip()}")
+            deadline = time.time() + 10
+            while sh(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:18180/"],
+                     check=False).stdout != "200":
+                if time.time() > deadline:
+                    raise Failed("the ingress did not answer 200 within 10 s")
+                time.sleep(0.1)
+            direct, through = f"http://{ip}:8000/", "http://127.0.0.1:18180/"
+            rounds = 1 if self.quick else 3
+            got = {"direct": [], "ingress": []}
+            for _ in range(rounds):
+                got["direct"].append(self.wrk(direct, secs))
+                got["ingress"].append(self.wrk(through, secs))
+            for key, name, base in [("direct", "ingress: wrk straight to the endpoint (requests/s)", None),
+                                    ("ingress", "ingress: wrk through the ingress (requests/s)",
+                                     "ingress: wrk straight to the endpoint (requests/s)")]:
+                rows = got[key]
+                self.res.add(name, value=statistics.median(x[0] for x in rows), unit="/s", higher_is_better=True,
+                             baseline=base, extra=dict(n=len(rows), rounds=[x[0] for x in rows],
+                                                       failed=sum(x[3] for x in rows)))
+                p99s = [x[1] for x in rows if x[1] is not None]
+                if p99s:
+                    self.res.add(name.replace("(requests/s)", "(p99 latency)"), value=statistics.median(p99s),
+                                 baseline=base.replace("(requests/s)", "(p99 latency)") if base else None,
+                                 extra=dict(n=len(p99s), rounds=p99s))
+            # 20 reloads under load: wrk runs while `ingress update` alternates two rule sets.
+            n_reloads = 20
+            times, failures = [], []
+            for mode, extra in [("keep-alive", ()), ("a connection per request", ("-H", "Connection: close"))]:
+                box = {}
+                t = threading.Thread(target=lambda: box.update(r=self.wrk(through, n_reloads // 2 + 4, extra=extra)))
+                t.start()
+                time.sleep(1)
+                for i in range(n_reloads):
+                    rules = ["--rule", "/*=bench:80"] + (["--rule", f"/r{i}*=bench:80"] if i % 2 else [])
+                    ms, r = timed(self.hutch("ingress", "update", "bench", *rules), capture=True)
+                    times.append(ms)
+                    time.sleep(0.4)
+                t.join()
+                rps, _, total, failed = box["r"]
+                failures.append(failed)
+                self.res.add(f"ingress: requests lost during {n_reloads} reloads under load ({mode})", value=failed,
+                             unit="requests", target="0", extra=dict(requests=total, requests_per_s=rps))
+            self.res.add("ingress: hutch ingress update (render, nginx -t, swap, SIGHUP)", times)
+        except (Failed, Skip, subprocess.TimeoutExpired) as e:
+            self.res.add("ingress rows", skipped=f"failed: {e}")
+        finally:
+            sh(self.hutch("ingress", "rm", "bench"), check=False)
+            sh(self.hutch("service", "rm", "bench"), check=False)
+            sh(self.hutch("rm", "-f", "bench-backend"), check=False)
+            shutil.rmtree(work, ignore_errors=True)
+
     # -- profile (strace) -------------------------------------------------------------------------
 
     def profile(self, outdir, stamp):
@@ -777,7 +1084,58 @@ class Bench:
         import cluster_bench
         cluster_bench.run(self)
 
-    SECTIONS = ("baselines", "peers", "single_ops", "timeline", "parallel", "many", "iperf", "cluster")
+    # -- the sandbox (issue 18) ----------------------------------------------------------------
+
+    def sandbox(self):
+        """What each part of the sandbox adds to `run --rm --net none -- true`, as paired
+        differences (the variant timed right after its reference, so the VM's drift cancels), and
+        the whole default set against the shared, unconfined run (what every run was before)."""
+        print("sandbox", flush=True)
+        run = lambda *extra: self.hutch("run", "--rm", "--net", "none", *extra, "--", "true")
+        n = self.n(60, 16)
+        rootfs = tempfile.mkdtemp(prefix="hbench-rootfs-")
+        try:
+            make_rootfs(rootfs)
+            pairs = [
+                ("default view (host image: overlay, private /tmp /run /var/tmp, masks) - --host-rw",
+                 ["--host-rw"], [], "<= 1 ms"),
+                ("--read-only - default", [], ["--read-only"], None),
+                ("--rootfs DIR - default", [], ["--rootfs", rootfs], None),
+                ("--rootfs DIR:O - default", [], ["--rootfs", rootfs + ":O"], None),
+                ("--memory 64m - default", [], ["--memory", "64m"], None),
+                ("default seccomp - seccomp=unconfined", ["--security-opt", "seccomp=unconfined"], [], "<= 1 ms"),
+            ]
+            for name, ref, var, target in pairs:
+                wall, cpu = [], []
+                try:
+                    for i in range(n + 2):
+                        a = timed_cpu(run(*ref))
+                        b = timed_cpu(run(*var))
+                        if i >= 2:
+                            wall.append(b[0] - a[0]), cpu.append(b[1] - a[1])
+                except (Failed, subprocess.TimeoutExpired) as e:
+                    self.res.add(f"sandbox: {name}", skipped=f"failed: {e}", target=target)
+                    continue
+                self.res.add(f"sandbox: {name} (CPU time)", cpu, target=target)
+                self.res.add(f"sandbox: {name} (wall)", wall)
+            # The whole set (default view, --read-only, --memory, --pids-limit, default seccomp)
+            # against the run before the sandbox: the host shared, no seccomp filter, no cgroup.
+            before = "run --rm --net none --host-rw --security-opt seccomp=unconfined -- true (the run before the sandbox)"
+            plain, full, plain_cpu, full_cpu = [], [], [], []
+            for i in range(n + 2):
+                a = timed_cpu(run("--host-rw", "--security-opt", "seccomp=unconfined"))
+                b = timed_cpu(run("--read-only", "--memory", "64m", "--pids-limit", "100"))
+                if i >= 2:
+                    plain.append(a[0]), full.append(b[0]), plain_cpu.append(a[1]), full_cpu.append(b[1])
+            whole = "run --rm --net none --read-only --memory 64m --pids-limit 100 -- true (the whole default set)"
+            self.res.add(before, plain)
+            self.res.add(whole, full, baseline=before, target="<= 2x")
+            self.res.add(before + ", CPU time", plain_cpu)
+            self.res.add(whole + ", CPU time", full_cpu, baseline=before + ", CPU time", target="<= 2x")
+        finally:
+            shutil.rmtree(rootfs, ignore_errors=True)
+
+    SECTIONS = ("baselines", "peers", "single_ops", "timeline", "parallel", "many", "iperf", "sandbox", "services", "ingress", "cluster")
 
     def run_all(self, outdir, stamp, profile=True, only=None):
         for name in self.SECTIONS:  # the timeline right after the single operations, under the same conditions

@@ -78,3 +78,17 @@ int hn_routes_v4(hn_nl *nl, uint32_t table, hn_route4 **out, size_t *count) {
     *count = l.count;
     return 0;
 }
+
+/* ip route add|del DST/PREFIX dev IFINDEX (table main, scope link) */
+int hn_route_v4(hn_nl *nl, int add, uint32_t dst, int prefix, int32_t ifindex) {
+    struct nl_msg *msg = nlmsg_alloc_simple(add ? RTM_NEWROUTE : RTM_DELROUTE, add ? (NLM_F_CREATE | NLM_F_EXCL) : 0);
+    if (!msg) return -ENOMEM;
+    struct rtmsg rtm = { .rtm_family = AF_INET, .rtm_dst_len = (unsigned char)prefix, .rtm_table = RT_TABLE_MAIN,
+                         .rtm_protocol = RTPROT_BOOT, .rtm_scope = add ? RT_SCOPE_LINK : RT_SCOPE_NOWHERE,
+                         .rtm_type = RTN_UNICAST };
+    uint32_t d = htonl(dst);
+    if (nlmsg_append(msg, &rtm, sizeof rtm, NLMSG_ALIGNTO) < 0 ||
+        nla_put(msg, RTA_DST, 4, &d) < 0 ||
+        (ifindex > 0 && nla_put_u32(msg, RTA_OIF, (uint32_t)ifindex) < 0)) { nlmsg_free(msg); return -EMSGSIZE; }
+    return hn_talk(nl, msg, 0, NULL, NULL);
+}

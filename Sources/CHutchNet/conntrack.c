@@ -27,6 +27,7 @@ static struct {
     __typeof__(&nfct_destroy) destroy;
     __typeof__(&nfct_get_attr_u8) get_u8;
     __typeof__(&nfct_get_attr_u16) get_u16;
+    __typeof__(&nfct_get_attr_u32) get_u32;
 } lib;
 static int loaded; /* 1 once every symbol is there */
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
@@ -50,12 +51,14 @@ static void load(void) {
     lib.destroy = (__typeof__(lib.destroy))sym(h, "nfct_destroy", &ok);
     lib.get_u8 = (__typeof__(lib.get_u8))sym(h, "nfct_get_attr_u8", &ok);
     lib.get_u16 = (__typeof__(lib.get_u16))sym(h, "nfct_get_attr_u16", &ok);
+    lib.get_u32 = (__typeof__(lib.get_u32))sym(h, "nfct_get_attr_u32", &ok);
     loaded = ok;
 }
 
 /* What the dump callback collects: copies of the matching entries. */
 struct ct_match {
     const uint16_t *ports; /* host byte order */
+    const uint32_t *dsts;  /* NULL, or per port: the original destination address (0: any) */
     size_t nports;
     struct nf_conntrack **found;
     size_t n, cap;
@@ -70,8 +73,9 @@ static int collect(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, voi
     if (lib.get_u8(ct, ATTR_L3PROTO) != AF_INET || lib.get_u8(ct, ATTR_L4PROTO) != IPPROTO_UDP)
         return NFCT_CB_CONTINUE;
     uint16_t port = ntohs(lib.get_u16(ct, ATTR_ORIG_PORT_DST));
+    uint32_t dst = ntohl(lib.get_u32(ct, ATTR_ORIG_IPV4_DST));
     size_t i = 0;
-    while (i < m->nports && m->ports[i] != port) i++;
+    while (i < m->nports && !(m->ports[i] == port && (!m->dsts || !m->dsts[i] || m->dsts[i] == dst))) i++;
     if (i == m->nports) return NFCT_CB_CONTINUE;
     if (m->n == m->cap) {
         size_t cap = m->cap ? 2 * m->cap : 16;
@@ -87,12 +91,16 @@ static int collect(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, voi
 }
 
 int hn_conntrack_delete_udp(const uint16_t *ports, size_t n) {
+    return hn_conntrack_delete_udp_to(NULL, ports, n);
+}
+
+int hn_conntrack_delete_udp_to(const uint32_t *dsts, const uint16_t *ports, size_t n) {
     if (n == 0) return 0;
     pthread_once(&load_once, load);
     if (!loaded) return -ENOSYS; /* libnetfilter_conntrack.so.3 missing: nothing deleted */
     struct nfct_handle *h = lib.open(CONNTRACK, 0);
     if (!h) return errno ? -errno : -EIO;
-    struct ct_match m = { .ports = ports, .nports = n };
+    struct ct_match m = { .ports = ports, .dsts = dsts, .nports = n };
     lib.callback_register(h, NFCT_T_ALL, collect, &m);
     /* The deletes follow the dump (not inside its callback): the socket is busy until it ends. */
     uint32_t family = AF_INET;

@@ -174,3 +174,17 @@ int hn_link_names(hn_nl *nl, char *buf, size_t len) {
     if (r < 0) return r;
     return a.truncated ? -ENOSPC : (int)a.used;
 }
+
+/* ip link add NAME type dummy; ip link set NAME up */
+int hn_dummy_add(hn_nl *nl, const char *name) {
+    if (strlen(name) >= IFNAMSIZ) return -EINVAL;
+    struct rtnl_link *link = rtnl_link_alloc();
+    if (!link) return -ENOMEM;
+    int r = rtnl_link_set_type(link, "dummy");
+    if (r < 0) { rtnl_link_put(link); return hn_nle_to_errno(r); }
+    rtnl_link_set_name(link, name);
+    rtnl_link_set_flags(link, IFF_UP);
+    r = add_link(nl, link);
+    rtnl_link_put(link);
+    return r;
+}

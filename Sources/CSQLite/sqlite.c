@@ -1,4 +1,25 @@
+#include <stdint.h>
 #include "csqlite.h"
+
+/* After each commit, with the number of frames in the WAL: SQLite's auto-checkpoint (PASSIVE)
+ * from 32 frames on, and from 256 frames (about 1 MB) on a TRUNCATE checkpoint. The WAL only
+ * restarts from its beginning when a writer begins after a complete checkpoint *in the same
+ * process* (a new process rebuilds the index from the whole file and takes every frame for
+ * un-checkpointed), so a command with a single write transaction (service create, network
+ * create) would grow the WAL for ever, and every later process would read all of it at open.
+ * Truncating bounds that read. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames) {
+    if (frames >= 256) {
+        // Never wait for it: another process reading just now makes it return SQLITE_BUSY, and a
+        // later commit tries again.
+        sqlite3_busy_timeout(db, 0);
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_TRUNCATE, (int *)0, (int *)0);
+        sqlite3_busy_timeout(db, (int)(intptr_t)arg);
+    } else if (frames >= 32) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, (int *)0, (int *)0);
+    }
+    return SQLITE_OK;
+}
 
 int hutch_sqlite_open(const char *path, int busy_timeout_ms, int create, sqlite3 **out) {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
@@ -13,8 +34,9 @@ int hutch_sqlite_open(const char *path, int busy_timeout_ms, int create, sqlite3
     int persist = 1;
     sqlite3_file_control(*out, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
     // A small auto-checkpoint: every process is the first to open the WAL and so reads all of it
-    // to rebuild the index (its cost per MB is in bench/README.md).
-    rc = sqlite3_exec(*out, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 32;", 0, 0, 0);
+    // to rebuild the index (its cost per MB is in bench/README.md). See wal_hook.
+    sqlite3_wal_hook(*out, wal_hook, (void *)(intptr_t)busy_timeout_ms);
+    rc = sqlite3_exec(*out, "PRAGMA synchronous = NORMAL;", 0, 0, 0);
     // journal_mode=WAL is stored in the file: only the opener that creates the store sets it.
     if (rc == SQLITE_OK && create) rc = sqlite3_exec(*out, "PRAGMA journal_mode = WAL;", 0, 0, 0);
     return rc;

@@ -60,7 +60,7 @@ public struct CLIOption: Sendable {
 /// A positional argument: its name as help shows it (CONTAINER) and how many words it takes.
 public struct CLIArgument: Sendable {
     public enum Count: Sendable {
-        case one, optional, oneOrMore
+        case one, optional, oneOrMore, zeroOrMore
         /// The command to run and its arguments: every word from the first one that is not an
         /// option of hutch's (or from after `--`) on, options included.
         case command
@@ -219,6 +219,9 @@ public struct CLIParser: Sendable {
                 n = arg.count == .one ? n + 1 : words.count
             case .optional:
                 if n < words.count { parsed.words[arg.name] = [words[n]]; n += 1 }
+            case .zeroOrMore:
+                parsed.words[arg.name] = Array(words[n...])
+                n = words.count
             case .command:
                 parsed.words[arg.name] = rest
             }
@@ -307,6 +310,7 @@ public struct CLIParser: Sendable {
             case .one: usage += " \(a.name)"
             case .optional: usage += " [\(a.name)]"
             case .oneOrMore: usage += " \(a.name)..."
+            case .zeroOrMore: usage += " [\(a.name)...]"
             case .command: usage += " [--] \(a.name) [ARG...]"
             }
         }

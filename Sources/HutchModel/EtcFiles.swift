@@ -19,12 +19,22 @@ public struct HostsFile: Equatable, Sendable {
     public var extraHosts: [(IPv4Address, String)] = []
     /// This container's addresses on networks it joined with `network connect`.
     public var moreAddresses: [IPv4Address] = []
+    /// Services: the lines `CLUSTERIP\tNAME NAME.default.svc.cluster.local` (`serviceLines`),
+    /// after the peers; rendered once for every container that gets them.
+    public var services: String = ""
 
     public init(hostname: String, name: String, address: IPv4Address?, gateway: IPv4Address?) {
         self.hostname = hostname; self.name = name; self.address = address; self.gateway = gateway
     }
 
     public static func == (a: Self, b: Self) -> Bool { a.rendered == b.rendered }
+
+    /// The hosts lines of services: address, then names.
+    public static func serviceLines(_ services: [(IPv4Address, [String])]) -> String {
+        var s = ""
+        for (ip, n) in services { s += "\(ip)\t\(n.joined(separator: " "))\n" }
+        return s
+    }
 
     public var rendered: String {
         var s = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -38,6 +48,7 @@ public struct HostsFile: Equatable, Sendable {
         for (ip, n) in peers.sorted(by: { $0.0 < $1.0 }) where !n.isEmpty {
             s += "\(ip)\t\(n.joined(separator: " "))\n"
         }
+        s += services
         return s
     }
 

@@ -92,6 +92,9 @@ public struct ContainerJSON: JSONConvertible {
             "ReadonlyPaths": .strings(s.privileged ? [] : Sandbox.readOnlyPaths),
         ]
         if let r = s.rootfs { o["Rootfs"] = .string(s.rootfsOverlay ? r + ":O" : r) }
+        // The default view is `--rootfs /:O` (plus private /tmp, /run and masked secrets);
+        // `--host-rw` has no Rootfs: the host's own root.
+        if s.isHostImage { o["Rootfs"] = .string("/:O") }
         return o
     }
 

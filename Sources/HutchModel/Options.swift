@@ -47,9 +47,17 @@ public struct PodOptions: Sendable {
     public var labels = Labels()
     /// `--replace`: remove a pod of the same name first (force).
     public var replace = false
+    /// `--memory`, `--cpus`, ... : the pod's cgroup, the parent of its containers' (as
+    /// Kubernetes' pod cgroups): together they get no more than this.
+    public var limits = Sandbox.Limits()
+    /// `-v/--volume`: bind volumes of the pod, which every container in it gets (Podman's).
+    public var volumes: [Sandbox.Volume] = []
     public init() {}
 
     public func validate() throws {
+        try limits.validate()
+        var targets = Set<String>()
+        for t in volumes.map(\.target) where !targets.insert(t).inserted { throw HutchError("duplicate mount point \(t)") }
         if let n = name { try Validate.name(n) }
         if replace && name == nil { throw HutchError("--replace needs --name: it replaces the pod of that name") }
         if let h = hostname { try Validate.hostname(h) }

@@ -12,6 +12,9 @@ public struct Sandbox: Equatable, Sendable {
     /// `--rootfs DIR[:O]`.
     public var rootfs: String?
     public var rootfsOverlay = false
+    /// `--host-rw`: the host's own file system, shared and writable (no overlay, no private
+    /// /tmp, no masked secrets): what every container saw before the default sandbox.
+    public var hostRW = false
     /// `--user` as given, and as resolved at run (numbers).
     public var user: String?
     public var uid: UInt32?
@@ -26,6 +29,8 @@ public struct Sandbox: Equatable, Sendable {
     public var limits = Limits()
     /// The cgroup directories the container runs in (one per v1 hierarchy, or the v2 one).
     public var cgroups: [String] = []
+    /// A pod's member (and its infra container): the pod's id, whose cgroup holds this one's.
+    public var cgroupParent: String?
     /// Set at cleanup when the kernel's OOM killer killed a process of the container.
     public var oomKilled = false
 
@@ -143,6 +148,76 @@ public struct Sandbox: Equatable, Sendable {
     /// are written from.
     public typealias Limits = Cgroups.Limits
 
+    /// The default file system view: neither `--rootfs` nor `--host-rw`. The host's root is the
+    /// lower layer of a private overlay (its writes are the container's own and go with it), its
+    /// other file systems are bound read-only, /tmp, /var/tmp and /run are private tmpfs (/dev/shm
+    /// comes with the minimal /dev) and the host's secrets are masked.
+    public var isHostImage: Bool { rootfs == nil && !hostRW }
+
+    /// The host image's private tmpfs (exec allowed, as in a /tmp on disk; nosuid, nodev). A
+    /// user's own mount on the same path replaces one.
+    public static let privateTmpfs = [Tmpfs(path: "/tmp", options: "exec,mode=1777"),
+                                      Tmpfs(path: "/var/tmp", options: "exec,mode=1777"),
+                                      Tmpfs(path: "/run", options: "exec,mode=755")]
+
+    /// The host's secrets, masked in the host image (a file becomes /dev/null, a directory an
+    /// empty read-only tmpfs; missing ones are skipped): password hashes, SSH host keys (given
+    /// by the caller, who lists /etc/ssh), root's home, hutch's state (this root and the default
+    /// one) and other runtimes' sockets and state (those under /run are also under its private
+    /// tmpfs; /var/run may be a directory of its own).
+    public static func secretPaths(stateRoot: String, sshKeys: [String]) -> [String] {
+        var out = ["/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers", "/etc/sudoers.d"]
+        out += sshKeys.sorted().map { "/etc/ssh/" + $0 }
+        out += ["/root", stateRoot]
+        if stateRoot != "/var/lib/hutch" { out.append("/var/lib/hutch") }
+        out += ["/run/docker.sock", "/run/containerd", "/run/podman", "/run/crio",
+                "/var/run/docker.sock", "/var/run/containerd", "/var/run/podman", "/var/run/crio"]
+        return out
+    }
+
+    /// The mounts the shim makes, parents first: the user's, plus the host image's private tmpfs
+    /// where the user mounts nothing on the same path.
+    public var shimMounts: [Mount] {
+        guard isHostImage else { return orderedMounts }
+        var s = self
+        let taken = Set(volumes.map(\.target) + tmpfs.map(\.path))
+        s.tmpfs = Self.privateTmpfs.filter { !taken.contains($0.path) } + tmpfs
+        return s.orderedMounts
+    }
+
+    /// The masks the shim applies: Docker's (unless `--privileged`), then the host image's
+    /// secrets, except those a user's volume or tmpfs covers (it asked for that path).
+    public func shimMasks(stateRoot: String, sshKeys: [String]) -> [String] {
+        var out = privileged ? [] : Self.maskedPaths
+        guard isHostImage else { return out }
+        let targets = volumes.map(\.target) + tmpfs.map(\.path)
+        func covered(_ p: String) -> Bool { targets.contains { p == $0 || p.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") } }
+        out += Self.secretPaths(stateRoot: stateRoot, sshKeys: sshKeys).filter { !covered($0) }
+        return out
+    }
+
+    /// The shim's file system options for this sandbox (pure): `scratch` is the overlay's mount
+    /// point in the container's folder, `stateRoot` and `sshKeys` (names in /etc/ssh ending in
+    /// `_key`) feed the host image's masks.
+    public func shimView(scratch: String, stateRoot: String, sshKeys: [String]) -> ShimSandbox {
+        var out = ShimSandbox()
+        out.readOnly = readOnly
+        out.rootfs = isHostImage ? "/" : rootfs
+        if rootfsOverlay || isHostImage { out.rootfsOverlay = scratch }
+        out.hostSubmounts = isHostImage
+        out.mounts = shimMounts.map {
+            switch $0 {
+            case .bind(let v): return .volume("\(v.source):\(v.target):\(v.readOnly ? "ro" : "rw")")
+            case .tmpfs(let t): return .tmpfs(t.shimArgument)
+            }
+        }
+        out.masked = shimMasks(stateRoot: stateRoot, sshKeys: sshKeys)
+        if !privileged { out.readOnlyPaths = Self.readOnlyPaths }
+        if let u = uid { out.user = "\(u):\(gid ?? 0)" }
+        out.groups = groups
+        return out
+    }
+
     /// Docker's masked and read-only paths (unless `--privileged`).
     public static let maskedPaths = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                                      "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
@@ -169,6 +244,7 @@ public struct Sandbox: Equatable, Sendable {
             guard targets.insert(t).inserted else { throw HutchError("duplicate mount point \(t)") }
         }
         if let r = rootfs, !r.hasPrefix("/") { throw HutchError("invalid --rootfs \"\(r)\": must be an absolute path") }
+        if hostRW && rootfs != nil { throw HutchError("--host-rw and --rootfs exclude each other: --host-rw shares the host's own root") }
     }
 }
 

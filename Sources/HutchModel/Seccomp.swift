@@ -140,6 +140,7 @@ extension Sandbox {
         if !volumes.isEmpty { o["volumes"] = .array(volumes.map { .strings([$0.source, $0.target, $0.readOnly ? "ro" : "rw"]) }) }
         if let r = rootfs { o["rootfs"] = .string(r) }
         if rootfsOverlay { o["rootfsOverlay"] = .bool(true) }
+        if hostRW { o["hostRW"] = .bool(true) }
         if let u = user { o["user"] = .string(u) }
         if let u = uid { o["uid"] = .int(Int64(u)) }
         if let g = gid { o["gid"] = .int(Int64(g)) }
@@ -157,6 +158,7 @@ extension Sandbox {
         if let v = limits.cpuShares { o["cpuShares"] = .int(v) }
         if let v = limits.pidsLimit { o["pidsLimit"] = .int(v) }
         if !cgroups.isEmpty { o["cgroups"] = .strings(cgroups) }
+        if let p = cgroupParent { o["cgroupParent"] = .string(p) }
         if oomKilled { o["oomKilled"] = .bool(true) }
         return JSON.object(o).render()
     }
@@ -169,6 +171,7 @@ extension Sandbox {
         volumes = v["volumes"]?.array?.compactMap { t in t.array.flatMap { a in a.count == 3 ? Volume(source: a[0].string ?? "", target: a[1].string ?? "", readOnly: a[2].string == "ro") : nil } } ?? []
         rootfs = v["rootfs"]?.string
         rootfsOverlay = v["rootfsOverlay"]?.bool ?? false
+        hostRW = v["hostRW"]?.bool ?? false
         user = v["user"]?.string
         uid = v["uid"]?.int.map { UInt32(truncatingIfNeeded: $0) }
         gid = v["gid"]?.int.map { UInt32(truncatingIfNeeded: $0) }
@@ -184,6 +187,7 @@ extension Sandbox {
         limits.cpuShares = v["cpuShares"]?.int
         limits.pidsLimit = v["pidsLimit"]?.int
         cgroups = v["cgroups"]?.array?.compactMap(\.string) ?? []
+        cgroupParent = v["cgroupParent"]?.string
         oomKilled = v["oomKilled"]?.bool ?? false
     }
 }

@@ -14,11 +14,11 @@ import Glibc
 // another program (or a later hutch feature) put there. The jump lists are data
 // (`NftablesFirewall.features`, `IptablesFirewall.features`); a new feature adds one entry.
 //
-// Features today: networks (`NetworkFirewall`), published ports (`PortFirewall`) and a cluster
-// node's pod network (`ClusterFirewall`).
-// The service proxy (issue 10: ClusterIPs and NodePorts, kube-proxy's `services` chain) becomes a
-// third protocol here, `ServiceFirewall`, with its chains registered in both feature lists; its
-// jump goes into the same base chains as the ports' DNAT (prerouting and output).
+// Features today: networks (`NetworkFirewall`) and published ports (`PortFirewall`).
+// The service proxy (ClusterIPs and NodePorts, kube-proxy's `services` chains) is the third,
+// `ServiceFirewall` (ServiceProxy*.swift), with its chains registered in both feature lists.
+// A cluster node's pod network (`ClusterFirewall`) is opt-in: its chains and jumps are installed
+// by a node's first setup (`optInFeatures`).
 
 /// The rules of bridge networks. Each method applies one batch; every rule of a network carries
 /// `hutch:NAME` (`BridgeNetwork.ruleComment`).
@@ -67,7 +67,7 @@ public protocol ClusterFirewall: Sendable {
 }
 
 /// Every feature of one backend, and the removal of all that hutch has in it.
-public protocol Firewall: NetworkFirewall, PortFirewall, ClusterFirewall {
+public protocol Firewall: NetworkFirewall, PortFirewall, ServiceFirewall, ClusterFirewall {
     /// Removes everything of hutch's in this backend: every feature's chains, maps and sets, the
     /// base chains and the jumps to them (the last step of a backend switch, uninstall). Other
     /// software's chains and rules stay. Missing is fine.

@@ -16,7 +16,8 @@ import Glibc
 /// nat    POSTROUTING -I -> HUTCH-POSTROUTING  -> HUTCH-NETWORKS-MASQ   networks: MASQUERADE of subnets
 ///                                             -> HUTCH-PORTS-MASQ      ports: hairpin, localhost
 /// raw    PREROUTING  -I -> HUTCH-RAW          -> HUTCH-LOCALNET        networks: CVE-2020-8558 guard
-///                     (services, issue 10: HUTCH-PREROUTING/HUTCH-OUTPUT -> HUTCH-SERVICES)
+///                     services (ServiceProxyIptables.swift): HUTCH-PREROUTING/HUTCH-OUTPUT -> HUTCH-SERVICES,
+///                     HUTCH-POSTROUTING -> HUTCH-SERVICES-MASQ, filter HUTCH-FILTER-* -> HUTCH-SERVICES-REJECT
 /// filter FORWARD        HUTCH-FORWARD     -I -> HUTCH-CLUSTER         cluster (opt-in, a cluster node's):
 /// nat    POSTROUTING    HUTCH-POSTROUTING -I -> HUTCH-CLUSTER-MASQ      accept, and no MASQUERADE, inside the cluster CIDR
 /// ```
@@ -57,6 +58,10 @@ public struct IptablesFirewall: Firewall {
         BaseChain(table: "nat", name: "HUTCH-OUTPUT", builtin: "OUTPUT", first: false),
         BaseChain(table: "nat", name: "HUTCH-POSTROUTING", builtin: "POSTROUTING", first: true),
         BaseChain(table: "raw", name: "HUTCH-RAW", builtin: "PREROUTING", first: true),
+        // services: a refusal comes before the networks' accept (inserted above HUTCH-FORWARD)
+        BaseChain(table: "filter", name: "HUTCH-FILTER-INPUT", builtin: "INPUT", first: true),
+        BaseChain(table: "filter", name: "HUTCH-FILTER-FORWARD", builtin: "FORWARD", first: true),
+        BaseChain(table: "filter", name: "HUTCH-FILTER-OUTPUT", builtin: "OUTPUT", first: true),
     ]
 
     /// A chain owned by a feature.
@@ -87,7 +92,7 @@ public struct IptablesFirewall: Firewall {
     }
 
     /// The features, in the order their jumps are added. A new feature (services) adds an entry.
-    public static let features: [Feature] = [networks, ports]
+    public static let features: [Feature] = [networks, ports, services]
     /// Features installed only by their first use (the cluster's, on a cluster node).
     public static let optInFeatures: [Feature] = [cluster]
 

@@ -16,7 +16,8 @@ import Glibc
 ///   chain output         { nat output      -100;    fib daddr type local jump ports-dnat }
 ///   chain postrouting    { nat postrouting srcnat;  jump networks-postrouting; jump ports-postrouting }
 ///   chain raw-prerouting { filter prerouting raw;   jump networks-localnet }
-///   #   (services, issue 10: prerouting/output -> jump services, its own chain and maps)
+///   chain filter-input / filter-forward / filter-output { filter … -10; jump services-reject }
+///   #   services: prerouting/output -> services-dnat, services-nodeports (ServiceProxyNftables.swift)
 ///   #   cluster (issue 16, opt-in: on a cluster node only): forward and postrouting -> insert jump cluster-* (first)
 ///
 ///   # cluster: pod traffic inside the cluster CIDR is forwarded and never masqueraded
@@ -66,6 +67,10 @@ public struct NftablesFirewall: Firewall {
         BaseChain(name: "output", hook: "type nat hook output priority -100; policy accept;"),
         BaseChain(name: "postrouting", hook: "type nat hook postrouting priority srcnat; policy accept;"),
         BaseChain(name: "raw-prerouting", hook: "type filter hook prerouting priority raw; policy accept;"),
+        // services: before `forward` (whose network chains accept), so a refusal comes first
+        BaseChain(name: "filter-input", hook: "type filter hook input priority -10; policy accept;"),
+        BaseChain(name: "filter-forward", hook: "type filter hook forward priority -10; policy accept;"),
+        BaseChain(name: "filter-output", hook: "type filter hook output priority -10; policy accept;"),
     ]
 
     /// One entry of a base chain's jump list: `[match] jump to`, in base chain `from`.
@@ -88,7 +93,7 @@ public struct NftablesFirewall: Firewall {
     }
 
     /// The features, in the order their jumps are added. A new feature (services) adds an entry.
-    public static let features: [Feature] = [networks, ports]
+    public static let features: [Feature] = [networks, ports, services]
     /// Features installed only by their first use (a host that never joins a cluster has none
     /// of the cluster's chains): `ensureSkeleton(with:)` adds them to the list.
     public static let optInFeatures: [Feature] = [cluster]

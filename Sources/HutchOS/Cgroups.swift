@@ -71,19 +71,35 @@ public enum Cgroups {
         return .v1
     }
 
-    /// The container's directories: one per v1 hierarchy, or the v2 one.
-    public static func paths(for id: String, version: Version) -> [String: String] {
+    /// The container's directories: one per v1 hierarchy, or the v2 one; `hutch/ID`, or
+    /// `hutch/PARENT/ID` for a pod's container (PARENT: the pod's id).
+    public static func paths(for id: String, version: Version, parent: String? = nil) -> [String: String] {
+        let rel = "hutch/" + (parent.map { $0 + "/" } ?? "") + id
         switch version {
-        case .v2: return ["": (v2Root ?? base) + "/hutch/" + id]
-        case .v1: return Dictionary(uniqueKeysWithValues: controllers.map { ($0, "\(base)/\($0)/hutch/\(id)") })
+        case .v2: return ["": (v2Root ?? base) + "/" + rel]
+        case .v1: return Dictionary(uniqueKeysWithValues: v1Hierarchies.map { ($0, "\(base)/\($0)/\(rel)") })
         }
+    }
+
+    /// The v1 hierarchies a container joins: memory, pids, cpu, and cpuacct (CPU time, for
+    /// `stats`) where it is mounted apart from cpu (usually they share one, cpu,cpuacct).
+    static var v1Hierarchies: [String] {
+        func real(_ p: String) -> String? {
+            guard let r = realpath(p, nil) else { return nil }
+            defer { free(r) }
+            return String(cString: r)
+        }
+        guard let acct = real(base + "/cpuacct"), acct != real(base + "/cpu") else { return controllers }
+        return controllers + ["cpuacct"]
     }
 
     /// Creates the container's cgroup(s) and writes the limits. On failure, what was created is
     /// removed before the error is thrown. Returns the directories (for the shim's --cgroup).
-    public static func create(id: String, limits: Limits) throws -> [String] {
+    /// `parent`: a pod's id, whose cgroup (made before) holds this one. `isParent`: a pod's own
+    /// cgroup, which hands the controllers down to its containers' (cgroup v2).
+    public static func create(id: String, limits: Limits, parent: String? = nil, isParent: Bool = false) throws -> [String] {
         let v = detect()
-        let dirs = paths(for: id, version: v)
+        let dirs = paths(for: id, version: v, parent: parent)
         var made: [String] = []
         do {
             if v == .v2, let root = v2Root {
@@ -111,6 +127,9 @@ public enum Cgroups {
                     continue
                 }
                 try write(d + "/" + file, value)
+            }
+            if isParent && v == .v2, let d = dirs[""] {
+                try write(d + "/cgroup.subtree_control", controllers.map { "+" + $0 }.joined(separator: " "))
             }
             return made
         } catch {
@@ -175,16 +194,69 @@ public enum Cgroups {
         return (mem, pids, cpu)
     }
 
-    /// Every container cgroup hutch made (`hutch/ID` in any hierarchy), id → directories.
+    /// What `hutch stats` shows of a container: memory in use without the inactive file cache
+    /// (as Docker counts it), the memory limit (nil: none), processes, CPU time in nanoseconds.
+    public struct Sample: Equatable, Sendable {
+        public var memory: Int64?
+        public var memoryLimit: Int64?
+        public var pids: Int64?
+        public var cpuNanos: Int64?
+        public init(memory: Int64? = nil, memoryLimit: Int64? = nil, pids: Int64? = nil, cpuNanos: Int64? = nil) {
+            self.memory = memory; self.memoryLimit = memoryLimit; self.pids = pids; self.cpuNanos = cpuNanos
+        }
+    }
+
+    /// Reads a sample from the container's cgroup directories (v1 or v2).
+    public static func sample(_ dirs: [String]) -> Sample {
+        let u = usage(dirs)
+        var s = Sample(memory: u.memory, pids: u.pids, cpuNanos: u.cpuNanos)
+        for d in dirs {
+            guard let stat = Sys.readFile(d + "/memory.stat") else { continue }
+            for line in stat.split(separator: "\n") {
+                let p = line.split(separator: " ")
+                // v1: total_inactive_file (the hierarchy's), v2: inactive_file.
+                if p.count == 2, p[0] == "total_inactive_file" || p[0] == "inactive_file", let n = Int64(p[1]), let m = s.memory {
+                    s.memory = max(0, m - n)
+                }
+            }
+            let raw = Sys.readFile(d + "/memory.max") ?? Sys.readFile(d + "/memory.limit_in_bytes")
+            // v1's "no limit" is a huge page-aligned number; v2 says max.
+            if let t = raw?.trimmingSpaces(), let n = Int64(t), n < Int64(1) << 60 { s.memoryLimit = n }
+        }
+        return s
+    }
+
+    /// Seconds a container's cgroup is left alone by `gc` after it was made: the time between
+    /// `Cgroups.create` and the shim moving the first process in, with a wide margin.
+    public static let sweepAge: time_t = 30
+
+    /// The directory's modification time (set when the kernel makes it).
+    public static func modified(_ dir: String) -> time_t? {
+        var st = stat()
+        guard stat(dir, &st) == 0 else { return nil }
+        return st.st_mtim.tv_sec
+    }
+
+    /// Every container (and pod) cgroup hutch made (`hutch/ID` in any hierarchy, and a pod's
+    /// containers' `hutch/POD/ID`), id → directories.
     public static func all() -> [String: [String]] {
         var out: [String: [String]] = [:]
-        var parents = controllers.map { "\(base)/\($0)/hutch" }
+        var parents = v1Hierarchies.map { "\(base)/\($0)/hutch" }
         if let r = v2Root { parents.append(r + "/hutch") }
         for p in parents {
             for e in Sys.directoryEntries(p) ?? [] where e.isDirectory && e.name.count == 64 {
-                out[e.name, default: []].append(p + "/" + e.name)
+                let d = p + "/" + e.name
+                out[e.name, default: []].append(d)
+                for c in Sys.directoryEntries(d) ?? [] where c.isDirectory && c.name.count == 64 {
+                    out[c.name, default: []].append(d + "/" + c.name)
+                }
             }
         }
         return out
+    }
+
+    /// Whether any of the directories holds a child cgroup (a pod's, with containers in it).
+    public static func hasChildren(_ dirs: [String]) -> Bool {
+        dirs.contains { d in (Sys.directoryEntries(d) ?? []).contains { $0.isDirectory } }
     }
 }

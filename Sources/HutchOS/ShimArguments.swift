@@ -134,6 +134,8 @@ public struct ShimSandbox: Equatable, Sendable {
     public var rootfs: String?
     /// A directory for the private overlay's tmpfs (`--rootfs DIR:O`).
     public var rootfsOverlay: String?
+    /// With `rootfs` "/" and an overlay: the host's other file systems bound read-only.
+    public var hostSubmounts = false
     /// `--tmpfs PATH[:OPTS]` or `--volume SRC:DST:ro|rw`, parents first.
     public enum Mount: Equatable, Sendable { case tmpfs(String), volume(String) }
     public var mounts: [Mount] = []
@@ -144,6 +146,8 @@ public struct ShimSandbox: Equatable, Sendable {
     public var groups: [UInt32] = []
     /// The compiled seccomp profile's path.
     public var seccomp: String?
+    /// Where the shim keeps the BPF programs it built, by profile (the next run skips libseccomp).
+    public var seccompCache: String?
     public var cgroups: [String] = []
     public init() {}
 
@@ -152,6 +156,7 @@ public struct ShimSandbox: Equatable, Sendable {
         if readOnly { a.append("--read-only") }
         if let r = rootfs { a += ["--rootfs", r] }
         if let o = rootfsOverlay { a += ["--rootfs-overlay", o] }
+        if hostSubmounts { a.append("--host-submounts") }
         for m in mounts {
             switch m {
             case .tmpfs(let t): a += ["--tmpfs", t]
@@ -168,6 +173,7 @@ public struct ShimSandbox: Equatable, Sendable {
         if let u = user { a += ["--user", u] }
         if !groups.isEmpty { a += ["--groups", groups.map(String.init).joined(separator: ",")] }
         if let s = seccomp { a += ["--seccomp", s] }
+        if seccomp != nil, let c = seccompCache { a += ["--seccomp-cache", c] }
         for c in cgroups { a += ["--cgroup", c] }
         return a
     }

@@ -10,11 +10,12 @@ import HutchOS
 /// lists every named step.
 public enum Fault {
     public static let steps = [
-        "run.after-reserve", "run.after-files", "run.after-bridge", "run.after-spawn", "run.after-attach",
+        "run.after-reserve", "run.after-files", "run.after-sandbox", "run.after-bridge", "run.after-spawn", "run.after-attach",
         "run.after-ports", "run.after-running", "run.after-release",
         "rm.after-kill", "rm.after-detach",
-        "pod.after-record", "pod.after-infra",
+        "pod.after-record", "pod.after-cgroup", "pod.after-infra",
         "cleanup.start", "cleanup.after-detach",
+        "ingress.after-record", "ingress.after-config", "ingress.after-container", "ingress.after-rename",
     ]
 
     static let armed: String? = Environment.get("HUTCH_FAULT")

@@ -48,6 +48,7 @@ extension Runtime {
             try reconcilePod(p)
             report.append("pod \(p.name) (\(p.shortId)): its creation was interrupted; undone")
         }
+        report += try gcIngresses(&out.failures)
         // What exists is listed before the records are read, and orphan leases are picked in the
         // transaction that releases them: a `run` committing meanwhile is never taken for an orphan.
         let folders = (Sys.directoryEntries(store.root + "/containers") ?? []).map(\.name).filter { $0.count == 64 }
@@ -61,10 +62,12 @@ extension Runtime {
             return out
         }
         report += try sweepVeths(&out.failures)
+        out.failures.attempt("services") { _ = try resyncServices() }
         let expired = try store.write { try ExitRecords.prune(in: $0) }
         if expired > 0 { report.append("\(expired) expired exit status(es) of removed containers dropped") }
         let ids = try store.read { try ContainerRecord.allIDs(in: $0) }
-        report += sweepCgroups(ids: Set(ids))
+        let podIds = try store.read { try PodRecord.all(in: $0) }.map(\.id)
+        report += sweepCgroups(ids: Set(ids + podIds))
         for s in folders where !ids.contains(s) {
             Sys.removeTree(containerDir(s))
             report.append("folder of vanished container \(s.prefix(12)) removed")

@@ -47,6 +47,13 @@ public protocol HostNetwork: Sendable {
     func linkIndex(_ name: String) -> Int32?
     /// Deletes a link now; false if it was already gone.
     func deleteLink(_ name: String) throws -> Bool
+    /// Services (ServiceFirewall): one batch of changes, or the whole feature rewritten.
+    func applyServices(_ changes: [ServiceChange], hairpinAdd: [IPv4Address], hairpinRemove: [IPv4Address]) throws
+    func replaceServices(_ all: [ServiceState]) throws
+    /// The route (and dummy link) for the service range; removed with the last service.
+    func ensureServiceRoute(_ range: CIDRv4) throws
+    func removeServiceRoute(_ range: CIDRv4) throws
+    func serviceRouteExists(_ range: CIDRv4) throws -> Bool
 }
 
 /// The real host: netlink in the caller's network namespace and one firewall backend.
@@ -82,6 +89,13 @@ public struct LinuxHost: HostNetwork {
     public func links() throws -> [(name: String, master: Int32)] { try NetlinkSession().linkList() }
     public func linkIndex(_ name: String) -> Int32? { (try? NetlinkSession())?.linkIndex(name) }
     public func deleteLink(_ name: String) throws -> Bool { try NetlinkSession().deleteLink(name) }
+    public func applyServices(_ changes: [ServiceChange], hairpinAdd: [IPv4Address], hairpinRemove: [IPv4Address]) throws {
+        try driver.firewall.applyServices(changes, hairpinAdd: hairpinAdd, hairpinRemove: hairpinRemove)
+    }
+    public func replaceServices(_ all: [ServiceState]) throws { try driver.firewall.replaceServices(all) }
+    public func ensureServiceRoute(_ range: CIDRv4) throws { try ServiceRoute.ensure(range) }
+    public func removeServiceRoute(_ range: CIDRv4) throws { try ServiceRoute.remove(range) }
+    public func serviceRouteExists(_ range: CIDRv4) throws -> Bool { try ServiceRoute.exists(range) }
 }
 
 /// Starts shims: the real one posix_spawns `hutch-shim`; the tests' fake records the spec.

@@ -169,9 +169,12 @@ struct NameView {
     private var records: [String: ContainerRecord?] = [:]
     private var networks: [String: NetworkRecord?] = [:]
 
+    let services: String
+
     init(_ db: Database) throws {
         self.db = db
         joins = try AttachmentRecord.all(in: db)
+        services = HostsFile.serviceLines(try Runtime.serviceHostLines(in: db))
     }
 
     mutating func record(_ id: String) throws -> ContainerRecord? {
@@ -225,6 +228,7 @@ struct NameView {
             h.aliases = m.aliases
             h.peers = peers
             h.moreAddresses = mine.map(\.ipAddress)
+            h.services = services
             h.extraHosts = Runtime.extraHostLines(m.extraHosts, gateway: gw)
             out.append((m.id, h))
         }

@@ -36,9 +36,24 @@ extension Runtime {
         ro.detach = true
         ro.useInit = false
         ro.infraOf = pod
+        // The pod's volumes: the infra container holds them (checked there, like a run's), its
+        // members get them at run.
+        ro.sandbox.volumes = o.volumes
         var infraId = ""
+        var podCgroup: [String] = []
         do {
             if let old = replaced { _ = try removePod(old.id, force: true) }
+            // The pod's cgroup: its limits hold for all its containers together, whose cgroups
+            // are made inside it (Kubernetes' pod cgroups, Podman's pod cgroup parent). Without
+            // limits it only serves accounting: a host where hutch cannot make one still runs pods.
+            let l = o.limits
+            do {
+                podCgroup = try Cgroups.create(id: id, limits: l, isParent: true)
+                ro.sandbox.cgroupParent = id
+            } catch {
+                if !l.isEmpty { throw error }
+            }
+            Fault.point("pod.after-cgroup")
             _ = try run(try ro.validated()) { infraId = $0.id }
             if case .host = o.network {
                 // A host-mode infra container only gets /etc/hostname, but members bind the
@@ -59,6 +74,8 @@ extension Runtime {
             // The infra container may already run (a later step failed): it goes with the pod.
             var undo = ErrorList()
             if !infraId.isEmpty { undo.attempt("remove the infra container") { _ = try remove(infraId, force: true, podRemoval: true) } }
+            let dirs = podCgroup
+            undo.attempt("remove the pod's cgroup") { try Self.removePodCgroup(dirs) }
             undo.attempt("remove the pod's record") { try store.write { _ = try PodRecord.deleteOne($0, key: id) } }
             if undo.isEmpty { throw error }
             throw HutchError("\(error); undoing it also failed (hutch gc retries): " + undo.lines.joined(separator: "; "),
@@ -88,8 +105,15 @@ extension Runtime {
         // A `run --pod` racing with this removal may have joined after the first sweep; the pause
         // process is gone now (nothing new can join), so one more sweep catches every member.
         for m in try store.members(ofPod: p.id) { try removeMember(m) }
+        try Self.removePodCgroup(Cgroups.paths(for: p.id, version: Cgroups.detect()).values.sorted())
         try store.write { _ = try PodRecord.deleteOne($0, key: p.id) }
         return p
+    }
+
+    /// The pod's cgroup, once its containers' are gone (a missing one is fine).
+    static func removePodCgroup(_ dirs: [String]) throws {
+        let left = Cgroups.remove(dirs)
+        if !left.isEmpty { throw HutchError("cannot remove the pod's cgroup \(left.joined(separator: ", ")): it still holds containers") }
     }
 
     /// Removes a pod member; one whose `run --pod` undid itself meanwhile (the pod is going) is
@@ -123,6 +147,7 @@ extension Runtime {
         guard podCreationInterrupted(p) else { return p }
         let infras = try store.read { try ContainerRecord.all(inPod: p.id, in: $0) }
         for c in infras { _ = try? remove(c.id, force: true, podRemoval: true) }
+        try Self.removePodCgroup(Cgroups.paths(for: p.id, version: Cgroups.detect()).values.sorted())
         try store.write { _ = try PodRecord.deleteOne($0, key: p.id) }
         return nil
     }

@@ -27,6 +27,7 @@ extension Runtime {
             try host.publish(f)
             done.append("container \(r.name): \(f.count) published port(s) installed")
         }
+        done += try resyncServices()
         return done
     }
 

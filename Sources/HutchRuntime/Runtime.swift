@@ -63,7 +63,7 @@ public final class Runtime {
     /// Any failure undoes every step already taken, in reverse order.
     public func run(_ checked: Validated<RunOptions>, onStarted: (ContainerRecord) -> Void = { _ in }) throws -> Int32 {
         let o = checked.options
-        let env = try Self.environment(o.env)
+        let env = try withServiceEnvironment(Self.environment(o.env))
 
         let id = Sys.randomID()
         var undo = Undo()
@@ -81,7 +81,7 @@ public final class Runtime {
 
         // 1. Resolve the network mode; check the sandbox's paths, user and seccomp profile.
         let (net, joined, pod) = try resolveNetwork(o)
-        let checkedSandbox = try checkSandbox(o, id: id)
+        let checkedSandbox = try checkSandbox(o, id: id, pod: o.pod != nil ? joined : nil)
         var sandbox = checkedSandbox.0
         let seccomp = checkedSandbox.1
 
@@ -151,6 +151,7 @@ public final class Runtime {
             var hosts = HostsFile(hostname: hostname, name: hostsName, address: address, gateway: gw)
             hosts.aliases = o.aliases
             hosts.extraHosts = Self.extraHostLines(record.extraHosts, gateway: gw)
+            hosts.services = HostsFile.serviceLines(try store.read { try Self.serviceHostLines(in: $0) })
             // A new folder nobody reads yet: no temporary files and renames.
             try Sys.writeFile(dir + "/hosts", hosts.rendered, atomic: false)
             try Sys.writeFile(dir + "/hostname", hostname + "\n", atomic: false)
@@ -163,6 +164,7 @@ public final class Runtime {
 
         // 3b. The sandbox: cgroup (limits written) and compiled seccomp profile.
         let shimSandbox = try startSandbox(&sandbox, seccomp: seccomp, id: id, dir: dir, undo: &undo)
+        Fault.point("run.after-sandbox")
         Timeline.mark("sandbox")
 
         // 4–7. The bridge, the shim, the network wired while the child waits, the record made
@@ -271,6 +273,8 @@ public final class Runtime {
                 Glibc.kill(m.pid, SIGKILL)
             }
         }
+        // It stops serving first: a service refuses rather than send to an address going away.
+        syncEndpointsReporting([id], leaving: true)
         let joined = try tearDownNetwork(c)
         let oom = try stopSandbox(c)
         Timeline.mark("teardown")
@@ -354,6 +358,8 @@ public final class Runtime {
         let stopped = try stopRestartable(restartable, timeout: timeout)
         let cs = all.filter { !($0.status == .running && $0.restartPolicy.name != .no) }
         let live = cs.filter { $0.status == .running && Sys.isAlive(pid: $0.pid, start: $0.pidStart) }
+        // Out of the services (and ingresses) before the signal: nothing new is sent its way.
+        if !live.isEmpty { syncEndpointsReporting(live.map(\.id), leaving: true) }
         for c in live { Glibc.kill(c.pid, SIGTERM) }
         var waited = 0
         while live.contains(where: { Sys.isAlive(pid: $0.pid, start: $0.pidStart) }) && waited < timeout * 1000 {
@@ -460,6 +466,7 @@ public final class Runtime {
             // monitor would start a second hutch process (its exit command) to do the same
             // cleanup while this one waits for it. The container dies with its monitor anyway
             // (PR_SET_PDEATHSIG); a cleanup already under way elsewhere is harmless (idempotent).
+            syncEndpointsReporting([c.id], leaving: true)  // out of the services before it dies
             if Sys.isAlive(pid: c.shimPid, start: c.shimStart) { Glibc.kill(c.shimPid, SIGKILL) }
             if Sys.isAlive(pid: c.pid, start: c.pidStart) { Glibc.kill(c.pid, SIGKILL) }
             _ = waitGone(pid: c.pid, start: c.pidStart, timeoutMS: 10_000)

@@ -11,21 +11,32 @@ extension Runtime {
     /// Before anything is created: host paths exist, the user resolves in the container's
     /// /etc/passwd, the seccomp profile reads and compiles. Returns the sandbox to record (user
     /// resolved, cgroup paths set) and the compiled seccomp profile (nil: unconfined).
-    func checkSandbox(_ o: RunOptions, id: String) throws -> (Sandbox, String?) {
+    /// `pod`: a pod member's infra container: its cgroup parent (the pod's id, when the pod
+    /// has a cgroup) and the pod's volumes (`pod create -v`), except where the member mounts
+    /// something of its own.
+    func checkSandbox(_ o: RunOptions, id: String, pod infra: ContainerRecord? = nil) throws -> (Sandbox, String?) {
         var s = o.sandbox
+        if let i = infra {
+            s.cgroupParent = i.sandbox.cgroupParent
+            let taken = Set(s.volumes.map(\.target) + s.tmpfs.map(\.path))
+            s.volumes = i.sandbox.volumes.filter { !taken.contains($0.target) } + s.volumes
+        }
         let root = s.rootfs ?? ""
         if let r = s.rootfs {
             guard Self.isDirectory(r) else { throw HutchError("invalid --rootfs \(r): no such directory") }
         }
+        // A root whose writes are the container's own (the host image, --rootfs DIR:O): the shim
+        // makes missing mount points there, as Docker does in a container's layer.
+        let ownLayer = s.isHostImage || s.rootfsOverlay
         for v in s.volumes {
             guard access(v.source, F_OK) == 0 else {
                 throw HutchError("invalid volume \(v.source):\(v.target): the host path \(v.source) does not exist")
             }
-            guard access(root + v.target, F_OK) == 0 else {
+            guard ownLayer || access(root + v.target, F_OK) == 0 else {
                 throw HutchError("invalid volume \(v.source):\(v.target): the mount point \(v.target) does not exist in the container (create it first)")
             }
         }
-        for t in s.tmpfs where !Self.isDirectory(root + t.path) {
+        for t in s.tmpfs where !ownLayer && !Self.isDirectory(root + t.path) {
             throw HutchError("invalid --tmpfs \(t.path): no such directory in the container (create it first)")
         }
         if let w = o.workdir, s.rootfs != nil, !Self.isDirectory(root + w) {
@@ -52,9 +63,12 @@ extension Runtime {
                 throw HutchError("\(p): \(e.message)")
             }
         }
-        s.cgroups = Cgroups.paths(for: id, version: Cgroups.detect()).values.sorted()
+        s.cgroups = Cgroups.paths(for: id, version: Cgroups.detect(), parent: s.cgroupParent).values.sorted()
         return (s, seccomp)
     }
+
+    /// The shim's cache of built seccomp programs (one small file per distinct profile).
+    var seccompCache: String { store.root + "/seccomp-cache" }
 
     static func isDirectory(_ p: String) -> Bool {
         var st = stat()
@@ -64,33 +78,22 @@ extension Runtime {
     /// After the container's folder exists: the cgroup (limits written) and the seccomp file.
     /// Adds the undo steps. Returns the shim's options.
     func startSandbox(_ s: inout Sandbox, seccomp: String?, id: String, dir: String, undo: inout Undo) throws -> ShimSandbox {
-        var out = ShimSandbox()
-        out.readOnly = s.readOnly
-        out.rootfs = s.rootfs
-        if s.rootfsOverlay {
-            let scratch = dir + "/overlay"
+        let scratch = dir + "/overlay"
+        if s.rootfsOverlay || s.isHostImage {
+            // The mount point of the overlay's tmpfs (upper and work layers), which exists only in
+            // the container's mount namespace.
             try Sys.mkdirs(scratch, mode: 0o700)
-            out.rootfsOverlay = scratch
         }
-        out.mounts = s.orderedMounts.map {
-            switch $0 {
-            case .bind(let v): return .volume("\(v.source):\(v.target):\(v.readOnly ? "ro" : "rw")")
-            case .tmpfs(let t): return .tmpfs(t.shimArgument)
-            }
-        }
-        if !s.privileged {
-            out.masked = Sandbox.maskedPaths
-            out.readOnlyPaths = Sandbox.readOnlyPaths
-        }
-        if let u = s.uid { out.user = "\(u):\(s.gid ?? 0)" }
-        out.groups = s.groups
+        let sshKeys = s.isHostImage ? (Sys.directoryEntries("/etc/ssh") ?? []).map(\.name).filter { $0.hasSuffix("_key") } : []
+        var out = s.shimView(scratch: scratch, stateRoot: store.root, sshKeys: sshKeys)
         if let text = seccomp {
             try Sys.writeFile(dir + "/seccomp", text, mode: 0o600, atomic: false)
             out.seccomp = dir + "/seccomp"
+            out.seccompCache = seccompCache
         }
         let limits = s.limits
         do {
-            s.cgroups = try Cgroups.create(id: id, limits: limits)
+            s.cgroups = try Cgroups.create(id: id, limits: limits, parent: s.cgroupParent)
         } catch {
             // Without limits the cgroup only serves accounting: a host where hutch cannot make
             // one still runs containers.
@@ -116,10 +119,16 @@ extension Runtime {
     }
 
     /// `hutch gc`: hutch cgroups whose container has no record in this store and no process.
+    /// Cgroups are host-wide and other state roots make theirs too: one that another root's
+    /// `hutch run` has just made is empty until its shim moves the first process in. So a cgroup
+    /// modified less than `Cgroups.sweepAge` ago is left alone (a container being created, of
+    /// this root or another), and one with processes is never touched (rmdir refuses it anyway).
     func sweepCgroups(ids: Set<String>) -> [String] {
         var report: [String] = []
-        for (id, dirs) in Cgroups.all() where !ids.contains(id) {
-            // Another state root's running container keeps its processes: rmdir refuses it.
+        let now = time(nil)
+        for (id, dirs) in Cgroups.all() where !ids.contains(id) && !Cgroups.hasChildren(dirs) {
+            let young = dirs.contains { d in Cgroups.modified(d).map { now - $0 < Cgroups.sweepAge } ?? true }
+            if young { continue }
             let empty = dirs.allSatisfy { (Sys.readFile($0 + "/cgroup.procs") ?? "x").isEmpty }
             if empty && Cgroups.remove(dirs).isEmpty { report.append("cgroup of vanished container \(id.prefix(12)) removed") }
         }
@@ -133,7 +142,7 @@ extension Runtime {
         if let u = s.uid { out.user = "\(u):\(s.gid ?? 0)" }
         out.groups = s.groups
         let f = containerDir(c.id) + "/seccomp"
-        if access(f, R_OK) == 0 { out.seccomp = f }
+        if access(f, R_OK) == 0 { out.seccomp = f; out.seccompCache = seccompCache }
         out.cgroups = s.cgroups
         return out
     }

@@ -108,6 +108,8 @@ extension Runtime {
         try store.write { try claim(running, $0) }
         Fault.point("run.after-running")
         didStart(running)
+        try syncEndpoints([record.id])
+        undo.add("take it out of the services it serves") { [self] in try syncEndpoints([record.id], leaving: true) }
         Timeline.mark("recorded")
 
         do {
@@ -346,6 +348,8 @@ extension Runtime {
             return r
         }
         guard let r = changed else { return }
+        // Out of its services while it waits to restart, back in once it runs again.
+        syncEndpointsReporting([r.id], leaving: r.restarting)
         if r.restarting { didStop(r) } else { didStart(r) }
     }
 }

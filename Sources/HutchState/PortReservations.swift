@@ -89,6 +89,7 @@ public enum PortReservations {
     static func holder(in db: Database, _ m: PortMapping) throws -> String? {
         let rows = try PortRecord.fetchAll(db, where: "proto = ? AND hostPort = ?", arguments: [m.proto.rawValue, Int(m.hostPort)])
         guard let r = rows.first(where: { clash($0.mapping, m) }) else { return nil }
+        if r.owner.hasPrefix(ServiceRecord.ownerPrefix) { return "the node port of service \(r.owner.dropFirst(ServiceRecord.ownerPrefix.count))" }
         if let c = try ContainerRecord.fetchOne(db, key: r.owner) {
             return "container \(c.name) (\(c.id.prefix(12)))"
         }

@@ -144,8 +144,10 @@ extension Store {
         return Dictionary(try db.rows(sql: "SELECT key, value FROM meta WHERE key IN (\(marks))", arguments: keys)
             .map { ($0.string("key"), $0.string("value")) }, uniquingKeysWith: { a, _ in a })
     }
-    /// Everyone who holds an address lease or a host port.
+    /// Every container (or pod) that holds an address lease or a host port (services' node
+    /// ports, owned by `service:NAME`, are not theirs).
     public static func resourceOwners(in db: Database) throws -> Set<String> {
-        Set(try db.strings(sql: "SELECT DISTINCT owner FROM leases") + db.strings(sql: "SELECT DISTINCT owner FROM ports"))
+        Set(try db.strings(sql: "SELECT DISTINCT owner FROM leases")
+            + db.strings(sql: "SELECT DISTINCT owner FROM ports WHERE owner NOT LIKE 'service:%'"))
     }
 }

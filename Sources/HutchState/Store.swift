@@ -233,7 +233,29 @@ public final class Store: @unchecked Sendable {
         ALTER TABLE containers ADD COLUMN published TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE containers ADD COLUMN connected TEXT NOT NULL DEFAULT '[]';
         """,
-        // 6 (issue 16): the MTU of a network's container interfaces (a cluster node's vxlan: 1450).
+        // 6 (issue 15): services, their selector index and endpoints (node ports are `ports`
+        // rows owned by `service:NAME`).
+        """
+        CREATE TABLE IF NOT EXISTS services (name TEXT PRIMARY KEY NOT NULL, id TEXT NOT NULL UNIQUE,
+          type TEXT NOT NULL, clusterIP TEXT NOT NULL UNIQUE, selector TEXT NOT NULL, ports TEXT NOT NULL,
+          sessionAffinity TEXT NOT NULL, affinityTimeout INTEGER NOT NULL, externalTrafficPolicy TEXT NOT NULL,
+          labels TEXT NOT NULL DEFAULT '[]', createdAt TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS service_selectors (service TEXT NOT NULL, pair TEXT NOT NULL,
+          PRIMARY KEY (service, pair));
+        CREATE INDEX IF NOT EXISTS service_selectors_pair ON service_selectors(pair);
+        CREATE TABLE IF NOT EXISTS service_endpoints (service TEXT NOT NULL, ip TEXT NOT NULL,
+          container TEXT NOT NULL, containerId TEXT NOT NULL, node TEXT NOT NULL DEFAULT '',
+          PRIMARY KEY (service, ip, node));
+        CREATE INDEX IF NOT EXISTS service_endpoints_container ON service_endpoints(containerId);
+        """,
+        // 7 (issue 17): ingresses; the nginx container is an ordinary container record.
+        """
+        CREATE TABLE IF NOT EXISTS ingresses (name TEXT PRIMARY KEY NOT NULL, id TEXT NOT NULL UNIQUE,
+          container TEXT NOT NULL, rules TEXT NOT NULL, defaultBackend TEXT, tls BOOLEAN NOT NULL,
+          createdAt TEXT NOT NULL, ownerPid INTEGER NOT NULL DEFAULT 0, ownerStart INTEGER NOT NULL DEFAULT 0,
+          tlsHosts TEXT NOT NULL DEFAULT '[]');
+        """,
+        // 8 (issue 16): the MTU of a network's container interfaces (a cluster node's vxlan: 1450).
         """
         ALTER TABLE networks ADD COLUMN mtu INTEGER NOT NULL DEFAULT 0;
         """,

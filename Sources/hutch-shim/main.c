@@ -35,14 +35,14 @@ static const char usage_text[] =
     "                      [--hostname NAME] [--bind SRC:DST]... [--no-proc] [--workdir DIR]\n"
     "                      [--env K=V]... [--init | --pause] [--caps HEX] [--no-new-privs]\n"
     "                      [--log PATH] [--exit-file PATH] [--exit-cmd ARG]... [--detach]\n"
-    "                      [--tty] [--open-stdin] [--read-only] [--rootfs DIR [--rootfs-overlay DIR]]\n"
+    "                      [--tty] [--open-stdin] [--read-only] [--rootfs DIR [--rootfs-overlay DIR [--host-submounts]]]\n"
     "                      [--tmpfs PATH[:OPTS]]... [--volume SRC:DST:ro|rw]... [--mask PATH]...\n"
     "                      [--readonly-path PATH]... [--user UID:GID] [--groups GID,...]\n"
-    "                      [--seccomp FILE] [--cgroup DIR]... [--restart POLICY[:MAX]]\n"
+    "                      [--seccomp FILE [--seccomp-cache DIR]] [--cgroup DIR]... [--restart POLICY[:MAX]]\n"
     "                      [--stop-file PATH] [--restart-cmd ARG]... [-- CMD ARG...]\n"
     "       hutch-shim exec --pid PID [--env K=V]... [--workdir DIR] [--caps HEX]\n"
     "                      [--no-new-privs] [--tty] [--user UID:GID] [--groups GID,...]\n"
-    "                      [--seccomp FILE] [--cgroup DIR]... -- CMD ARG...\n"
+    "                      [--seccomp FILE [--seccomp-cache DIR]] [--cgroup DIR]... -- CMD ARG...\n"
     "       hutch-shim linger [--del-link NAME]...\n"
     "See docs/shim-protocol.md.\n";
 
@@ -213,6 +213,7 @@ static int parse_run(int argc, char **argv) {
         else if (is(&a, "--read-only")) { flag(&a); s->mounts.read_only = true; }
         else if (is(&a, "--rootfs")) s->mounts.rootfs = abs_path(value(&a), "--rootfs");
         else if (is(&a, "--rootfs-overlay")) s->mounts.overlay = abs_path(value(&a), "--rootfs-overlay");
+        else if (is(&a, "--host-submounts")) { flag(&a); s->mounts.host_submounts = true; }
         else if (is(&a, "--tmpfs")) parse_tmpfs(&s->mounts.entries[s->mounts.nentries++], (char *)value(&a));
         else if (is(&a, "--volume")) parse_volume(&s->mounts.entries[s->mounts.nentries++], (char *)value(&a));
         else if (is(&a, "--mask")) s->mounts.masked[s->mounts.nmasked++] = abs_path(value(&a), "--mask");
@@ -220,6 +221,7 @@ static int parse_run(int argc, char **argv) {
         else if (is(&a, "--user")) parse_user(&s->user, value(&a));
         else if (is(&a, "--groups")) parse_groups(&s->user, value(&a));
         else if (is(&a, "--seccomp")) s->seccomp.file = value(&a);
+        else if (is(&a, "--seccomp-cache")) s->seccomp.cache = abs_path(value(&a), "--seccomp-cache");
         else if (is(&a, "--cgroup")) s->cgroups[s->ncgroups++] = abs_path(value(&a), "--cgroup");
         else if (is(&a, "--restart")) parse_restart(s, value(&a));
         else if (is(&a, "--stop-file")) s->stop_file = abs_path(value(&a), "--stop-file");
@@ -269,6 +271,7 @@ static int parse_exec(int argc, char **argv) {
         else if (is(&a, "--user")) parse_user(&s->user, value(&a));
         else if (is(&a, "--groups")) parse_groups(&s->user, value(&a));
         else if (is(&a, "--seccomp")) s->seccomp.file = value(&a);
+        else if (is(&a, "--seccomp-cache")) s->seccomp.cache = abs_path(value(&a), "--seccomp-cache");
         else if (is(&a, "--cgroup")) s->cgroups[s->ncgroups++] = abs_path(value(&a), "--cgroup");
         else shim_fatal("exec: unknown option %s", a.name);
     }

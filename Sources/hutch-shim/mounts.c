@@ -102,8 +102,93 @@ enum { NDEV = sizeof dev_nodes / sizeof dev_nodes[0] };
 // dev_paths: [0..NDEV) the nodes, then pts, shm, ptmx, fd, stdin, stdout, stderr
 enum { DEV_PTS = NDEV, DEV_SHM, DEV_PTMX, DEV_FD, DEV_STDIN, DEV_STDOUT, DEV_STDERR };
 
+// --- the host's other file systems (--host-submounts) ---------------------------------------------
+
+// An overlay whose lower layer is the host's / shows only the root file system: what is mounted
+// below it (a separate /home, /usr, /boot, /work...) would be an empty directory. Those are bound
+// in, read-only. Not: what the container gets of its own (/proc, /sys, /dev, /run, /tmp,
+// /var/tmp) and kernel pseudo file systems.
+static const char *const own_prefixes[] = { "/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp" };
+static const char *const pseudo_fs[] = {
+    "proc", "sysfs", "cgroup", "cgroup2", "nsfs", "devpts", "mqueue", "debugfs", "tracefs", "securityfs",
+    "bpf", "autofs", "binfmt_misc", "configfs", "fusectl", "pstore", "hugetlbfs", "efivarfs",
+};
+
+static bool under(const char *path, const char *prefix) {
+    size_t n = strlen(prefix);
+    if (n == 1) return true;  // "/"
+    return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+static void unescape(char *s) {
+    char *o = s;
+    for (char *i = s; *i; ) {
+        if (i[0] == '\\' && i[1] >= '0' && i[1] <= '3' && i[2] >= '0' && i[2] <= '7' && i[3] >= '0' && i[3] <= '7') {
+            *o++ = (char)((i[1] - '0') * 64 + (i[2] - '0') * 8 + (i[3] - '0'));
+            i += 4;
+        } else {
+            *o++ = *i++;
+        }
+    }
+    *o = '\0';
+}
+
+static void prepare_host_submounts(struct mounts_plan *m) {
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f) shim_fatal("cannot read /proc/self/mountinfo: %s", strerror(errno));
+    size_t cap = 16;
+    m->sub_src = calloc(cap, sizeof *m->sub_src);
+    if (!m->sub_src) shim_fatal("out of memory");
+    char *line = NULL;
+    size_t len = 0;
+    while (getline(&line, &len, f) > 0) {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+        char *save = NULL, *field[5] = { 0 };
+        for (int i = 0; i < 5; i++) field[i] = strtok_r(i == 0 ? line : NULL, " ", &save);
+        char *dash = field[4] && save ? strstr(save, " - ") : NULL;
+        if (!dash) continue;
+        char *fstype = dash + 3;
+        char *sp = strchr(fstype, ' ');
+        if (sp) *sp = '\0';
+        char *mp = field[4];
+        unescape(mp);
+        if (strcmp(mp, "/") == 0) continue;
+        bool skip = false;
+        for (size_t i = 0; !skip && i < sizeof own_prefixes / sizeof own_prefixes[0]; i++) skip = under(mp, own_prefixes[i]);
+        for (size_t i = 0; !skip && i < sizeof pseudo_fs / sizeof pseudo_fs[0]; i++) skip = strcmp(fstype, pseudo_fs[i]) == 0;
+        if (m->overlay && under(mp, m->overlay)) skip = true;
+        if (skip) continue;
+        if ((size_t)m->nsub + 1 >= cap) {
+            cap *= 2;
+            m->sub_src = realloc(m->sub_src, cap * sizeof *m->sub_src);
+            if (!m->sub_src) shim_fatal("out of memory");
+        }
+        m->sub_src[m->nsub] = strdup(mp);
+        if (!m->sub_src[m->nsub]) shim_fatal("out of memory");
+        m->nsub++;
+    }
+    free(line);
+    fclose(f);
+    // Only the outermost of nested mounts: a recursive bind brings the rest along.
+    int kept = 0;
+    for (int i = 0; i < m->nsub; i++) {
+        bool nested = false;
+        for (int j = 0; j < m->nsub && !nested; j++)
+            nested = j != i && under(m->sub_src[i], m->sub_src[j]) &&
+                     (strcmp(m->sub_src[i], m->sub_src[j]) != 0 || j < i);
+        if (!nested) m->sub_src[kept++] = m->sub_src[i];
+    }
+    m->nsub = kept;
+    m->sub_dst = calloc((size_t)kept + 1, sizeof *m->sub_dst);
+    if (!m->sub_dst) shim_fatal("out of memory");
+    for (int i = 0; i < kept; i++) m->sub_dst[i] = join(m->root, m->sub_src[i]);
+}
+
 void mounts_prepare(struct mounts_plan *m, const struct bind *binds, int nbinds) {
     m->root = "/";
+    if (m->host_submounts && (!m->overlay || !m->rootfs || strcmp(m->rootfs, "/") != 0))
+        shim_fatal("--host-submounts needs --rootfs / and --rootfs-overlay");
     if (m->overlay) {
         if (!m->rootfs) shim_fatal("--rootfs-overlay needs --rootfs");
         m->ovl_upper = join(m->overlay, "/upper");
@@ -134,6 +219,7 @@ void mounts_prepare(struct mounts_plan *m, const struct bind *binds, int nbinds)
     if (!m->bind_targets) shim_fatal("out of memory");
     for (int i = 0; i < nbinds; i++) m->bind_targets[i] = join(m->root, binds[i].dst);
     for (int i = 0; i < m->nentries; i++) m->entries[i].target = join(m->root, m->entries[i].dst);
+    if (m->host_submounts) prepare_host_submounts(m);
 }
 
 // --- in the child: system calls only --------------------------------------------------------------
@@ -152,9 +238,48 @@ static void ensure_dir(const char *path) {
     if (mkdir(path, 0755) < 0 && errno != EEXIST) child_fail("mkdir", errno, path, true);
 }
 static void ensure_file(const char *path) {
+    // An existing one is left as it is (not opened for writing: in an overlay that would copy
+    // it up, and a host file bound read-only would refuse).
+    struct stat st;
+    if (lstat(path, &st) == 0) return;
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0 && errno != EEXIST && errno != EISDIR) child_fail("mkfile", errno, path, true);
     if (fd >= 0) close(fd);
+}
+
+// `mkdir -p` of PATH's parents (a copy on the stack: no heap in the child).
+static int mkdir_parents(const char *path) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (buf[i] != '/') continue;
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST) return -1;
+        buf[i] = '/';
+    }
+    return 0;
+}
+
+// A volume's or tmpfs's mount point, created when missing, in a root whose writes are the
+// container's own (an overlay): a directory, or an empty file for a file volume (as Docker makes
+// them in the container's layer).
+static int ensure_target(const struct mount_entry *e) {
+    struct stat st;
+    if (lstat(e->target, &st) == 0) return 0;
+    bool file = false;
+    if (e->kind == MOUNT_BIND) {
+        struct stat src;
+        int rc = e->tree >= 0 ? fstat(e->tree, &src) : stat(e->src, &src);
+        file = rc == 0 && !S_ISDIR(src.st_mode);
+    }
+    if (mkdir_parents(e->target) < 0) return -1;
+    if (!file) return mkdir(e->target, 0755) < 0 && errno != EEXIST ? -1 : 0;
+    int fd = open(e->target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return -1;
+    close(fd);
+    return 0;
 }
 
 // The root of the container's own: DIR bound onto itself, or a private overlay with DIR as its
@@ -168,6 +293,22 @@ static void setup_rootfs(const struct mounts_plan *m, int nbinds) {
         ensure_dir(m->root);
         if (mount("overlay", m->root, "overlay", 0, m->ovl_data) < 0)
             child_fail("mount-overlay", errno, m->rootfs, true);
+        // The host's other file systems at their places, read-only (the overlay shows only
+        // the root file system's own directories).
+        for (int i = 0; i < m->nsub; i++) {
+            if (mount(m->sub_src[i], m->sub_dst[i], NULL, MS_BIND | MS_REC, NULL) < 0 || make_read_only(m->sub_dst[i]) < 0)
+                child_fail("host-submount", errno, m->sub_src[i], true);
+        }
+        // A generated /etc file whose target is a symbolic link (resolv.conf -> /run/...) is
+        // replaced by a plain file in the container's own layer, so the bind lands in /etc.
+        for (int i = 0; i < nbinds; i++) {
+            struct stat st;
+            if (lstat(m->bind_targets[i], &st) == 0 && S_ISLNK(st.st_mode) && unlink(m->bind_targets[i]) < 0)
+                child_fail("mkfile", errno, m->bind_targets[i], true);
+        }
+        // Volumes' and tmpfs's mount points, before the root may turn read-only; those under
+        // another tmpfs are made again once that is mounted (see mounts_setup).
+        for (int i = 0; i < m->nentries; i++) (void)ensure_target(&m->entries[i]);
     } else if (mount(m->rootfs, m->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {
         child_fail("mount-rootfs", errno, m->rootfs, true);
     }
@@ -278,6 +419,7 @@ void mounts_setup(const struct mounts_plan *m, const struct bind *binds, int nbi
     // down: its submounts too.
     for (int i = 0; i < m->nentries; i++) {
         const struct mount_entry *e = &m->entries[i];
+        if (m->overlay && ensure_target(e) < 0) child_fail(e->kind == MOUNT_TMPFS ? "tmpfs" : "volume", errno, e->spec, true);
         if (e->kind == MOUNT_TMPFS) {
             if (mount("tmpfs", e->target, "tmpfs", e->flags, e->data) < 0) child_fail("tmpfs", errno, e->spec, true);
             continue;

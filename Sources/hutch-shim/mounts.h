@@ -25,6 +25,7 @@ struct mounts_plan {
     bool read_only;            // --read-only: the root (and its submounts) read-only
     const char *rootfs;        // --rootfs DIR, or NULL: the host's root
     const char *overlay;       // --rootfs-overlay SCRATCH: a tmpfs there holds the overlay's upper layer
+    bool host_submounts;       // --host-submounts: the host's other file systems, read-only, at their places
     bool no_proc;
     struct mount_entry *entries;
     int nentries;
@@ -39,6 +40,9 @@ struct mounts_plan {
     const char *ovl_upper, *ovl_work, *ovl_data;
     const char *dev_paths[16];  // --rootfs: /dev entries (ROOT/dev/null, ...)
     const char **bind_targets;  // the generated /etc files' targets
+    const char **sub_src;       // --host-submounts: the host's mount points to bind (read-only)
+    const char **sub_dst;       //   and where they go under the root
+    int nsub;
 };
 
 struct bind;

@@ -9,7 +9,7 @@ enum Hutch {
         CLICommand("hutch", abstract: "Run commands in fresh Linux namespaces, networked the way Docker does it.",
                 subcommands: [Run.command, PS.command, Inspect.command, Logs.command, Exec.command, Stop.command, Kill.command,
                               Wait.command, Remove.command, Port.command, GC.command, Pod.command, Network.command,
-                              Container.command, Rename.command, Start.command, Restart.command, Cleanup.command, ShimEvent.command,
+                              Container.command, Rename.command, Start.command, Restart.command, StatsCommand.command, Cleanup.command, ShimEvent.command, Service.command, Ingress.command,
                               NodeForward.command]),
         globals: [Global.root, Global.firewall],
         version: HutchVersion.string)

@@ -19,10 +19,12 @@ enum PodCreate {
     static let network = CLIOption.value("--network, --net", "bridge (default), host, none, or a network's name.", as: "mode")
     static let publish = CLIOption.list("-p, --publish", "Publish a port of the pod.", as: "spec")
     static let replace = CLIOption.flag("--replace", "Remove a pod of the same name first (with its containers).")
+    static let volume = CLIOption.list("-v, --volume", "Bind a host path into every container of the pod: HOST-PATH:CONTAINER-PATH[:ro|rw].", as: "spec")
 
     static let command = CLICommand(
         "create", abstract: "Create a pod and start its pause process.",
-        options: [name, hostname, network, publish, Labeling.label, Labeling.labelFile, replace]
+        discussion: "--memory, --memory-swap, --cpus, --cpu-shares and --pids-limit limit the pod's cgroup, which holds its containers' cgroups: together they get no more (a container's own limits can only be lower). -v volumes go to every container of the pod (a container's own mount on the same path wins).",
+        options: [name, hostname, network, publish, Labeling.label, Labeling.labelFile, replace, volume] + Sandboxing.limitOptions
     ) { a in
         var o = PodOptions()
         o.name = a.value(name); o.hostname = a.value(hostname)
@@ -30,6 +32,8 @@ enum PodCreate {
         o.publish = try a.list(publish).map { try PublishSpec.parse($0) }
         o.labels = try Labeling.labels(a)
         o.replace = a.flag(replace)
+        o.limits = try Sandboxing.limits(a)
+        o.volumes = try a.list(volume).map { try Sandbox.Volume.parse($0) }
         let checked = try o.validated()
         print(try Global.runtime(a).createPod(checked).id)
     }

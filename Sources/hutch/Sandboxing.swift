@@ -9,6 +9,7 @@ enum Sandboxing {
     static let volume = CLIOption.list("-v, --volume", "Bind a host directory or file: HOST-PATH:CONTAINER-PATH[:ro|rw].", as: "spec")
     static let mount = CLIOption.list("--mount", "type=bind,source=HOST,target=PATH[,readonly] or type=tmpfs,target=PATH[,tmpfs-size=64m].", as: "spec")
     static let rootfs = CLIOption.value("--rootfs", "Run in DIR as the root file system (DIR:O: a private overlay on top, DIR never changed).", as: "dir")
+    static let hostRW = CLIOption.flag("--host-rw", "Share the host's file system as it is, writable (no private overlay, /tmp or masked secrets): the container's writes change the host.")
     static let user = CLIOption.value("-u, --user", "Run as NAME|UID[:GROUP|GID] (names from the container's /etc/passwd).", as: "user")
     static let groupAdd = CLIOption.list("--group-add", "An extra group (name or gid).", as: "group")
     static let securityOpt = CLIOption.list("--security-opt", "seccomp=unconfined or seccomp=PROFILE.json (Docker's format).", as: "opt")
@@ -18,7 +19,7 @@ enum Sandboxing {
     static let cpuShares = CLIOption.value("-c, --cpu-shares", "Relative CPU weight (default 1024).", as: "int")
     static let pidsLimit = CLIOption.value("--pids-limit", "Maximum number of processes (-1: unlimited).", as: "int")
 
-    static let options = [readOnly, tmpfs, volume, mount, rootfs, user, groupAdd, securityOpt, memory, memorySwap, cpus, cpuShares, pidsLimit]
+    static let options = [readOnly, tmpfs, volume, mount, rootfs, hostRW, user, groupAdd, securityOpt, memory, memorySwap, cpus, cpuShares, pidsLimit]
 
     static func parse(_ a: CLIValues, privileged: Bool) throws -> Sandbox {
         var s = Sandbox()
@@ -35,6 +36,7 @@ enum Sandboxing {
             if r.hasSuffix(":O") { r.removeLast(2); s.rootfsOverlay = true }
             s.rootfs = r
         }
+        s.hostRW = a.flag(hostRW)
         s.user = a.value(user)
         s.groupAdd = a.list(groupAdd)
         s.privileged = privileged
@@ -45,16 +47,25 @@ enum Sandboxing {
             else if o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true" { continue }
             else { throw HutchError("unsupported --security-opt \"\(o)\": use seccomp=unconfined or seccomp=PROFILE.json") }
         }
-        if let m = a.value(memory) { s.limits.memory = try Sandbox.Limits.bytes(m, flag: "--memory") }
+        s.limits = try limits(a)
+        return s
+    }
+
+    /// The cgroup limits, of `run` and `pod create`.
+    static let limitOptions = [memory, memorySwap, cpus, cpuShares, pidsLimit]
+
+    static func limits(_ a: CLIValues) throws -> Sandbox.Limits {
+        var l = Sandbox.Limits()
+        if let m = a.value(memory) { l.memory = try Sandbox.Limits.bytes(m, flag: "--memory") }
         if let m = a.value(memorySwap) {
-            s.limits.memorySwap = m == "-1" ? -1 : try Sandbox.Limits.bytes(m, flag: "--memory-swap")
+            l.memorySwap = m == "-1" ? -1 : try Sandbox.Limits.bytes(m, flag: "--memory-swap")
         }
-        if let c = a.value(cpus) { s.limits.nanoCpus = try Sandbox.Limits.nanoCPUs(c) }
-        if let c = a.value(cpuShares) { s.limits.cpuShares = try Sandbox.Limits.integer(c, flag: "--cpu-shares", min: 2) }
+        if let c = a.value(cpus) { l.nanoCpus = try Sandbox.Limits.nanoCPUs(c) }
+        if let c = a.value(cpuShares) { l.cpuShares = try Sandbox.Limits.integer(c, flag: "--cpu-shares", min: 2) }
         if let p = a.value(pidsLimit) {
             let n = try Sandbox.Limits.integer(p, flag: "--pids-limit", min: -1)
-            s.limits.pidsLimit = n == 0 ? nil : n
+            l.pidsLimit = n == 0 ? nil : n
         }
-        return s
+        return l
     }
 }

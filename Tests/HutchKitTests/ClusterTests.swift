@@ -165,8 +165,9 @@ final class ClusterTests: XCTestCase {
         """)
         // opt-in: not in a plain host's skeleton; inserted first in forward and postrouting
         XCTAssertFalse(try XCTUnwrap(NftablesFirewall.renderSkeleton(present: [:])).contains("cluster"))
-        let all: [String: Set<String>] = ["forward": ["networks-forward"], "postrouting": ["networks-postrouting", "ports-postrouting"],
-                                          "raw-prerouting": ["networks-localnet"], "prerouting": ["ports-dnat"], "output": ["ports-dnat"]]
+        // every always-installed feature's jumps are there (a node's first setup)
+        var all: [String: Set<String>] = [:]
+        for f in NftablesFirewall.features { for j in f.jumps { all[j.from, default: []].insert(j.to) } }
         let b = try XCTUnwrap(NftablesFirewall.renderSkeleton(present: all, with: [NftablesFirewall.cluster]))
         XCTAssertTrue(b.hasSuffix("""
             add rule ip hutch cluster-postrouting ip saddr @cluster_cidrs ip daddr @cluster_cidrs oifname != @cluster_bridges accept comment "hutch:cluster"
@@ -180,40 +181,24 @@ final class ClusterTests: XCTestCase {
         XCTAssertNil(NftablesFirewall.renderSkeleton(present: withCluster, with: [NftablesFirewall.cluster]))
     }
 
+    /// What iptables-save prints of `table` once every always-installed feature is set up (plus `extra` lines).
+    func saved(_ table: String, _ extra: [String] = []) -> SavedTable {
+        var lines = ["*\(table)"]
+        for b in IptablesFirewall.baseChains where b.table == table { lines.append(":\(b.name) - [0:0]"); lines.append(b.jump) }
+        for f in IptablesFirewall.features {
+            for c in f.chains where c.table == table { lines.append(":\(c.name) - [0:0]") }
+            for j in f.jumps where j.table == table { lines.append(j.rule) }
+            for r in f.fixed where r.table == table { lines.append(r.rule) }
+        }
+        return SavedTable((lines + extra + ["COMMIT"]).joined(separator: "\n"))
+    }
+
     func testIptablesClusterFeature() {
         let cidr = CIDRv4("10.244.0.0/16")!
-        let filter = SavedTable("""
-        *filter
-        :FORWARD ACCEPT [0:0]
-        :HUTCH-FORWARD - [0:0]
-        :HUTCH-NETWORKS - [0:0]
-        -A FORWARD -j HUTCH-FORWARD
-        -A HUTCH-FORWARD -j HUTCH-NETWORKS
-        COMMIT
-        """)
-        let nat = SavedTable("""
-        *nat
-        :POSTROUTING ACCEPT [0:0]
-        :PREROUTING ACCEPT [0:0]
-        :OUTPUT ACCEPT [0:0]
-        :HUTCH - [0:0]
-        :HUTCH-PREROUTING - [0:0]
-        :HUTCH-OUTPUT - [0:0]
-        :HUTCH-POSTROUTING - [0:0]
-        :HUTCH-NETWORKS-MASQ - [0:0]
-        :HUTCH-PORTS-MASQ - [0:0]
-        :HUTCH-CLUSTER-MASQ - [0:0]
-        -A PREROUTING -j HUTCH-PREROUTING
-        -A OUTPUT -j HUTCH-OUTPUT
-        -A POSTROUTING -j HUTCH-POSTROUTING
-        -A HUTCH-POSTROUTING -j HUTCH-CLUSTER-MASQ
-        -A HUTCH-POSTROUTING -j HUTCH-NETWORKS-MASQ
-        -A HUTCH-PREROUTING -m addrtype --dst-type LOCAL -j HUTCH
-        -A HUTCH-OUTPUT -m addrtype --dst-type LOCAL -j HUTCH
-        -A HUTCH-POSTROUTING -j HUTCH-PORTS-MASQ
-        -A HUTCH-CLUSTER-MASQ -s 10.244.0.0/16 -d 10.244.0.0/16 ! -o hutch0 -m comment --comment hutch:cluster -j ACCEPT
-        COMMIT
-        """)
+        let filter = saved("filter")
+        // the nat half installed before (its chain, its jump, its rule)
+        let nat = saved("nat", [":HUTCH-CLUSTER-MASQ - [0:0]", "-A HUTCH-POSTROUTING -j HUTCH-CLUSTER-MASQ",
+                                "-A HUTCH-CLUSTER-MASQ -s 10.244.0.0/16 -d 10.244.0.0/16 ! -o hutch0 -m comment --comment hutch:cluster -j ACCEPT"])
         XCTAssertEqual(IptablesFirewall.renderClusterSetup(cidr, bridge: "hutch0", filter: filter, nat: nat), """
         *filter
         :HUTCH-CLUSTER - [0:0]
@@ -235,5 +220,6 @@ final class ClusterTests: XCTestCase {
         XCTAssertNil(IptablesFirewall.renderClusterTeardown(filter: filter, nat: SavedTable()))
         // a plain host's skeleton has no cluster chain
         XCTAssertFalse(IptablesFirewall.renderSkeleton("nat", SavedTable()).contains("CLUSTER"))
+        XCTAssertFalse(IptablesFirewall.renderSkeleton("filter", SavedTable()).contains("CLUSTER"))
     }
 }

@@ -25,6 +25,9 @@ final class NetFirewallRenderTests: XCTestCase {
         add chain ip hutch output { type nat hook output priority -100; policy accept; }
         add chain ip hutch postrouting { type nat hook postrouting priority srcnat; policy accept; }
         add chain ip hutch raw-prerouting { type filter hook prerouting priority raw; policy accept; }
+        add chain ip hutch filter-input { type filter hook input priority -10; policy accept; }
+        add chain ip hutch filter-forward { type filter hook forward priority -10; policy accept; }
+        add chain ip hutch filter-output { type filter hook output priority -10; policy accept; }
         add map ip hutch bridges { type ifname : verdict; }
         add map ip hutch subnets { type ipv4_addr : verdict; flags interval; }
         add chain ip hutch networks-forward
@@ -53,12 +56,56 @@ final class NetFirewallRenderTests: XCTestCase {
         flush chain ip hutch ports-postrouting
         add rule ip hutch ports-postrouting ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin masquerade comment "hutch: hairpin"
         add rule ip hutch ports-postrouting ct status dnat ip saddr 127.0.0.0/8 oifname @bridge_ifs masquerade comment "hutch: localhost"
+        add set ip hutch svc-ips { type ipv4_addr; }
+        add chain ip hutch services-dnat
+        flush chain ip hutch services-dnat
+        add chain ip hutch services-nodeports
+        flush chain ip hutch services-nodeports
+        add map ip hutch svc-backends { typeof ip daddr . meta l4proto . th dport . numgen random mod 60 : ip daddr . th dport; }
+        delete map ip hutch svc-backends
+        add map ip hutch svc-backends { typeof ip daddr . meta l4proto . th dport . numgen random mod 60 : ip daddr . th dport; }
+        add map ip hutch svc-np-backends { typeof meta l4proto . th dport . numgen random mod 60 : ip daddr . th dport; }
+        delete map ip hutch svc-np-backends
+        add map ip hutch svc-np-backends { typeof meta l4proto . th dport . numgen random mod 60 : ip daddr . th dport; }
+        add set ip hutch svc-nodeports { type inet_proto . inet_service; }
+        add set ip hutch svc-np-masq { type inet_proto . inet_service; }
+        add set ip hutch svc-hairpin { type ipv4_addr . ipv4_addr; }
+        add set ip hutch svc-aff-ips { type ipv4_addr; }
+        add map ip hutch svc-tports { type ipv4_addr . inet_proto . inet_service : inet_service; }
+        add map ip hutch svc-aff { type ipv4_addr . ipv4_addr : ipv4_addr; flags timeout; }
+        add rule ip hutch services-dnat ip daddr @svc-aff-ips meta l4proto { tcp, udp } dnat ip to ip saddr . ip daddr map @svc-aff : ip daddr . meta l4proto . th dport map @svc-tports
+        add rule ip hutch services-dnat ip daddr @svc-ips dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 60 map @svc-backends
+        add rule ip hutch services-nodeports ip daddr != 127.0.0.0/8 meta l4proto . th dport @svc-np-masq meta mark set meta mark | 0x4000
+        add rule ip hutch services-nodeports ip daddr != 127.0.0.0/8 dnat ip to meta l4proto . th dport . numgen random mod 60 map @svc-np-backends
+        add chain ip hutch services-postrouting
+        flush chain ip hutch services-postrouting
+        add chain ip hutch services-affinity
+        flush chain ip hutch services-affinity
+        add set ip hutch svc-aff-t10800 { type ipv4_addr; }
+        add rule ip hutch services-affinity ct original ip daddr @svc-aff-t10800 update @svc-aff { ip saddr . ct original ip daddr timeout 10800s : ip daddr }
+        add rule ip hutch services-postrouting ct status dnat ct original ip daddr @svc-aff-ips jump services-affinity
+        add rule ip hutch services-postrouting ct status dnat ip saddr . ip daddr @svc-hairpin masquerade comment "hutch: service hairpin"
+        add rule ip hutch services-postrouting meta mark & 0x4000 == 0x4000 meta mark set meta mark & 0xffffbfff masquerade comment "hutch: nodeport"
+        add chain ip hutch services-reject
+        flush chain ip hutch services-reject
+        add rule ip hutch services-reject ct state new ct status & dnat == 0 ip daddr @svc-ips meta l4proto tcp reject with tcp reset comment "hutch: service without endpoints"
+        add rule ip hutch services-reject ct state new ct status & dnat == 0 ip daddr @svc-ips reject comment "hutch: service without endpoints"
+        add rule ip hutch services-reject ct state new ct status & dnat == 0 fib daddr type local meta l4proto . th dport @svc-nodeports meta l4proto tcp reject with tcp reset comment "hutch: nodeport without endpoints"
+        add rule ip hutch services-reject ct state new ct status & dnat == 0 fib daddr type local meta l4proto . th dport @svc-nodeports reject comment "hutch: nodeport without endpoints"
         add rule ip hutch forward jump networks-forward
         add rule ip hutch postrouting jump networks-postrouting
         add rule ip hutch raw-prerouting jump networks-localnet
         add rule ip hutch prerouting fib daddr type local jump ports-dnat
         add rule ip hutch output fib daddr type local jump ports-dnat
         add rule ip hutch postrouting jump ports-postrouting
+        add rule ip hutch prerouting jump services-dnat
+        add rule ip hutch output jump services-dnat
+        add rule ip hutch prerouting fib daddr type local jump services-nodeports
+        add rule ip hutch output fib daddr type local jump services-nodeports
+        add rule ip hutch postrouting jump services-postrouting
+        add rule ip hutch filter-input jump services-reject
+        add rule ip hutch filter-forward jump services-reject
+        add rule ip hutch filter-output jump services-reject
 
         """)
     }
@@ -67,12 +114,14 @@ final class NetFirewallRenderTests: XCTestCase {
     /// chain of its own), only the ports' objects and jumps are added; with all there, nothing.
     func testNftSkeletonAddsOnlyWhatIsMissing() throws {
         let networksOnly: [String: Set<String>] = [
-            "forward": ["networks-forward"], "postrouting": ["networks-postrouting"],
-            "raw-prerouting": ["networks-localnet"], "prerouting": ["services"]]
+            "forward": ["networks-forward"], "postrouting": ["networks-postrouting", "services-postrouting"],
+            "raw-prerouting": ["networks-localnet"], "prerouting": ["services", "services-dnat", "services-nodeports"],
+            "output": ["services-dnat", "services-nodeports"], "filter-input": ["services-reject"],
+            "filter-forward": ["services-reject"], "filter-output": ["services-reject"]]
         let b = try XCTUnwrap(NftablesFirewall.renderSkeleton(present: networksOnly))
         XCTAssertFalse(b.contains("flush chain ip hutch forward"), b)
         XCTAssertFalse(b.contains("networks-forward"), "the networks feature is installed: not touched\n\(b)")
-        XCTAssertFalse(b.contains("services"), b)
+        XCTAssertFalse(b.contains("services"), "a foreign chain named services, and hutch's services feature installed: \(b)")
         XCTAssertTrue(b.hasSuffix("""
             add rule ip hutch prerouting fib daddr type local jump ports-dnat
             add rule ip hutch output fib daddr type local jump ports-dnat
@@ -82,9 +131,9 @@ final class NetFirewallRenderTests: XCTestCase {
         for base in NftablesFirewall.baseChains { XCTAssertFalse(b.contains("flush chain ip hutch \(base.name)\n"), b) }
 
         var all = networksOnly
-        all["prerouting"] = ["services", "ports-dnat"]
-        all["output"] = ["ports-dnat"]
-        all["postrouting"] = ["networks-postrouting", "ports-postrouting"]
+        all["prerouting"] = ["services", "ports-dnat", "services-dnat", "services-nodeports"]
+        all["output"] = ["ports-dnat", "services-dnat", "services-nodeports"]
+        all["postrouting"] = ["networks-postrouting", "ports-postrouting", "services-postrouting"]
         XCTAssertNil(NftablesFirewall.renderSkeleton(present: all), "all there: no batch, nothing written")
         // A port write that found a map missing reinstalls the ports' objects, adds no jump twice.
         let again = try XCTUnwrap(NftablesFirewall.renderSkeleton(present: all, reinstalling: ["ports"]))
@@ -165,9 +214,19 @@ final class NetFirewallRenderTests: XCTestCase {
         XCTAssertEqual(IptablesFirewall.renderSetup(web, filter: empty, nat: empty, raw: empty), """
         *filter
         :HUTCH-FORWARD - [0:0]
+        :HUTCH-FILTER-INPUT - [0:0]
+        :HUTCH-FILTER-FORWARD - [0:0]
+        :HUTCH-FILTER-OUTPUT - [0:0]
         :HUTCH-NETWORKS - [0:0]
+        :HUTCH-SERVICES-REJECT - [0:0]
         -I FORWARD -j HUTCH-FORWARD
+        -I INPUT -j HUTCH-FILTER-INPUT
+        -I FORWARD -j HUTCH-FILTER-FORWARD
+        -I OUTPUT -j HUTCH-FILTER-OUTPUT
         -A HUTCH-FORWARD -j HUTCH-NETWORKS
+        -A HUTCH-FILTER-INPUT -j HUTCH-SERVICES-REJECT
+        -A HUTCH-FILTER-FORWARD -j HUTCH-SERVICES-REJECT
+        -A HUTCH-FILTER-OUTPUT -j HUTCH-SERVICES-REJECT
         -I HUTCH-NETWORKS 1 -o hutch1 -m comment --comment "hutch:web" -j DROP
         -I HUTCH-NETWORKS 1 -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
         -I HUTCH-NETWORKS 1 -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
@@ -181,6 +240,10 @@ final class NetFirewallRenderTests: XCTestCase {
         :HUTCH-NETWORKS-MASQ - [0:0]
         :HUTCH - [0:0]
         :HUTCH-PORTS-MASQ - [0:0]
+        :HUTCH-SERVICES - [0:0]
+        :HUTCH-NODEPORTS - [0:0]
+        :HUTCH-MARK-MASQ - [0:0]
+        :HUTCH-SERVICES-MASQ - [0:0]
         -A PREROUTING -j HUTCH-PREROUTING
         -A OUTPUT -j HUTCH-OUTPUT
         -I POSTROUTING -j HUTCH-POSTROUTING
@@ -188,6 +251,14 @@ final class NetFirewallRenderTests: XCTestCase {
         -A HUTCH-PREROUTING -m addrtype --dst-type LOCAL -j HUTCH
         -A HUTCH-OUTPUT -m addrtype --dst-type LOCAL -j HUTCH
         -A HUTCH-POSTROUTING -j HUTCH-PORTS-MASQ
+        -A HUTCH-PREROUTING -j HUTCH-SERVICES
+        -A HUTCH-OUTPUT -j HUTCH-SERVICES
+        -A HUTCH-POSTROUTING -j HUTCH-SERVICES-MASQ
+        -A HUTCH-SERVICES ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j HUTCH-NODEPORTS
+        -A HUTCH-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+        -A HUTCH-SERVICES-MASQ -m mark ! --mark 0x4000/0x4000 -j RETURN
+        -A HUTCH-SERVICES-MASQ -j MARK --set-xmark 0x4000/0x0
+        -A HUTCH-SERVICES-MASQ -j MASQUERADE --random-fully
         -A HUTCH-NETWORKS-MASQ -s 10.89.0.0/16 ! -o hutch1 -m comment --comment "hutch:web" -j MASQUERADE
         COMMIT
         *raw
@@ -213,10 +284,20 @@ final class NetFirewallRenderTests: XCTestCase {
     :HUTCH-FORWARD - [0:0]
     :HUTCH-NETWORKS - [0:0]
     :OTHER - [0:0]
+    :HUTCH-FILTER-INPUT - [0:0]
+    :HUTCH-FILTER-FORWARD - [0:0]
+    :HUTCH-FILTER-OUTPUT - [0:0]
+    :HUTCH-SERVICES-REJECT - [0:0]
+    -A INPUT -j HUTCH-FILTER-INPUT
+    -A FORWARD -j HUTCH-FILTER-FORWARD
+    -A OUTPUT -j HUTCH-FILTER-OUTPUT
     -A FORWARD -j HUTCH-FORWARD
     -A FORWARD -o docker0 -j DOCKER
     -A HUTCH-FORWARD -j HUTCH-NETWORKS
     -A HUTCH-FORWARD -j OTHER
+    -A HUTCH-FILTER-INPUT -j HUTCH-SERVICES-REJECT
+    -A HUTCH-FILTER-FORWARD -j HUTCH-SERVICES-REJECT
+    -A HUTCH-FILTER-OUTPUT -j HUTCH-SERVICES-REJECT
     -A HUTCH-NETWORKS -o hutch1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "hutch:web" -j ACCEPT
     -A HUTCH-NETWORKS -o hutch1 -m conntrack --ctstate DNAT -m comment --comment "hutch:web" -j ACCEPT
     -A HUTCH-NETWORKS -o hutch9 -m comment --comment "hutch:web2" -j DROP
@@ -235,6 +316,10 @@ final class NetFirewallRenderTests: XCTestCase {
     :HUTCH-PREROUTING - [0:0]
     :HUTCH-NETWORKS-MASQ - [0:0]
     :HUTCH-PORTS-MASQ - [0:0]
+    :HUTCH-SERVICES - [0:0]
+    :HUTCH-NODEPORTS - [0:0]
+    :HUTCH-MARK-MASQ - [0:0]
+    :HUTCH-SERVICES-MASQ - [0:0]
     -A PREROUTING -j HUTCH-PREROUTING
     -A OUTPUT -j HUTCH-OUTPUT
     -A POSTROUTING -j HUTCH-POSTROUTING
@@ -243,6 +328,14 @@ final class NetFirewallRenderTests: XCTestCase {
     -A HUTCH-POSTROUTING -j HUTCH-NETWORKS-MASQ
     -A HUTCH-POSTROUTING -j HUTCH-PORTS-MASQ
     -A HUTCH-PREROUTING -m addrtype --dst-type LOCAL -j HUTCH
+    -A HUTCH-PREROUTING -j HUTCH-SERVICES
+    -A HUTCH-OUTPUT -j HUTCH-SERVICES
+    -A HUTCH-POSTROUTING -j HUTCH-SERVICES-MASQ
+    -A HUTCH-SERVICES ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j HUTCH-NODEPORTS
+    -A HUTCH-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+    -A HUTCH-SERVICES-MASQ -m mark ! --mark 0x4000/0x4000 -j RETURN
+    -A HUTCH-SERVICES-MASQ -j MARK --set-xmark 0x4000/0x0
+    -A HUTCH-SERVICES-MASQ -j MASQUERADE --random-fully
     -A HUTCH-NETWORKS-MASQ -s 10.89.0.0/16 ! -o hutch1 -m comment --comment "hutch:web" -j MASQUERADE
     COMMIT
     """
@@ -259,7 +352,8 @@ final class NetFirewallRenderTests: XCTestCase {
 
     func testIptablesSavedTable() {
         let f = SavedTable(filterSave)
-        XCTAssertEqual(f.chains, ["INPUT", "FORWARD", "OUTPUT", "DOCKER", "HUTCH-FORWARD", "HUTCH-NETWORKS", "OTHER"])
+        XCTAssertEqual(f.chains, ["INPUT", "FORWARD", "OUTPUT", "DOCKER", "HUTCH-FORWARD", "HUTCH-NETWORKS", "OTHER",
+                                  "HUTCH-FILTER-INPUT", "HUTCH-FILTER-FORWARD", "HUTCH-FILTER-OUTPUT", "HUTCH-SERVICES-REJECT"])
         let mine = f.rules(in: "HUTCH-NETWORKS", comment: "hutch:web")
         XCTAssertEqual(mine.count, 4)
         XCTAssertFalse(mine.contains { $0.contains("web2") })

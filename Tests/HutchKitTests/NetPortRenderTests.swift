@@ -80,6 +80,10 @@ final class NetPortRenderTests: XCTestCase {
         :HUTCH-NETWORKS-MASQ - [0:0]
         :HUTCH - [0:0]
         :HUTCH-PORTS-MASQ - [0:0]
+        :HUTCH-SERVICES - [0:0]
+        :HUTCH-NODEPORTS - [0:0]
+        :HUTCH-MARK-MASQ - [0:0]
+        :HUTCH-SERVICES-MASQ - [0:0]
         -A PREROUTING -j HUTCH-PREROUTING
         -A OUTPUT -j HUTCH-OUTPUT
         -I POSTROUTING -j HUTCH-POSTROUTING
@@ -87,6 +91,14 @@ final class NetPortRenderTests: XCTestCase {
         -A HUTCH-PREROUTING -m addrtype --dst-type LOCAL -j HUTCH
         -A HUTCH-OUTPUT -m addrtype --dst-type LOCAL -j HUTCH
         -A HUTCH-POSTROUTING -j HUTCH-PORTS-MASQ
+        -A HUTCH-PREROUTING -j HUTCH-SERVICES
+        -A HUTCH-OUTPUT -j HUTCH-SERVICES
+        -A HUTCH-POSTROUTING -j HUTCH-SERVICES-MASQ
+        -A HUTCH-SERVICES ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j HUTCH-NODEPORTS
+        -A HUTCH-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+        -A HUTCH-SERVICES-MASQ -m mark ! --mark 0x4000/0x4000 -j RETURN
+        -A HUTCH-SERVICES-MASQ -j MARK --set-xmark 0x4000/0x0
+        -A HUTCH-SERVICES-MASQ -j MASQUERADE --random-fully
         -A HUTCH -p tcp -m tcp --dport 8080 -m comment --comment "hutch:3f2a" -j DNAT --to-destination 10.87.0.2:8000
         -A HUTCH-PORTS-MASQ -s 10.87.0.2/32 -d 10.87.0.2/32 -p tcp -m tcp --dport 8000 -m comment --comment "hutch:3f2a" -j MASQUERADE
         -A HUTCH-PORTS-MASQ -s 127.0.0.0/8 -d 10.87.0.2/32 -p tcp -m tcp --dport 8000 -m comment --comment "hutch:3f2a" -j MASQUERADE
@@ -105,6 +117,10 @@ final class NetPortRenderTests: XCTestCase {
         :HUTCH-PREROUTING - [0:0]
         :HUTCH-NETWORKS-MASQ - [0:0]
         :HUTCH-PORTS-MASQ - [0:0]
+        :HUTCH-SERVICES - [0:0]
+        :HUTCH-NODEPORTS - [0:0]
+        :HUTCH-MARK-MASQ - [0:0]
+        :HUTCH-SERVICES-MASQ - [0:0]
         :OTHER - [0:0]
         -A PREROUTING -j HUTCH-PREROUTING
         -A OUTPUT -j HUTCH-OUTPUT
@@ -114,6 +130,14 @@ final class NetPortRenderTests: XCTestCase {
         -A HUTCH-POSTROUTING -j HUTCH-PORTS-MASQ
         -A HUTCH-PREROUTING -j OTHER
         -A HUTCH-PREROUTING -m addrtype --dst-type LOCAL -j HUTCH
+        -A HUTCH-PREROUTING -j HUTCH-SERVICES
+        -A HUTCH-OUTPUT -j HUTCH-SERVICES
+        -A HUTCH-POSTROUTING -j HUTCH-SERVICES-MASQ
+        -A HUTCH-SERVICES ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j HUTCH-NODEPORTS
+        -A HUTCH-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+        -A HUTCH-SERVICES-MASQ -m mark ! --mark 0x4000/0x4000 -j RETURN
+        -A HUTCH-SERVICES-MASQ -j MARK --set-xmark 0x4000/0x0
+        -A HUTCH-SERVICES-MASQ -j MASQUERADE --random-fully
         -A HUTCH -d 127.0.0.1/32 -p tcp -m tcp --dport 8081 -m comment --comment hutch:3f2a -j DNAT --to-destination 10.87.0.2:80
         -A HUTCH-PORTS-MASQ -s 127.0.0.0/8 -d 10.87.0.2/32 -p tcp -m tcp --dport 80 -m comment --comment "hutch:3f2a" -j MASQUERADE
         """)

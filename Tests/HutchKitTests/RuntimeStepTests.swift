@@ -52,6 +52,13 @@ final class RuntimeStepTests: XCTestCase {
         func links() throws -> [(name: String, master: Int32)] { [] }
         func linkIndex(_ name: String) -> Int32? { nil }
         func deleteLink(_ name: String) throws -> Bool { try log.add("delete-link \(name)"); return true }
+        func applyServices(_ changes: [ServiceChange], hairpinAdd: [IPv4Address], hairpinRemove: [IPv4Address]) throws {
+            try log.add("services " + changes.map { "\($0.name):\($0.old?.endpoints.count ?? -1)->\($0.new?.endpoints.count ?? -1)" }.joined(separator: ","))
+        }
+        func replaceServices(_ all: [ServiceState]) throws { try log.add("replace-services \(all.count)") }
+        func ensureServiceRoute(_ range: CIDRv4) throws { try log.add("service-route \(range)") }
+        func removeServiceRoute(_ range: CIDRv4) throws { try log.add("no-service-route \(range)") }
+        func serviceRouteExists(_ range: CIDRv4) throws -> Bool { false }
         static func ports(_ p: [PortForward]) -> String {
             p.map { "\($0.mapping.hostPort)->\($0.containerIP):\($0.mapping.containerPort)" }.joined(separator: ",")
         }

@@ -331,7 +331,7 @@ def root_snapshot():
     # Container cgroups (hutch/ID in every hierarchy; the `hutch` parents may stay, as Docker's).
     cgs = []
     for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified") + tuple(
-            f"/sys/fs/cgroup/{c}" for c in ("memory", "pids", "cpu")):
+            f"/sys/fs/cgroup/{c}" for c in ("memory", "pids", "cpu", "cpuacct")):
         d = os.path.join(base, "hutch")
         if os.path.isdir(d):
             cgs += [f"{d}/{e}" for e in os.listdir(d) if len(e) == 64]
@@ -519,6 +519,12 @@ class Host(Namespace):
         if check and res.rc != 0:
             raise HarnessError(f"hutch failed (rc={res.rc}): {_fmt_cmd(argv)}\nstdout: {res.out!r}\nstderr: {res.err!r}")
         return res
+
+    def share(self):
+        """`-v TMP:TMP`: the test's temporary folder, bound into a container at the same path.
+        By default a container sees the host as an image (a private overlay of its root, a /tmp of
+        its own), so files pass between a test and a container only through a volume."""
+        return ["-v", f"{self.tmp}:{self.tmp}"]
 
     def hutch_bg(self, *args, env=None):
         """Starts `hutch --root ROOT ARGS...` in the background inside the throwaway netns (see

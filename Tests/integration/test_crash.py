@@ -8,7 +8,7 @@ from harness import ppid_of, wait_until
 def test_foreground_cli_killed_then_container_exits(h):
     go = os.path.join(h.tmp, "go")
     started = os.path.join(h.tmp, "started")
-    p = h.hutch_bg("run", "--rm", "--name", "orphan", "--", "sh", "-c",
+    p = h.hutch_bg("run", "--rm", "--name", "orphan", *h.share(), "--", "sh", "-c",
                    f"touch {started}; while [ ! -e {go} ]; do sleep 0.1; done")
     wait_until(lambda: os.path.exists(started), desc="the container to start")
     h.remember("orphan")

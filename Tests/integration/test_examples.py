@@ -13,9 +13,9 @@ from harness import REPO, _rand, proc_starttime, run, wait_until
 POD_WEB = os.path.join(REPO, "examples", "pod-web")
 
 
-def make(h, target, peer, timeout=60, check=True):
-    argv = ["make", "--no-print-directory", "-C", POD_WEB, target,
-            f"HUTCH={h.hutch_bin}", f"ROOT={h.root}", f"NETNS={h.name}", f"PEER={peer}"]
+def make(h, target, peer, timeout=60, check=True, directory=POD_WEB, extra=()):
+    argv = ["make", "--no-print-directory", "-C", directory, target,
+            f"HUTCH={h.hutch_bin}", f"ROOT={h.root}", f"NETNS={h.name}", f"PEER={peer}", *extra]
     r = run(argv, timeout=timeout, env=h.hutch_env())
     if check:
         assert r.rc == 0, f"make {target} failed (rc={r.rc}):\nstdout: {r.out}\nstderr: {r.err}"
@@ -160,3 +160,70 @@ def test_sandbox_shell_is_interactive_and_leaves_nothing(h):
         os.close(master)
         os.close(slave)
     assert h.ps_ids(all=True) == []
+
+
+SERVICES = os.path.join(REPO, "examples", "services")
+
+
+def services_make(h, target, peer, check=True):
+    return make(h, target, peer, timeout=120, check=check, directory=SERVICES)
+
+
+def test_services_up_check_down(h):
+    peer = "hutch-ex-" + _rand()
+    try:
+        r = services_make(h, "up", peer)
+        assert "service web created" in r.out, r.out
+        r = services_make(h, "up", peer)
+        assert r.out.count("already") == 4, r.out
+        r = services_make(h, "check", peer)
+        assert r.out.count("ok: 3 endpoints") == 3, r.out
+        assert not os.path.exists(f"/run/netns/{peer}")
+        r = services_make(h, "status", peer)
+        assert "web    NodePort" in r.out and "80:30080/TCP" in r.out, r.out
+        # an endpoint that died is restarted by up, and serves again
+        h.hutch("rm", "-f", "web-2")
+        r = services_make(h, "up", peer)
+        assert "web-2 started" in r.out, r.out
+        services_make(h, "check", peer)
+    finally:
+        services_make(h, "down", peer, check=False)
+    r = services_make(h, "down", peer)
+    assert "service web not there" in r.out, r.out
+    assert h.hutch("service", "ls", "-q").out == ""
+    assert h.ps_ids(all=True) == []
+    assert "service:" not in h.run(["nft", "list", "ruleset"], check=False).out
+    assert not os.path.exists(f"/run/netns/{peer}")
+
+
+INGRESS = os.path.join(REPO, "examples", "ingress")
+
+
+def ingress_make(h, target, peer, check=True):
+    return make(h, target, peer, timeout=120, check=check, directory=INGRESS, extra=[f"CERTS={h.tmp}/certs"])
+
+
+def test_ingress_up_check_down(h):
+    peer = "hutch-ex-" + _rand()
+    try:
+        r = ingress_make(h, "up", peer)
+        assert "ingress edge created" in r.out, r.out
+        r = ingress_make(h, "up", peer)
+        assert r.out.count("already") == 7, r.out
+        r = ingress_make(h, "check", peer)
+        assert r.out.count("  ok: ") == 7 and "FAIL" not in r.out, r.out
+        assert not os.path.exists(f"/run/netns/{peer}")
+        r = ingress_make(h, "status", peer)
+        assert "edge   Running" in r.out and "shop.example/*=shop:80" in r.out, r.out
+        # a backend that died is restarted by up, and the ingress follows its new address
+        h.hutch("rm", "-f", "api-1")
+        r = ingress_make(h, "up", peer)
+        assert "api-1 started" in r.out, r.out
+        ingress_make(h, "check", peer)
+    finally:
+        ingress_make(h, "down", peer, check=False)
+    r = ingress_make(h, "down", peer)
+    assert "ingress edge not there" in r.out, r.out
+    assert h.hutch("ingress", "ls", "-q").out == ""
+    assert h.ps_ids(all=True) == []
+    assert not os.path.exists(f"{h.tmp}/certs")

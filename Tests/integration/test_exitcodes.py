@@ -87,7 +87,7 @@ def not_executable(h, text):
 ], ids=["not-executable-126", "directory-126", "missing-command-127", "missing-absolute-path-127"])
 def test_cannot_invoke_is_126_not_found_is_127(h, command, rc):
     command = command or not_executable(h, "#!/bin/sh\necho hi\n")
-    r = h.hutch("run", "--rm", "--", command, check=False)
+    r = h.hutch("run", "--rm", *h.share(), "--", command, check=False)
     assert r.rc == rc, r
     assert r.err.startswith("hutch: ") and r.err.count("\n") == 1 and command in r.err, r.err
     assert_nothing_created(h)
@@ -101,7 +101,7 @@ def test_missing_command_in_none_and_host_modes(h):
 
 
 def test_exec_exit_codes(h):
-    h.run_d("--name", "c", "--", "sleep", "300")
+    h.run_d("--name", "c", *h.share(), "--", "sleep", "300")
     assert h.hutch("exec", "c", "sh", "-c", "exit 4", check=False).rc == 4
     assert h.hutch("exec", "c", "no-such-command-hutch-test", check=False).rc == 127
     assert h.hutch("exec", "c", not_executable(h, "#!/bin/sh\n"), check=False).rc == 126

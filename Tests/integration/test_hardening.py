@@ -255,19 +255,20 @@ def fault_steps():
     return re.findall(r'"([^"]+)"', body.group(1))
 
 
-RUN_STEPS = ["run.after-reserve", "run.after-files", "run.after-bridge", "run.after-spawn", "run.after-attach",
+RUN_STEPS = ["run.after-reserve", "run.after-files", "run.after-sandbox", "run.after-bridge", "run.after-spawn", "run.after-attach",
              "run.after-ports", "run.after-running", "run.after-release"]
 RM_STEPS = ["rm.after-kill", "rm.after-detach"]
-POD_STEPS = ["pod.after-record", "pod.after-infra"]
+POD_STEPS = ["pod.after-record", "pod.after-cgroup", "pod.after-infra"]
 CLEANUP_STEPS = ["cleanup.start", "cleanup.after-detach"]
+from test_ingress import INGRESS_STEPS  # noqa: E402  (walked in test_ingress.py)
 
 
 def test_every_fault_step_is_covered():
     steps = fault_steps()
     assert steps, "no steps parsed"
-    unknown = sorted(set(steps) - set(RUN_STEPS + RM_STEPS + POD_STEPS + CLEANUP_STEPS))
+    unknown = sorted(set(steps) - set(RUN_STEPS + RM_STEPS + POD_STEPS + CLEANUP_STEPS + INGRESS_STEPS))
     assert not unknown, f"Fault.steps has steps this file does not walk yet: {unknown}"
-    gone = sorted(set(RUN_STEPS + RM_STEPS + POD_STEPS + CLEANUP_STEPS) - set(steps))
+    gone = sorted(set(RUN_STEPS + RM_STEPS + POD_STEPS + CLEANUP_STEPS + INGRESS_STEPS) - set(steps))
     assert not gone, f"steps walked here are no longer in Fault.steps: {gone}"
 
 
@@ -367,7 +368,7 @@ def test_fault_in_exit_cleanup_detached(h, step):
     """The shim's exit command (`hutch cleanup`) dies: the next gc finishes its work."""
     sm = mark()
     go = os.path.join(h.tmp, "go")
-    r = h.hutch("run", "-d", "--name", "f", "-p", "18602:80", "--", "sh", "-c",
+    r = h.hutch("run", "-d", "--name", "f", "-p", "18602:80", *h.share(), "--", "sh", "-c",
                 f"while [ ! -e {go} ]; do sleep 0.1; done; exit 3", env={"HUTCH_FAULT": step})
     cid = r.out.strip()
     h.remember(cid)
@@ -773,6 +774,55 @@ BAD_INPUTS = [
     (["logs", "--since", "yesterday", "r1"], ["--since", "yesterday"]),
     (["logs", "--until", "2026-13-01", "r1"], ["--until", "2026-13-01"]),
     (["logs", "--since", "10x", "r1"], ["--since", "10x"]),
+    (["run", "--host-rw", "--rootfs", "/", "--", "true"], ["--host-rw", "--rootfs"]),
+    (["run", "--host-rw=yes", "--", "true"], ["--host-rw"]),
+    (["pod", "create", "--memory", "12zz"], ["--memory", "12zz"]),
+    (["pod", "create", "--cpus", "-1"], ["--cpus", "-1"]),
+    (["pod", "create", "--pids-limit", "abc"], ["--pids-limit", "abc"]),
+    (["pod", "create", "--memory", "1m"], ["--memory", "6m"]),
+    (["pod", "create", "-v", "/nonexistent-hutch-src:/d"], ["/nonexistent-hutch-src"]),
+    (["pod", "create", "-v", "relative:/d"], ["relative"]),
+    (["stats", "--no-stream", "nosuch-hutch"], ["nosuch-hutch"]),
+    (["stats", "--no-stream", "--format", "{{.Nope"], ["--format"]),
+    # issue 15: services (the rows that need a service or a -p first are in test_services.py)
+    (["service", "create", "s1", "--selector", "app=web", "--port", "0"], ["--port", "0"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "65536"], ["--port", "65536"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80:0"], ["--port", "80:0"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80:70000"], ["70000"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80/sctp"], ["sctp"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "x"], ["--port", "x"]),
+    (["service", "create", "s1", "--selector", "app=web"], ["--port"]),
+    (["service", "create", "s1", "--port", "80"], ["--selector"]),
+    (["service", "create", "s1", "--selector", "", "--port", "80"], ["--selector"]),
+    (["service", "create", "s1", "--selector", "app", "--port", "80"], ["--selector", "app"]),
+    (["service", "create", "s1", "--selector", "=web", "--port", "80"], ["--selector", "=web"]),
+    (["service", "create", "s1", "--selector", "app=web,", "--port", "80"], ["--selector"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--type", "LoadBalancer"], ["--type", "LoadBalancer"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--type", "NodePort", "--node-port", "80"], ["--node-port", "80"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--type", "NodePort", "--node-port", "32768"], ["32768"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--node-port", "30000"], ["--node-port"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--cluster-ip", "10.1.2.3"], ["--cluster-ip", "10.1.2.3"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--cluster-ip", "nope"], ["--cluster-ip", "nope"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--session-affinity", "Cookie"], ["Cookie"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--session-affinity-timeout", "5"], ["--session-affinity"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--type", "NodePort", "--external-traffic-policy", "Global"], ["Global"]),
+    (["service", "create", "Bad_Name", "--selector", "app=web", "--port", "80"], ["Bad_Name"]),
+    (["service", "create", "s1", "--selector", "app=web", "--port", "80", "--port", "80"], ["80"]),
+    (["service", "inspect", "missing"], ["missing"]),
+    (["service", "rm", "missing"], ["missing"]),
+    # ingress (issue 17)
+    (["ingress", "create", "e1", "-p", "18094:80", "--rule", "shop.example=web:80"], ["--rule", "shop.example=web:80"]),
+    (["ingress", "create", "e1", "-p", "18094:80", "--rule", "bad_host/*=web:80"], ["bad_host"]),
+    (["ingress", "create", "e1", "-p", "18094:80", "--rule", "/*=web:http"], ["http"]),
+    (["ingress", "create", "e1", "-p", "18094:80", "--rule", "/*=nosuch:80"], ["nosuch"]),
+    (["ingress", "create", "e1", "-p", "18094:80", "--default-backend", "web"], ["--default-backend"]),
+    (["ingress", "create", "Bad", "-p", "18094:80", "--rule", "/*=web:80"], ["Bad"]),
+    (["ingress", "create", "e1", "-p", "18094:8080", "--rule", "/*=web:80"], ["8080"]),
+    (["ingress", "create", "e1", "--rule", "/*=web:80"], ["--publish"]),
+    (["ingress", "create", "e1", "-p", "18094:80"], ["--rule"]),
+    (["ingress", "update", "missing", "--rule", "/*=web:80"], ["missing"]),
+    (["ingress", "inspect", "missing"], ["missing"]),
+    (["ingress", "rm", "missing"], ["missing"]),
 ]
 
 
@@ -977,7 +1027,7 @@ def test_mount_namespace_is_private(h):
     mnt = os.path.join(h.tmp, "mnt")
     os.mkdir(mnt)
     ready = os.path.join(h.tmp, "ready")
-    h.run_d("--privileged", "--name", "m", "--", "sh", "-c",
+    h.run_d("--privileged", "--name", "m", *h.share(), "--", "sh", "-c",
             f"mount -t tmpfs hutchtesttmpfs {mnt} && touch {mnt}/inside && touch {ready}; exec sleep {sm}")
     wait_until(lambda: os.path.exists(ready), desc="the mount inside the container")
     pid = h.inspect("m")["State"]["Pid"]
@@ -999,7 +1049,7 @@ def test_etc_files_are_private_bind_mounts(h):
     files = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]
     host_before = {f: open(f, "rb").read() for f in files}
     ready = os.path.join(h.tmp, "ready")
-    cid = h.run_d("--name", "e", "--hostname", "inner", "--", "sh", "-c",
+    cid = h.run_d("--name", "e", "--hostname", "inner", *h.share(), "--", "sh", "-c",
                   "echo 10.9.9.9 scribble >> /etc/hosts && echo scribbled > /etc/hostname && "
                   f"echo 'nameserver 10.9.9.9' > /etc/resolv.conf && touch {ready}; exec sleep {sm}")
     wait_until(lambda: os.path.exists(ready), desc="the container to write its /etc files")

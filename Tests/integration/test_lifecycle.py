@@ -60,7 +60,7 @@ def test_kill_with_signal(h, sig):
 
 def test_kill_signal_reaches_the_command(h):
     marker = os.path.join(h.tmp, "usr1")
-    h.run_d("--name", "k", "--", "sh", "-c",
+    h.run_d("--name", "k", *h.share(), "--", "sh", "-c",
             f"trap 'touch {marker}; exit 0' USR1; touch {marker}.ready; while :; do sleep 0.1; done")
     wait_until(lambda: os.path.exists(marker + ".ready"), desc="trap to be installed")
     h.hutch("kill", "-s", "USR1", "k")
@@ -83,7 +83,7 @@ def test_wait_prints_exit_codes(h):
 
 def test_wait_blocks_until_exit(h):
     go = os.path.join(h.tmp, "go")
-    h.run_d("--name", "w", "--", "sh", "-c", f"while [ ! -e {go} ]; do sleep 0.1; done; exit 5")
+    h.run_d("--name", "w", *h.share(), "--", "sh", "-c", f"while [ ! -e {go} ]; do sleep 0.1; done; exit 5")
     result = {}
     t = threading.Thread(target=lambda: result.setdefault("r", h.hutch("wait", "w", timeout=30)))
     t.start()
@@ -169,7 +169,7 @@ def test_run_foreground_without_rm_keeps_record(h):
 
 def test_run_detached_rm_removes_itself(h):
     go = os.path.join(h.tmp, "go")
-    cid = h.run_d("--rm", "--name", "selfrm", "--", "sh", "-c", f"while [ ! -e {go} ]; do sleep 0.1; done")
+    cid = h.run_d("--rm", "--name", "selfrm", *h.share(), "--", "sh", "-c", f"while [ ! -e {go} ]; do sleep 0.1; done")
     assert h.veth_name(cid) in h.links()
     open(go, "w").close()
     wait_until(lambda: cid[:12] not in h.ps_ids(all=True), desc="the --rm container to remove itself")
@@ -202,7 +202,7 @@ def test_detached_survives_the_cli(h):
 def test_foreground_run_forwards_sigterm(h):
     # Docker's sig-proxy: a signal to the foreground CLI reaches the command
     started = os.path.join(h.tmp, "started")
-    p = h.hutch_bg("run", "--rm", "--name", "fg", "--", "sh", "-c",
+    p = h.hutch_bg("run", "--rm", "--name", "fg", *h.share(), "--", "sh", "-c",
                    f"trap 'exit 7' TERM; touch {started}; while :; do sleep 0.1; done")
     wait_until(lambda: os.path.exists(started), desc="the container to start")
     p.terminate()

@@ -38,7 +38,7 @@ def stepped(h, name, lines):
     """A container that writes `lines` one at a time, each once the test has seen the one before
     in its log (so each has its own time stamp)."""
     script = "; ".join(f"echo {w}; while [ ! -e {h.tmp}/{name}{i} ]; do sleep 0.05; done" for i, w in enumerate(lines))
-    h.run_d("--name", name, "--", "sh", "-c", script)
+    h.run_d("--name", name, *h.share(), "--", "sh", "-c", script)
     for i, w in enumerate(lines):
         wait_until(lambda: h.hutch("logs", name).out.endswith(f"{w}\n"), desc=f"line {w}")
         open(f"{h.tmp}/{name}{i}", "w").close()
@@ -76,7 +76,7 @@ def test_logs_of_running_container(h):
 
 def test_logs_follow(h):
     go = os.path.join(h.tmp, "go")
-    h.run_d("--name", "f", "--", "sh", "-c",
+    h.run_d("--name", "f", *h.share(), "--", "sh", "-c",
             f"echo one; while [ ! -e {go} ]; do sleep 0.1; done; echo two; echo three")
     p = h.hutch_bg("logs", "-f", "f")  # stdout and stderr together in p.output()
     wait_until(lambda: "one\n" in p.output().splitlines(True), desc="`logs -f` to print the first line")

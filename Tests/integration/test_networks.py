@@ -724,7 +724,8 @@ def foreign_rules(h, backend):
     if backend == "nftables":
         text = "".join(h.sh(f"nft list chain ip hutch {c}").out
                        for c in ("services", "prerouting", "output", "forward"))
-        return sorted(l.strip() for l in text.splitlines() if "another feature" in l or "jump services" in l)
+        # (the foreign chain's jumps, not hutch's own services-* jumps)
+        return sorted(l.strip() for l in text.splitlines() if "another feature" in l or l.strip() == "jump services")
     return sorted(l for l in h.sh("iptables-save").out.splitlines()
                   if "another feature" in l or "-j OTHER-" in l or l.startswith(":OTHER-"))
 

@@ -133,7 +133,7 @@ def test_init_reaps_orphans(h):
     # A grandchild orphaned inside the container is reparented to PID 1 (the init), which must
     # reap it: no zombie may stay in the container's process tree.
     marker = os.path.join(h.tmp, "forked")
-    cid = h.run_d("--", "sh", "-c", f"(sleep 0.3 &) ; touch {marker}; exec sleep 300")
+    cid = h.run_d(*h.share(), "--", "sh", "-c", f"(sleep 0.3 &) ; touch {marker}; exec sleep 300")
     pid = h.inspect(cid)["State"]["Pid"]
     wait_until(lambda: os.path.exists(marker), desc="the container to fork its orphan")
 

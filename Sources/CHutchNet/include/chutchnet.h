@@ -48,6 +48,8 @@ int hn_link_set_up(hn_nl *nl, const char *name, int up);
 int hn_link_names(hn_nl *nl, char *buf, size_t len);
 /* ip link del NAME: -ENODEV if missing. */
 int hn_link_del(hn_nl *nl, const char *name);
+/* ip link add NAME type dummy; ip link set NAME up. -EEXIST if it exists. */
+int hn_dummy_add(hn_nl *nl, const char *name);
 /* bridge link set dev NAME hairpin on|off (NAME is a bridge port). */
 int hn_bridge_port_set_hairpin(hn_nl *nl, const char *name, int on);
 
@@ -67,6 +69,10 @@ typedef struct hn_route4 {
 } hn_route4;
 /* ip -4 route show table TABLE: *out is malloc'ed (free with hn_free), *count entries. */
 int hn_routes_v4(hn_nl *nl, uint32_t table, hn_route4 **out, size_t *count);
+
+/* ip route add|del DST/PREFIX dev IFINDEX (table main, scope link). Host byte order.
+ * add: -EEXIST if there; del: -ESRCH if missing. */
+int hn_route_v4(hn_nl *nl, int add, uint32_t dst, int prefix, int32_t ifindex);
 
 void hn_free(void *p);
 
@@ -121,6 +127,18 @@ typedef struct hn_nft_elem {
  * the kernel's deferred release of the deleted elements. linger_helper NULL: closed at exit here. */
 int hn_nft_set_elems(const char *table, const hn_nft_elem *elems, size_t n, int add, const char *linger_helper);
 
+/* One transaction in `table ip TABLE`: first every element of the sets named in flush[0..nflush)
+ * goes (nft flush set), then dels[] are deleted (each first added, so a missing one is fine; it
+ * must carry the data it was added with), then adds[] are added. 0 or -errno as hn_nft_set_elems;
+ * the socket lingers after a committed delete or flush as there. */
+int hn_nft_elems_txn(const char *table, const char *const *flush, size_t nflush, const hn_nft_elem *dels, size_t ndel,
+                     const hn_nft_elem *adds, size_t nadd, const char *linger_helper);
+
+/* The elements of set (or map) SET of `table ip TABLE`, read with one dump (no cache): each
+ * element whose key is klen bytes (and data dlen bytes) goes to out as key then data. Returns the
+ * number of elements (0 also when the table or set is missing) or -errno (-ENOSPC: out too small). */
+int hn_nft_set_elems_dump(const char *table, const char *set, uint8_t *out, size_t cap, size_t klen, size_t dlen);
+
 /* The chains that the rules of `table ip TABLE` chain CHAIN jump or go to (plain `jump X` /
  * `goto X` verdicts, not verdict maps), one name per line, into out (NUL-terminated). Reads that
  * one chain (a filtered rule dump, no cache). Returns the bytes written (0 also when the table or
@@ -134,6 +152,9 @@ int hn_nft_chain_jumps(const char *table, const char *chain, char *out, size_t c
  * destination port is one of them. Returns the number deleted (entries gone meanwhile are not
  * counted, and are no error) or -errno; -ENOSYS when libnetfilter_conntrack.so.3 cannot be loaded. */
 int hn_conntrack_delete_udp(const uint16_t *ports, size_t n);
+/* The same for (destination, port) pairs: entries whose original destination is dsts[i] (host
+ * byte order; 0: any) and whose original destination port is ports[i]. dsts NULL: ports only. */
+int hn_conntrack_delete_udp_to(const uint32_t *dsts, const uint16_t *ports, size_t n);
 
 /* ---- work left to a helper that outlives this process (linger.c) ------------------------------ */
 

@@ -1,0 +1,546 @@
+"""Ingress (issue 17): a real nginx, in a hutch container of its own, routing HTTP by host and path to
+Services (issue 15); requests come from the test's "outside" namespace through the ingress's
+published port, so X-Forwarded-For must be that namespace's address.
+
+Covered: host routing (exact and one-label wildcard hosts), Exact vs Prefix paths (whole path
+elements, as Kubernetes defines them), any-host rules, the default backend and 404, forwarded
+headers, balancing over a service's endpoints, endpoints replaced and the configuration reloaded
+while requests run (zero failures), TLS against the given certificate, bad input (one line, 125,
+nothing created), `ingress rm` and `gc` leaving nothing, the access log in `hutch logs`, and the
+nginx container's privileges.
+"""
+import json
+import os
+import subprocess
+import threading
+
+import pytest
+
+from harness import HOST_OUT_IP, OUTSIDE_IP, PY, db_rows, wait_until
+
+# A backend: `python3 -c ECHO NAME PORT`; every GET answers JSON with its name, the path, the
+# headers it got and the address the connection came from.
+ECHO = r'''
+import http.server, json, sys
+name = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        b = json.dumps({"name": name, "path": self.path, "client": self.client_address[0],
+                        "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[2])), H).serve_forever()
+'''
+
+# `python3 -c LOOP URL HOST STOPFILE`: GETs one after another (a new connection each) until
+# STOPFILE exists; prints "ok N" and one "fail ..." line per failed request (not a 200 from a backend).
+LOOP = r'''
+import http.client, os, sys, time
+url, host, stop = sys.argv[1], sys.argv[2], sys.argv[3]
+addr, path = url.split("/", 1)
+ip, port = addr.split(":")
+ok = 0
+while not os.path.exists(stop):
+    try:
+        c = http.client.HTTPConnection(ip, int(port), timeout=10)
+        c.request("GET", "/" + path, headers={"Host": host})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        if r.status == 200 and body.startswith(b"{"):
+            ok += 1
+        else:
+            print("fail", r.status, body[:80], flush=True)
+    except Exception as e:
+        print("fail", repr(e), flush=True)
+print("ok", ok, flush=True)
+'''
+
+PORT = 18080
+
+
+def backend(h, name, app, port=8000):
+    """A detached echo server `name` labelled app=APP on `port`."""
+    return h.run_d("--name", name, "--label", f"app={app}", "--", PY, "-c", ECHO, name, str(port))
+
+
+def service(h, name, app, port="80:8000"):
+    h.hutch("service", "create", name, "--selector", f"app={app}", "--port", port)
+
+
+def ingress(h, name, *args):
+    r = h.hutch("ingress", "create", name, *args)
+    assert r.out == name + "\n", r
+    return inspect(h, name)
+
+
+def inspect(h, name):
+    data = json.loads(h.hutch("ingress", "inspect", name).out)
+    assert isinstance(data, list) and len(data) == 1
+    h.remember(data[0]["Container"]["Id"])  # nginx's processes join the harness's leak check
+    return data[0]
+
+
+def upstreams(h, name, backend_ref):
+    return sorted(inspect(h, name)["Upstreams"].get(backend_ref, []))
+
+
+def wait_upstreams(h, name, backend_ref, n):
+    """Until the ingress resolves `backend_ref` to n endpoints."""
+    return wait_until(lambda: (lambda u: u if len(u) == n else None)(upstreams(h, name, backend_ref)),
+                      desc=f"{backend_ref} of ingress {name} to have {n} endpoints")
+
+
+def wait_backend_serving(h, cid, port=8000):
+    ip = h.inspect(cid)["NetworkSettings"]["IPAddress"]
+    wait_until(lambda: h.run(["curl", "-s", "--max-time", "1", f"http://{ip}:{port}/"], check=False).rc == 0,
+               desc=f"backend {ip}:{port} to serve")
+
+
+def get(ns, path="/", host=None, port=PORT, scheme="http", extra=()):
+    """A GET from namespace `ns` to the ingress's published port: (status, headers dict, body)."""
+    argv = ["curl", "-sS", "--max-time", "5", "-D", "-", "-o", "-"]
+    if host:
+        argv += ["-H", f"Host: {host}"]
+    argv += list(extra) + [f"{scheme}://{HOST_OUT_IP}:{port}{path}"]
+    r = ns.run(argv, check=False, timeout=15)
+    assert r.rc == 0, f"curl failed: {r}"
+    head, _, body = r.out.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, body
+
+
+def routed(ns, path="/", host=None, **kw):
+    """The backend a request reached (its name), or the status when nginx answered itself."""
+    status, headers, body = get(ns, path, host, **kw)
+    if status == 200 and body.startswith("{"):
+        return json.loads(body)["name"]
+    return status
+
+
+def wait_routed(ns, path, host, want):
+    return wait_until(lambda: routed(ns, path, host) == want, desc=f"{host}{path} to reach {want}")
+
+
+@pytest.fixture
+def shop(h):
+    """Services shop (2 endpoints), api, probe and web (1 each), all serving; the outside namespace."""
+    for name, app in [("shop-1", "shop"), ("shop-2", "shop"), ("api-1", "api"), ("probe-1", "probe"), ("web-1", "web")]:
+        backend(h, name, app)
+    for s in ["shop", "api", "probe", "web"]:
+        service(h, s, s)
+    for c in ["shop-1", "shop-2", "api-1", "probe-1", "web-1"]:
+        wait_backend_serving(h, c)
+    return h.outside()
+
+
+def test_host_and_path_routing(h, shop):
+    out = shop
+    ing = ingress(h, "edge", "-p", f"{PORT}:80",
+                  "--rule", "shop.example/*=shop:80", "--rule", "api.example/v1*=api:80",
+                  "--rule", "api.example/v1/exact=probe:80", "--rule", "/healthz=probe:80",
+                  "--rule", "*.apps.example/*=web:80")
+    assert [r["Rule"] for r in ing["Rules"]] == ["shop.example/*=shop:80", "api.example/v1*=api:80",
+                                                 "api.example/v1/exact=probe:80", "/healthz=probe:80",
+                                                 "*.apps.example/*=web:80"]
+    assert len(ing["Upstreams"]["shop:80"]) == 2 and all(u.endswith(":8000") for u in ing["Upstreams"]["shop:80"])
+    assert ing["Container"]["Name"] == "ingress-edge" and ing["Status"] == "Running"
+    assert ing["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(PORT)}]}
+    # Host routing: a host's Prefix / takes every path of that host.
+    assert routed(out, "/", "shop.example") in ("shop-1", "shop-2")
+    assert routed(out, "/cart/42", "shop.example") in ("shop-1", "shop-2")
+    assert routed(out, "/", "SHOP.example") in ("shop-1", "shop-2")  # host names are case-insensitive
+    # Prefix /v1 matches /v1 and /v1/..., not /v1x; an Exact rule beats it on its own path only.
+    assert routed(out, "/v1", "api.example") == "api-1"
+    assert routed(out, "/v1/users", "api.example") == "api-1"
+    assert routed(out, "/v1/exact", "api.example") == "probe-1"
+    assert routed(out, "/v1/exact/more", "api.example") == "api-1"
+    assert routed(out, "/v1x", "api.example") == 404
+    assert routed(out, "/", "api.example") == 404
+    # Any-host rules: every host, and no host at all; Exact means exact.
+    assert routed(out, "/healthz", "other.example") == "probe-1"
+    assert routed(out, "/healthz", "api.example") == "probe-1"
+    assert routed(out, "/healthz") == "probe-1"
+    assert routed(out, "/healthz/more", "other.example") == 404
+    # *.apps.example: exactly one more label.
+    assert routed(out, "/", "a.apps.example") == "web-1"
+    assert routed(out, "/x", "b-2.apps.example") == "web-1"
+    assert routed(out, "/", "a.b.apps.example") == 404
+    assert routed(out, "/", "apps.example") == 404
+    # The path reaches the backend unchanged.
+    _, _, body = get(out, "/cart/42?x=1", "shop.example")
+    assert json.loads(body)["path"] == "/cart/42?x=1"
+
+
+def test_default_backend_and_404_and_server_is_nginx(h, shop):
+    out = shop
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "shop.example/*=shop:80")
+    status, headers, body = get(out, "/", "nowhere.example")
+    assert status == 404 and headers["server"] == "nginx" and "nginx" in body
+    status, headers, _ = get(out, "/", "shop.example")
+    assert status == 200 and headers["server"] == "nginx"
+    h.hutch("ingress", "update", "edge", "--default-backend", "web:80")
+    assert inspect(h, "edge")["DefaultBackend"] == "web:80"
+    wait_routed(out, "/", "nowhere.example", "web-1")
+    assert routed(out, "/anything") == "web-1"
+    assert routed(out, "/", "shop.example") in ("shop-1", "shop-2")  # rules still win
+    h.hutch("ingress", "update", "edge", "--no-default-backend")
+    wait_routed(out, "/", "nowhere.example", 404)
+    # An ingress made of a default backend only.
+    h.hutch("ingress", "rm", "edge")
+    ingress(h, "fallback", "-p", f"{PORT}:80", "--default-backend", "web:80")
+    wait_routed(out, "/x", "any.example", "web-1")
+
+
+def test_forwarded_headers_name_the_outside_client(h, shop):
+    out = shop
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "shop.example/*=shop:80")
+    nginx_ip = h.inspect("ingress-edge")["NetworkSettings"]["IPAddress"]
+    # A client-supplied X-Forwarded-For is not trusted: nginx sets the address it saw.
+    _, _, body = get(out, "/p", "shop.example:8443", extra=["-H", "X-Forwarded-For: 203.0.113.9"])
+    seen = json.loads(body)
+    hd = seen["headers"]
+    assert hd["x-forwarded-for"] == OUTSIDE_IP
+    assert hd["x-real-ip"] == OUTSIDE_IP
+    assert hd["host"] == "shop.example:8443"  # passed through, port included
+    assert hd["x-forwarded-host"] == "shop.example"
+    assert hd["x-forwarded-proto"] == "http"
+    assert seen["client"] == nginx_ip  # the connection itself comes from nginx
+    # The access log is the container's output: `hutch logs` shows the outside client.
+    logs = wait_until(lambda: (lambda t: t if f'{OUTSIDE_IP} - ' in t and '"GET /p HTTP/1.1" 200' in t else None)(
+        h.hutch("logs", "ingress-edge").out), desc="the request in nginx's access log")
+    assert "host=shop.example" in logs
+
+
+def test_balancing_over_a_services_endpoints(h, shop):
+    out = shop
+    backend(h, "shop-3", "shop")
+    wait_backend_serving(h, "shop-3")
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80")
+    wait_upstreams(h, "edge", "shop:80", 3)
+    seen = [routed(out, "/", "x.example") for _ in range(30)]
+    assert set(seen) == {"shop-1", "shop-2", "shop-3"}, seen
+
+
+def loop(out, host, stop, path="/"):
+    return out.bg([PY, "-c", LOOP, f"{HOST_OUT_IP}:{PORT}{path}", host, stop])
+
+
+def finish(p, stop):
+    open(stop, "w").close()
+    p.wait(60)
+    text = p.output()
+    lines = text.splitlines()
+    fails = [l for l in lines if l.startswith("fail")]
+    oks = [int(l.split()[1]) for l in lines if l.startswith("ok ")]
+    assert oks, f"the request loop printed no total: {text!r}"
+    return oks[0], fails
+
+
+def old_workers_gone(h, name):
+    """Until no nginx worker of the ingress is still finishing requests on an older
+    configuration (their process title says "is shutting down")."""
+    master = inspect(h, name)["Container"]["Pid"]
+
+    def settled():
+        kids = open(f"/proc/{master}/task/{master}/children").read().split()
+        titles = []
+        for k in kids:
+            try:
+                titles.append(open(f"/proc/{k}/cmdline").read())
+            except OSError:
+                pass
+        return not any("shutting down" in t for t in titles)
+    wait_until(settled, desc=f"the old nginx workers of ingress {name} to finish")
+
+
+def test_endpoints_replaced_while_requests_run(h, shop):
+    out = shop
+    backend(h, "e-1", "edge-app")
+    service(h, "app", "edge-app")
+    wait_backend_serving(h, "e-1")
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "app.example/*=app:80")
+    wait_upstreams(h, "edge", "app:80", 1)
+    stop = os.path.join(h.tmp, "stop")
+    p = loop(out, "app.example", stop)
+    try:
+        wait_until(lambda: "fail" in p.output() or h.hutch("logs", "ingress-edge").out.count("app.example") >= 5,
+                   desc="requests to flow")
+        for old, new in [("e-1", "e-2"), ("e-2", "e-3"), ("e-3", "e-4")]:
+            backend(h, new, "edge-app")
+            wait_backend_serving(h, new)
+            ip_new = h.inspect(new)["NetworkSettings"]["IPAddress"]
+            wait_until(lambda: f"{ip_new}:8000" in upstreams(h, "edge", "app:80"), desc=f"{new} in the upstreams")
+            ip_old = h.inspect(old)["NetworkSettings"]["IPAddress"]
+            h.hutch("rm", "-f", old)
+            wait_until(lambda: f"{ip_old}:8000" not in upstreams(h, "edge", "app:80"), desc=f"{old} out of the upstreams")
+            # A rolling update's pace: the next endpoint goes once the requests that were under
+            # way when this one went are done (a request that was about to connect to the one
+            # just removed retries the next endpoint, which must still be there).
+            old_workers_gone(h, "edge")
+    finally:
+        ok, fails = finish(p, stop)
+    assert not fails, f"{len(fails)} failed requests (of {ok + len(fails)}): {fails[:5]}; nginx's log: " + \
+        "\n".join(l for l in h.hutch("logs", "ingress-edge").out.splitlines() if " 200 " not in l)
+    assert ok > 0
+    assert routed(out, "/", "app.example") == "e-4"
+
+
+def test_reloads_under_load_drop_nothing(h, shop):
+    out = shop
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "shop.example/*=shop:80")
+    stop = os.path.join(h.tmp, "stop")
+    p = loop(out, "shop.example", stop)
+    try:
+        for i in range(20):
+            h.hutch("ingress", "update", "edge", "--rule", "shop.example/*=shop:80", "--rule", f"/r{i}=web:80")
+    finally:
+        ok, fails = finish(p, stop)
+    assert not fails, f"{len(fails)} failed requests (of {ok + len(fails)}): {fails[:5]}"
+    assert routed(out, "/r19", "other.example") == "web-1"
+    assert routed(out, "/r18", "other.example") == 404
+
+
+def test_tls_with_the_given_certificate(h, shop):
+    out = shop
+    cert, key = os.path.join(h.tmp, "cert.pem"), os.path.join(h.tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=shop.example",
+                    "-addext", "subjectAltName=DNS:shop.example", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    ing = ingress(h, "edge", "-p", f"{PORT}:80", "-p", "18443:443", "--rule", "shop.example/*=shop:80",
+                  "--tls-cert", cert, "--tls-key", key)
+    assert ing["TLS"] and os.path.dirname(ing["TLS"]["Certificate"]) == os.path.dirname(ing["ConfigFile"])
+    r = out.run(["curl", "-sS", "--max-time", "5", "--cacert", cert, "--resolve", f"shop.example:18443:{HOST_OUT_IP}",
+                 "https://shop.example:18443/secure"], check=False)
+    assert r.rc == 0, r
+    seen = json.loads(r.out)
+    assert seen["path"] == "/secure" and seen["headers"]["x-forwarded-proto"] == "https"
+    assert seen["headers"]["x-forwarded-for"] == OUTSIDE_IP
+    # Verified against that certificate: another CA's bundle fails the handshake.
+    other = os.path.join(h.tmp, "other.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=shop.example",
+                    "-keyout", os.path.join(h.tmp, "other.key"), "-out", other], check=True, capture_output=True)
+    r = out.run(["curl", "-sS", "--max-time", "5", "--cacert", other, "--resolve", f"shop.example:18443:{HOST_OUT_IP}",
+                 "https://shop.example:18443/"], check=False)
+    assert r.rc == 60, r  # peer certificate cannot be authenticated with the given CA
+    # Plain HTTP still served on port 80.
+    assert routed(out, "/", "shop.example") in ("shop-1", "shop-2")
+
+
+def test_a_certificate_per_host_by_sni(h, shop):
+    out = shop
+    files = {}
+    for host in ("shop.example", "api.example"):
+        cert, key = os.path.join(h.tmp, f"{host}.pem"), os.path.join(h.tmp, f"{host}.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={host}",
+                        "-addext", f"subjectAltName=DNS:{host}", "-keyout", key, "-out", cert], check=True, capture_output=True)
+        files[host] = (cert, key)
+    ing = ingress(h, "edge", "-p", "18443:443", "-p", f"{PORT}:80", "--rule", "shop.example/*=shop:80",
+                  "--rule", "api.example/*=api:80", "--rule", "plain.example/*=web:80",
+                  "--tls", "shop.example={},{}".format(*files["shop.example"]),
+                  "--tls", "api.example={},{}".format(*files["api.example"]))
+    assert ing["TLS"] is None and [t["Host"] for t in ing["TLSHosts"]] == ["shop.example", "api.example"]
+
+    def https(host, cacert):
+        return out.run(["curl", "-sS", "--max-time", "5", "--cacert", cacert, "--resolve", f"{host}:18443:{HOST_OUT_IP}",
+                        f"https://{host}:18443/"], check=False)
+    r = https("shop.example", files["shop.example"][0])
+    assert r.rc == 0 and json.loads(r.out)["name"] in ("shop-1", "shop-2"), r
+    r = https("api.example", files["api.example"][0])
+    assert r.rc == 0 and json.loads(r.out)["name"] == "api-1", r
+    # Each name gets its own certificate: api's CA does not vouch for shop's.
+    assert https("shop.example", files["api.example"][0]).rc == 60
+    # A name without a certificate: no default one, so the handshake is refused.
+    r = out.run(["curl", "-sS", "-k", "--max-time", "5", "--resolve", f"plain.example:18443:{HOST_OUT_IP}",
+                 "https://plain.example:18443/"], check=False)
+    assert r.rc == 35, r  # TLS handshake failed
+    assert routed(out, "/", "plain.example") == "web-1"  # HTTP still serves it
+
+
+def test_endpoints_on_a_user_defined_network(h):
+    """Networks are isolated from each other: nginx joins the one its endpoints are on."""
+    out = h.outside()
+    h.hutch("network", "create", "backnet")
+    h.run_d("--name", "n-1", "--network", "backnet", "--label", "app=n", "--", PY, "-c", ECHO, "n-1", "8000")
+    service(h, "n", "n")
+    ing = ingress(h, "edge", "-p", f"{PORT}:80", "--network", "backnet", "--rule", "/*=n:80")
+    assert h.inspect("ingress-edge")["HostConfig"]["NetworkMode"] == "backnet"
+    assert ing["Upstreams"]["n:80"][0].startswith(h.inspect("n-1")["NetworkSettings"]["Networks"]["backnet"]["IPAddress"])
+    wait_routed(out, "/", "x.example", "n-1")
+    h.hutch("ingress", "rm", "edge")
+    h.hutch("rm", "-f", "n-1")
+    h.hutch("service", "rm", "n")
+    h.hutch("network", "rm", "backnet")
+
+
+def ingress_state(h):
+    folder = os.path.join(h.root, "ingress")
+    return {
+        "ingresses": db_rows(h, "ingresses", missing_ok=True),
+        "containers": sorted(r[1] for r in db_rows(h, "containers", missing_ok=True)),
+        "ports": db_rows(h, "ports", missing_ok=True),
+        "folders": sorted(os.listdir(folder)) if os.path.isdir(folder) else [],
+        "published": [l for l in h.sh("nft list ruleset", check=False).out.splitlines() if str(PORT) in l],
+    }
+
+
+def test_bad_input_creates_nothing(h, shop):
+    h.run_d("--name", "taken", "-p", "18095:80", "--", "sleep", "600")
+    bad_pem = os.path.join(h.tmp, "bad.pem")
+    with open(bad_pem, "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    before = ingress_state(h)
+    cases = [
+        (["--rule", "/*=nosuch:80"], ["nosuch"]),
+        (["--rule", "/*=shop:8080"], ["shop", "8080"]),
+        (["--default-backend", "nosuch:80"], ["nosuch"]),
+        (["--rule", "shop.example=shop:80"], ["--rule", "shop.example=shop:80"]),
+        (["--rule", "/x"], ["--rule", "/x"]),
+        (["--rule", "bad_host.example/*=shop:80"], ["bad_host.example"]),
+        (["--rule", "/*=shop:http"], ["http", "not a number"]),
+        (["--default-backend", "shop:eighty"], ["eighty"]),
+        (["--rule", "/a b=shop:80"], ["/a b"]),
+        (["-p", "18095:80"], ["18095"]),          # the host port is taken by `taken`
+        (["-p", "18096:8080"], ["8080"]),         # nginx does not listen there
+        (["--tls-cert", bad_pem], ["--tls-key"]),
+        (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key", "-p", "18443:443"], ["/nonexistent.pem"]),
+        (["--tls-cert", bad_pem, "--tls-key", bad_pem, "-p", "18443:443"], ["nginx rejected", "certificate"]),
+        (["--tls", "shop.example=/nonexistent.pem,/nonexistent.key", "-p", "18443:443"], ["/nonexistent.pem"]),
+        (["--tls", "bad_host=a,b"], ["--tls", "bad_host"]),
+        (["--network", "nosuchnet"], ["nosuchnet"]),
+    ]
+    failures = []
+    for extra, mentions in cases:
+        args = ["ingress", "create", "edge"] + (["-p", f"{PORT}:80"] if "-p" not in extra else []) + \
+               (["--rule", "/*=shop:80"] if "--rule" not in extra and "--default-backend" not in extra else []) + extra
+        r = h.hutch(*args, check=False)
+        problems = []
+        if r.rc != 125:
+            problems.append(f"rc {r.rc}")
+        if not (r.err.startswith("hutch: ") and r.err.count("\n") == 1):
+            problems.append("stderr is not one line")
+        problems += [f"does not name {m!r}" for m in mentions if m not in r.err]
+        after = ingress_state(h)
+        if after != before:
+            problems.append(f"state changed: {[k for k in before if before[k] != after[k]]}")
+            before = after
+        if problems:
+            failures.append(f"{args}: {problems}: {r.err!r}")
+    assert not failures, "\n".join(failures)
+    assert h.hutch("ingress", "exists", "edge", check=False).rc == 1
+    # A name in use, and an update naming a service that does not exist: the old rules stay.
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80")
+    r = h.hutch("ingress", "create", "edge", "-p", "18097:80", "--rule", "/*=shop:80", check=False)
+    assert r.rc == 125 and "edge" in r.err and "in use" in r.err
+    conf = open(inspect(h, "edge")["ConfigFile"]).read()
+    r = h.hutch("ingress", "update", "edge", "--rule", "/*=nosuch:80", check=False)
+    assert r.rc == 125 and "nosuch" in r.err and r.err.count("\n") == 1
+    assert open(inspect(h, "edge")["ConfigFile"]).read() == conf
+    assert [x["Rule"] for x in inspect(h, "edge")["Rules"]] == ["/*=shop:80"]
+    assert routed(shop, "/") in ("shop-1", "shop-2")
+
+
+def test_rm_leaves_no_container_rule_or_file(h, shop):
+    before = ingress_state(h)
+    ing = ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80")
+    folder = os.path.dirname(ing["ConfigFile"])
+    assert os.path.isdir(folder)
+    assert str(PORT) in h.sh("nft list ruleset").out
+    pid = ing["Container"]["Pid"]
+    assert h.hutch("ingress", "ls", "--format", "{{.Name}} {{.Status}} {{.Ports}}").out == \
+        f"edge Running 0.0.0.0:{PORT}->80/tcp\n"
+    assert h.hutch("ingress", "ls", "-q").out == "edge\n"
+    assert h.hutch("ingress", "rm", "edge").out == "edge\n"
+    assert ingress_state(h) == before
+    assert not os.path.exists(folder)
+    assert str(PORT) not in h.sh("nft list ruleset").out
+    wait_until(lambda: not os.path.exists(f"/proc/{pid}"), desc="nginx to exit")
+    assert h.hutch("ingress", "exists", "edge", check=False).rc == 1
+    assert h.hutch("ingress", "ls", "-q").out == ""
+    r = h.hutch("ingress", "rm", "edge", check=False)
+    assert r.rc == 125 and "no such ingress: edge" in r.err
+    assert h.hutch("ingress", "rm", "-i", "edge").rc == 0
+
+
+def test_gc_removes_an_ingress_whose_container_vanished(h, shop):
+    ing = ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80")
+    h.hutch("rm", "-f", "ingress-edge")
+    assert "Missing" in h.hutch("ingress", "ls").out
+    r = h.hutch("gc")
+    assert "ingress edge" in r.out and "removed" in r.out
+    assert h.hutch("ingress", "ls", "-q").out == ""
+    assert not os.path.exists(os.path.dirname(ing["ConfigFile"]))
+
+
+def test_nginx_runs_with_least_privilege(h, shop):
+    ing = ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80")
+    master = ing["Container"]["Pid"]
+    status = open(f"/proc/{master}/status").read()
+    caps = int(next(l for l in status.splitlines() if l.startswith("CapEff:")).split()[1], 16)
+    assert caps == (1 << 10) | (1 << 6) | (1 << 7), hex(caps)  # NET_BIND_SERVICE, SETGID, SETUID
+    children = [int(p) for p in open(f"/proc/{master}/task/{master}/children").read().split()]
+    assert children, "no nginx workers"
+    for w in children:
+        st = open(f"/proc/{w}/status").read()
+        uid = next(l for l in st.splitlines() if l.startswith("Uid:")).split()[1:]
+        assert set(uid) == {"65534"}, uid  # nobody
+        assert "worker process" in open(f"/proc/{w}/cmdline").read()
+    # A read-only root; its own folder (on /etc/nginx) is what it can write.
+    c = h.inspect("ingress-edge")
+    assert c["HostConfig"]["ReadonlyRootfs"] is True
+    assert any(m["Destination"] == "/etc/nginx" and m["Source"] == os.path.dirname(ing["ConfigFile"])
+               for m in c["Mounts"])
+
+
+# Fault.steps of `ingress create` and of a configuration change (test_hardening checks that every
+# step is walked somewhere).
+INGRESS_STEPS = ["ingress.after-record", "ingress.after-config", "ingress.after-container", "ingress.after-rename"]
+
+
+@pytest.mark.parametrize("step", INGRESS_STEPS[:3])
+def test_interrupted_create_is_undone_by_gc(h, shop, step):
+    before = ingress_state(h)
+    r = h.hutch("ingress", "create", "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80", check=False,
+                env={"HUTCH_FAULT": step})
+    assert r.rc in (137, -9), f"HUTCH_FAULT={step}: want the self-SIGKILL, got {r}"
+    g = h.hutch("gc")
+    assert "ingress edge" in g.out and "interrupted; undone" in g.out, g.out
+    assert h.hutch("ingress", "ls", "-q").out == ""
+    assert h.hutch("container", "exists", "ingress-edge", check=False).rc == 1
+    assert ingress_state(h) == before
+    # the name and the port are free again
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80")
+    assert routed(shop, "/") in ("shop-1", "shop-2")
+
+
+def test_interrupted_create_is_undone_by_the_next_command(h, shop):
+    r = h.hutch("ingress", "create", "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80", check=False,
+                env={"HUTCH_FAULT": "ingress.after-container"})
+    assert r.rc in (137, -9), r
+    assert h.hutch("ingress", "ls", "-q").out == ""  # ls reconciles
+    assert h.hutch("container", "exists", "ingress-edge", check=False).rc == 1
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80")
+
+
+def test_a_change_cut_off_before_the_reload_is_applied_by_gc(h, shop):
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80")
+    r = h.hutch("ingress", "update", "edge", "--rule", "/*=web:80", check=False, env={"HUTCH_FAULT": "ingress.after-rename"})
+    assert r.rc in (137, -9), r
+    # In place but not loaded: nginx still routes by the old rules.
+    assert [x["Rule"] for x in inspect(h, "edge")["Rules"]] == ["/*=web:80"]
+    assert routed(shop, "/") in ("shop-1", "shop-2")
+    g = h.hutch("gc")
+    assert "ingress edge" in g.out and "reloaded" in g.out, g.out
+    assert routed(shop, "/") == "web-1"
+    assert h.hutch("gc").out.strip() == "nothing to clean"
