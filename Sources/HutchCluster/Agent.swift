@@ -20,6 +20,14 @@ public final class Agent {
     /// What is programmed, by etcd key.
     var programmed: [String: SubnetRecord] = [:]
     var firstSync = true
+    /// Services and endpoints (issue 16): what this node wrote to etcd (key → value), and the
+    /// other nodes' services and endpoints as etcd holds them (by key).
+    var published: [String: String] = [:]
+    var remoteServices: [String: ServiceRecord] = [:]
+    var remoteEndpoints: [String: [ServiceEndpoint]] = [:]
+    /// The other nodes' services changed since they were last applied here.
+    var servicesDirty = true
+    var reported = Set<String>()
 
     public static func logPath(_ root: String) -> String { root + "/node-agent.log" }
 
@@ -52,7 +60,7 @@ public final class Agent {
         log("agent of node \(s.name) (\(s.subnet), \(s.backend.rawValue)) started, etcd \(s.etcd)")
         // The local half may be gone (a reboot): set it up again, idempotently.
         try overlay.setUpLocal()
-        try makeFirewall(rt.firewall).setupCluster(s.clusterCIDR, bridge: Store.defaultNetwork.bridge)
+        try makeFirewall(rt.firewall).setupCluster(s.rules)
 
         var backoff = 100
         while true {
@@ -74,11 +82,13 @@ public final class Agent {
     func session() throws {
         let etcd = try EtcdClient(endpoint: s.etcd, timeoutMS: 1000)
         try ensureLease(etcd)
-        let (rev, kvs) = try etcd.list(s.keys.subnets)
+        let (rev, kvs) = try etcd.list(s.keys.prefix)
         try reconcile(kvs)
+        listServices(kvs)
+        try syncServices(etcd)
         lastSyncOK = true
         let watch = try EtcdWatch(endpoint: s.etcd, prefix: s.keys.prefix, from: rev + 1, connectTimeoutMS: 1000)
-        var lastRenew = Self.monotonicMS()
+        var lastRenew = Self.monotonicMS(), lastPublish = Self.monotonicMS()
         let every = max(s.leaseTTL * 1000 / 3, 300)
         while true {
             let (msgs, ended) = try watch.poll(timeoutMS: 200)
@@ -88,6 +98,11 @@ public final class Agent {
                 for e in w.events { apply(e) }
             }
             if ended { log("etcd closed the watch: listing again"); return }
+            // This node's services and endpoints out (at most once a second), the others' in.
+            if servicesDirty || Self.monotonicMS() - lastPublish >= 1000 {
+                try syncServices(etcd)
+                lastPublish = Self.monotonicMS()
+            }
             if Self.monotonicMS() - lastRenew >= every {
                 if try etcd.keepAlive(s.lease) <= 0 {
                     log("the lease \(s.lease) expired: taking the subnet again")
@@ -117,6 +132,7 @@ public final class Agent {
         } else {
             s.lease = lease
         }
+        published = [:]  // everything this node publishes goes under the new lease
         try rt.setNodeRecord(s.json)
         log("lease \(s.lease) holds \(key)")
     }
@@ -144,11 +160,93 @@ public final class Agent {
     func apply(_ e: WatchEvent) {
         switch e {
         case .put(let kv):
+            if serviceEvent(kv.key, kv) { return }
             guard let r = record(kv) else { return }
             if programmed[kv.key] != r { add(kv.key, r) }
         case .delete(let key, _):
+            if serviceEvent(key, nil) { return }
             if let r = programmed[key] { remove(key, r) }
         }
+    }
+
+    // MARK: services across nodes
+
+    /// A put (kv) or delete (nil) of a services or endpoints key of another node; true if the
+    /// key was one of those (handled).
+    func serviceEvent(_ key: String, _ kv: KeyValue?) -> Bool {
+        let k = s.keys
+        if key.hasPrefix(k.services) {
+            if let v = kv, let (r, node) = ServiceWire.service(json: v.value), node != s.name {
+                if remoteServices[key] != r { remoteServices[key] = r; servicesDirty = true }
+            } else if kv == nil, remoteServices.removeValue(forKey: key) != nil {
+                servicesDirty = true
+            }
+            return true
+        }
+        if let (_, node) = k.endpointsKey(key) {
+            guard node != s.name else { return true }
+            if let v = kv {
+                let eps = ServiceWire.endpoints(json: v.value, node: node)
+                if remoteEndpoints[key] != eps { remoteEndpoints[key] = eps; servicesDirty = true }
+            } else if remoteEndpoints.removeValue(forKey: key) != nil {
+                servicesDirty = true
+            }
+            return true
+        }
+        return false
+    }
+
+    /// After a list: the other nodes' services and endpoints as listed; this node's own keys
+    /// (an earlier agent's, under the same lease) count as published.
+    func listServices(_ kvs: [KeyValue]) {
+        remoteServices = [:]; remoteEndpoints = [:]
+        for kv in kvs {
+            let mine = kv.lease == s.lease && kv.lease != 0
+            if kv.key.hasPrefix(s.keys.services) || s.keys.endpointsKey(kv.key) != nil {
+                if mine { published[kv.key] = kv.value } else { _ = serviceEvent(kv.key, kv) }
+            }
+        }
+        servicesDirty = true
+    }
+
+    /// Publishes what changed of this node's services and endpoints, then applies the other
+    /// nodes' if they changed.
+    func syncServices(_ etcd: EtcdClient) throws {
+        let k = s.keys
+        let (own, eps) = try rt.clusterLocalView()
+        var desired: [String: String] = [:]
+        for svc in own { desired[k.service(svc.name)] = ServiceWire.service(svc, node: s.name) }
+        for (name, list) in eps where !list.isEmpty { desired[k.endpoints(name, node: s.name)] = ServiceWire.endpoints(list) }
+        for (key, value) in desired.sorted(by: { $0.key < $1.key }) where published[key] != value {
+            if key.hasPrefix(k.services) {
+                // A service name is the cluster's: the first node to publish it owns it.
+                let r = try etcd.createIfAbsent(key, value, lease: s.lease)
+                if !r.created {
+                    guard r.existing?.lease == s.lease, try etcd.putIfLease(key, value, lease: s.lease) else {
+                        note("service \(key.dropFirst(k.services.count)) is another node's: this node's service of that name is not published")
+                        continue
+                    }
+                }
+            } else {
+                try etcd.put(key, value, lease: s.lease)
+            }
+            published[key] = value
+        }
+        for key in published.keys.sorted() where desired[key] == nil {
+            try etcd.delete(key)
+            published[key] = nil
+        }
+        if servicesDirty {
+            var byService: [String: [ServiceEndpoint]] = [:]
+            for (key, list) in remoteEndpoints { if let (svc, _) = k.endpointsKey(key) { byService[svc, default: []] += list } }
+            for p in try rt.applyClusterServices(Array(remoteServices.values), remoteEndpoints: byService) { note(p) }
+            servicesDirty = false
+        }
+    }
+
+    /// Logs a line once.
+    func note(_ line: String) {
+        if reported.insert(line).inserted { log(line) }
     }
 
     func add(_ key: String, _ r: SubnetRecord) {

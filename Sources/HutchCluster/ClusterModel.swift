@@ -1,5 +1,7 @@
 import HutchModel
 import HutchOS
+import HutchNet
+import HutchState
 
 /// How pods on different nodes reach each other.
 public enum Backend: String, Sendable, CaseIterable {
@@ -166,6 +168,9 @@ public struct NodeSettings: Sendable, Equatable {
                   leaseTTL: Int(j["LeaseTTL"]?.int64Value ?? 30), lease: j["Lease"]?.int64Value ?? 0,
                   mtu: Int(j["MTU"]?.int64Value ?? 0))
     }
+
+    /// The node's cluster firewall rules.
+    public var rules: ClusterRules { ClusterRules(cidr: clusterCIDR, bridge: Store.defaultNetwork.bridge, gateway: subnet.firstHost) }
 
     public var keys: ClusterKeys { (try? ClusterKeys(prefix: prefix)) ?? (try! ClusterKeys(prefix: "/hutch/")) }
     public var record: SubnetRecord {

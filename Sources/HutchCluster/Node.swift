@@ -113,8 +113,8 @@ public struct ClusterNode {
             undo.append(("move the default network back", { [rt] in try rt.moveDefaultNetwork(to: nil, mtu: 0) }))
             // 4. Firewall: pod traffic inside the cluster CIDR is forwarded and keeps its source.
             let fw = makeFirewall(rt.firewall)
-            try fw.setupCluster(config.network, bridge: Store.defaultNetwork.bridge)
-            undo.append(("remove the cluster's firewall rules", { try fw.teardownCluster(config.network, bridge: Store.defaultNetwork.bridge) }))
+            try fw.setupCluster(s.rules)
+            undo.append(("remove the cluster's firewall rules", { try fw.teardownCluster(s.rules) }))
             // 5. The overlay: this node's device, and the nodes already there.
             let overlay = Overlay(s)
             try overlay.setUpLocal()
@@ -219,10 +219,13 @@ public struct ClusterNode {
             // The last node out takes the cluster's config and cursor with it.
             _ = try etcd.deleteIfEmpty(s.keys.subnets, keys: [s.keys.config, s.keys.cursor])
         }
+        failures.attempt("forget the other nodes' services and endpoints") {
+            for p in try rt.applyClusterServices([], remoteEndpoints: [:]) { Out.err("hutch: \(p)") }
+        }
         failures.attempt("move the default network back") { try rt.moveDefaultNetwork(to: nil, mtu: 0) }
         failures.attempt("remove the overlay") { try Overlay(s).removeLocal() }
         failures.attempt("remove the cluster's firewall rules") {
-            try makeFirewall(rt.firewall).teardownCluster(s.clusterCIDR, bridge: Store.defaultNetwork.bridge)
+            try makeFirewall(rt.firewall).teardownCluster(s.rules)
         }
         failures.attempt("forget the node record") { try rt.setNodeRecord(nil) }
         try failures.check("node \(s.name) left the cluster, but")

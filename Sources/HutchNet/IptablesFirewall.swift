@@ -373,17 +373,19 @@ extension IptablesFirewall {
                 Jump(table: "nat", from: "HUTCH-POSTROUTING", match: "", to: clusterMasqChain, first: true)])
 
     /// Pod traffic inside the cluster CIDR: forwarded, and not masqueraded unless it goes back
-    /// into the node's own pod bridge (a hairpin through a published port keeps its MASQUERADE).
-    public static func clusterRules(_ cidr: CIDRv4, bridge: String) -> (filter: [String], nat: [String]) {
-        let c = cidr.subnet
+    /// into the node's own pod bridge (a hairpin through a published port keeps its MASQUERADE);
+    /// an off-cluster source DNAT'ed to another node's pod takes the pod gateway's address.
+    public static func clusterRules(_ r: ClusterRules) -> (filter: [String], nat: [String]) {
+        let c = r.cidr
         return (filter: ["-A \(clusterChain) -s \(c) -d \(c) \(clusterComment) -j ACCEPT"],
-                nat: ["-A \(clusterMasqChain) -s \(c) -d \(c) ! -o \(bridge) \(clusterComment) -j ACCEPT"])
+                nat: ["-A \(clusterMasqChain) ! -s \(c) -d \(c) ! -o \(r.bridge) -m conntrack --ctstate DNAT \(clusterComment) -j SNAT --to-source \(r.gateway)",
+                      "-A \(clusterMasqChain) -s \(c) -d \(c) ! -o \(r.bridge) \(clusterComment) -j ACCEPT"])
     }
 
     /// The setup batch: the skeleton's missing parts, the deletion of every hutch:cluster rule, the
     /// rules anew.
-    public static func renderClusterSetup(_ cidr: CIDRv4, bridge: String, filter: SavedTable, nat: SavedTable) -> String {
-        let r = clusterRules(cidr, bridge: bridge)
+    public static func renderClusterSetup(_ c: ClusterRules, filter: SavedTable, nat: SavedTable) -> String {
+        let r = clusterRules(c)
         var s = "*filter\n" + renderSkeleton("filter", filter, with: [cluster]) + clusterDeletes(filter, clusterChain)
         for l in r.filter { s += l + "\n" }
         s += "COMMIT\n*nat\n" + renderSkeleton("nat", nat, with: [cluster]) + clusterDeletes(nat, clusterMasqChain)
@@ -402,17 +404,17 @@ extension IptablesFirewall {
         st.rules(in: chain, comment: "hutch:cluster").map { "-D" + $0.dropFirst(2) + "\n" }.joined()
     }
 
-    public func setupCluster(_ cidr: CIDRv4, bridge: String) throws {
+    public func setupCluster(_ c: ClusterRules) throws {
         try locked {
-            try restore(Self.renderClusterSetup(cidr, bridge: bridge, filter: try save("filter"), nat: try save("nat")),
-                        step: "iptables: rules of the cluster network \(cidr)")
+            try restore(Self.renderClusterSetup(c, filter: try save("filter"), nat: try save("nat")),
+                        step: "iptables: rules of the cluster network \(c.cidr)")
         }
     }
 
-    public func teardownCluster(_ cidr: CIDRv4, bridge: String) throws {
+    public func teardownCluster(_ c: ClusterRules) throws {
         try locked {
             if let b = Self.renderClusterTeardown(filter: try save("filter"), nat: try save("nat")) {
-                try restore(b, step: "iptables: remove rules of the cluster network \(cidr)")
+                try restore(b, step: "iptables: remove rules of the cluster network \(c.cidr)")
             }
         }
     }

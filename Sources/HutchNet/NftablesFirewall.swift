@@ -440,24 +440,32 @@ extension NftablesFirewall {
         jumps: [Jump(from: "forward", match: "", to: "cluster-forward", first: true),
                 Jump(from: "postrouting", match: "", to: "cluster-postrouting", first: true)])
 
-    /// The cluster's elements: the cluster CIDR and the node's pod bridge.
-    public static func renderClusterSetup(_ cidr: CIDRv4, bridge: String) -> String {
-        "add element \(table) cluster_cidrs { \(cidr.subnet) }\nadd element \(table) cluster_bridges { \(quoted(bridge)) }\n"
+    static let clusterAccept = "add rule \(table) cluster-postrouting ip saddr @cluster_cidrs ip daddr @cluster_cidrs oifname != @cluster_bridges accept comment \"hutch:cluster\"\n"
+
+    /// The cluster's elements (its CIDR, the node's pod bridge) and its postrouting chain anew:
+    /// off-cluster sources DNAT'ed to another node's pod take the pod gateway's address.
+    public static func renderClusterSetup(_ c: ClusterRules) -> String {
+        "add element \(table) cluster_cidrs { \(c.cidr) }\nadd element \(table) cluster_bridges { \(quoted(c.bridge)) }\n"
+            + "flush chain \(table) cluster-postrouting\n"
+            + "add rule \(table) cluster-postrouting ip saddr != @cluster_cidrs ip daddr @cluster_cidrs oifname != @cluster_bridges ct status dnat snat to \(c.gateway) comment \"hutch:cluster\"\n"
+            + clusterAccept
     }
 
-    /// Removes the elements (each first added, so a missing one is fine); the chains stay, empty
-    /// sets match nothing.
-    public static func renderClusterTeardown(_ cidr: CIDRv4, bridge: String) -> String {
-        "add table \(table)\n" + clusterSets + renderClusterSetup(cidr, bridge: bridge)
-            + "delete element \(table) cluster_cidrs { \(cidr.subnet) }\ndelete element \(table) cluster_bridges { \(quoted(bridge)) }\n"
+    /// Removes the elements (each first added, so a missing one is fine) and the gateway's rule;
+    /// the chains stay with their fixed rules (empty sets match nothing).
+    public static func renderClusterTeardown(_ c: ClusterRules) -> String {
+        "add table \(table)\n" + clusterSets
+            + "add element \(table) cluster_cidrs { \(c.cidr) }\nadd element \(table) cluster_bridges { \(quoted(c.bridge)) }\n"
+            + "delete element \(table) cluster_cidrs { \(c.cidr) }\ndelete element \(table) cluster_bridges { \(quoted(c.bridge)) }\n"
+            + "add chain \(table) cluster-postrouting\nflush chain \(table) cluster-postrouting\n" + clusterAccept
     }
 
-    public func setupCluster(_ cidr: CIDRv4, bridge: String) throws {
+    public func setupCluster(_ c: ClusterRules) throws {
         try ensureSkeleton(with: [Self.cluster])
-        try Self.run(Self.renderClusterSetup(cidr, bridge: bridge), step: "nft: rules of the cluster network \(cidr)")
+        try Self.run(Self.renderClusterSetup(c), step: "nft: rules of the cluster network \(c.cidr)")
     }
 
-    public func teardownCluster(_ cidr: CIDRv4, bridge: String) throws {
-        try Self.run(Self.renderClusterTeardown(cidr, bridge: bridge), step: "nft: remove rules of the cluster network \(cidr)")
+    public func teardownCluster(_ c: ClusterRules) throws {
+        try Self.run(Self.renderClusterTeardown(c), step: "nft: remove rules of the cluster network \(c.cidr)")
     }
 }

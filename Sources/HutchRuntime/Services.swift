@@ -164,7 +164,9 @@ extension Runtime {
             let all = try ServiceStore.all(in: db)
             var states: [ServiceState] = []
             for s in all {
+                // This node's endpoints anew; a cluster node keeps the other nodes' (their agents publish them).
                 let eps = try ServiceStore.selectEndpoints(s.selector, in: db)
+                    + ServiceStore.endpoints(of: s.name, in: db).filter { !$0.isLocal }
                 try ServiceStore.setEndpoints(eps, of: s.name, in: db)
                 states.append(ServiceState(s, eps))
             }

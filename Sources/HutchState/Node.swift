@@ -14,11 +14,13 @@ extension Store {
         return (m[Self.nodeKey], m[Self.nodeAgentKey])
     }
 
-    /// The cluster CIDR of this node's record (its `ClusterCIDR` field, written by HutchCluster's
-    /// NodeSettings), so `network reload` and a firewall switch can re-install the cluster's rules.
-    public func nodeClusterCIDR() throws -> CIDRv4? {
-        guard let n = try nodeMeta().node, let v = JSON.parse(n) else { return nil }
-        return v["ClusterCIDR"]?.string.flatMap { CIDRv4($0) }
+    /// The cluster CIDR and the node's subnet of this node's record (its `ClusterCIDR` and
+    /// `Subnet` fields, written by HutchCluster's NodeSettings), so `network reload` and a
+    /// firewall switch can re-install the cluster's rules.
+    public func nodeClusterCIDR() throws -> (CIDRv4, CIDRv4)? {
+        guard let n = try nodeMeta().node, let v = JSON.parse(n), let c = v["ClusterCIDR"]?.string.flatMap({ CIDRv4($0) }),
+              let s = v["Subnet"]?.string.flatMap({ CIDRv4($0) }) else { return nil }
+        return (c, s)
     }
 
     /// Sets (or with nil removes) a node meta key.

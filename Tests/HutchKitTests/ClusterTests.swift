@@ -147,13 +147,16 @@ final class ClusterTests: XCTestCase {
     // MARK: the cluster firewall feature
 
     func testNftClusterFeature() throws {
-        let cidr = CIDRv4("10.244.0.0/16")!
-        XCTAssertEqual(NftablesFirewall.renderClusterSetup(cidr, bridge: "hutch0"), """
+        let c = ClusterRules(cidr: CIDRv4("10.244.0.0/16")!, bridge: "hutch0", gateway: IPv4Address("10.244.3.1")!)
+        XCTAssertEqual(NftablesFirewall.renderClusterSetup(c), """
         add element ip hutch cluster_cidrs { 10.244.0.0/16 }
         add element ip hutch cluster_bridges { "hutch0" }
+        flush chain ip hutch cluster-postrouting
+        add rule ip hutch cluster-postrouting ip saddr != @cluster_cidrs ip daddr @cluster_cidrs oifname != @cluster_bridges ct status dnat snat to 10.244.3.1 comment "hutch:cluster"
+        add rule ip hutch cluster-postrouting ip saddr @cluster_cidrs ip daddr @cluster_cidrs oifname != @cluster_bridges accept comment "hutch:cluster"
 
         """)
-        XCTAssertEqual(NftablesFirewall.renderClusterTeardown(cidr, bridge: "hutch0"), """
+        XCTAssertEqual(NftablesFirewall.renderClusterTeardown(c), """
         add table ip hutch
         add set ip hutch cluster_cidrs { type ipv4_addr; flags interval; }
         add set ip hutch cluster_bridges { type ifname; }
@@ -161,6 +164,9 @@ final class ClusterTests: XCTestCase {
         add element ip hutch cluster_bridges { "hutch0" }
         delete element ip hutch cluster_cidrs { 10.244.0.0/16 }
         delete element ip hutch cluster_bridges { "hutch0" }
+        add chain ip hutch cluster-postrouting
+        flush chain ip hutch cluster-postrouting
+        add rule ip hutch cluster-postrouting ip saddr @cluster_cidrs ip daddr @cluster_cidrs oifname != @cluster_bridges accept comment "hutch:cluster"
 
         """)
         // opt-in: not in a plain host's skeleton; inserted first in forward and postrouting
@@ -194,12 +200,12 @@ final class ClusterTests: XCTestCase {
     }
 
     func testIptablesClusterFeature() {
-        let cidr = CIDRv4("10.244.0.0/16")!
+        let c = ClusterRules(cidr: CIDRv4("10.244.0.0/16")!, bridge: "hutch0", gateway: IPv4Address("10.244.3.1")!)
         let filter = saved("filter")
         // the nat half installed before (its chain, its jump, its rule)
         let nat = saved("nat", [":HUTCH-CLUSTER-MASQ - [0:0]", "-A HUTCH-POSTROUTING -j HUTCH-CLUSTER-MASQ",
                                 "-A HUTCH-CLUSTER-MASQ -s 10.244.0.0/16 -d 10.244.0.0/16 ! -o hutch0 -m comment --comment hutch:cluster -j ACCEPT"])
-        XCTAssertEqual(IptablesFirewall.renderClusterSetup(cidr, bridge: "hutch0", filter: filter, nat: nat), """
+        XCTAssertEqual(IptablesFirewall.renderClusterSetup(c, filter: filter, nat: nat), """
         *filter
         :HUTCH-CLUSTER - [0:0]
         -I HUTCH-FORWARD -j HUTCH-CLUSTER
@@ -207,6 +213,7 @@ final class ClusterTests: XCTestCase {
         COMMIT
         *nat
         -D HUTCH-CLUSTER-MASQ -s 10.244.0.0/16 -d 10.244.0.0/16 ! -o hutch0 -m comment --comment hutch:cluster -j ACCEPT
+        -A HUTCH-CLUSTER-MASQ ! -s 10.244.0.0/16 -d 10.244.0.0/16 ! -o hutch0 -m conntrack --ctstate DNAT -m comment --comment "hutch:cluster" -j SNAT --to-source 10.244.3.1
         -A HUTCH-CLUSTER-MASQ -s 10.244.0.0/16 -d 10.244.0.0/16 ! -o hutch0 -m comment --comment "hutch:cluster" -j ACCEPT
         COMMIT
 

@@ -41,7 +41,7 @@ final class RuntimeStepTests: XCTestCase {
         func detachLater(hostVeth: String) throws { try log.add("detach-later \(hostVeth)") }
         func removeBridge(_ n: BridgeNetwork) throws { try log.add("remove-bridge \(n.bridge)") }
         func installRules(_ n: BridgeNetwork) throws { try log.add("install-rules \(n.name)") }
-        func installClusterRules(_ cidr: CIDRv4, bridge: String) throws { try log.add("install-cluster-rules \(cidr)") }
+        func installClusterRules(_ c: ClusterRules) throws { try log.add("install-cluster-rules \(c.cidr) \(c.gateway)") }
         func removeRules(_ n: BridgeNetwork) throws { try log.add("remove-rules \(n.name) \(firewall)") }
         func removeAllRules() throws { try log.add("remove-all-rules \(firewall)") }
         func publish(_ ports: [PortForward]) throws { try log.add("publish " + Self.ports(ports)) }
@@ -310,9 +310,9 @@ final class RuntimeStepTests: XCTestCase {
         XCTAssertEqual(try rt.defaultNetwork().subnet, CIDRv4("10.244.3.0/24"))
         _ = try rt.remove("web", force: true)
         log.clear()
-        try rt.setNodeRecord(#"{"ClusterCIDR":"10.244.0.0/16","Name":"n3"}"#)
+        try rt.setNodeRecord(#"{"ClusterCIDR":"10.244.0.0/16","Name":"n3","Subnet":"10.244.3.0/24"}"#)
         XCTAssertTrue(try rt.reload().contains("cluster network 10.244.0.0/16: rules installed (nftables)"))
-        XCTAssertTrue(log.all.contains("install-cluster-rules 10.244.0.0/16"), "\(log.all)")
+        XCTAssertTrue(log.all.contains("install-cluster-rules 10.244.0.0/16 10.244.3.1"), "\(log.all)")
         log.clear()
         try rt.moveDefaultNetwork(to: nil, mtu: 0)
         XCTAssertEqual(log.all, ["remove-bridge hutch0"], "back to the default: the bridge comes back on the next run")

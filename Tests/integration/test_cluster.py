@@ -564,3 +564,68 @@ def test_etcd_restart_agents_list_again(cluster):
         wait_until(lambda: n.has_route(subnet_of(n3)), desc=f"{n.name} to route n3 after the restart")
     assert n1.curl_from_pod(ip3).startswith("10.244.1.")
     assert sorted(n3.hutch("node", "ls", "-q").out.split()) == ["n1", "n2", "n3"]
+
+
+def svc_backend(node, name):
+    """A backend on node: answers GET /id with its hostname (the container's own /tmp)."""
+    cid = node.host.run_d("--name", name, "--hostname", name, "--label", "app=web", "--", "sh", "-c",
+                          f"echo {name} > /tmp/id && cd /tmp && exec {harness.PY} -m http.server {WHOAMI_PORT}")
+    ip = node.host.inspect(cid)["NetworkSettings"]["IPAddress"]
+    node.host.wait_http(f"http://{ip}:{WHOAMI_PORT}/id")
+    return ip
+
+
+def svc_inspect(node, name):
+    r = node.hutch("service", "inspect", name, check=False)
+    return json.loads(r.out)[0] if r.rc == 0 else None
+
+
+def answers(node, url, n=24):
+    """The set of /id answers a pod on node gets for n requests (one connection each)."""
+    r = node.hutch("run", "--rm", "--", "sh", "-c",
+                   f"for i in $(seq {n}); do curl -s -m 2 {url}; done", check=False)
+    return set(r.out.split())
+
+
+@pytest.mark.parametrize("backend,fw", [("vxlan", None), ("host-gw", None), ("vxlan", "iptables"), ("host-gw", "iptables")])
+def test_services_across_nodes(cluster, backend, fw):
+    c = cluster(fw=fw)
+    n1, n2, n3 = c.nodes
+    for n in c.nodes:
+        n.join("--backend", backend)
+    svc_backend(n2, "web2")
+    svc_backend(n3, "web3")
+    n1.hutch("service", "create", "web", "--selector", "app=web", "--port", f"80:{WHOAMI_PORT}",
+             "--type", "NodePort", "--node-port", "30080")
+    cip = svc_inspect(n1, "web")["ClusterIP"]
+    # every node holds the service with the endpoints of every node, each with its node
+    for n in c.nodes:
+        wait_until(lambda: (lambda s: s and sorted((e["Container"], e["Node"] or n.name) for e in s["Endpoints"])
+                            == [("web2", "n2"), ("web3", "n3")])(svc_inspect(n, "web")),
+                   desc=f"{n.name} to hold web with both endpoints")
+        assert svc_inspect(n, "web")["ClusterIP"] == cip
+    assert svc_inspect(n2, "web")["Labels"].get("hutch.cluster.node") == "n1"
+    # a pod on n1 (no endpoint there) balances over n2 and n3; by name too, from any node
+    assert answers(n1, f"http://{cip}/id") == {"web2", "web3"}
+    assert answers(n3, "http://web/id") == {"web2", "web3"}
+    # the node itself reaches the ClusterIP
+    r = n1.host.run(["curl", "-sS", "-m", "3", f"http://{cip}/id"], check=False)
+    assert r.out.strip() in ("web2", "web3"), r
+    # NodePort on every node, from the outside, also where no endpoint runs (masqueraded)
+    client = c.add_client()
+    for n in c.nodes:
+        got = set()
+        for _ in range(12):
+            r = client.run(["curl", "-s", "-m", "2", f"http://{n.ip}:30080/id"], check=False)
+            got.add(r.out.strip())
+        assert got <= {"web2", "web3"} and got, (n.name, got)
+    # n3 leaves: its endpoint goes from every node's copy
+    n3.hutch("rm", "-f", "web3")
+    n3.hutch("node", "leave")
+    for n in (n1, n2):
+        wait_until(lambda: [e["Container"] for e in svc_inspect(n, "web")["Endpoints"]] == ["web2"],
+                   desc=f"{n.name} to drop n3's endpoint")
+    assert answers(n1, f"http://{cip}/id", 8) == {"web2"}
+    # removed on its node, gone everywhere
+    n1.hutch("service", "rm", "web")
+    wait_until(lambda: svc_inspect(n2, "web") is None, desc="n2 to drop the service")
