@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <curl/curl.h>
 #include "chutchetcd.h"
 
@@ -131,13 +132,19 @@ he_stream *he_stream_open(const char *base_url, const char *path, const char *bo
     return s;
 }
 
-int he_stream_poll(he_stream *s, int timeout_ms, char **data, size_t *len, char *errbuf) {
+int he_stream_poll(he_stream *s, int timeout_ms, int wake_fd, int *woken, char **data, size_t *len, char *errbuf) {
     errbuf[0] = '\0';
-    *data = NULL; *len = 0;
+    *data = NULL; *len = 0; *woken = 0;
     int running = 0;
     CURLMcode m = curl_multi_perform(s->multi, &running);
     if (m == CURLM_OK && running && s->b.len == 0) {
-        curl_multi_poll(s->multi, NULL, 0, timeout_ms, NULL);
+        struct curl_waitfd w = { .fd = wake_fd, .events = CURL_WAIT_POLLIN, .revents = 0 };
+        curl_multi_poll(s->multi, wake_fd >= 0 ? &w : NULL, wake_fd >= 0 ? 1 : 0, timeout_ms, NULL);
+        if (wake_fd >= 0 && (w.revents & CURL_WAIT_POLLIN)) {
+            char junk[64];
+            while (read(wake_fd, junk, sizeof junk) > 0) {}
+            *woken = 1;
+        }
         m = curl_multi_perform(s->multi, &running);
     }
     if (s->b.len > 0) {

@@ -56,6 +56,7 @@ public final class Agent {
         if stat(path, &st) == 0, st.st_size > 1 << 20 { rename(path, path + ".1") }
         let logFD = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         if logFD >= 0 { dup2(logFD, 2); close(logFD) }
+        try Self.installWake()
         try rt.setNodeAgent(pid: getpid(), start: Sys.processStartTime(getpid()) ?? 0)
         log("agent of node \(s.name) (\(s.subnet), \(s.backend.rawValue)) started, etcd \(s.etcd)")
         // The local half may be gone (a reboot): set it up again, idempotently.
@@ -91,7 +92,7 @@ public final class Agent {
         var lastRenew = Self.monotonicMS(), lastPublish = Self.monotonicMS()
         let every = max(s.leaseTTL * 1000 / 3, 300)
         while true {
-            let (msgs, ended) = try watch.poll(timeoutMS: 200)
+            let (msgs, ended, woken) = try watch.poll(timeoutMS: 200, wakeFD: Self.wakeRead)
             for m in msgs {
                 guard let w = EtcdRequest.parseWatch(m) else { log("etcd watch: unreadable message \(m.prefix(200))"); continue }
                 if w.compacted || w.canceled { log("etcd watch ended (compacted or canceled): listing again"); return }
@@ -99,7 +100,8 @@ public final class Agent {
             }
             if ended { log("etcd closed the watch: listing again"); return }
             // This node's services and endpoints out (at most once a second), the others' in.
-            if servicesDirty || Self.monotonicMS() - lastPublish >= 1000 {
+            // (`woken`: a hutch command changed a service or an endpoint here: SIGUSR1.)
+            if woken || servicesDirty || Self.monotonicMS() - lastPublish >= 1000 {
                 try syncServices(etcd)
                 lastPublish = Self.monotonicMS()
             }
@@ -264,6 +266,29 @@ public final class Agent {
     func remove(_ key: String, _ r: SubnetRecord) {
         do { try overlay.unprogram(r); log("removed node \(r.node) \(r.subnet)") } catch { log("remove node \(r.node) \(r.subnet): \(error)") }
         programmed[key] = nil
+    }
+
+    /// SIGUSR1 (sent by hutch commands that changed services or endpoints on this node) writes a
+    /// byte to a pipe the watch's poll also waits on, so the change is published at once.
+    nonisolated(unsafe) static var wakeRead: Int32 = -1
+    nonisolated(unsafe) static var wakeWrite: Int32 = -1
+
+    static func installWake() throws {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw HutchError.sys("pipe", errno) }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        wakeRead = fds[0]; wakeWrite = fds[1]
+        var sa = sigaction()
+        sa.__sigaction_handler.sa_handler = { _ in
+            var b: UInt8 = 1
+            _ = write(Agent.wakeWrite, &b, 1)
+        }
+        sa.sa_flags = SA_RESTART
+        sigemptyset(&sa.sa_mask)
+        guard sigaction(SIGUSR1, &sa, nil) == 0 else { throw HutchError.sys("sigaction SIGUSR1", errno) }
     }
 
     static func monotonicMS() -> Int {

@@ -266,20 +266,22 @@ public final class EtcdWatch {
 
     deinit { he_stream_close(s) }
 
-    /// Waits up to `timeoutMS` for messages; returns the whole ones received. `ended`: the server
-    /// closed the stream (re-list and watch again).
-    public func poll(timeoutMS: Int) throws -> (messages: [String], ended: Bool) {
+    /// Waits up to `timeoutMS` for messages, or for `wakeFD` to be written to; returns the whole
+    /// messages received. `ended`: the server closed the stream (re-list and watch again);
+    /// `woken`: `wakeFD` was written to (and has been drained).
+    public func poll(timeoutMS: Int, wakeFD: Int32 = -1) throws -> (messages: [String], ended: Bool, woken: Bool) {
         var data: UnsafeMutablePointer<CChar>?
         var len = 0
+        var woken: Int32 = 0
         var err = [CChar](repeating: 0, count: Int(HE_ERRLEN))
-        let r = he_stream_poll(s, Int32(timeoutMS), &data, &len, &err)
+        let r = he_stream_poll(s, Int32(timeoutMS), wakeFD, &woken, &data, &len, &err)
         defer { he_free(data) }
         var msgs: [String] = []
         if let d = data, len > 0 {
             msgs = splitter.feed(Array(UnsafeBufferPointer(start: UnsafeRawPointer(d).assumingMemoryBound(to: UInt8.self), count: len)))
         }
         if r < 0 { throw EtcdError.unreachable("etcd watch: \(cstr(err))") }
-        return (msgs, r == 1)
+        return (msgs, r == 1, woken != 0)
     }
 }
 

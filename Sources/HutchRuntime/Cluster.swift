@@ -97,6 +97,14 @@ extension Runtime {
         return try Runtime(root: r, firewall: fw)
     }
 
+    /// Tells this node's agent (SIGUSR1) that its services or endpoints changed, so it publishes
+    /// them at once rather than at its next once-a-second look. Nothing on a host that is not a
+    /// cluster node (the record comes with the meta read every command makes).
+    func notifyNodeAgent() {
+        guard let pid = Self.liveAgent(nodeAgent) else { return }
+        _ = Glibc.kill(pid, SIGUSR1)
+    }
+
     /// `hutch-node` next to the running hutch binary (HUTCH_NODE overrides).
     public static let nodeProgram: String = {
         if let p = Environment.get("HUTCH_NODE") { return p }

@@ -50,6 +50,7 @@ extension Runtime {
                 return s
             }
             Timeline.mark("svc-committed")
+            notifyNodeAgent()
             refreshServiceNames()
             Timeline.mark("svc-names")
             refreshIngressesReporting(services: [s.name])
@@ -93,6 +94,7 @@ extension Runtime {
             return try ServiceStore.all(in: db).isEmpty ? ServiceStore.range(in: db, record: false) : nil
         }
         if let r = last { try host.removeServiceRoute(r) }
+        notifyNodeAgent()
         refreshServiceNames()
         refreshIngressesReporting(services: [name])
     }
@@ -145,6 +147,7 @@ extension Runtime {
             try host.applyServices(list, hairpinAdd: Array(added), hairpinRemove: hairpinRemove)
             return Set(changes.keys)
         }
+        notifyNodeAgent()
         refreshIngressesReporting(services: changed)
     }
 

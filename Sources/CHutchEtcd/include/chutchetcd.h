@@ -33,10 +33,11 @@ typedef struct he_stream he_stream;
 /* Starts POST base_url+path with body; connects within connect_timeout_ms. NULL with errbuf set. */
 he_stream *he_stream_open(const char *base_url, const char *path, const char *body, long connect_timeout_ms,
                           char *errbuf);
-/* Waits up to timeout_ms for data. Returns the bytes received since the last call in *data
- * (malloc'ed, NUL-terminated, NULL when none; free with he_free) and: 0 while the stream is open,
- * 1 when the server ended it, -1 on an error (errbuf set). */
-int he_stream_poll(he_stream *s, int timeout_ms, char **data, size_t *len, char *errbuf);
+/* Waits up to timeout_ms for data, or for `wake_fd` (-1: none) to become readable (then drained
+ * and *woken set to 1). Returns the bytes received since the last call in *data (malloc'ed,
+ * NUL-terminated, NULL when none; free with he_free) and: 0 while the stream is open, 1 when the
+ * server ended it, -1 on an error (errbuf set). */
+int he_stream_poll(he_stream *s, int timeout_ms, int wake_fd, int *woken, char **data, size_t *len, char *errbuf);
 void he_stream_close(he_stream *s);
 
 void he_free(void *p);
