@@ -629,3 +629,30 @@ def test_services_across_nodes(cluster, backend, fw):
     # removed on its node, gone everywhere
     n1.hutch("service", "rm", "web")
     wait_until(lambda: svc_inspect(n2, "web") is None, desc="n2 to drop the service")
+
+
+def test_node_death_takes_its_endpoints_away_and_local_policy_stays_local(cluster):
+    c = cluster(n=2)
+    n1, n2 = c.nodes
+    n1.join()
+    n2.join("--lease-ttl", "2")
+    svc_backend(n1, "web1")
+    svc_backend(n2, "web2")
+    n1.hutch("service", "create", "web", "--selector", "app=web", "--port", f"80:{WHOAMI_PORT}",
+             "--type", "NodePort", "--node-port", "30081", "--external-traffic-policy", "Local")
+    def eps(n):
+        s = svc_inspect(n, "web")
+        return sorted(e["Container"] for e in s["Endpoints"]) if s else None
+    for n in (n1, n2):
+        wait_until(lambda: eps(n) == ["web1", "web2"], desc=f"{n.name} to hold both endpoints")
+    # Local: each node's NodePort answers with its own endpoint only, and the client's address is kept
+    client = c.add_client()
+    for n, want in ((n1, "web1"), (n2, "web2")):
+        got = {client.run(["curl", "-s", "-m", "2", f"http://{n.ip}:30081/id"], check=False).out.strip() for _ in range(8)}
+        assert got == {want}, (n.name, got)
+    # n2 dies (its agent killed, nothing renews its lease): its endpoint leaves n1's service
+    os.kill(n2.agent_pid(), signal.SIGKILL)
+    wait_until(lambda: eps(n1) == ["web1"], desc="n2's endpoint to go from n1")
+    # the next hutch command on n2 restarts its agent, which publishes its endpoint again
+    n2.hutch("ps")
+    wait_until(lambda: eps(n1) == ["web1", "web2"], desc="n2's endpoint to come back")
