@@ -212,6 +212,7 @@ def run(bench):
             measure_join(c, res, backend, quick)
             if backend == "vxlan":
                 measure_agent(c, res, quick)
+                measure_services(c, res, quick)
         except (Fail, subprocess.TimeoutExpired, KeyError, ValueError) as e:
             res.add(f"cluster {backend}", skipped=f"failed: {e}")
             if os.environ.get("BENCH_DEBUG"):
@@ -295,3 +296,76 @@ def measure_agent(c, res, quick):
             note=f"CPU time per minute over {window} s idle ({c1 - c0} clock ticks of {1000 // hz} ms): "
                  "lease renewals (every TTL/3) and the watch's 200 ms poll")
     c.etcd_post("/v3/lease/revoke", {"ID": lease})
+
+
+def nft_monitor(c, i):
+    """`nft monitor` in node i (element and rule changes as they are committed)."""
+    p = subprocess.Popen(c.ns(c.nodes[i - 1], ["stdbuf", "-oL", "nft", "monitor"]), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    p.pending = b""
+    c.monitors.append(p)
+    return p
+
+
+def read_line_with(p, needle, deadline):
+    """Reads p's lines until one contains needle; returns the time it was read."""
+    import select
+    fd = p.stdout.fileno()
+    while time.time() < deadline:
+        while b"\n" in p.pending:
+            line, p.pending = p.pending.split(b"\n", 1)
+            if needle.encode() in line:
+                return time.time()
+        r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+        if not r:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        p.pending += chunk
+    raise Fail(f"no line with {needle} within the deadline")
+
+
+def measure_services(c, res, quick):
+    """A service created (removed) on n1 -> its ClusterIP's element written on n2 and n3."""
+    n = 5 if quick else 15
+    creates, removes = [], []
+    mons = [nft_monitor(c, 2), nft_monitor(c, 3)]
+    time.sleep(0.3)
+    for k in range(n):
+        ip = f"10.96.200.{k + 10}"
+        t0 = time.time()
+        sh(c.hutch(1, "service", "create", f"lat{k}", "--selector", "app=none", "--port", "80", "--cluster-ip", ip))
+        deadline = time.time() + 10
+        creates.append((max(read_line_with(m, ip, deadline) for m in mons) - t0) * 1000)
+        t0 = time.time()
+        sh(c.hutch(1, "service", "rm", f"lat{k}"))
+        deadline = time.time() + 10
+        removes.append((max(read_line_with(m, ip, deadline) for m in mons) - t0) * 1000)
+    for m in mons:
+        m.kill()
+        m.wait()
+        c.monitors.remove(m)
+    res.add("cluster: service create on n1 -> programmed on n2 and n3", creates, target="<= 50 ms",
+            note="from the start of `hutch service create` on n1 to the later `nft monitor` line with its ClusterIP on n2 and n3")
+    res.add("cluster: service rm on n1 -> gone on n2 and n3", removes)
+    # 100 services: the agent's memory and idle CPU on a node that holds them as copies
+    count = 20 if quick else 100
+    for k in range(count):
+        sh(c.hutch(1, "service", "create", f"bulk{k}", "--selector", "app=none", "--port", "80"))
+    for _ in range(300):
+        if len(sh(c.hutch(2, "service", "ls", "-q")).stdout.split()) >= count:
+            break
+        time.sleep(0.1)
+    else:
+        raise Fail(f"n2 does not hold the {count} services")
+    pid = json.loads(sh(c.hutch(2, "node", "inspect")).stdout)[0]["AgentPid"]
+    hz = os.sysconf("SC_CLK_TCK")
+    window = 5 if quick else 20
+    t0, c0 = time.time(), proc_cpu_ticks(pid)
+    time.sleep(window)
+    t1, c1 = time.time(), proc_cpu_ticks(pid)
+    res.add(f"cluster: agent resident memory, 10 nodes x {count} services", value=proc_rss_kib(pid) / 1024, unit="MiB")
+    res.add(f"cluster: agent CPU while idle, 10 nodes x {count} services",
+            value=round(1000.0 * (c1 - c0) / hz * 60 / (t1 - t0), 1), unit="ms/min",
+            note=f"CPU time per minute over {window} s idle ({c1 - c0} clock ticks of {1000 // hz} ms)")
