@@ -12,7 +12,9 @@ Rows, per backend (vxlan, host-gw):
     last of n1's and n2's route-add events (`ip -ts monitor route`, the kernel's time of the
     change as `ip` prints it, same clock); leave -> route removed likewise;
   - the agent's resident memory and CPU while idle, with 10 nodes in the cluster (3 real ones and
-    7 subnet records of nodes that do not exist: their routes are programmed all the same).
+    7 subnet records of nodes that do not exist: their routes are programmed all the same);
+  - (vxlan) a service created or removed on n1 -> programmed on n2 and n3 (`nft monitor`), and
+    the agent holding 100 services as copies.
 Everything is removed in a `finally` (and the outer cleanup kills what has the state root on its
 command line and deletes hbench-c-TAG-* namespaces).
 """
@@ -155,16 +157,16 @@ def route_events(lines, subnet):
     return added, deleted
 
 
-def read_until(p, subnet, want_deleted, deadline):
-    """Reads monitor lines until the event for subnet is seen; returns its time."""
+def read_until(p, found, deadline):
+    """Reads a monitor's lines until found(line) returns a value (returned); Fail at the deadline."""
     import select
     fd = p.stdout.fileno()
     while time.time() < deadline:
         while b"\n" in p.pending:
             line, p.pending = p.pending.split(b"\n", 1)
-            a, d = route_events([line.decode(errors="replace")], subnet)
-            if (d if want_deleted else a):
-                return (d if want_deleted else a)[0]
+            v = found(line.decode(errors="replace"))
+            if v is not None:
+                return v
         r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
         if not r:
             break
@@ -172,7 +174,16 @@ def read_until(p, subnet, want_deleted, deadline):
         if not chunk:
             break
         p.pending += chunk
-    raise Fail(f"no {'delete' if want_deleted else 'add'} event for {subnet} within the deadline (saw {p.pending[-300:]!r}, rc {p.poll()})")
+    raise Fail(f"the event did not come within the deadline (saw {p.pending[-300:]!r}, rc {p.poll()})")
+
+
+def route_event(subnet, want_deleted):
+    """found() for read_until: the time `ip -ts monitor` gives the add (or delete) of subnet."""
+    def found(line):
+        a, d = route_events([line], subnet)
+        got = d if want_deleted else a
+        return got[0] if got else None
+    return found
 
 
 def proc_rss_kib(pid):
@@ -215,9 +226,6 @@ def run(bench):
                 measure_services(c, res, quick)
         except (Fail, subprocess.TimeoutExpired, KeyError, ValueError) as e:
             res.add(f"cluster {backend}", skipped=f"failed: {e}")
-            if os.environ.get("BENCH_DEBUG"):
-                print(sh(c.ns(c.nodes[0], ["ip", "route"]), check=False).stdout)
-                print(open(c.root + "/n1/node-agent.log").read())
         finally:
             c.down()
 
@@ -253,11 +261,11 @@ def measure_join(c, res, backend, quick):
         t0 = time.time()
         subnet = c.join(3)  # round-robin: each rejoin after a leave gets the next free /24
         deadline = time.time() + 10
-        joins.append((max(read_until(m, subnet, False, deadline) for m in mons) - t0) * 1000)
+        joins.append((max(read_until(m, route_event(subnet, False), deadline) for m in mons) - t0) * 1000)
         t0 = time.time()
         c.leave(3)
         deadline = time.time() + 10
-        leaves.append((max(read_until(m, subnet, True, deadline) for m in mons) - t0) * 1000)
+        leaves.append((max(read_until(m, route_event(subnet, True), deadline) for m in mons) - t0) * 1000)
         for m in mons:
             m.kill()
             m.wait()
@@ -307,25 +315,6 @@ def nft_monitor(c, i):
     return p
 
 
-def read_line_with(p, needle, deadline):
-    """Reads p's lines until one contains needle; returns the time it was read."""
-    import select
-    fd = p.stdout.fileno()
-    while time.time() < deadline:
-        while b"\n" in p.pending:
-            line, p.pending = p.pending.split(b"\n", 1)
-            if needle.encode() in line:
-                return time.time()
-        r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
-        if not r:
-            break
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        p.pending += chunk
-    raise Fail(f"no line with {needle} within the deadline")
-
-
 def measure_services(c, res, quick):
     """A service created (removed) on n1 -> its ClusterIP's element written on n2 and n3."""
     n = 5 if quick else 15
@@ -337,11 +326,11 @@ def measure_services(c, res, quick):
         t0 = time.time()
         sh(c.hutch(1, "service", "create", f"lat{k}", "--selector", "app=none", "--port", "80", "--cluster-ip", ip))
         deadline = time.time() + 10
-        creates.append((max(read_line_with(m, ip, deadline) for m in mons) - t0) * 1000)
+        creates.append((max(read_until(m, lambda l: time.time() if ip in l else None, deadline) for m in mons) - t0) * 1000)
         t0 = time.time()
         sh(c.hutch(1, "service", "rm", f"lat{k}"))
         deadline = time.time() + 10
-        removes.append((max(read_line_with(m, ip, deadline) for m in mons) - t0) * 1000)
+        removes.append((max(read_until(m, lambda l: time.time() if ip in l else None, deadline) for m in mons) - t0) * 1000)
     for m in mons:
         m.kill()
         m.wait()
