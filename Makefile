@@ -8,7 +8,8 @@ REL_FLAGS  = -c release --static-swift-stdlib -Xlinker -L$(CURDIR)/link
 PYTHON    ?= $(shell python3 -c 'import pytest' >/dev/null 2>&1 && echo python3 || echo /usr/bin/python3)
 
 APT_PACKAGES = libcap-dev libseccomp-dev libnl-3-dev libnl-route-3-dev libnftables-dev libnftables1 libnetfilter-conntrack3 libnftnl-dev libmnl-dev libnetfilter-conntrack-dev nftables iptables iproute2 \
-               conntrack util-linux procps psmisc python3 python3-pytest curl libsqlite3-dev sqlite3 iperf3 strace make gcc libc6-dev libstdc++-12-dev nginx-light wrk
+               conntrack util-linux procps psmisc python3 python3-pytest curl libsqlite3-dev sqlite3 iperf3 strace make gcc libc6-dev libstdc++-12-dev nginx-light wrk \
+               libcurl4-openssl-dev etcd-server
 
 
 .PHONY: all deps build release release-check shim bench-build bench bench-quick bench-ports test unit test-netlink test-integration demo install clean
@@ -86,6 +87,7 @@ demo: build
 install: release
 	install -D -m 0755 .build/release/hutch $(DESTDIR)$(PREFIX)/bin/hutch
 	install -D -m 0755 .build/release/hutch-shim $(DESTDIR)$(PREFIX)/bin/hutch-shim
+	install -D -m 0755 .build/release/hutch-node $(DESTDIR)$(PREFIX)/bin/hutch-node
 
 clean:
 	rm -rf .build

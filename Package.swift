@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "hutch", targets: ["hutch"]),
+        .executable(name: "hutch-node", targets: ["hutch-node"]),
     ],
     targets: [
         // The C shim (Sources/hutch-shim) is not a SwiftPM target: SwiftPM links every executable
@@ -35,6 +36,8 @@ let package = Package(
         //   HutchRuntime  lifecycle, composing the others; gc
         //   HutchCLI      the table-driven command-line parser (no hutch types)
         //   hutch         the commands, one file per noun
+        //   HutchCluster  etcd (over CHutchEtcd/libcurl), subnet leases, overlay, node agent
+        //   hutch-node    `hutch node ...` (hutch execs it), so `hutch` never links libcurl
         .target(name: "HutchOS", dependencies: ["CHutchNet"]),
         .target(name: "HutchModel", dependencies: ["HutchOS"]),
         .target(name: "HutchState", dependencies: ["HutchModel", "HutchOS", "CSQLite"]),
@@ -42,6 +45,14 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/libnl3"])]),
         .target(name: "HutchRuntime", dependencies: ["HutchModel", "HutchOS", "HutchState", "HutchNet"]),
         .target(name: "HutchCLI", dependencies: ["HutchOS"]),
+        // C: libcurl for etcd's JSON gateway (shared: only hutch-node links it, so plain
+        // `hutch run` never loads it).
+        .target(name: "CHutchEtcd", path: "Sources/CHutchEtcd", cSettings: [.unsafeFlags(["-Wall"])],
+                linkerSettings: [.linkedLibrary("curl")]),
+        // HutchCluster: the etcd client, subnet leases, the overlay (vxlan, host-gw) and the node
+        // agent (issue 16). Used by the hutch-node executable only.
+        .target(name: "HutchCluster", dependencies: ["HutchRuntime", "HutchNet", "HutchState", "HutchModel", "HutchOS", "CHutchEtcd"]),
+        .executableTarget(name: "hutch-node", dependencies: ["HutchCluster", "HutchCLI", "HutchRuntime", "HutchModel", "HutchOS"]),
         .executableTarget(
             name: "hutch",
             dependencies: ["HutchCLI", "HutchRuntime", "HutchModel", "HutchOS"]
@@ -49,7 +60,7 @@ let package = Package(
         // Not a test: `make bench-ports` (publish/unpublish cost at 1, 100 and 1,000 mappings).
         .executableTarget(name: "bench-ports", dependencies: ["HutchNet", "HutchModel", "HutchOS"], path: "bench/ports"),
         .testTarget(name: "HutchKitTests",
-                    dependencies: ["HutchCLI", "HutchRuntime", "HutchNet", "HutchState", "HutchModel", "HutchOS", "CSQLite"],
+                    dependencies: ["HutchCLI", "HutchRuntime", "HutchNet", "HutchState", "HutchModel", "HutchOS", "CSQLite", "HutchCluster"],
                     swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/libnl3"])]),
     ],
     swiftLanguageModes: [.v6]

@@ -1078,6 +1078,12 @@ class Bench:
             out += [f"  {k:<14} {v:6.2f} ms" for k, v in rows]
         return "\n".join(out)
 
+    # -- cluster (issue 16): bench/cluster_bench.py -----------------------------------------------
+
+    def cluster(self):
+        import cluster_bench
+        cluster_bench.run(self)
+
     # -- the sandbox (issue 18) ----------------------------------------------------------------
 
     def sandbox(self):
@@ -1129,7 +1135,7 @@ class Bench:
         finally:
             shutil.rmtree(rootfs, ignore_errors=True)
 
-    SECTIONS = ("baselines", "peers", "single_ops", "timeline", "parallel", "many", "iperf", "sandbox", "services", "ingress")
+    SECTIONS = ("baselines", "peers", "single_ops", "timeline", "parallel", "many", "iperf", "sandbox", "services", "ingress", "cluster")
 
     def run_all(self, outdir, stamp, profile=True, only=None):
         for name in self.SECTIONS:  # the timeline right after the single operations, under the same conditions
@@ -1269,7 +1275,7 @@ def cleanup(root, namespaces):
     tag = namespaces[0].split("-", 2)[-1] if namespaces else None
     if tag and os.path.isdir("/run/netns"):
         for n in os.listdir("/run/netns"):
-            if n.startswith(f"hbench-b-{tag}-"):
+            if n.startswith(f"hbench-b-{tag}-") or n.startswith(f"hbench-c-{tag}-"):
                 subprocess.run(["ip", "netns", "del", n], stderr=subprocess.DEVNULL)
     shutil.rmtree(root, ignore_errors=True)
 

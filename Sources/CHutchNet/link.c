@@ -72,9 +72,9 @@ int hn_bridge_add(hn_nl *nl, const char *name, const uint8_t *mac) {
     return r;
 }
 
-/* ip link add HOST [master M] [up] type veth peer name PEER [address MAC] netns PID */
+/* ip link add HOST [master M] [up] [mtu N] type veth peer name PEER [address MAC] [mtu N] netns PID */
 int hn_veth_add(hn_nl *nl, const char *host, const char *peer, pid_t peer_pid,
-                int32_t master_ifindex, int host_up, const uint8_t *peer_mac) {
+                int32_t master_ifindex, int host_up, const uint8_t *peer_mac, uint32_t mtu) {
     if (strlen(host) >= IFNAMSIZ || strlen(peer) >= IFNAMSIZ) return -EINVAL;
     struct rtnl_link *link = rtnl_link_veth_alloc();
     if (!link) return -ENOMEM;
@@ -84,6 +84,7 @@ int hn_veth_add(hn_nl *nl, const char *host, const char *peer, pid_t peer_pid,
     if (host_up) rtnl_link_set_flags(link, IFF_UP);
     rtnl_link_set_name(p, peer);
     if (peer_pid > 0) rtnl_link_set_ns_pid(p, peer_pid);
+    if (mtu > 0) { rtnl_link_set_mtu(link, mtu); rtnl_link_set_mtu(p, mtu); }
     int r = 0;
     if (peer_mac) r = set_mac(p, peer_mac);
     rtnl_link_put(p);

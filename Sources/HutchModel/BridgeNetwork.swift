@@ -8,15 +8,18 @@ public struct BridgeNetwork: Sendable, Hashable {
     public var gateway: IPv4Address
     /// No way out: no MASQUERADE, and forwarding only between members of the bridge.
     public var isInternal: Bool
+    /// The MTU of its containers' interfaces; 0: the kernel's default (1500). A cluster node's
+    /// default network over vxlan has 1450 (the tunnel's 50 bytes of headers).
+    public var mtu: Int
 
-    public init(name: String, bridge: String, subnet: CIDRv4, gateway: IPv4Address, isInternal: Bool = false) {
+    public init(name: String, bridge: String, subnet: CIDRv4, gateway: IPv4Address, isInternal: Bool = false, mtu: Int = 0) {
         self.name = name; self.bridge = bridge; self.subnet = subnet.subnet; self.gateway = gateway
-        self.isInternal = isInternal
+        self.isInternal = isInternal; self.mtu = mtu
     }
 
     /// A stored network as the network layer sees it.
     public init(_ n: NetworkRecord) {
-        self.init(name: n.name, bridge: n.bridge, subnet: n.subnet, gateway: n.gateway, isInternal: n.isInternal)
+        self.init(name: n.name, bridge: n.bridge, subnet: n.subnet, gateway: n.gateway, isInternal: n.isInternal, mtu: n.mtu)
     }
 
     /// The bridge's own address: the gateway with the subnet's prefix.

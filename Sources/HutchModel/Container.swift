@@ -160,8 +160,12 @@ public struct NetworkRecord: Sendable, Equatable {
     /// just-released address is not re-used at once.
     public var lastIP: IPv4Address?
     public var createdAt: String
+    /// The MTU of its containers' interfaces (0: the kernel's default). Set on the default
+    /// network of a cluster node whose pod network is vxlan.
+    public var mtu: Int
 
-    public init(name: String, id: String, bridge: String, subnet: CIDRv4, gateway: IPv4Address, isInternal: Bool, lastIP: IPv4Address? = nil, createdAt: String) {
+    public init(name: String, id: String, bridge: String, subnet: CIDRv4, gateway: IPv4Address, isInternal: Bool, lastIP: IPv4Address? = nil, createdAt: String, mtu: Int = 0) {
         self.name = name; self.id = id; self.bridge = bridge; self.subnet = subnet; self.gateway = gateway; self.isInternal = isInternal; self.lastIP = lastIP; self.createdAt = createdAt
+        self.mtu = mtu
     }
 }

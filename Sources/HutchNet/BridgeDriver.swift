@@ -73,8 +73,9 @@ public struct BridgeDriver: Sendable {
         }
         let host = try NetlinkSession()
         // ip link add VETH master BRIDGE up type veth peer name eth0 address MAC netns PID
+        // (mtu N on both ends when the network has one: a cluster node's vxlan overlay wants 1450)
         try host.createVeth(hostVeth, peer: peer, peerNetnsPid: containerPid, master: n.bridge,
-                            hostUp: true, peerMAC: mac)
+                            hostUp: true, peerMAC: mac, mtu: n.mtu)
         do {
             // bridge link set dev VETH hairpin on: a container reaching its own published port
             // through the host's address gets the (masqueraded) answer back out of the same port.

@@ -17,6 +17,8 @@ import Glibc
 // Features today: networks (`NetworkFirewall`) and published ports (`PortFirewall`).
 // The service proxy (ClusterIPs and NodePorts, kube-proxy's `services` chains) is the third,
 // `ServiceFirewall` (ServiceProxy*.swift), with its chains registered in both feature lists.
+// A cluster node's pod network (`ClusterFirewall`) is opt-in: its chains and jumps are installed
+// by a node's first setup (`optInFeatures`).
 
 /// The rules of bridge networks. Each method applies one batch; every rule of a network carries
 /// `hutch:NAME` (`BridgeNetwork.ruleComment`).
@@ -50,8 +52,37 @@ public protocol PortFirewall: Sendable {
     func removePorts(_ ports: [PortForward]) throws
 }
 
-/// Both features of one backend, and the removal of all that hutch has in it.
-public protocol Firewall: NetworkFirewall, PortFirewall, ServiceFirewall {
+/// A cluster node's pod network (issue 16, flannel's rules): traffic between addresses of the
+/// cluster CIDR is forwarded (also into a bridge, where the networks feature would drop a
+/// connection opened from outside) and never masqueraded when it leaves through anything but the
+/// node's pod bridge, so a pod on another node sees the real source pod IP. A connection from
+/// outside the cluster CIDR that was DNAT'ed to a pod on another node (a node reaching a
+/// ClusterIP, a NodePort client) leaves with the node's pod gateway as its source (kube-proxy
+/// masquerades off-cluster sources for the same reason): the other node accepts it like pod
+/// traffic and the answer comes back through the overlay. Its jumps come first in the base
+/// chains (before the networks' drop and MASQUERADE). Every rule or element carries
+/// `hutch:cluster`.
+public protocol ClusterFirewall: Sendable {
+    var kind: FirewallKind { get }
+    /// Idempotent.
+    func setupCluster(_ c: ClusterRules) throws
+    /// Tolerates rules that are already gone.
+    func teardownCluster(_ c: ClusterRules) throws
+}
+
+/// What a cluster node's rules are made of: the cluster CIDR, the node's pod bridge (the default
+/// network's) and its address there (the pod gateway, 10.244.I.1).
+public struct ClusterRules: Sendable, Equatable {
+    public var cidr: CIDRv4
+    public var bridge: String
+    public var gateway: IPv4Address
+    public init(cidr: CIDRv4, bridge: String, gateway: IPv4Address) {
+        self.cidr = cidr.subnet; self.bridge = bridge; self.gateway = gateway
+    }
+}
+
+/// Every feature of one backend, and the removal of all that hutch has in it.
+public protocol Firewall: NetworkFirewall, PortFirewall, ServiceFirewall, ClusterFirewall {
     /// Removes everything of hutch's in this backend: every feature's chains, maps and sets, the
     /// base chains and the jumps to them (the last step of a backend switch, uninstall). Other
     /// software's chains and rules stay. Missing is fine.

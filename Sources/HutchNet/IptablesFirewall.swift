@@ -18,6 +18,8 @@ import Glibc
 /// raw    PREROUTING  -I -> HUTCH-RAW          -> HUTCH-LOCALNET        networks: CVE-2020-8558 guard
 ///                     services (ServiceProxyIptables.swift): HUTCH-PREROUTING/HUTCH-OUTPUT -> HUTCH-SERVICES,
 ///                     HUTCH-POSTROUTING -> HUTCH-SERVICES-MASQ, filter HUTCH-FILTER-* -> HUTCH-SERVICES-REJECT
+/// filter FORWARD        HUTCH-FORWARD     -I -> HUTCH-CLUSTER         cluster (opt-in, a cluster node's):
+/// nat    POSTROUTING    HUTCH-POSTROUTING -I -> HUTCH-CLUSTER-MASQ      accept, and no MASQUERADE, inside the cluster CIDR
 /// ```
 /// A missing chain is declared and a missing jump added in the batch of the change that needs
 /// them; a chain that exists is never declared again (with --noflush that would flush it), so no
@@ -74,7 +76,10 @@ public struct IptablesFirewall: Firewall {
         public var from: String
         public var match: String
         public var to: String
+        /// Inserted at the head of the base chain rather than appended.
+        public var first: Bool = false
         var rule: String { "-A \(from) " + (match.isEmpty ? "" : match + " ") + "-j \(to)" }
+        var command: String { first ? "-I" + rule.dropFirst(2) : rule }
     }
 
     /// What a feature owns: its chains, the rules it keeps in them whatever the owners (`fixed`,
@@ -88,19 +93,25 @@ public struct IptablesFirewall: Firewall {
 
     /// The features, in the order their jumps are added. A new feature (services) adds an entry.
     public static let features: [Feature] = [networks, ports, services]
+    /// Features installed only by their first use (the cluster's, on a cluster node).
+    public static let optInFeatures: [Feature] = [cluster]
 
     /// What `table` lacks of the base chains, the features' chains, the jump lists and the fixed
     /// rules, as restore lines: chains are declared only when absent (declaring one that exists
     /// would flush it), rules added only when absent.
-    public static func renderSkeleton(_ table: String, _ st: SavedTable) -> String {
+    public static func renderSkeleton(_ table: String, _ st: SavedTable, with extra: [Feature] = []) -> String {
         var declare = "", jumps = ""
         for b in baseChains where b.table == table {
             if !st.chains.contains(b.name) { declare += ":\(b.name) - [0:0]\n" }
             if !st.has(b.jump) { jumps += (b.first ? "-I" : "-A") + b.jump.dropFirst(2) + "\n" }
         }
-        for f in features {
+        // An opt-in feature already installed stays in the list (its chains and jumps kept whole).
+        let installed = optInFeatures.filter { f in f.chains.contains { $0.table == table && st.chains.contains($0.name) } }
+        var all = features
+        for f in extra + installed where !all.contains(where: { $0.name == f.name }) { all.append(f) }
+        for f in all {
             for c in f.chains where c.table == table && !st.chains.contains(c.name) { declare += ":\(c.name) - [0:0]\n" }
-            for j in f.jumps where j.table == table && !st.has(j.rule) { jumps += j.rule + "\n" }
+            for j in f.jumps where j.table == table && !st.has(j.rule) { jumps += j.command + "\n" }
             for r in f.fixed where r.table == table && !st.has(r.rule) { jumps += r.rule + "\n" }
         }
         return declare + jumps
@@ -344,5 +355,67 @@ extension IptablesFirewall {
             if let b = Self.renderRemovePorts(ports, nat: try save("nat")) { try restore(b, step: "iptables: unpublish ports") }
         }
         flushUDPConntrack(ports)
+    }
+}
+
+// MARK: feature: cluster
+
+extension IptablesFirewall {
+    public static let clusterChain = "HUTCH-CLUSTER"
+    public static let clusterMasqChain = "HUTCH-CLUSTER-MASQ"
+    static let clusterComment = "-m comment --comment \"hutch:cluster\""
+
+    static let cluster = Feature(
+        name: "cluster",
+        chains: [Chain(table: "filter", name: clusterChain), Chain(table: "nat", name: clusterMasqChain)],
+        fixed: [],
+        jumps: [Jump(table: "filter", from: "HUTCH-FORWARD", match: "", to: clusterChain, first: true),
+                Jump(table: "nat", from: "HUTCH-POSTROUTING", match: "", to: clusterMasqChain, first: true)])
+
+    /// Pod traffic inside the cluster CIDR: forwarded, and not masqueraded unless it goes back
+    /// into the node's own pod bridge (a hairpin through a published port keeps its MASQUERADE);
+    /// an off-cluster source DNAT'ed to another node's pod takes the pod gateway's address.
+    public static func clusterRules(_ r: ClusterRules) -> (filter: [String], nat: [String]) {
+        let c = r.cidr
+        return (filter: ["-A \(clusterChain) -s \(c) -d \(c) \(clusterComment) -j ACCEPT"],
+                nat: ["-A \(clusterMasqChain) ! -s \(c) -d \(c) ! -o \(r.bridge) -m conntrack --ctstate DNAT \(clusterComment) -j SNAT --to-source \(r.gateway)",
+                      "-A \(clusterMasqChain) -s \(c) -d \(c) ! -o \(r.bridge) \(clusterComment) -j ACCEPT"])
+    }
+
+    /// The setup batch: the skeleton's missing parts, the deletion of every hutch:cluster rule, the
+    /// rules anew.
+    public static func renderClusterSetup(_ c: ClusterRules, filter: SavedTable, nat: SavedTable) -> String {
+        let r = clusterRules(c)
+        var s = "*filter\n" + renderSkeleton("filter", filter, with: [cluster]) + clusterDeletes(filter, clusterChain)
+        for l in r.filter { s += l + "\n" }
+        s += "COMMIT\n*nat\n" + renderSkeleton("nat", nat, with: [cluster]) + clusterDeletes(nat, clusterMasqChain)
+        for l in r.nat { s += l + "\n" }
+        return s + "COMMIT\n"
+    }
+
+    /// The teardown batch, nil when no hutch:cluster rule is left.
+    public static func renderClusterTeardown(filter: SavedTable, nat: SavedTable) -> String? {
+        let f = clusterDeletes(filter, clusterChain), n = clusterDeletes(nat, clusterMasqChain)
+        if f.isEmpty && n.isEmpty { return nil }
+        return (f.isEmpty ? "" : "*filter\n" + f + "COMMIT\n") + (n.isEmpty ? "" : "*nat\n" + n + "COMMIT\n")
+    }
+
+    static func clusterDeletes(_ st: SavedTable, _ chain: String) -> String {
+        st.rules(in: chain, comment: "hutch:cluster").map { "-D" + $0.dropFirst(2) + "\n" }.joined()
+    }
+
+    public func setupCluster(_ c: ClusterRules) throws {
+        try locked {
+            try restore(Self.renderClusterSetup(c, filter: try save("filter"), nat: try save("nat")),
+                        step: "iptables: rules of the cluster network \(c.cidr)")
+        }
+    }
+
+    public func teardownCluster(_ c: ClusterRules) throws {
+        try locked {
+            if let b = Self.renderClusterTeardown(filter: try save("filter"), nat: try save("nat")) {
+                try restore(b, step: "iptables: remove rules of the cluster network \(c.cidr)")
+            }
+        }
     }
 }

@@ -95,13 +95,13 @@ public final class NetlinkSession {
         return true
     }
 
-    /// ip link add HOST [master BRIDGE] [up] type veth peer name PEER [address MAC] netns PID
+    /// ip link add HOST [master BRIDGE] [up] [mtu N] type veth peer name PEER [address MAC] [mtu N] netns PID
     ///
     /// One message: the peer is born inside the target netns (so its name only has to be free
     /// there), with its MAC; the host end is born enslaved and up. The peer starts down: bring it
     /// up from a session in its netns (the kernel refuses "up" for a peer created across netns).
     public func createVeth(_ host: String, peer: String, peerNetnsPid: Int32, master: String?,
-                           hostUp: Bool, peerMAC: String?) throws {
+                           hostUp: Bool, peerMAC: String?, mtu: Int = 0) throws {
         var masterIndex: Int32 = 0
         if let m = master {
             guard let l = try link(m) else { throw HutchError.sys("ip link show \(m)" + whereLabel, ENODEV) }
@@ -109,7 +109,7 @@ public final class NetlinkSession {
         }
         let mac = try peerMAC.map { try MAC.parse($0) }
         let r = mac.withOptionalBytes {
-            hn_veth_add(nl, host, peer, peerNetnsPid, masterIndex, hostUp ? 1 : 0, $0)
+            hn_veth_add(nl, host, peer, peerNetnsPid, masterIndex, hostUp ? 1 : 0, $0, UInt32(max(mtu, 0)))
         }
         if r < 0 { throw fail("ip link add \(host) type veth peer name \(peer) netns \(peerNetnsPid)", r) }
     }
@@ -171,6 +171,92 @@ public final class NetlinkSession {
         if r < 0 { throw fail("ip -4 route show table main", r) }
         defer { hn_free(p) }
         return (0..<n).map { CIDRv4(address: IPv4Address(p![$0].dst), prefix: Int(p![$0].prefix)) }.filter { $0.prefix > 0 }
+    }
+}
+
+// MARK: the overlay of a cluster node (flannel's recipe)
+
+extension NetlinkSession {
+    /// ip link add NAME address MAC type vxlan id VNI local LOCAL dev LINK dstport PORT nolearning.
+    /// Returns false when a link of that name already existed (left as it is).
+    @discardableResult
+    public func createVxlan(_ name: String, vni: UInt32, local: IPv4Address, link: Int32, port: UInt16, mac: String) throws -> Bool {
+        let m = try MAC.parse(mac)
+        let r = m.withUnsafeBufferPointer { hn_vxlan_add(nl, name, vni, local.value, link, port, $0.baseAddress) }
+        if r == -EEXIST { return false }
+        if r < 0 { throw fail("ip link add \(name) address \(mac) type vxlan id \(vni) local \(local) dstport \(port) nolearning", r) }
+        return true
+    }
+
+    /// ip link show dev INDEX: its MTU
+    public func mtu(ofIndex index: Int32) throws -> Int {
+        var m: UInt32 = 0
+        let r = hn_link_mtu(nl, index, &m)
+        if r < 0 { throw fail("ip link show dev index \(index)", r) }
+        return Int(m)
+    }
+
+    /// ip -4 -o addr show to ADDRESS: the link that holds the address and its prefix (nil: none)
+    public func addressOwner(_ a: IPv4Address) throws -> (index: Int32, prefix: Int)? {
+        var index: Int32 = 0, prefix: Int32 = 0
+        let r = hn_addr_find_v4(nl, a.value, &index, &prefix)
+        if r == -EADDRNOTAVAIL { return nil }
+        if r < 0 { throw fail("ip -4 addr show to \(a)", r) }
+        return (index, Int(prefix))
+    }
+
+    /// ip route replace DST via GW dev INDEX [onlink] [src SRC]
+    public func replaceRoute(_ dst: CIDRv4, via gw: IPv4Address, dev: Int32, onlink: Bool, src: IPv4Address? = nil) throws {
+        let r = hn_route_replace_v4(nl, dst.address.value, Int32(dst.prefix), gw.value, dev, onlink ? 1 : 0, src?.value ?? 0)
+        if r < 0 {
+            throw fail("ip route replace \(dst) via \(gw) dev index \(dev)" + (onlink ? " onlink" : "") + (src.map { " src \($0)" } ?? ""), r)
+        }
+    }
+
+    /// ip route del DST. Returns false when there was no such route.
+    @discardableResult
+    public func deleteRoute(_ dst: CIDRv4) throws -> Bool {
+        let r = hn_route_del_v4(nl, dst.address.value, Int32(dst.prefix))
+        if r == -ESRCH || r == -ENOENT { return false }
+        if r < 0 { throw fail("ip route del \(dst)", r) }
+        return true
+    }
+
+    /// ip neigh replace IP lladdr MAC dev INDEX nud permanent
+    public func replaceNeighbour(_ ip: IPv4Address, mac: String, dev: Int32) throws {
+        let m = try MAC.parse(mac)
+        let r = m.withUnsafeBufferPointer { hn_neigh_replace_v4(nl, dev, ip.value, $0.baseAddress) }
+        if r < 0 { throw fail("ip neigh replace \(ip) lladdr \(mac) dev index \(dev) nud permanent", r) }
+    }
+
+    /// ip neigh del IP dev INDEX (missing is fine)
+    public func deleteNeighbour(_ ip: IPv4Address, dev: Int32) throws {
+        let r = hn_neigh_del_v4(nl, dev, ip.value)
+        if r < 0 && r != -ENOENT && r != -ESRCH { throw fail("ip neigh del \(ip) dev index \(dev)", r) }
+    }
+
+    /// bridge fdb replace MAC dev INDEX dst DST self permanent
+    public func replaceFDB(_ mac: String, dst: IPv4Address, dev: Int32) throws {
+        let m = try MAC.parse(mac)
+        let r = m.withUnsafeBufferPointer { hn_fdb_replace(nl, dev, $0.baseAddress, dst.value) }
+        if r < 0 { throw fail("bridge fdb replace \(mac) dev index \(dev) dst \(dst) self permanent", r) }
+    }
+
+    /// bridge fdb del MAC dev INDEX self (missing is fine)
+    public func deleteFDB(_ mac: String, dev: Int32) throws {
+        let m = try MAC.parse(mac)
+        let r = m.withUnsafeBufferPointer { hn_fdb_del(nl, dev, $0.baseAddress) }
+        if r < 0 && r != -ENOENT && r != -ESRCH { throw fail("bridge fdb del \(mac) dev index \(dev) self", r) }
+    }
+
+    /// ip -4 route show table main: destination and output link of each route (default included).
+    public func routeTable() throws -> [(dst: CIDRv4, oif: Int32)] {
+        var p: UnsafeMutablePointer<hn_route4>?
+        var n = 0
+        let r = hn_routes_v4(nl, 254, &p, &n)
+        if r < 0 { throw fail("ip -4 route show table main", r) }
+        defer { hn_free(p) }
+        return (0..<n).map { (CIDRv4(address: IPv4Address(p![$0].dst), prefix: Int(p![$0].prefix)), p![$0].oif) }
     }
 }
 

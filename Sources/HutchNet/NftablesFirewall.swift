@@ -18,6 +18,12 @@ import Glibc
 ///   chain raw-prerouting { filter prerouting raw;   jump networks-localnet }
 ///   chain filter-input / filter-forward / filter-output { filter … -10; jump services-reject }
 ///   #   services: prerouting/output -> services-dnat, services-nodeports (ServiceProxyNftables.swift)
+///   #   cluster (issue 16, opt-in: on a cluster node only): forward and postrouting -> insert jump cluster-* (first)
+///
+///   # cluster: pod traffic inside the cluster CIDR is forwarded and never masqueraded
+///   set cluster_cidrs { ipv4_addr; interval }   set cluster_bridges { ifname }
+///   chain cluster-forward     { ip saddr @cluster_cidrs ip daddr @cluster_cidrs accept }
+///   chain cluster-postrouting { ip saddr @cluster_cidrs ip daddr @cluster_cidrs oifname != @cluster_bridges accept }
 ///
 ///   # networks: one map element and one chain per hook and network
 ///   map bridges { ifname : verdict }            map subnets { ipv4_addr : verdict; interval }
@@ -72,7 +78,10 @@ public struct NftablesFirewall: Firewall {
         public var from: String
         public var match: String
         public var to: String
-        var command: String { "add rule \(table) \(from) " + (match.isEmpty ? "" : match + " ") + "jump \(to)\n" }
+        /// Inserted at the head of the base chain rather than appended (the cluster's accepts
+        /// must come before the networks' drop and MASQUERADE).
+        public var first: Bool = false
+        var command: String { (first ? "insert" : "add") + " rule \(table) \(from) " + (match.isEmpty ? "" : match + " ") + "jump \(to)\n" }
     }
 
     /// What a feature owns: its maps, sets and chains with their fixed rules (`objects`: nft
@@ -85,6 +94,9 @@ public struct NftablesFirewall: Firewall {
 
     /// The features, in the order their jumps are added. A new feature (services) adds an entry.
     public static let features: [Feature] = [networks, ports, services]
+    /// Features installed only by their first use (a host that never joins a cluster has none
+    /// of the cluster's chains): `ensureSkeleton(with:)` adds them to the list.
+    public static let optInFeatures: [Feature] = [cluster]
 
     /// The batch creating the base chains and whatever the jump lists lack, given the jumps each
     /// base chain holds now (`present[chain]`: jump targets). A feature with a missing jump (or
@@ -93,9 +105,10 @@ public struct NftablesFirewall: Firewall {
     /// to be reinstalled. Nothing is flushed but the chains of the features being installed.
     /// (A batch of its own: nft 1.0.6 fails to add an element to an interval map created in the
     /// same batch.)
-    public static func renderSkeleton(present: [String: Set<String>], reinstalling: Set<String> = []) -> String? {
+    public static func renderSkeleton(present: [String: Set<String>], reinstalling: Set<String> = [],
+                                      with extra: [Feature] = []) -> String? {
         func missing(_ j: Jump) -> Bool { !(present[j.from] ?? []).contains(j.to) }
-        let todo = features.filter { f in reinstalling.contains(f.name) || f.jumps.contains(where: missing) }
+        let todo = (features + extra).filter { f in reinstalling.contains(f.name) || f.jumps.contains(where: missing) }
         if todo.isEmpty { return nil }
         var s = "add table \(table) { comment \"hutch container networks\"; }\n"
         for b in baseChains { s += "add chain \(table) \(b.name) { \(b.hook) }\n" }
@@ -108,7 +121,7 @@ public struct NftablesFirewall: Firewall {
     static func presentJumps() throws -> [String: Set<String>] {
         var out: [String: Set<String>] = [:]
         var buf = [CChar](repeating: 0, count: 16 * 1024)
-        for b in Set(features.flatMap { $0.jumps.map(\.from) }) {
+        for b in Set((features + optInFeatures).flatMap { $0.jumps.map(\.from) }) {
             let r = hn_nft_chain_jumps("hutch", b, &buf, buf.count)
             if r < 0 { throw HutchError("nft: read the jumps of chain \(b) in table ip hutch failed: \(errnoString(-r))") }
             out[b] = Set(String(decoding: buf.prefix(Int(r)).map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: "\n").map(String.init))
@@ -118,10 +131,10 @@ public struct NftablesFirewall: Firewall {
 
     /// Creates the base chains and the missing jumps (with their features' objects). Cheap when
     /// all is there: a read of the base chains, no write.
-    func ensureSkeleton(reinstalling: Set<String> = []) throws {
+    func ensureSkeleton(reinstalling: Set<String> = [], with extra: [Feature] = []) throws {
         let fd = hn_lock_file(lockPath)  // best effort: without it two processes may add a jump twice
         defer { if fd >= 0 { hn_unlock_file(fd) } }
-        if let batch = Self.renderSkeleton(present: try Self.presentJumps(), reinstalling: reinstalling) {
+        if let batch = Self.renderSkeleton(present: try Self.presentJumps(), reinstalling: reinstalling, with: extra) {
             try Self.run(batch, step: "nft: create the base chains of table ip hutch")
         }
     }
@@ -401,5 +414,58 @@ extension NftablesFirewall {
                                     comment: strings[i].1))
         }
         return cels.withUnsafeBufferPointer { hn_nft_set_elems("hutch", $0.baseAddress, $0.count, add ? 1 : 0, ShimLocator.lingerHelper) }
+    }
+}
+
+// MARK: feature: cluster
+
+extension NftablesFirewall {
+    static let clusterSets = """
+        add set \(table) cluster_cidrs { type ipv4_addr; flags interval; }
+        add set \(table) cluster_bridges { type ifname; }
+
+        """
+
+    static let cluster = Feature(
+        name: "cluster",
+        objects: clusterSets + """
+            add chain \(table) cluster-forward
+            flush chain \(table) cluster-forward
+            add rule \(table) cluster-forward ip saddr @cluster_cidrs ip daddr @cluster_cidrs accept comment "hutch:cluster"
+            add chain \(table) cluster-postrouting
+            flush chain \(table) cluster-postrouting
+            add rule \(table) cluster-postrouting ip saddr @cluster_cidrs ip daddr @cluster_cidrs oifname != @cluster_bridges accept comment "hutch:cluster"
+
+            """,
+        jumps: [Jump(from: "forward", match: "", to: "cluster-forward", first: true),
+                Jump(from: "postrouting", match: "", to: "cluster-postrouting", first: true)])
+
+    static let clusterAccept = "add rule \(table) cluster-postrouting ip saddr @cluster_cidrs ip daddr @cluster_cidrs oifname != @cluster_bridges accept comment \"hutch:cluster\"\n"
+
+    /// The cluster's elements (its CIDR, the node's pod bridge) and its postrouting chain anew:
+    /// off-cluster sources DNAT'ed to another node's pod take the pod gateway's address.
+    public static func renderClusterSetup(_ c: ClusterRules) -> String {
+        "add element \(table) cluster_cidrs { \(c.cidr) }\nadd element \(table) cluster_bridges { \(quoted(c.bridge)) }\n"
+            + "flush chain \(table) cluster-postrouting\n"
+            + "add rule \(table) cluster-postrouting ip saddr != @cluster_cidrs ip daddr @cluster_cidrs oifname != @cluster_bridges ct status dnat snat to \(c.gateway) comment \"hutch:cluster\"\n"
+            + clusterAccept
+    }
+
+    /// Removes the elements (each first added, so a missing one is fine) and the gateway's rule;
+    /// the chains stay with their fixed rules (empty sets match nothing).
+    public static func renderClusterTeardown(_ c: ClusterRules) -> String {
+        "add table \(table)\n" + clusterSets
+            + "add element \(table) cluster_cidrs { \(c.cidr) }\nadd element \(table) cluster_bridges { \(quoted(c.bridge)) }\n"
+            + "delete element \(table) cluster_cidrs { \(c.cidr) }\ndelete element \(table) cluster_bridges { \(quoted(c.bridge)) }\n"
+            + "add chain \(table) cluster-postrouting\nflush chain \(table) cluster-postrouting\n" + clusterAccept
+    }
+
+    public func setupCluster(_ c: ClusterRules) throws {
+        try ensureSkeleton(with: [Self.cluster])
+        try Self.run(Self.renderClusterSetup(c), step: "nft: rules of the cluster network \(c.cidr)")
+    }
+
+    public func teardownCluster(_ c: ClusterRules) throws {
+        try Self.run(Self.renderClusterTeardown(c), step: "nft: remove rules of the cluster network \(c.cidr)")
     }
 }

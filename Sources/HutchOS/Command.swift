@@ -22,3 +22,20 @@ public enum Command {
     }
 }
 
+
+extension Command {
+    /// Starts `argv` detached (the container shims' way, no init system needed): its own session,
+    /// stdin/stdout/stderr on /dev/null, nothing else inherited. Does not wait; returns its pid.
+    public static func spawnDetached(_ argv: [String]) throws -> pid_t {
+        let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for p in cargs { free(p) } }
+        var pid: pid_t = 0
+        let r = cargs.withUnsafeBufferPointer { a in
+            a.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: a.count) {
+                hn_spawn(&pid, argv[0], $0, nil, 0, Int32(HN_SPAWN_NULL_STDIO | HN_SPAWN_NEW_SESSION))
+            }
+        }
+        if r < 0 { throw HutchError.sys("start \(argv[0])", -r) }
+        return pid
+    }
+}

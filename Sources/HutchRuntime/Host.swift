@@ -27,6 +27,8 @@ public protocol HostNetwork: Sendable {
     func removeBridge(_ n: BridgeNetwork) throws
     /// Re-installs a network's rules (reload).
     func installRules(_ n: BridgeNetwork) throws
+    /// Re-installs a cluster node's rules (reload, and after a backend switch).
+    func installClusterRules(_ c: ClusterRules) throws
     /// Removes a network's rules only (backend switch).
     func removeRules(_ n: BridgeNetwork) throws
     /// Removes everything of hutch's in this firewall backend: base chains, jumps, guards (the
@@ -77,6 +79,7 @@ public struct LinuxHost: HostNetwork {
     public func removeBridge(_ n: BridgeNetwork) throws { try driver.remove(n) }
     public func installRules(_ n: BridgeNetwork) throws { try driver.firewall.setupNetwork(n) }
     public func removeRules(_ n: BridgeNetwork) throws { try driver.firewall.teardownNetwork(n) }
+    public func installClusterRules(_ c: ClusterRules) throws { try driver.firewall.setupCluster(c) }
     public func removeAllRules() throws { try driver.firewall.removeAll() }
     public func publish(_ ports: [PortForward]) throws { try driver.firewall.addPorts(ports) }
     public func unpublish(_ ports: [PortForward]) throws { try driver.firewall.removePorts(ports) }

@@ -14,6 +14,11 @@ extension Runtime {
             try host.installRules(spec)
             done.append("network \(n.name): rules installed (\(firewall.rawValue))")
         }
+        // A cluster node's rules (issue 16), from the node record `hutch node join` wrote.
+        if let (cidr, subnet) = try store.nodeClusterCIDR() {
+            try host.installClusterRules(ClusterRules(cidr: cidr, bridge: Store.defaultNetwork.bridge, gateway: subnet.firstHost))
+            done.append("cluster network \(cidr): rules installed (\(firewall.rawValue))")
+        }
         for c in try store.containers() where c.status == .running {
             let r = try reconcile(c)
             guard r.status == .running else { continue }

@@ -15,6 +15,9 @@ public final class Runtime {
     /// Makes the host for a firewall backend (the switch needs the old one's too).
     let hostFor: @Sendable (FirewallKind) -> any HostNetwork
     let shims: any ShimLauncher
+    /// A cluster node's agent as recorded ("PID STARTTIME"; nil: not a cluster node). See
+    /// `reviveNodeAgent` (Cluster.swift).
+    let nodeAgent: String?
 
     /// `firewall`: the backend the caller asked for (--firewall / HUTCH_FIREWALL). The choice is
     /// per host and recorded in the store; asking for the other one switches the host over.
@@ -27,8 +30,9 @@ public final class Runtime {
         Timeline.mark("store-open")
         // One read for both: the recorded firewall backend and the boot the records belong to.
         let meta = try store.read { db in
-            try Store.meta(["firewall", "bootId"], in: db)
+            try Store.meta(["firewall", "bootId", Store.nodeAgentKey], in: db)
         }
+        nodeAgent = meta[Store.nodeAgentKey]
         let recorded = meta["firewall"].flatMap { FirewallKind(rawValue: $0) }
         self.firewall = firewall ?? recorded ?? .nftables
         hostFor = host

@@ -50,6 +50,7 @@ extension Runtime {
                 return s
             }
             Timeline.mark("svc-committed")
+            notifyNodeAgent()
             addServiceNames(s)
             Timeline.mark("svc-names")
             refreshIngressesReporting(services: [s.name])
@@ -93,6 +94,7 @@ extension Runtime {
             return try ServiceStore.count(in: db) == 0 ? ServiceStore.range(in: db, record: false) : nil
         }
         if let r = last { try host.removeServiceRoute(r) }
+        notifyNodeAgent()
         refreshServiceNames()
         refreshIngressesReporting(services: [name])
     }
@@ -145,6 +147,7 @@ extension Runtime {
             try host.applyServices(list, hairpinAdd: Array(added), hairpinRemove: hairpinRemove)
             return Set(changes.keys)
         }
+        notifyNodeAgent()
         refreshIngressesReporting(services: changed)
     }
 
@@ -164,7 +167,9 @@ extension Runtime {
             let all = try ServiceStore.all(in: db)
             var states: [ServiceState] = []
             for s in all {
+                // This node's endpoints anew; a cluster node keeps the other nodes' (their agents publish them).
                 let eps = try ServiceStore.selectEndpoints(s.selector, in: db)
+                    + ServiceStore.endpoints(of: s.name, in: db).filter { !$0.isLocal }
                 try ServiceStore.setEndpoints(eps, of: s.name, in: db)
                 states.append(ServiceState(s, eps))
             }

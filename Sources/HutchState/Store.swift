@@ -69,11 +69,11 @@ extension NetworkRecord: SQLKeyedRecord {
     public init(row r: Row) throws {
         self.init(name: r.string("name"), id: r.string("id"), bridge: r.string("bridge"), subnet: try r.cidr("subnet"),
                   gateway: try r.address("gateway"), isInternal: r.bool("isInternal"), lastIP: try r.ipv4("lastIP"),
-                  createdAt: r.string("createdAt"))
+                  createdAt: r.string("createdAt"), mtu: r.integer("mtu").map { Int($0) } ?? 0)
     }
     public var columns: [(String, any SQLArgument)] {
         [("name", name), ("id", id), ("bridge", bridge), ("subnet", subnet), ("gateway", gateway),
-         ("isInternal", isInternal), ("lastIP", lastIP), ("createdAt", createdAt)]
+         ("isInternal", isInternal), ("lastIP", lastIP), ("createdAt", createdAt), ("mtu", mtu)]
     }
 }
 
@@ -257,7 +257,11 @@ public final class Store: @unchecked Sendable {
           createdAt TEXT NOT NULL, ownerPid INTEGER NOT NULL DEFAULT 0, ownerStart INTEGER NOT NULL DEFAULT 0,
           tlsHosts TEXT NOT NULL DEFAULT '[]');
         """,
-        // 8 (issue 18): a pod's cgroup limits, for `pod inspect`.
+        // 8 (issue 16): the MTU of a network's container interfaces (a cluster node's vxlan: 1450).
+        """
+        ALTER TABLE networks ADD COLUMN mtu INTEGER NOT NULL DEFAULT 0;
+        """,
+        // 9 (issue 18): a pod's cgroup limits, for `pod inspect`.
         """
         ALTER TABLE pods ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
         """,

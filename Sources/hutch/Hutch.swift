@@ -9,7 +9,8 @@ enum Hutch {
         CLICommand("hutch", abstract: "Run commands in fresh Linux namespaces, networked the way Docker does it.",
                 subcommands: [Run.command, PS.command, Inspect.command, Logs.command, Exec.command, Stop.command, Kill.command,
                               Wait.command, Remove.command, Port.command, GC.command, Pod.command, Network.command,
-                              Container.command, Rename.command, Start.command, Restart.command, StatsCommand.command, Cleanup.command, ShimEvent.command, Service.command, Ingress.command]),
+                              Container.command, Rename.command, Start.command, Restart.command, StatsCommand.command, Cleanup.command, ShimEvent.command, Service.command, Ingress.command,
+                              NodeForward.command]),
         globals: [Global.root, Global.firewall],
         version: HutchVersion.string)
 }
@@ -20,14 +21,8 @@ enum Global {
     static let firewall = CLIOption.value("--firewall", "Firewall backend: nftables or iptables (or $HUTCH_FIREWALL).", as: "backend")
 
     static func runtime(_ a: CLIValues) throws -> Runtime {
-        let env = Environment.self
-        let r = a.value(root) ?? env.get("HUTCH_ROOT") ?? "/var/lib/hutch"
-        guard r.hasPrefix("/") else { throw HutchError("invalid --root \"\(r)\": the state root must be an absolute path") }
-        var fw = try a.value(firewall, FirewallKind.init(rawValue:), expect: "use nftables or iptables")
-        if fw == nil, let e = env.get("HUTCH_FIREWALL") {
-            guard let k = FirewallKind(rawValue: e) else { throw HutchError("invalid HUTCH_FIREWALL \"\(e)\": use nftables or iptables") }
-            fw = k
-        }
-        return try Runtime(root: r, firewall: fw)
+        let rt = try Runtime.fromCommandLine(root: a.value(root), firewall: a.value(firewall))
+        rt.reviveNodeAgent()
+        return rt
     }
 }

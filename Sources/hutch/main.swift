@@ -9,6 +9,9 @@ import Glibc
 // Docker's exit-code convention: 125 for hutch's own errors (bad flags included), 126/127 when
 // the command cannot run / is not found, otherwise the command's own status. Errors are one line
 // on stderr.
+// `hutch node …` is hutch-node's (HutchCluster, libcurl): exec it with the same arguments.
+NodeForward.execIfNodeCommand(CommandLine.arguments)
+
 do {
     Timeline.mark("main")
     switch try Hutch.parser.parse(Array(CommandLine.arguments.dropFirst())) {

@@ -431,4 +431,58 @@ final class NetlinkRootTests: XCTestCase {
         XCTAssertEqual(flushUDPConntrack(ports), 0)
         XCTAssertEqual(flushUDPConntrack([forward(41002, .tcp)]), 0)
     }
+
+    /// The overlay verbs of a cluster node (issue 16), each against what `ip`/`bridge` print.
+    func testOverlayVerbs() throws {
+        let nl = try NetlinkSession()
+        try sh([Self.ip, "link", "add", "ul0", "type", "veth", "peer", "name", "ul1"])
+        defer { _ = try? nl.deleteLink("hutch.1"); _ = try? nl.deleteLink("ul0") }
+        try nl.addAddress("ul0", CIDRv4("192.0.2.1/24")!)
+        try nl.setUp("ul0"); try nl.setUp("ul1")
+        let ul0 = try XCTUnwrap(nl.linkIndex("ul0"))
+        let owner = try XCTUnwrap(try nl.addressOwner(IPv4Address("192.0.2.1")!))
+        XCTAssertEqual(owner.index, ul0); XCTAssertEqual(owner.prefix, 24)
+        XCTAssertNil(try nl.addressOwner(IPv4Address("192.0.2.9")!))
+        XCTAssertEqual(try nl.mtu(ofIndex: ul0), 1500)
+
+        let mac = "0e:48:0a:f4:01:00", peerMAC = "0e:48:0a:f4:02:00"
+        XCTAssertTrue(try nl.createVxlan("hutch.1", vni: 1, local: IPv4Address("192.0.2.1")!, link: ul0, port: 8472, mac: mac))
+        XCTAssertFalse(try nl.createVxlan("hutch.1", vni: 1, local: IPv4Address("192.0.2.1")!, link: ul0, port: 8472, mac: mac))
+        let d = try out([Self.ip, "-d", "link", "show", "hutch.1"])
+        XCTAssertTrue(d.contains("vxlan id 1 local 192.0.2.1 dev ul0"), d)
+        XCTAssertTrue(d.contains("dstport 8472 nolearning"), d)
+        XCTAssertTrue(d.contains("link/ether \(mac)"), d)
+        let vx = try XCTUnwrap(nl.linkIndex("hutch.1"))
+        XCTAssertEqual(try nl.mtu(ofIndex: vx), 1450)
+        try nl.addAddress("hutch.1", CIDRv4("10.244.1.0/32")!)
+        try nl.setUp("hutch.1")
+
+        let subnet = CIDRv4("10.244.2.0/24")!, tunnel = IPv4Address("10.244.2.0")!
+        for _ in 0..<2 {  // replace: twice is fine
+            try nl.replaceRoute(subnet, via: tunnel, dev: vx, onlink: true)
+            try nl.replaceNeighbour(tunnel, mac: peerMAC, dev: vx)
+            try nl.replaceFDB(peerMAC, dst: IPv4Address("192.0.2.2")!, dev: vx)
+        }
+        XCTAssertTrue(try out([Self.ip, "route"]).contains("10.244.2.0/24 via 10.244.2.0 dev hutch.1 onlink"))
+        XCTAssertTrue(try out([Self.ip, "neigh", "show", "dev", "hutch.1"]).contains("10.244.2.0 lladdr \(peerMAC) PERMANENT"))
+        XCTAssertTrue(try out(["/usr/sbin/bridge", "fdb", "show", "dev", "hutch.1"]).contains("\(peerMAC) dst 192.0.2.2 self permanent"))
+        XCTAssertTrue(try nl.routeTable().contains { $0.dst == subnet && $0.oif == vx })
+
+        try nl.deleteFDB(peerMAC, dev: vx)
+        try nl.deleteFDB(peerMAC, dev: vx)  // missing is fine
+        try nl.deleteNeighbour(tunnel, dev: vx)
+        try nl.deleteNeighbour(tunnel, dev: vx)
+        XCTAssertTrue(try nl.deleteRoute(subnet))
+        XCTAssertFalse(try nl.deleteRoute(subnet))
+        XCTAssertFalse(try out(["/usr/sbin/bridge", "fdb", "show", "dev", "hutch.1"]).contains(peerMAC))
+        XCTAssertFalse(try out([Self.ip, "neigh", "show", "dev", "hutch.1"]).contains("10.244.2.0 "))
+
+        // host-gw: a route via the other node's IP, with the pod gateway as the source
+        try nl.addAddress("ul1", CIDRv4("10.244.1.1/24")!)
+        try nl.replaceRoute(CIDRv4("10.244.3.0/24")!, via: IPv4Address("192.0.2.3")!, dev: ul0, onlink: false,
+                            src: IPv4Address("10.244.1.1")!)
+        XCTAssertTrue(try out([Self.ip, "route"]).contains("10.244.3.0/24 via 192.0.2.3 dev ul0 src 10.244.1.1"))
+        // off-link next hop: refused by the kernel
+        XCTAssertThrowsError(try nl.replaceRoute(CIDRv4("10.244.4.0/24")!, via: IPv4Address("198.51.100.4")!, dev: ul0, onlink: false))
+    }
 }

@@ -41,6 +41,7 @@ final class RuntimeStepTests: XCTestCase {
         func detachLater(hostVeth: String) throws { try log.add("detach-later \(hostVeth)") }
         func removeBridge(_ n: BridgeNetwork) throws { try log.add("remove-bridge \(n.bridge)") }
         func installRules(_ n: BridgeNetwork) throws { try log.add("install-rules \(n.name)") }
+        func installClusterRules(_ c: ClusterRules) throws { try log.add("install-cluster-rules \(c.cidr) \(c.gateway)") }
         func removeRules(_ n: BridgeNetwork) throws { try log.add("remove-rules \(n.name) \(firewall)") }
         func removeAllRules() throws { try log.add("remove-all-rules \(firewall)") }
         func publish(_ ports: [PortForward]) throws { try log.add("publish " + Self.ports(ports)) }
@@ -284,6 +285,38 @@ final class RuntimeStepTests: XCTestCase {
         }
         log.failAt = []
         XCTAssertEqual(try runtime().firewall, .iptables)
+    }
+
+    /// A cluster node's default network (issue 16): it moves onto the node's subnet with the
+    /// pods' MTU (old bridge and rules removed, the new one set up), containers get addresses and
+    /// the MTU there; the move is refused while a container holds an address on it; `network
+    /// reload` re-installs the cluster's rules from the node record.
+    func testDefaultNetworkMovesOntoTheNodeSubnet() throws {
+        let rt = try runtime()
+        try rt.moveDefaultNetwork(to: CIDRv4("10.244.3.0/24")!, mtu: 1450)
+        XCTAssertEqual(log.all, ["remove-bridge hutch0", "ensure-bridge hutch0"])
+        let n = try rt.defaultNetwork()
+        XCTAssertEqual(n.subnet, CIDRv4("10.244.3.0/24")); XCTAssertEqual(n.gateway, IPv4Address("10.244.3.1")); XCTAssertEqual(n.mtu, 1450)
+        XCTAssertEqual(BridgeNetwork(n).mtu, 1450)
+        log.clear()
+        _ = try rt.run(try options(detach: true, publish: nil))
+        XCTAssertTrue(log.all.contains { $0.hasPrefix("attach ") && $0.hasSuffix(" 10.244.3.2") }, "\(log.all)")
+        log.clear()
+        XCTAssertThrowsError(try rt.moveDefaultNetwork(to: nil, mtu: 0)) { e in
+            XCTAssertEqual("\(e)", "containers hold addresses on the default network bridge (web): remove them first (hutch rm -f web)")
+        }
+        XCTAssertThrowsError(try rt.checkDefaultNetworkFree())
+        XCTAssertEqual(log.all, [], "nothing touched")
+        XCTAssertEqual(try rt.defaultNetwork().subnet, CIDRv4("10.244.3.0/24"))
+        _ = try rt.remove("web", force: true)
+        log.clear()
+        try rt.setNodeRecord(#"{"ClusterCIDR":"10.244.0.0/16","Name":"n3","Subnet":"10.244.3.0/24"}"#)
+        XCTAssertTrue(try rt.reload().contains("cluster network 10.244.0.0/16: rules installed (nftables)"))
+        XCTAssertTrue(log.all.contains("install-cluster-rules 10.244.0.0/16 10.244.3.1"), "\(log.all)")
+        log.clear()
+        try rt.moveDefaultNetwork(to: nil, mtu: 0)
+        XCTAssertEqual(log.all, ["remove-bridge hutch0"], "back to the default: the bridge comes back on the next run")
+        XCTAssertEqual(try rt.defaultNetwork().subnet, CIDRv4("10.87.0.0/16")); XCTAssertEqual(try rt.defaultNetwork().mtu, 0)
     }
 }
 

@@ -37,10 +37,10 @@ int hn_link_get(hn_nl *nl, const char *name, int32_t *ifindex, uint32_t *flags);
 int hn_bridge_add(hn_nl *nl, const char *name, const uint8_t *mac);
 /* ip link add HOST [master M] [up] type veth peer name PEER [address MAC] netns PID
  * One message: the peer is created directly inside the netns of peer_pid (0: the socket's netns).
- * master_ifindex 0: no master. peer_mac may be NULL. (Bringing the peer up in the same message
+ * master_ifindex 0: no master. peer_mac may be NULL. mtu 0: the kernel's default (both ends). (Bringing the peer up in the same message
  * fails with ENOTCONN when it lands in another netns: set it up from a session in that netns.) */
 int hn_veth_add(hn_nl *nl, const char *host, const char *peer, pid_t peer_pid,
-                int32_t master_ifindex, int host_up, const uint8_t *peer_mac);
+                int32_t master_ifindex, int host_up, const uint8_t *peer_mac, uint32_t mtu);
 /* ip link set NAME up|down */
 int hn_link_set_up(hn_nl *nl, const char *name, int up);
 /* ip -o link show: one line "NAME MASTER_IFINDEX" (0: no master) per link, into buf
@@ -75,6 +75,29 @@ int hn_routes_v4(hn_nl *nl, uint32_t table, hn_route4 **out, size_t *count);
 int hn_route_v4(hn_nl *nl, int add, uint32_t dst, int prefix, int32_t ifindex);
 
 void hn_free(void *p);
+
+/* ---- cluster overlay (overlay.c) -------------------------------------------------------------- */
+
+/* ip link add NAME [address MAC] type vxlan id VNI local LOCAL dev LINK dstport PORT nolearning
+ * (LOCAL host byte order; link_ifindex 0: none; mac NULL: the kernel's random one). */
+int hn_vxlan_add(hn_nl *nl, const char *name, uint32_t vni, uint32_t local, int32_t link_ifindex,
+                 uint16_t port, const uint8_t *mac);
+/* ip link show dev IFINDEX: its MTU. */
+int hn_link_mtu(hn_nl *nl, int32_t ifindex, uint32_t *mtu);
+/* ip route replace DST/PREFIX via GW dev OIF [onlink] [src SRC] (host byte order; src 0: none) */
+int hn_route_replace_v4(hn_nl *nl, uint32_t dst, int prefix, uint32_t gw, int32_t oif, int onlink, uint32_t src);
+/* ip route del DST/PREFIX: -ESRCH when there is none. */
+int hn_route_del_v4(hn_nl *nl, uint32_t dst, int prefix);
+/* ip neigh replace IP lladdr MAC dev IFINDEX nud permanent */
+int hn_neigh_replace_v4(hn_nl *nl, int32_t ifindex, uint32_t ip, const uint8_t *mac);
+/* ip neigh del IP dev IFINDEX: -ENOENT when there is none. */
+int hn_neigh_del_v4(hn_nl *nl, int32_t ifindex, uint32_t ip);
+/* bridge fdb replace MAC dev IFINDEX dst DST self permanent */
+int hn_fdb_replace(hn_nl *nl, int32_t ifindex, const uint8_t *mac, uint32_t dst);
+/* bridge fdb del MAC dev IFINDEX self: -ENOENT when there is none. */
+int hn_fdb_del(hn_nl *nl, int32_t ifindex, const uint8_t *mac);
+/* ip -4 -o addr show to ADDR: the link holding ADDR and its prefix; -EADDRNOTAVAIL if none. */
+int hn_addr_find_v4(hn_nl *nl, uint32_t addr, int32_t *ifindex, int *prefix);
 
 /* ---- nftables (nft.c) ------------------------------------------------------------------------- */
 
