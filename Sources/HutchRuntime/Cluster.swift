@@ -83,14 +83,15 @@ extension Runtime {
 
     /// The runtime of the command line's `--root`/`--firewall` (else $HUTCH_ROOT, /var/lib/hutch
     /// and $HUTCH_FIREWALL): hutch's and hutch-node's commands alike.
-    public static func fromCommandLine(root: String?, firewall: String?) throws -> Runtime {
+    /// `environment: false`: $HUTCH_FIREWALL is not read (the recorded backend is used).
+    public static func fromCommandLine(root: String?, firewall: String?, environment: Bool = true) throws -> Runtime {
         let r = root ?? Environment.get("HUTCH_ROOT") ?? "/var/lib/hutch"
         guard r.hasPrefix("/") else { throw HutchError("invalid --root \"\(r)\": the state root must be an absolute path") }
         var fw: FirewallKind?
         if let f = firewall {
             guard let k = FirewallKind(rawValue: f) else { throw HutchError("invalid --firewall \"\(f)\": use nftables or iptables") }
             fw = k
-        } else if let e = Environment.get("HUTCH_FIREWALL") {
+        } else if environment, let e = Environment.get("HUTCH_FIREWALL") {
             guard let k = FirewallKind(rawValue: e) else { throw HutchError("invalid HUTCH_FIREWALL \"\(e)\": use nftables or iptables") }
             fw = k
         }

@@ -48,7 +48,8 @@ extension Runtime {
         let dir = containerDir(r.id)
         spec.exitFile = dir + "/exit"
         if r.detached { spec.log = logPath(r.id); spec.detach = true }
-        let hutch = [ShimLocator.hutchPath, "--root", store.root, "--firewall", firewall.rawValue]
+        // No --firewall: the exit and restart commands use the backend recorded when they run.
+        let hutch = [ShimLocator.hutchPath, "--root", store.root]
         spec.exitCommand = hutch + ["cleanup", r.id]
         if r.restartPolicy.name != .no {
             spec.restart = r.restartPolicy.description

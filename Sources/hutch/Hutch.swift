@@ -25,4 +25,11 @@ enum Global {
         rt.reviveNodeAgent()
         return rt
     }
+
+    /// The runtime of the commands a container's shim starts (cleanup, shim-event): always the
+    /// backend the host has recorded, never $HUTCH_FIREWALL inherited from the `run` that started
+    /// the shim (a backend switch since then would otherwise be switched back at the exit).
+    static func recordedRuntime(_ a: CLIValues) throws -> Runtime {
+        try Runtime.fromCommandLine(root: a.value(root), firewall: nil, environment: false)
+    }
 }

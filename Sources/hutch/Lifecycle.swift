@@ -65,7 +65,7 @@ enum Cleanup {
     static let command = CLICommand(
         "cleanup", abstract: "Clean up after an exited container (run by the shim).", hidden: true, arguments: [id]
     ) { a in
-        try Global.runtime(a).cleanup(a.one(id))
+        try Global.recordedRuntime(a).cleanup(a.one(id))
     }
 }
 

@@ -56,6 +56,6 @@ enum ShimEvent {
         arguments: [id, event, value]
     ) { a in
         guard let v = Int32(a.one(value)) else { throw HutchError("invalid VALUE \"\(a.one(value))\": a number") }
-        try Global.runtime(a).shimEvent(a.one(id), event: a.one(event), value: v)
+        try Global.recordedRuntime(a).shimEvent(a.one(id), event: a.one(event), value: v)
     }
 }

@@ -576,3 +576,23 @@ def test_switching_backends_never_leaves_rules_behind(h, first, second):
         if rm is plain:
             w = one.run_d("--name", "w", "-p", "8080:8000", "--", "sleep", "600")
             wi = two.run_d("--name", "wi", "-p", "8085:8000", "--", "sleep", "600")
+
+
+def test_an_exit_after_a_switch_does_not_switch_back(h):
+    """A container started under one backend exits after the host switched to the other: its
+    shim's cleanup uses the backend recorded now (not the one of the `run` that started it, nor
+    HUTCH_FIREWALL inherited from it), so the switch stands and no rule is left anywhere."""
+    nft, ipt = Fw(h, "nftables"), Fw(h, "iptables")
+    w = nft.run_d("--name", "w", "-p", "8080:8000", "--", "sleep", "600")
+    h.hutch("run", "-d", "--name", "e", "-p", "8081:8000", "--", "sleep", "600", env={"HUTCH_FIREWALL": "nftables"})
+    wi = ipt.run_d("--name", "wi", "-p", "8085:8000", "--", "sleep", "600")
+    for name in ("w", "e"):
+        h.hutch("kill", name)
+        h.hutch("wait", name)
+    wait_until(lambda: h.hutch("ps", "-q", "--filter", "status=running").out.split() == [wi[:12]], desc="w and e to exit")
+    # still iptables: wi's rule there, nothing of hutch's in nftables; w's and e's rules gone
+    assert hutch_nft_table(h) == "", hutch_nft_table(h)
+    saved = h.sh("iptables-save").out
+    assert owners(saved) == {wi}, saved
+    assert json.loads(h.hutch("inspect", "w").out)[0]["State"]["Status"] == "exited"
+    h.hutch("rm", "-f", "w", "e", "wi")
