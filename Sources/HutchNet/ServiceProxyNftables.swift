@@ -238,7 +238,8 @@ extension NftablesFirewall {
         if r < 0 {
             let names = changes.prefix(3).map(\.name).joined(separator: ", ") + (changes.count > 3 ? " and \(changes.count - 3) more" : "")
             throw HutchError("nft: update the rules of service(s) \(names) failed: \(errnoString(-r))"
-                             + (r == -EBUSY ? " (the table holds other data than hutch's records: hutch network reload rewrites it)" : ""))
+                             + (r == -EBUSY ? " (the table holds other data than hutch's records: hutch network reload rewrites it)" : "")
+                             + (r == -ENOENT ? " (a set of the table is missing, e.g. a table made by an older hutch: hutch network reload rewrites it)" : ""))
         }
         flushServiceUDPConntrack(changes)
     }
