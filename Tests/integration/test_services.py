@@ -141,6 +141,15 @@ def three(hx):
         wait_serving(hx, hx.ip_of(n))
 
 
+def check_client_address(lines, policy):
+    """The outside client's address as the endpoints saw it: kept (Local) or masqueraded (Cluster)."""
+    seen = {l.split()[1] for l in lines}
+    if policy == "Local":
+        assert seen == {OUTSIDE_IP}, f"Local must keep the client address: {seen}"
+    else:
+        assert OUTSIDE_IP not in seen, f"Cluster masquerades: {seen}"
+
+
 def service_state(h, backend):
     """What the firewall holds for services (elements or chains) and the route, as text."""
     route = h.run(["ip", "route"]).out
@@ -300,11 +309,7 @@ def test_nodeport_from_outside(h, backend, policy):
     assert s["Type"] == "NodePort" and s["Ports"][0]["NodePort"] == 30080 and s["ExternalTrafficPolicy"] == policy
     lines = out.run([PY, "-c", GET, f"http://{HOST_OUT_IP}:30080/", "45"], timeout=120).out.split("\n")[:-1]
     assert set(counts(lines)) == {"w1", "w2", "w3"}, lines
-    seen = {l.split()[1] for l in lines}
-    if policy == "Local":
-        assert seen == {OUTSIDE_IP}, f"Local must keep the client address: {seen}"
-    else:
-        assert OUTSIDE_IP not in seen, f"Cluster masquerades: {seen}"
+    check_client_address(lines, policy)
     # the ClusterIP of a NodePort service works as well
     assert set(counts(host_gets(hx, f"http://{s['ClusterIP']}/", 30))) <= {"w1", "w2", "w3"}
     # without endpoints the node port refuses
@@ -372,11 +377,7 @@ def test_nodeport_client_ip_affinity_from_outside(h, backend, policy):
     out_gets = lambda n: out.run([PY, "-c", GET, url, str(n)], timeout=120).out.split("\n")[:-1]
     lines = out_gets(30)
     assert len(counts(lines)) == 1 and "ERR" not in counts(lines), f"one client must keep one endpoint: {counts(lines)}"
-    seen = {l.split()[1] for l in lines}
-    if policy == "Local":
-        assert seen == {OUTSIDE_IP}, f"Local must keep the client address: {seen}"
-    else:
-        assert OUTSIDE_IP not in seen, f"Cluster masquerades: {seen}"
+    check_client_address(lines, policy)
     first = names_of(lines)[0]
     if backend == "nftables":
         # the client is remembered per node port, with the service's timeout
