@@ -18,21 +18,31 @@ import Glibc
 /// set svc-hairpin   { EP . EP }                                      # endpoint -> own service
 /// set svc-aff-ips { VIP }  map svc-tports { VIP . proto . port : targetport }
 /// map svc-aff { client . VIP : EP; timeout }                         # filled by the packet path
+/// set svc-np-aff-ports { proto . nodeport }  map svc-np-tports { proto . nodeport : targetport }
+/// map svc-np-aff { client . proto . nodeport : EP; timeout }         # NodePort affinity, likewise
 ///
 /// chain services-dnat (prerouting, output):
 ///   ip daddr @svc-aff-ips meta l4proto {tcp, udp} dnat to ip saddr . ip daddr map @svc-aff : … map @svc-tports
 ///   ip daddr @svc-ips dnat to ip daddr . meta l4proto . th dport . numgen random mod 60 map @svc-backends
 /// chain services-nodeports (prerouting, output; fib daddr type local):
 ///   ip daddr != 127.0.0.0/8 meta l4proto . th dport @svc-np-masq meta mark set meta mark | 0x4000
+///   ip daddr != 127.0.0.0/8 meta l4proto . th dport @svc-np-aff-ports
+///       dnat to ip saddr . meta l4proto . th dport map @svc-np-aff : meta l4proto . th dport map @svc-np-tports
 ///   ip daddr != 127.0.0.0/8 dnat to meta l4proto . th dport . numgen random mod 60 map @svc-np-backends
 /// chain services-postrouting:
 ///   ct status dnat ct original ip daddr @svc-aff-ips update @svc-aff { ip saddr . ct original ip daddr timeout T : ip daddr }
+///   ct status dnat ct original ip daddr != @svc-ips meta l4proto . ct original proto-dst @svc-np-aff-ports
+///       update @svc-np-aff { ip saddr . meta l4proto . ct original proto-dst timeout T : ip daddr }
 ///   ct status dnat ip saddr . ip daddr @svc-hairpin masquerade
 ///   meta mark & 0x4000 == 0x4000 meta mark set meta mark & ~0x4000 masquerade
 /// chain services-reject (filter input/forward/output, before the networks' accept):
 ///   ct state new ct status & dnat == 0 ip daddr @svc-ips  -> tcp reset / icmp port unreachable
 ///   ct state new ct status & dnat == 0 fib daddr type local meta l4proto . th dport @svc-nodeports -> same
 /// ```
+/// NodePort affinity is keyed by the node port, not the ClusterIP: with the Local policy a node
+/// port is served by other endpoints than its ClusterIP, and a client pinned through one must not
+/// be sent through the other to an endpoint it does not serve. (`ct original proto-dst` needs a
+/// protocol in the rule to be typed, so its rules come once per protocol, tcp and udp.)
 /// A lookup that misses (no endpoint in that slot map) leaves the packet un-NATed, and the
 /// reject chain answers at once: a service without endpoints is refused, never a timeout.
 /// Slots: each service port owns 60 slots spread round-robin over its (sorted) endpoints, so
@@ -50,8 +60,11 @@ extension NftablesFirewall {
 
     static let serviceSets = [
         "svc-ips", "svc-backends", "svc-np-backends", "svc-nodeports", "svc-np-masq", "svc-hairpin",
-        "svc-aff-ips", "svc-tports", "svc-aff",
+        "svc-aff-ips", "svc-tports", "svc-aff", "svc-np-aff-ports", "svc-np-tports", "svc-np-aff",
     ]
+
+    /// The affinity maps the packet path fills: kept across a rewrite of the other sets.
+    static let packetPathMaps: Set<String> = ["svc-aff", "svc-np-aff"]
 
     static let backendMaps = [
         "svc-backends { typeof ip daddr . meta l4proto . th dport . numgen random mod \(serviceSlots) : ip daddr . th dport; }",
@@ -65,11 +78,23 @@ extension NftablesFirewall {
     /// The timeout of a packet-path update is a constant of its rule, so each timeout in use has
     /// its set and rule (created the first time a service asks for it; 10800 s, Kubernetes'
     /// default, always exists).
-    static func affinityClass(_ t: Int) -> String {
+    /// A class has two halves: the ClusterIPs (`svc-aff-tT`) and the node ports (`svc-np-aff-tT`).
+    static func affinityClass(_ t: Int) -> String { vipAffinityClass(t) + "\n" + nodePortAffinityClass(t) }
+
+    static func vipAffinityClass(_ t: Int) -> String {
         """
         add set \(table) svc-aff-t\(t) { type ipv4_addr; }
         add rule \(table) services-affinity ct original ip daddr @svc-aff-t\(t) update @svc-aff { ip saddr . ct original ip daddr timeout \(t)s : ip daddr }
         """
+    }
+
+    static func nodePortAffinityClass(_ t: Int) -> String {
+        """
+        add set \(table) svc-np-aff-t\(t) { type inet_proto . inet_service; }
+        """ + ["tcp", "udp"].map { pr in
+            "\nadd rule \(table) services-np-affinity meta l4proto \(pr) meta l4proto . ct original proto-dst @svc-np-aff-t\(t)"
+            + " update @svc-np-aff { ip saddr . meta l4proto . ct original proto-dst timeout \(t)s : ip daddr }"
+        }.joined()
     }
 
     static let services = Feature(
@@ -87,16 +112,24 @@ extension NftablesFirewall {
             add set \(table) svc-aff-ips { type ipv4_addr; }
             add map \(table) svc-tports { type ipv4_addr . inet_proto . inet_service : inet_service; }
             add map \(table) svc-aff { type ipv4_addr . ipv4_addr : ipv4_addr; flags timeout; }
+            add set \(table) svc-np-aff-ports { type inet_proto . inet_service; }
+            add map \(table) svc-np-tports { type inet_proto . inet_service : inet_service; }
+            add map \(table) svc-np-aff { type ipv4_addr . inet_proto . inet_service : ipv4_addr; flags timeout; }
             add rule \(table) services-dnat ip daddr @svc-aff-ips meta l4proto { tcp, udp } dnat ip to ip saddr . ip daddr map @svc-aff : ip daddr . meta l4proto . th dport map @svc-tports
             add rule \(table) services-dnat ip daddr @svc-ips dnat ip to ip daddr . meta l4proto . th dport . numgen random mod \(serviceSlots) map @svc-backends
             add rule \(table) services-nodeports ip daddr != 127.0.0.0/8 meta l4proto . th dport @svc-np-masq meta mark set meta mark | \(masqueradeMark)
+            add rule \(table) services-nodeports ip daddr != 127.0.0.0/8 meta l4proto . th dport @svc-np-aff-ports dnat ip to ip saddr . meta l4proto . th dport map @svc-np-aff : meta l4proto . th dport map @svc-np-tports
             add rule \(table) services-nodeports ip daddr != 127.0.0.0/8 dnat ip to meta l4proto . th dport . numgen random mod \(serviceSlots) map @svc-np-backends
             add chain \(table) services-postrouting
             flush chain \(table) services-postrouting
             add chain \(table) services-affinity
             flush chain \(table) services-affinity
+            add chain \(table) services-np-affinity
+            flush chain \(table) services-np-affinity
             \(affinityClass(ServiceOptions.defaultAffinityTimeout))
             add rule \(table) services-postrouting ct status dnat ct original ip daddr @svc-aff-ips jump services-affinity
+            add rule \(table) services-postrouting ct status dnat ct original ip daddr != @svc-ips meta l4proto tcp meta l4proto . ct original proto-dst @svc-np-aff-ports jump services-np-affinity
+            add rule \(table) services-postrouting ct status dnat ct original ip daddr != @svc-ips meta l4proto udp meta l4proto . ct original proto-dst @svc-np-aff-ports jump services-np-affinity
             add rule \(table) services-postrouting ct status dnat ip saddr . ip daddr @svc-hairpin masquerade comment "hutch: service hairpin"
             add rule \(table) services-postrouting meta mark & \(masqueradeMark) == \(masqueradeMark) meta mark set meta mark & 0xffffbfff masquerade comment "hutch: nodeport"
             add chain \(table) services-reject
@@ -148,6 +181,11 @@ extension NftablesFirewall {
             if affinity { put("svc-tports", vip + pr + port(p.port), Array(port(p.targetPort).prefix(2))) }
             guard s.type == .nodePort, p.nodePort != 0 else { continue }
             put("svc-nodeports", pr + port(p.nodePort))
+            if affinity {
+                put("svc-np-aff-ports", pr + port(p.nodePort))
+                put("svc-np-tports", pr + port(p.nodePort), Array(port(p.targetPort).prefix(2)))
+                put("svc-np-aff-t\(s.affinityTimeout)", pr + port(p.nodePort))
+            }
             if s.externalTrafficPolicy == .cluster { put("svc-np-masq", pr + port(p.nodePort)) }
             let targets = s.externalTrafficPolicy == .local ? local : eps
             if !targets.isEmpty {
@@ -200,36 +238,72 @@ extension NftablesFirewall {
         if r < 0 {
             let names = changes.prefix(3).map(\.name).joined(separator: ", ") + (changes.count > 3 ? " and \(changes.count - 3) more" : "")
             throw HutchError("nft: update the rules of service(s) \(names) failed: \(errnoString(-r))"
-                             + (r == -EBUSY ? " (the table holds other data than hutch's records: hutch network reload rewrites it)" : ""))
+                             + (r == -EBUSY ? " (the table holds other data than hutch's records: hutch network reload rewrites it)" : "")
+                             + (r == -ENOENT ? " (a set of the table is missing, e.g. a table made by an older hutch: hutch network reload rewrites it)" : ""))
         }
         flushServiceUDPConntrack(changes)
     }
 
-    /// The affinity entries (`svc-aff`, written by the packet path) that point at endpoints a
-    /// change removes: read with one dump of that map, only when an affinity service lost one.
+    /// The affinity entries (`svc-aff` and `svc-np-aff`, written by the packet path) that point
+    /// at endpoints a change removes: read with one dump of a map, only when an affinity service
+    /// lost an endpoint of that kind of traffic.
     static func staleAffinity(_ changes: [ServiceChange]) -> [NftElement] {
         var gone: [IPv4Address: Set<IPv4Address>] = [:]  // VIP -> removed endpoint addresses
+        var npGone: [[UInt8]: Set<IPv4Address>] = [:]   // proto . nodeport -> removed endpoints
         for c in changes {
             guard let old = c.old, old.service.sessionAffinity == .clientIP else { continue }
             let kept = Set((c.new?.service.sessionAffinity == .clientIP ? c.new?.endpoints : nil)?.map(\.ip) ?? [])
             let removed = Set(old.endpoints.map(\.ip)).subtracting(kept)
             if !removed.isEmpty { gone[old.service.clusterIP, default: []].formUnion(removed) }
+            let newTargets = c.new.map(nodePortAffinityTargets) ?? [:]
+            for (k, eps) in nodePortAffinityTargets(old) {
+                let removed = eps.subtracting(newTargets[k] ?? [])
+                if !removed.isEmpty { npGone[k, default: []].formUnion(removed) }
+            }
         }
-        guard !gone.isEmpty else { return [] }
-        return affinityEntries { vip, ep in gone[vip]?.contains(ep) == true }
+        var out: [NftElement] = []
+        if !gone.isEmpty { out += affinityEntries { vip, ep in gone[vip]?.contains(ep) == true } }
+        if !npGone.isEmpty { out += nodePortAffinityEntries { np, ep in npGone[np]?.contains(ep) == true } }
+        return out
+    }
+
+    /// The endpoints each node port (`proto . nodeport`, as in `svc-np-aff-ports`) of a ClientIP
+    /// service sends to: all of them, or the local ones with the Local policy. Empty without
+    /// affinity.
+    static func nodePortAffinityTargets(_ st: ServiceState) -> [[UInt8]: Set<IPv4Address>] {
+        let s = st.service
+        guard s.sessionAffinity == .clientIP, s.type == .nodePort else { return [:] }
+        let targets = Set((s.externalTrafficPolicy == .local ? st.endpoints.filter(\.isLocal) : st.endpoints).map(\.ip))
+        var out: [[UInt8]: Set<IPv4Address>] = [:]
+        for p in s.ports where p.nodePort != 0 { out[proto(p.proto) + port(p.nodePort)] = targets }
+        return out
     }
 
     /// The entries of `svc-aff` (client . VIP : endpoint) for which `stale` says so: one dump.
     static func affinityEntries(_ stale: (IPv4Address, IPv4Address) -> Bool) -> [NftElement] {
-        var buf = [UInt8](repeating: 0, count: 12 * 65536)
-        let n = hn_nft_set_elems_dump("hutch", "svc-aff", &buf, buf.count, 8, 4)
+        dumpAffinity("svc-aff", keyLength: 8) { key, ep in stale(address(key[4..<8]), ep) }
+    }
+
+    /// The entries of `svc-np-aff` (client . proto . nodeport : endpoint) for which `stale` says
+    /// so, given the `proto . nodeport` key (padding as hutch writes it) and the endpoint: one dump.
+    static func nodePortAffinityEntries(_ stale: ([UInt8], IPv4Address) -> Bool) -> [NftElement] {
+        dumpAffinity("svc-np-aff", keyLength: 12) { key, ep in stale([key[4], 0, 0, 0, key[8], key[9], 0, 0], ep) }
+    }
+
+    static func address(_ b: ArraySlice<UInt8>) -> IPv4Address { IPv4Address(b.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) }
+
+    /// The elements of an affinity map (key of `keyLength` bytes, an address as data) that
+    /// `stale` picks, as they are (to delete them by their exact key).
+    static func dumpAffinity(_ map: String, keyLength k: Int, _ stale: ([UInt8], IPv4Address) -> Bool) -> [NftElement] {
+        let rec = k + 4
+        var buf = [UInt8](repeating: 0, count: rec * 65536)
+        let n = hn_nft_set_elems_dump("hutch", map, &buf, buf.count, k, 4)
         guard n > 0 else { return [] }
         var out: [NftElement] = []
         for i in 0..<Int(n) {
-            let rec = Array(buf[(i * 12)..<(i * 12 + 12)])
-            let vip = IPv4Address(rec[4..<8].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
-            let ep = IPv4Address(rec[8..<12].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
-            if stale(vip, ep) { out.append(NftElement(set: "svc-aff", key: Array(rec[0..<8]), data: Array(rec[8..<12]), comment: "")) }
+            let key = Array(buf[(i * rec)..<(i * rec + k)])
+            let data = Array(buf[(i * rec + k)..<(i * rec + rec)])
+            if stale(key, address(data[0..<4])) { out.append(NftElement(set: map, key: key, data: data, comment: "")) }
         }
         return out
     }
@@ -243,7 +317,10 @@ extension NftablesFirewall {
         let fd = hn_lock_file(lockPath)
         defer { if fd >= 0 { hn_unlock_file(fd) } }
         let present = try Self.affinityClassSets()
-        let batch = timeouts.filter { !present.contains("svc-aff-t\($0)") }.map { Self.affinityClass($0) + "\n" }.joined()
+        let batch = timeouts.map { t in
+            (present.contains("svc-aff-t\(t)") ? "" : Self.vipAffinityClass(t) + "\n")
+                + (present.contains("svc-np-aff-t\(t)") ? "" : Self.nodePortAffinityClass(t) + "\n")
+        }.joined()
         if !batch.isEmpty { try Self.run(batch, step: "nft: create affinity timeout classes") }
     }
 
@@ -253,7 +330,7 @@ extension NftablesFirewall {
         let text = (try? run("list sets \(table)\n", step: "nft: list sets")) ?? ""
         return Set(text.split(separator: "\n").compactMap { line -> String? in
             let w = line.split(separator: " ")
-            return w.count >= 2 && w[0].hasSuffix("set") && w[1].hasPrefix("svc-aff-t") ? String(w[1]) : nil
+            return w.count >= 2 && w[0].hasSuffix("set") && (w[1].hasPrefix("svc-aff-t") || w[1].hasPrefix("svc-np-aff-t")) ? String(w[1]) : nil
         })
     }
 
@@ -275,12 +352,17 @@ extension NftablesFirewall {
         var hairpin = Set<IPv4Address>()
         for st in all { hairpin.formUnion(st.hairpinIPs) }
         adds += Self.hairpinElements(Array(hairpin))
-        // the affinity map is the packet path's: it is kept
-        let flush = Self.serviceSets.filter { $0 != "svc-aff" } + classes.sorted()
-        // Remembered clients stay with endpoints that still serve their service.
+        // the affinity maps are the packet path's: they are kept
+        let flush = Self.serviceSets.filter { !Self.packetPathMaps.contains($0) } + classes.sorted()
+        // Remembered clients stay with endpoints that still serve their service (or node port).
         var valid: [IPv4Address: Set<IPv4Address>] = [:]
-        for st in all where st.service.sessionAffinity == .clientIP { valid[st.service.clusterIP] = Set(st.endpoints.map(\.ip)) }
+        var npValid: [[UInt8]: Set<IPv4Address>] = [:]
+        for st in all where st.service.sessionAffinity == .clientIP {
+            valid[st.service.clusterIP] = Set(st.endpoints.map(\.ip))
+            npValid.merge(Self.nodePortAffinityTargets(st)) { a, _ in a }
+        }
         let stale = Self.affinityEntries { vip, ep in valid[vip]?.contains(ep) != true }
+            + Self.nodePortAffinityEntries { np, ep in npValid[np]?.contains(ep) != true }
         let r = Self.transaction(flush: flush, delete: stale, add: Self.grouped(adds))
         if r < 0 { throw HutchError("nft: rewrite the services' rules failed: \(errnoString(-r))") }
     }

@@ -73,17 +73,28 @@ final class NetFirewallRenderTests: XCTestCase {
         add set ip hutch svc-aff-ips { type ipv4_addr; }
         add map ip hutch svc-tports { type ipv4_addr . inet_proto . inet_service : inet_service; }
         add map ip hutch svc-aff { type ipv4_addr . ipv4_addr : ipv4_addr; flags timeout; }
+        add set ip hutch svc-np-aff-ports { type inet_proto . inet_service; }
+        add map ip hutch svc-np-tports { type inet_proto . inet_service : inet_service; }
+        add map ip hutch svc-np-aff { type ipv4_addr . inet_proto . inet_service : ipv4_addr; flags timeout; }
         add rule ip hutch services-dnat ip daddr @svc-aff-ips meta l4proto { tcp, udp } dnat ip to ip saddr . ip daddr map @svc-aff : ip daddr . meta l4proto . th dport map @svc-tports
         add rule ip hutch services-dnat ip daddr @svc-ips dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 60 map @svc-backends
         add rule ip hutch services-nodeports ip daddr != 127.0.0.0/8 meta l4proto . th dport @svc-np-masq meta mark set meta mark | 0x4000
+        add rule ip hutch services-nodeports ip daddr != 127.0.0.0/8 meta l4proto . th dport @svc-np-aff-ports dnat ip to ip saddr . meta l4proto . th dport map @svc-np-aff : meta l4proto . th dport map @svc-np-tports
         add rule ip hutch services-nodeports ip daddr != 127.0.0.0/8 dnat ip to meta l4proto . th dport . numgen random mod 60 map @svc-np-backends
         add chain ip hutch services-postrouting
         flush chain ip hutch services-postrouting
         add chain ip hutch services-affinity
         flush chain ip hutch services-affinity
+        add chain ip hutch services-np-affinity
+        flush chain ip hutch services-np-affinity
         add set ip hutch svc-aff-t10800 { type ipv4_addr; }
         add rule ip hutch services-affinity ct original ip daddr @svc-aff-t10800 update @svc-aff { ip saddr . ct original ip daddr timeout 10800s : ip daddr }
+        add set ip hutch svc-np-aff-t10800 { type inet_proto . inet_service; }
+        add rule ip hutch services-np-affinity meta l4proto tcp meta l4proto . ct original proto-dst @svc-np-aff-t10800 update @svc-np-aff { ip saddr . meta l4proto . ct original proto-dst timeout 10800s : ip daddr }
+        add rule ip hutch services-np-affinity meta l4proto udp meta l4proto . ct original proto-dst @svc-np-aff-t10800 update @svc-np-aff { ip saddr . meta l4proto . ct original proto-dst timeout 10800s : ip daddr }
         add rule ip hutch services-postrouting ct status dnat ct original ip daddr @svc-aff-ips jump services-affinity
+        add rule ip hutch services-postrouting ct status dnat ct original ip daddr != @svc-ips meta l4proto tcp meta l4proto . ct original proto-dst @svc-np-aff-ports jump services-np-affinity
+        add rule ip hutch services-postrouting ct status dnat ct original ip daddr != @svc-ips meta l4proto udp meta l4proto . ct original proto-dst @svc-np-aff-ports jump services-np-affinity
         add rule ip hutch services-postrouting ct status dnat ip saddr . ip daddr @svc-hairpin masquerade comment "hutch: service hairpin"
         add rule ip hutch services-postrouting meta mark & 0x4000 == 0x4000 meta mark set meta mark & 0xffffbfff masquerade comment "hutch: nodeport"
         add chain ip hutch services-reject

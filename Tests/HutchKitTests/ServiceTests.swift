@@ -164,6 +164,36 @@ final class ServiceTests: XCTestCase {
         XCTAssertTrue(els.contains(NftElement(set: "svc-tports", key: vip + tcp + p80, data: [0x1f, 0x40], comment: c)))
         XCTAssertEqual(els.last, NftElement(set: "svc-aff-t600", key: vip, data: [], comment: c))
         XCTAssertTrue(NftablesFirewall.affinityClass(600).contains("timeout 600s : ip daddr"))
+        XCTAssertFalse(els.contains { $0.set.hasPrefix("svc-np-") }, "no node port: no node port affinity")
+    }
+
+    func testNodePortAffinityElementsAndClass() {
+        let np: [UInt8] = [0x75, 0x9f, 0, 0]  // 30111
+        let s = service { $0.type = .nodePort; $0.ports[0].nodePort = 30111; $0.sessionAffinity = .clientIP; $0.affinityTimeout = 600 }
+        let els = NftablesFirewall.serviceElements(ServiceState(s, [e1]))
+        let np3 = els.filter { $0.set.hasPrefix("svc-np-aff") || $0.set == "svc-np-tports" }
+        XCTAssertEqual(np3, [
+            NftElement(set: "svc-np-aff-ports", key: tcp + np, data: [], comment: c),
+            NftElement(set: "svc-np-tports", key: tcp + np, data: [0x1f, 0x40], comment: c),
+            NftElement(set: "svc-np-aff-t600", key: tcp + np, data: [], comment: c),
+        ])
+        XCTAssertEqual(NftablesFirewall.affinityClass(600), """
+            add set ip hutch svc-aff-t600 { type ipv4_addr; }
+            add rule ip hutch services-affinity ct original ip daddr @svc-aff-t600 update @svc-aff { ip saddr . ct original ip daddr timeout 600s : ip daddr }
+            add set ip hutch svc-np-aff-t600 { type inet_proto . inet_service; }
+            add rule ip hutch services-np-affinity meta l4proto tcp meta l4proto . ct original proto-dst @svc-np-aff-t600 update @svc-np-aff { ip saddr . meta l4proto . ct original proto-dst timeout 600s : ip daddr }
+            add rule ip hutch services-np-affinity meta l4proto udp meta l4proto . ct original proto-dst @svc-np-aff-t600 update @svc-np-aff { ip saddr . meta l4proto . ct original proto-dst timeout 600s : ip daddr }
+            """)
+        // the endpoints a node port pins clients to: all (Cluster) or the local ones (Local)
+        let remote = ServiceEndpoint(ip: IPv4Address("10.244.2.5")!, container: "r", containerId: "r", node: "n2")
+        XCTAssertEqual(NftablesFirewall.nodePortAffinityTargets(ServiceState(s, [e1, remote])), [tcp + np: [e1.ip, remote.ip]])
+        var local = s
+        local.externalTrafficPolicy = .local
+        XCTAssertEqual(NftablesFirewall.nodePortAffinityTargets(ServiceState(local, [e1, remote])), [tcp + np: [e1.ip]])
+        var plain = s
+        plain.sessionAffinity = .none
+        XCTAssertEqual(NftablesFirewall.nodePortAffinityTargets(ServiceState(plain, [e1])), [:])
+        XCTAssertFalse(NftablesFirewall.serviceElements(ServiceState(plain, [e1])).contains { $0.set.hasPrefix("svc-np-aff") })
     }
 
     func testDiffWritesOnlyWhatChanged() {

@@ -141,6 +141,15 @@ def three(hx):
         wait_serving(hx, hx.ip_of(n))
 
 
+def check_client_address(lines, policy):
+    """The outside client's address as the endpoints saw it: kept (Local) or masqueraded (Cluster)."""
+    seen = {l.split()[1] for l in lines}
+    if policy == "Local":
+        assert seen == {OUTSIDE_IP}, f"Local must keep the client address: {seen}"
+    else:
+        assert OUTSIDE_IP not in seen, f"Cluster masquerades: {seen}"
+
+
 def service_state(h, backend):
     """What the firewall holds for services (elements or chains) and the route, as text."""
     route = h.run(["ip", "route"]).out
@@ -300,11 +309,7 @@ def test_nodeport_from_outside(h, backend, policy):
     assert s["Type"] == "NodePort" and s["Ports"][0]["NodePort"] == 30080 and s["ExternalTrafficPolicy"] == policy
     lines = out.run([PY, "-c", GET, f"http://{HOST_OUT_IP}:30080/", "45"], timeout=120).out.split("\n")[:-1]
     assert set(counts(lines)) == {"w1", "w2", "w3"}, lines
-    seen = {l.split()[1] for l in lines}
-    if policy == "Local":
-        assert seen == {OUTSIDE_IP}, f"Local must keep the client address: {seen}"
-    else:
-        assert OUTSIDE_IP not in seen, f"Cluster masquerades: {seen}"
+    check_client_address(lines, policy)
     # the ClusterIP of a NodePort service works as well
     assert set(counts(host_gets(hx, f"http://{s['ClusterIP']}/", 30))) <= {"w1", "w2", "w3"}
     # without endpoints the node port refuses
@@ -357,6 +362,56 @@ def test_client_ip_affinity(h, backend):
     hx.hutch("rm", "-f", first)
     lines = host_gets(hx, f"http://{s['ClusterIP']}/", 10)
     assert len(counts(lines)) == 1 and first not in counts(lines) and "ERR" not in counts(lines), lines
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("policy", ["Cluster", "Local"])
+def test_nodeport_client_ip_affinity_from_outside(h, backend, policy):
+    hx = Fw(h, backend)
+    out = h.outside()
+    three(hx)
+    hx.hutch("service", "create", "sticky", "--selector", "app=web", "--port", "80:8000", "--type", "NodePort",
+             "--node-port", "30090", "--external-traffic-policy", policy,
+             "--session-affinity", "ClientIP", "--session-affinity-timeout", "600")
+    url = f"http://{HOST_OUT_IP}:30090/"
+    out_gets = lambda n: out.run([PY, "-c", GET, url, str(n)], timeout=120).out.split("\n")[:-1]
+    lines = out_gets(30)
+    assert len(counts(lines)) == 1 and "ERR" not in counts(lines), f"one client must keep one endpoint: {counts(lines)}"
+    check_client_address(lines, policy)
+    first = names_of(lines)[0]
+    if backend == "nftables":
+        # the client is remembered per node port, with the service's timeout
+        aff = h.run(["nft", "list", "map", "ip", "hutch", "svc-np-aff"]).out
+        assert f"{OUTSIDE_IP} . tcp . 30090 timeout 10m" in aff and hx.ip_of(first) in aff, aff
+    # a rewrite of every rule (network reload) keeps the client where it is
+    hx.hutch("network", "reload")
+    assert set(names_of(out_gets(5))) == {first}
+    # when the pinned endpoint goes, the client moves on to one live endpoint and stays there
+    hx.hutch("rm", "-f", first)
+    lines = out_gets(10)
+    assert len(counts(lines)) == 1 and first not in counts(lines) and "ERR" not in counts(lines), lines
+    if backend == "nftables":
+        assert hx.ip_of(names_of(lines)[0]) in h.run(["nft", "list", "map", "ip", "hutch", "svc-np-aff"]).out
+    # service rm leaves no remembered client behind
+    hx.hutch("service", "rm", "sticky")
+    if backend == "nftables":
+        assert OUTSIDE_IP not in h.run(["nft", "list", "map", "ip", "hutch", "svc-np-aff"]).out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nodeport_udp_client_ip_affinity(h, backend):
+    hx = Fw(h, backend)
+    out = h.outside()
+    for n in ("u1", "u2", "u3"):
+        web(hx, n, "udp:5353", label="app=dns")
+    for n in ("u1", "u2", "u3"):
+        wait_serving(hx, hx.ip_of(n))
+    hx.hutch("service", "create", "dns", "--selector", "app=dns", "--port", "53:5353/udp", "--type", "NodePort",
+             "--node-port", "30091", "--session-affinity", "ClientIP")
+    # every source port is a new flow (a new balancing decision without affinity)
+    answers = [out.run([PY, "-c", UDPC, HOST_OUT_IP, "30091", str(40200 + i)], check=False).out.split(" ")[0]
+               for i in range(12)]
+    assert len(set(answers)) == 1 and answers[0] in ("u1", "u2", "u3"), answers
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
