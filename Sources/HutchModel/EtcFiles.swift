@@ -36,6 +36,19 @@ public struct HostsFile: Equatable, Sendable {
         return s
     }
 
+    /// Whether `text` has `line` (ending with a newline) as one of its lines, starting at its
+    /// beginning or right after a newline.
+    public static func contains<C: Collection>(line: [UInt8], in text: C) -> Bool where C.Element == UInt8, C.Index == Int {
+        guard !line.isEmpty, text.count >= line.count else { return false }
+        var start = text.startIndex
+        while start + line.count <= text.endIndex {
+            if text[start..<(start + line.count)].elementsEqual(line) { return true }
+            guard let nl = text[start...].firstIndex(of: 10) else { return false }
+            start = nl + 1
+        }
+        return false
+    }
+
     public var rendered: String {
         var s = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         var own = [hostname]

@@ -147,9 +147,12 @@ public final class Runtime {
             var hosts = HostsFile(hostname: hostname, name: hostsName, address: address, gateway: gw)
             hosts.aliases = o.aliases
             hosts.extraHosts = Self.extraHostLines(record.extraHosts, gateway: gw)
-            hosts.services = HostsFile.serviceLines(try store.read { try Self.serviceHostLines(in: $0) })
-            // A new folder nobody reads yet: no temporary files and renames.
-            try Sys.writeFile(dir + "/hosts", hosts.rendered, atomic: false)
+            // A new folder nobody reads yet: no temporary files and renames. Under the hosts lock
+            // so a service created meanwhile is in this text or appended after it.
+            try withHostsLock {
+                hosts.services = HostsFile.serviceLines(try store.read { try Self.serviceHostLines(in: $0) })
+                try Sys.writeFile(dir + "/hosts", hosts.rendered, atomic: false)
+            }
             try Sys.writeFile(dir + "/hostname", hostname + "\n", atomic: false)
             try Sys.writeFile(dir + "/resolv.conf", ResolvConf.forContainer(host: Sys.readFile("/etc/resolv.conf") ?? "", dns: o.dns), atomic: false)
             for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(dir)/\(f):/etc/\(f)") }

@@ -159,9 +159,10 @@ public enum ServiceStore {
         return try offers(where: nil, arguments: [], pods: &pods, in: db).filter { selector.matches($0.1) }.map(\.0).sorted()
     }
 
-    /// The ids of the running containers whose /etc/hosts hutch generated for them.
+    /// The ids of the running containers, and those being created, whose /etc/hosts hutch
+    /// generated for them.
     public static func idsWithOwnHosts(in db: Database) throws -> [String] {
-        try db.strings(sql: "SELECT id FROM containers WHERE status = 'running' AND joinedId IS NULL AND networkMode != 'host'")
+        try db.strings(sql: "SELECT id FROM containers WHERE status IN ('running', 'created') AND joinedId IS NULL AND networkMode != 'host'")
     }
 
     /// The running containers whose /etc/hosts hutch generated for them (not joined, not host mode).
