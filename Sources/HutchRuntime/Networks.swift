@@ -178,7 +178,7 @@ struct NameView {
     init(_ db: Database) throws {
         self.db = db
         joins = try AttachmentRecord.all(in: db)
-        services = HostsFile.serviceLines(try Runtime.serviceHostLines(in: db))
+        services = try ServiceStore.hostsLines(in: db)
     }
 
     mutating func record(_ id: String) throws -> ContainerRecord? {

@@ -60,6 +60,7 @@ public final class Runtime {
     public func run(_ checked: Validated<RunOptions>, onStarted: (ContainerRecord) -> Void = { _ in }) throws -> Int32 {
         let o = checked.options
         let env = try withServiceEnvironment(Self.environment(o.env))
+        Timeline.mark("service-env")
 
         let id = Sys.randomID()
         var undo = Undo()
@@ -85,6 +86,7 @@ public final class Runtime {
         if case .host = o.network, o.hostname == nil { hostname = Self.hostHostname() }
         if let j = joined { hostname = j.hostname }
         if let p = o.infraOf { hostname = p.hostname }
+        Timeline.mark("checked")
 
         // 2. Reserve the name and the address in one transaction.
         let now = Sys.now()
@@ -150,7 +152,8 @@ public final class Runtime {
             // A new folder nobody reads yet: no temporary files and renames. Under the hosts lock
             // so a service created meanwhile is in this text or appended after it.
             try withHostsLock {
-                hosts.services = HostsFile.serviceLines(try store.read { try Self.serviceHostLines(in: $0) })
+                hosts.services = try store.read { try ServiceStore.hostsLines(in: $0) }
+                Timeline.mark("hosts-rendered")
                 try Sys.writeFile(dir + "/hosts", hosts.rendered, atomic: false)
             }
             try Sys.writeFile(dir + "/hostname", hostname + "\n", atomic: false)

@@ -187,9 +187,8 @@ extension Runtime {
     func withServiceEnvironment(_ env: [String]) throws -> [String] {
         func key(_ e: String) -> Substring { e.prefix { $0 != "=" } }
         let set = Set(env.map(key))
-        return env + (try store.read { try ServiceStore.addresses(in: $0) })
-            .flatMap { ServiceRecord.environment(name: $0.name, clusterIP: $0.ip, port: $0.port) }
-            .filter { !set.contains(key($0)) }
+        let services = try store.read { try ServiceStore.environment(in: $0) }
+        return env + (set.isEmpty ? services : services.filter { !set.contains(key($0)) })
     }
 
     /// Rewrites the hosts file of every running container that has its own (services' names
@@ -234,10 +233,5 @@ extension Runtime {
         let n = text.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         guard n > 0 else { return false }
         return HostsFile.contains(line: line, in: text[..<n])
-    }
-
-    /// The service lines of a hosts file: ClusterIP and names of each service.
-    static func serviceHostLines(in db: Database) throws -> [(IPv4Address, [String])] {
-        try ServiceStore.addresses(in: db).map { ($0.ip, ServiceRecord.dnsNames($0.name)) }
     }
 }
