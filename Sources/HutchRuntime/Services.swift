@@ -232,6 +232,7 @@ extension Runtime {
         var text = [UInt8](repeating: 0, count: Int(st.st_size))
         let n = text.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         guard n > 0 else { return false }
-        return HostsFile.contains(line: line, in: text[..<n])
+        if n < text.count { text.removeLast(text.count - n) }
+        return HostsFile.contains(line: line, in: text)
     }
 }
