@@ -44,6 +44,11 @@ static int spawn_actions(posix_spawn_file_actions_t *fa, const int *src, const i
 
 int hn_spawn(pid_t *pid, const char *path, const char *const argv[], const int *fd_map,
              size_t n_fd_map, int flags) {
+    return hn_spawn_env(pid, path, argv, (const char *const *)environ, fd_map, n_fd_map, flags);
+}
+
+int hn_spawn_env(pid_t *pid, const char *path, const char *const argv[], const char *const envp[],
+                 const int *fd_map, size_t n_fd_map, int flags) {
     if (n_fd_map > 64) return -EINVAL;
     /* top: one above the highest target (at least 3). A source below it could be overwritten by
      * an earlier dup2 in the child before it is read: such sources are duplicated above `top`
@@ -80,7 +85,7 @@ int hn_spawn(pid_t *pid, const char *path, const char *const argv[], const int *
     if (flags & HN_SPAWN_NEW_SESSION) f |= POSIX_SPAWN_SETSID;
     posix_spawnattr_setflags(&at, f);
 
-    if (!r) r = -posix_spawn(pid, path, &fa, &at, (char *const *)argv, environ);
+    if (!r) r = -posix_spawn(pid, path, &fa, &at, (char *const *)argv, (char *const *)envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     for (size_t i = 0; i < nown; i++) close(own[i]);

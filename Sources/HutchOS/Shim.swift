@@ -84,11 +84,26 @@ public final class ShimProcess {
         let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
         var p: pid_t = 0
-        for (k, v) in environment { setenv(k, v, 1) }
-        defer { for (k, _) in environment { unsetenv(k) } }
+        // Our environment plus `environment` (whose names win), built once: setenv per variable
+        // would scan and copy the whole environment each time (thousands of service variables).
+        let added = Set(environment.map(\.0))
+        var envp: [UnsafeMutablePointer<CChar>?] = []
+        var e = environ
+        while let entry = e.pointee {
+            let name = String(cString: entry).prefix { $0 != "=" }
+            if !added.contains(String(name)) { envp.append(strdup(entry)) }
+            e += 1
+        }
+        for (k, v) in environment { envp.append(strdup(k + "=" + v)) }
+        envp.append(nil)
+        defer { for q in envp { free(q) } }
         let rc = cargs.withUnsafeBufferPointer { a in
-            a.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: a.count) {
-                hn_spawn(&p, ShimLocator.path, $0, map, map.count / 2, flags)
+            a.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: a.count) { av in
+                envp.withUnsafeBufferPointer { ep in
+                    ep.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: ep.count) {
+                        hn_spawn_env(&p, ShimLocator.path, av, $0, map, map.count / 2, flags)
+                    }
+                }
             }
         }
         close(status.write); close(go.read); close(err.write)

@@ -6,6 +6,25 @@ import HutchState
 import HutchNet
 import HutchModel
 
+extension Runtime {
+    /// Runs `body` holding the state root's hosts lock (`flock` on `hosts.lock`, released when the
+    /// process exits whatever happens). Every change to a hosts file hutch generated — a full
+    /// rewrite, a service's line appended, a new container's first file — reads what it writes
+    /// from the store and writes it under this lock, so changes apply one at a time, each from a
+    /// store state at least as new as the previous one's: an append never lands inside a rewrite,
+    /// and a rewrite from an older read never drops a line appended after it. The lock file is
+    /// outside the containers' folders (a container could hold a lock on its own bind-mounted
+    /// hosts file forever).
+    func withHostsLock<T>(_ body: () throws -> T) rethrows -> T {
+        let fd = open(store.root + "/hosts.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+        }
+        defer { if fd >= 0 { close(fd) } }
+        return try body()
+    }
+}
+
 extension HostsFile {
     /// Replaces the file's content in place (it is bind-mounted, so its inode must stay; a rename
     /// would leave the container looking at the old file). The file ends up holding exactly the

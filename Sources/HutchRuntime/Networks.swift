@@ -134,21 +134,25 @@ extension Runtime {
     /// those it joined with `network connect`.
     func refreshNames(network: String?) {
         guard let net = network, net != "bridge" else { return }
-        guard let files = try? store.read({ db -> [(String, HostsFile)] in
-            var v = try NameView(db)
-            return try v.hostsFiles(for: v.members(net).map(\.0))
-        }) else { return }
-        for (id, h) in files { h.rewrite(at: containerDir(id) + "/hosts") }
+        withHostsLock {
+            guard let files = try? store.read({ db -> [(String, HostsFile)] in
+                var v = try NameView(db)
+                return try v.hostsFiles(for: v.members(net).map(\.0))
+            }) else { return }
+            for (id, h) in files { h.rewrite(at: containerDir(id) + "/hosts") }
+        }
     }
 
     /// Rewrites one container's own hosts file (after a rename), if hutch generated it.
     func refreshHosts(of c: ContainerRecord) {
         guard c.status == .running, c.joinedId == nil, c.networkMode != "host" else { return }
-        guard let files = try? store.read({ db -> [(String, HostsFile)] in
-            var v = try NameView(db)
-            return try v.hostsFiles(for: [c])
-        }) else { return }
-        for (id, h) in files { h.rewrite(at: containerDir(id) + "/hosts") }
+        withHostsLock {
+            guard let files = try? store.read({ db -> [(String, HostsFile)] in
+                var v = try NameView(db)
+                return try v.hostsFiles(for: [c])
+            }) else { return }
+            for (id, h) in files { h.rewrite(at: containerDir(id) + "/hosts") }
+        }
     }
 
     /// `--add-host` entries as hosts lines; `host-gateway` is the network's gateway.
@@ -174,7 +178,7 @@ struct NameView {
     init(_ db: Database) throws {
         self.db = db
         joins = try AttachmentRecord.all(in: db)
-        services = HostsFile.serviceLines(try Runtime.serviceHostLines(in: db))
+        services = try ServiceStore.hostsLines(in: db)
     }
 
     mutating func record(_ id: String) throws -> ContainerRecord? {

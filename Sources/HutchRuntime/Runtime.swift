@@ -64,6 +64,7 @@ public final class Runtime {
     public func run(_ checked: Validated<RunOptions>, onStarted: (ContainerRecord) -> Void = { _ in }) throws -> Int32 {
         let o = checked.options
         let env = try withServiceEnvironment(Self.environment(o.env))
+        Timeline.mark("service-env")
 
         let id = Sys.randomID()
         var undo = Undo()
@@ -89,6 +90,7 @@ public final class Runtime {
         if case .host = o.network, o.hostname == nil { hostname = Self.hostHostname() }
         if let j = joined { hostname = j.hostname }
         if let p = o.infraOf { hostname = p.hostname }
+        Timeline.mark("checked")
 
         // 2. Reserve the name and the address in one transaction.
         let now = Sys.now()
@@ -151,9 +153,13 @@ public final class Runtime {
             var hosts = HostsFile(hostname: hostname, name: hostsName, address: address, gateway: gw)
             hosts.aliases = o.aliases
             hosts.extraHosts = Self.extraHostLines(record.extraHosts, gateway: gw)
-            hosts.services = HostsFile.serviceLines(try store.read { try Self.serviceHostLines(in: $0) })
-            // A new folder nobody reads yet: no temporary files and renames.
-            try Sys.writeFile(dir + "/hosts", hosts.rendered, atomic: false)
+            // A new folder nobody reads yet: no temporary files and renames. Under the hosts lock
+            // so a service created meanwhile is in this text or appended after it.
+            try withHostsLock {
+                hosts.services = try store.read { try ServiceStore.hostsLines(in: $0) }
+                Timeline.mark("hosts-rendered")
+                try Sys.writeFile(dir + "/hosts", hosts.rendered, atomic: false)
+            }
             try Sys.writeFile(dir + "/hostname", hostname + "\n", atomic: false)
             try Sys.writeFile(dir + "/resolv.conf", ResolvConf.forContainer(host: Sys.readFile("/etc/resolv.conf") ?? "", dns: o.dns), atomic: false)
             for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(dir)/\(f):/etc/\(f)") }

@@ -192,39 +192,52 @@ extension Runtime {
     func withServiceEnvironment(_ env: [String]) throws -> [String] {
         func key(_ e: String) -> Substring { e.prefix { $0 != "=" } }
         let set = Set(env.map(key))
-        return env + (try store.read { try ServiceStore.addresses(in: $0) })
-            .flatMap { ServiceRecord.environment(name: $0.name, clusterIP: $0.ip, port: $0.port) }
-            .filter { !set.contains(key($0)) }
+        let services = try store.read { try ServiceStore.environment(in: $0) }
+        return env + (set.isEmpty ? services : services.filter { !set.contains(key($0)) })
     }
 
     /// Rewrites the hosts file of every running container that has its own (services' names
     /// changed).
     func refreshServiceNames() {
-        guard let files = try? store.read({ db -> [(String, HostsFile)] in
-            var v = try NameView(db)
-            let own = try ServiceStore.containersWithOwnHosts(in: db)
-            return try v.hostsFiles(for: own)
-        }) else { return }
-        for (id, h) in files { h.rewrite(at: containerDir(id) + "/hosts") }
-    }
-
-    /// A new service's line appended to the hosts file of every running container that has its
-    /// own: one small write each, whatever the number of services (a reader sees the file without
-    /// the line or with all of it: the size grows once the bytes are there). The next full
-    /// rewrite (a name change on the network, a service removed) puts it in its sorted place.
-    func addServiceNames(_ s: ServiceRecord) {
-        guard let ids = try? store.read({ try ServiceStore.idsWithOwnHosts(in: $0) }) else { return }
-        let line = Array(HostsFile.serviceLines([(s.clusterIP, s.dnsNames)]).utf8)
-        for id in ids {
-            let fd = open(containerDir(id) + "/hosts", O_WRONLY | O_APPEND | O_CLOEXEC)
-            guard fd >= 0 else { continue }
-            _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            close(fd)
+        withHostsLock {
+            guard let files = try? store.read({ db -> [(String, HostsFile)] in
+                var v = try NameView(db)
+                let own = try ServiceStore.containersWithOwnHosts(in: db)
+                return try v.hostsFiles(for: own)
+            }) else { return }
+            for (id, h) in files { h.rewrite(at: containerDir(id) + "/hosts") }
         }
     }
 
-    /// The service lines of a hosts file: ClusterIP and names of each service.
-    static func serviceHostLines(in db: Database) throws -> [(IPv4Address, [String])] {
-        try ServiceStore.addresses(in: db).map { ($0.ip, ServiceRecord.dnsNames($0.name)) }
+    /// A new service's line appended to the hosts file of every container that has its own
+    /// (running, or being created: its first file is written under the same lock, from the store
+    /// as it is then): one small write each, whatever the number of services (a reader sees the
+    /// file without the line or with all of it: the size grows once the bytes are there). Under
+    /// the hosts lock, after the service's commit: a rewrite that ran in between already has the
+    /// line, so a file that holds it is left alone. The next full rewrite (a name change on the
+    /// network, a service removed) puts it in its sorted place.
+    func addServiceNames(_ s: ServiceRecord) {
+        let line = Array(HostsFile.serviceLines([(s.clusterIP, s.dnsNames)]).utf8)
+        withHostsLock {
+            guard let ids = try? store.read({ try ServiceStore.idsWithOwnHosts(in: $0) }) else { return }
+            for id in ids {
+                let fd = open(containerDir(id) + "/hosts", O_RDWR | O_APPEND | O_CLOEXEC)
+                guard fd >= 0 else { continue }
+                defer { close(fd) }
+                guard !Self.holdsLine(fd, line) else { continue }
+                _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            }
+        }
+    }
+
+    /// Whether the file open at `fd` has `line` (which ends with a newline) as one of its lines.
+    static func holdsLine(_ fd: Int32, _ line: [UInt8]) -> Bool {
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size > 0 else { return false }
+        var text = [UInt8](repeating: 0, count: Int(st.st_size))
+        let n = text.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return false }
+        if n < text.count { text.removeLast(text.count - n) }
+        return HostsFile.contains(line: line, in: text)
     }
 }

@@ -86,6 +86,30 @@ public enum ServiceStore {
         }
     }
 
+    /// `ServiceRecord.environment` of every service, in `addresses` order, built by SQLite: a run
+    /// at 1,000 services reads 2,000 variables, and building them as Swift strings from decoded
+    /// rows cost more than the rest of the run's store work (bench/README, services). The unit
+    /// test `testStoreRendersServiceEnvironmentAndHostsLikeTheModel` keeps it equal to the model's.
+    public static func environment(in db: Database) throws -> [String] {
+        try db.strings(sql: """
+            SELECT e FROM (
+              SELECT name, 0 AS k, upper(replace(name, '-', '_')) || '_SERVICE_HOST=' || clusterIP AS e FROM services
+              UNION ALL
+              SELECT name, 1, upper(replace(name, '-', '_')) || '_SERVICE_PORT=' || substr(p, 1, instr(p, ':') - 1)
+                FROM (SELECT name, json_extract(ports, '$[0]') AS p FROM services) WHERE instr(p, ':') > 1
+            ) ORDER BY name, k
+            """)
+    }
+
+    /// `HostsFile.serviceLines` of every service (address, tab, `ServiceRecord.dnsNames`), one
+    /// line each in `addresses` order, built by SQLite (see `environment`).
+    public static func hostsLines(in db: Database) throws -> String {
+        try db.strings(sql: """
+            SELECT clusterIP || char(9) || name || ' ' || name || '.default.svc.cluster.local' || char(10)
+              FROM services ORDER BY name
+            """).joined()
+    }
+
     public static func find(_ name: String, in db: Database) throws -> ServiceRecord? {
         try ServiceRecord.fetchOne(db, key: name)
     }
@@ -159,9 +183,10 @@ public enum ServiceStore {
         return try offers(where: nil, arguments: [], pods: &pods, in: db).filter { selector.matches($0.1) }.map(\.0).sorted()
     }
 
-    /// The ids of the running containers whose /etc/hosts hutch generated for them.
+    /// The ids of the running containers, and those being created, whose /etc/hosts hutch
+    /// generated for them.
     public static func idsWithOwnHosts(in db: Database) throws -> [String] {
-        try db.strings(sql: "SELECT id FROM containers WHERE status = 'running' AND joinedId IS NULL AND networkMode != 'host'")
+        try db.strings(sql: "SELECT id FROM containers WHERE status IN ('running', 'created') AND joinedId IS NULL AND networkMode != 'host'")
     }
 
     /// The running containers whose /etc/hosts hutch generated for them (not joined, not host mode).

@@ -17,6 +17,8 @@
 // `hutch-shim: ...` on stderr and exit status 125.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,14 +110,86 @@ static void parse_bind(struct bind *b, char *v) {
 // `--env KEY=VALUE`, or `--env NAME` (no '='): the entry `KEY=VALUE` is the value of the
 // variable NAME of the shim's own environment. hutch passes entries that way so that values (a
 // DB_PASSWORD) never appear in the command line, which every local user can read in /proc;
-// /proc/PID/environ is readable by the owner only. NAME is removed from the shim's environment
-// (the exit command does not need it).
+// /proc/PID/environ is readable by the owner only. Every NAME used is removed from the shim's
+// environment (the exit command does not need it).
+//
+// A container can get thousands of entries (two per service), so lookups go through a table
+// built once from environ and sorted by name (getenv + unsetenv per entry scan the whole
+// environment each: quadratic), and environ is rebuilt once after parsing (env_finish).
+struct env_slot {
+    char *entry;      // "NAME=VALUE", as in environ
+    size_t index;     // its position in environ
+};
+struct env_table {
+    struct env_slot *slots;  // environ's entries, sorted by name
+    bool *used;              // by environ position: taken by an `--env NAME`
+    size_t n;
+    bool built;
+};
+static struct env_table env_tab;
+
+// Compares "NAME" (or the name part of "NAME=VALUE") with the name part of "NAME=VALUE".
+static int env_name_cmp(const char *a, const char *b) {
+    for (;; a++, b++) {
+        char ca = *a == '=' ? '\0' : *a, cb = *b == '=' ? '\0' : *b;
+        if (ca != cb) return (unsigned char)ca < (unsigned char)cb ? -1 : 1;
+        if (ca == '\0') return 0;
+    }
+}
+
+static int env_slot_cmp(const void *a, const void *b) {
+    const struct env_slot *x = a, *y = b;
+    int c = env_name_cmp(x->entry, y->entry);
+    // Equal names: the first in environ first (getenv's choice).
+    return c ? c : (x->index < y->index ? -1 : x->index > y->index);
+}
+
+static void env_build(void) {
+    size_t n = 0;
+    while (environ && environ[n]) n++;
+    env_tab.slots = calloc(n + 1, sizeof *env_tab.slots);
+    env_tab.used = calloc(n + 1, sizeof *env_tab.used);
+    if (!env_tab.slots || !env_tab.used) shim_fatal("out of memory");
+    for (size_t i = 0; i < n; i++) env_tab.slots[i] = (struct env_slot){ environ[i], i };
+    qsort(env_tab.slots, n, sizeof *env_tab.slots, env_slot_cmp);
+    env_tab.n = n;
+    env_tab.built = true;
+}
+
+// The value ("KEY=VALUE") of the variable `name`, marked for removal; NULL if there is none.
+static char *env_take(const char *name) {
+    if (!env_tab.built) env_build();
+    size_t lo = 0, hi = env_tab.n;   // the first slot whose name is >= name
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (env_name_cmp(env_tab.slots[mid].entry, name) < 0) lo = mid + 1; else hi = mid;
+    }
+    if (lo == env_tab.n || env_name_cmp(name, env_tab.slots[lo].entry) != 0) return NULL;
+    // unsetenv removes every entry of that name.
+    for (size_t i = lo; i < env_tab.n && env_name_cmp(name, env_tab.slots[i].entry) == 0; i++)
+        env_tab.used[env_tab.slots[i].index] = true;
+    return env_tab.slots[lo].entry + strlen(name) + 1;
+}
+
+// Drops every variable an `--env NAME` used from environ in one pass, keeping the others' order.
+static void env_finish(void) {
+    if (!env_tab.built) return;
+    char **kept = calloc(env_tab.n + 1, sizeof *kept);
+    if (!kept) shim_fatal("out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < env_tab.n; i++)
+        if (!env_tab.used[i]) kept[k++] = environ[i];
+    environ = kept;
+    free(env_tab.slots);
+    free(env_tab.used);
+    env_tab = (struct env_table){ 0 };
+}
+
 static void check_env(char **slot) {
     const char *e = *slot;
     if (!strchr(e, '=') && e[0]) {
-        char *v = getenv(e);
+        char *v = env_take(e);
         if (!v) shim_fatal("invalid --env \"%s\": no such variable in the shim's environment", e);
-        unsetenv(e);
         *slot = v;
         e = v;
     }
@@ -229,6 +303,7 @@ static int parse_run(int argc, char **argv) {
         else shim_fatal("run: unknown option %s", a.name);
     }
     s->argv = rest(&a);
+    env_finish();
 
     if (s->init && s->pause) shim_fatal("--init and --pause exclude each other");
     if (s->pause && s->argv[0]) shim_fatal("--pause takes no command");
@@ -276,6 +351,7 @@ static int parse_exec(int argc, char **argv) {
         else shim_fatal("exec: unknown option %s", a.name);
     }
     s->argv = rest(&a);
+    env_finish();
     if (s->pid == 0) shim_fatal("exec: missing --pid");
     if (!s->argv[0]) shim_fatal("exec: missing command");
     exec_in_container(s);

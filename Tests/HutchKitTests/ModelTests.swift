@@ -201,6 +201,17 @@ final class NameResolutionTests: XCTestCase {
         }
     }
 
+    /// The check `service create` makes before appending its line: whole lines only.
+    func testHostsContainsWholeLinesOnly() {
+        let text = Array("127.0.0.1\tlocalhost\n10.96.0.10\tweb web.default.svc.cluster.local\n10.96.0.1\tapi\n".utf8)
+        XCTAssertTrue(HostsFile.contains(line: Array("10.96.0.1\tapi\n".utf8), in: text))
+        XCTAssertTrue(HostsFile.contains(line: Array("127.0.0.1\tlocalhost\n".utf8), in: text))
+        XCTAssertFalse(HostsFile.contains(line: Array("10.96.0.1\tweb\n".utf8), in: text))   // a prefix of another line
+        XCTAssertFalse(HostsFile.contains(line: Array("0.0.1\tlocalhost\n".utf8), in: text)) // inside a line
+        XCTAssertFalse(HostsFile.contains(line: Array("10.96.0.1\tapi\n".utf8), in: Array("10.96.0.1\tapi".utf8)))
+        XCTAssertFalse(HostsFile.contains(line: [], in: text))
+    }
+
     func testSubnetPoolAvoidsDefaultsAndIsOrdered() {
         let pool = Runtime.subnetPool()
         XCTAssertEqual(pool.first?.description, "10.90.0.0/24")

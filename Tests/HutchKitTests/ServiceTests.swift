@@ -384,6 +384,27 @@ final class ServiceTests: XCTestCase {
 
     override func tearDown() { Sys.removeTree(root) }
 
+    /// The store builds the services' variables and hosts lines in SQL (one query at 1,000
+    /// services): exactly what the model's renderers give for the same rows.
+    func testStoreRendersServiceEnvironmentAndHostsLikeTheModel() throws {
+        try store.write { db in
+            XCTAssertEqual(try ServiceStore.environment(in: db), [])
+            XCTAssertEqual(try ServiceStore.hostsLines(in: db), "")
+            try ServiceStore.insert(service(), in: db)
+            try ServiceStore.insert(service { $0.name = "db"; $0.id = "d"; $0.clusterIP = IPv4Address("10.96.3.4")!
+                $0.ports = [ServicePort(port: 5432, targetPort: 5432, proto: .tcp), ServicePort(port: 53, targetPort: 53, proto: .udp)] }, in: db)
+            try ServiceStore.insert(service { $0.name = "z-9-q"; $0.id = "z"; $0.clusterIP = IPv4Address("10.96.200.1")!
+                $0.ports = [ServicePort(port: 65535, targetPort: 1, proto: .udp, nodePort: 30001)] }, in: db)
+            let rows = try ServiceStore.addresses(in: db)
+            XCTAssertEqual(rows.map(\.name), ["db", "web-api", "z-9-q"])
+            let env = rows.flatMap { ServiceRecord.environment(name: $0.name, clusterIP: $0.ip, port: $0.port) }
+            XCTAssertEqual(try ServiceStore.environment(in: db), env)
+            XCTAssertEqual(env.first, "DB_SERVICE_HOST=10.96.3.4")
+            XCTAssertEqual(env.last, "Z_9_Q_SERVICE_PORT=65535")
+            XCTAssertEqual(try ServiceStore.hostsLines(in: db), HostsFile.serviceLines(rows.map { ($0.ip, ServiceRecord.dnsNames($0.name)) }))
+        }
+    }
+
     func testClusterIPAllocation() throws {
         try store.write { db in
             let range = try ServiceStore.range(in: db, record: true)

@@ -524,3 +524,44 @@ def test_endpoints_follow_start_and_restart(h, backend):
     assert names_of(host_gets(hx, f"http://{svc(hx, 'web')['ClusterIP']}/", 3)) == ["w1"] * 3
     hx.hutch("restart", "-t", "1", "w1")
     assert endpoints(hx, "web") == ["w1"]
+
+
+HOSTS_LINE = re.compile(r"[0-9a-f.:]+\t\S+( \S+)*")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hosts_files_stay_whole_under_concurrent_creates_runs_and_removals(h, backend):
+    """`service create` appends its line to every container's hosts file while runs and removals
+    on a user network rewrite the same files: afterwards every file is well formed (no comment
+    left from a cut rewrite, no half line) and holds every service once and every peer."""
+    from concurrent.futures import ThreadPoolExecutor
+    hx = Fw(h, backend)
+    hx.hutch("network", "create", "hn")
+    first = [hx.run_d("--net", "hn", "--name", f"old{i}", "--", "sleep", "600") for i in range(3)]
+    jobs = [("service", "create", f"s{i}", "--selector", f"app=s{i}", "--port", "80") for i in range(12)]
+    jobs += [("run", "-d", "--net", "hn", "--name", f"new{i}", "--", "sleep", "600") for i in range(6)]
+    jobs += [("rm", "-f", "old0")]
+    jobs = jobs[::2] + jobs[1::2]  # creates, runs and the removal interleaved
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda a: hx.hutch(*a, check=False), jobs))
+    for a, r in zip(jobs, results):
+        assert r.rc == 0, f"{a}: {r.err}"
+    vips = {f"s{i}": svc(hx, f"s{i}")["ClusterIP"] for i in range(12)}
+    running = {n: hx.inspect(n) for n in ["old1", "old2"] + [f"new{i}" for i in range(6)]}
+    for c in running.values():
+        h.remember(c["Id"])
+    ips = {n: c["NetworkSettings"]["Networks"]["hn"]["IPAddress"] for n, c in running.items()}
+    for name, c in running.items():
+        with open(os.path.join(h.root, "containers", c["Id"], "hosts")) as f:
+            text = f.read()
+        lines = text.split("\n")
+        assert lines[-1] == "", f"{name}: the file does not end with a newline: {text!r}"
+        bad = [l for l in lines[:-1] if not HOSTS_LINE.fullmatch(l)]
+        assert not bad, f"{name}: lines that are not `ADDRESS\\tNAMES`: {bad}\n{text}"
+        for s, vip in vips.items():
+            want = f"{vip}\t{s} {s}.default.svc.cluster.local"
+            assert lines.count(want) == 1, f"{name}: {want!r} {lines.count(want)} times\n{text}"
+        for peer, ip in ips.items():
+            assert any(l.startswith(f"{ip}\t") and peer in l.split("\t")[1].split() for l in lines), f"{name}: no line for {peer} ({ip})\n{text}"
+        assert not any(l.startswith(f"{ip}\told0") for l in lines), f"{name}: old0 is still there\n{text}"
+    assert first

@@ -184,6 +184,12 @@ enum {
 int hn_spawn(pid_t *pid, const char *path, const char *const argv[], const int *fd_map,
              size_t n_fd_map, int flags);
 
+/* hn_spawn with the environment `envp` (NULL-terminated "KEY=VALUE" entries) instead of this
+ * process's: a caller that adds thousands of variables builds the list once instead of calling
+ * setenv for each (each setenv scans and copies the whole environment). */
+int hn_spawn_env(pid_t *pid, const char *path, const char *const argv[], const char *const envp[],
+                 const int *fd_map, size_t n_fd_map, int flags);
+
 /* ---- running a helper program (spawn.c) ------------------------------------------------------- */
 
 /* hn_spawn(argv[0], argv) with stdin fed from `input` (len bytes, may be NULL), stdout and
