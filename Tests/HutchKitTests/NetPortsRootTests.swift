@@ -13,7 +13,7 @@ import Foundation
 extension NetlinkRootTests {
     func testPortsNftables() throws { try exercisePorts(NftablesFirewall(), tag: "pn", third: 211) }
     func testPortsIptables() throws {
-        try exercisePorts(IptablesFirewall(lockPath: NSTemporaryDirectory() + "hutch-iptables-test.lock"), tag: "pi", third: 212)
+        try exercisePorts(try iptables(), tag: "pi", third: 212)
     }
 
     /// A UDP echo server answering with the client's address.

@@ -32,6 +32,21 @@ final class NetlinkRootTests: XCTestCase {
     override func tearDown() {
         for p in children where p.isRunning { p.terminate(); p.waitUntilExit() }
         children.removeAll()
+        if let d = scratch { try? FileManager.default.removeItem(atPath: d); scratch = nil }
+    }
+
+    /// A folder of this test's own (removed in tearDown).
+    var scratch: String?
+
+    /// The iptables backend with its lock in this test's folder (not the real host's lock file,
+    /// and nothing left in /tmp).
+    func iptables() throws -> IptablesFirewall {
+        if scratch == nil {
+            let d = NSTemporaryDirectory() + "hutch-netlink-test-" + UUID().uuidString
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: false)
+            scratch = d
+        }
+        return IptablesFirewall(lockPath: scratch! + "/iptables.lock")
     }
 
     // MARK: helpers
@@ -175,11 +190,11 @@ final class NetlinkRootTests: XCTestCase {
 
     func testBridgeNftables() throws { try exercise(NftablesFirewall(), tag: "n", third: 201) }
     func testBridgeIptables() throws {
-        try exercise(IptablesFirewall(lockPath: NSTemporaryDirectory() + "hutch-iptables-test.lock"), tag: "i", third: 202)
+        try exercise(try iptables(), tag: "i", third: 202)
     }
     func testInternalNftables() throws { try exerciseInternal(NftablesFirewall(), tag: "ni", third: 203) }
     func testInternalIptables() throws {
-        try exerciseInternal(IptablesFirewall(lockPath: NSTemporaryDirectory() + "hutch-iptables-test.lock"), tag: "ii", third: 204)
+        try exerciseInternal(try iptables(), tag: "ii", third: 204)
     }
 
     /// The full life of a normal network on one backend, with real packets.
@@ -296,7 +311,7 @@ final class NetlinkRootTests: XCTestCase {
 
     /// Many hutch processes may create the same network at once ("chain already exists" races).
     func testConcurrentEnsure() throws {
-        for fw in [NftablesFirewall(), IptablesFirewall(lockPath: NSTemporaryDirectory() + "hutch-iptables-test.lock")] as [any Firewall] {
+        for fw in [NftablesFirewall(), try iptables()] as [any Firewall] {
             let n = BridgeNetwork(name: "par-\(fw.kind.rawValue)", bridge: "hbr-par", subnet: CIDRv4("10.205.0.0/24")!,
                                   gateway: IPv4Address("10.205.0.1")!)
             let driver = BridgeDriver(firewall: fw)
@@ -320,7 +335,7 @@ final class NetlinkRootTests: XCTestCase {
         _ = try out(["/usr/sbin/iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-s", "192.0.2.0/24", "-j", "MASQUERADE"])
         try NftablesFirewall.run("add table ip other\nadd chain ip other c { type filter hook forward priority 0; }\nadd rule ip other c counter\n")
         let before = try ruleset(IptablesFirewall()) + NftablesFirewall.run("list table ip other")
-        for fw in [NftablesFirewall(), IptablesFirewall(lockPath: NSTemporaryDirectory() + "hutch-iptables-test.lock")] as [any Firewall] {
+        for fw in [NftablesFirewall(), try iptables()] as [any Firewall] {
             var n = BridgeNetwork(name: "sw-\(fw.kind.rawValue)", bridge: "hbr-sw", subnet: CIDRv4("10.206.0.0/24")!,
                                   gateway: IPv4Address("10.206.0.1")!)
             try fw.setupNetwork(n)
