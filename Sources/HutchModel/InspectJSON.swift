@@ -21,8 +21,10 @@ public struct ContainerJSON: JSONConvertible {
         }
     }
 
-    /// `joined`: the networks it joined with `network connect`.
-    public init(_ c: ContainerRecord, network: NetworkRecord?, ports: [PortMapping], logPath: String, joined: [Endpoint] = []) {
+    /// `joined`: the networks it joined with `network connect`; `serviceEnv`: the services'
+    /// variables it got that its own environment does not set (they follow `c.env` in `Env`).
+    public init(_ c: ContainerRecord, network: NetworkRecord?, ports: [PortMapping], logPath: String, joined: [Endpoint] = [],
+                serviceEnv: [String] = []) {
         let running = c.status == .running
         let attached = running && c.ipAddress != nil
         let never = "0001-01-01T00:00:00Z"
@@ -50,7 +52,7 @@ public struct ContainerJSON: JSONConvertible {
             "RestartCount": .int(Int64(c.restartCount)),
             "LogPath": .string(c.detached ? logPath : ""),
             "Config": .object([
-                "Hostname": .string(c.hostname), "Env": .strings(c.env), "Cmd": .strings(c.command),
+                "Hostname": .string(c.hostname), "Env": .strings(c.env + serviceEnv), "Cmd": .strings(c.command),
                 "WorkingDir": .string(c.workdir), "Labels": c.labels.json,
                 "User": .string(c.sandbox.user ?? ""),
             ]),

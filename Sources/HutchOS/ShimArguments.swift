@@ -28,6 +28,8 @@ public struct ShimRunSpec: Equatable, Sendable {
     public var binds: [String] = []
     public var workdir: String = "/"
     public var env: [String] = []
+    /// More `KEY=VALUE` lines after `env` (the services' variables); `env`'s keys win.
+    public var envFile: String?
     public var pid1: PID1 = .command
     /// `-t`: the container's stdio is a pseudo-terminal whose master the shim holds.
     public var tty = false
@@ -67,6 +69,7 @@ public struct ShimRunSpec: Equatable, Sendable {
         for b in binds { a += ["--bind", b] }
         a += ["--workdir", workdir]
         for name in shimEnvNames(env.count) { a += ["--env", name] }
+        if let f = envFile { a += ["--env-file", f] }
         switch pid1 {
         case .command: break
         case .initProcess: a.append("--init")
@@ -95,6 +98,8 @@ public struct ShimExecSpec: Equatable, Sendable {
     public var pid: Int32
     public var workdir: String
     public var env: [String] = []
+    /// See `ShimRunSpec.envFile`.
+    public var envFile: String?
     public var caps: String?
     public var noNewPrivs = false
     /// `exec -t`: a pseudo-terminal from the container's own devpts.
@@ -113,6 +118,7 @@ public struct ShimExecSpec: Equatable, Sendable {
     public var arguments: [String] {
         var a = ["exec", "--pid", String(pid), "--workdir", workdir]
         for name in shimEnvNames(env.count) { a += ["--env", name] }
+        if let f = envFile { a += ["--env-file", f] }
         if let c = caps { a += ["--caps", c] }
         if noNewPrivs { a.append("--no-new-privs") }
         if tty { a.append("--tty") }

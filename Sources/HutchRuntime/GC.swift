@@ -63,6 +63,7 @@ extension Runtime {
         }
         report += try sweepVeths(&out.failures)
         out.failures.attempt("services") { _ = try resyncServices() }
+        report += sweepServiceFiles()
         let expired = try store.write { try ExitRecords.prune(in: $0) }
         if expired > 0 { report.append("\(expired) expired exit status(es) of removed containers dropped") }
         let ids = try store.read { try ContainerRecord.allIDs(in: $0) }

@@ -63,8 +63,7 @@ public final class Runtime {
     /// Any failure undoes every step already taken, in reverse order.
     public func run(_ checked: Validated<RunOptions>, onStarted: (ContainerRecord) -> Void = { _ in }) throws -> Int32 {
         let o = checked.options
-        let env = try withServiceEnvironment(Self.environment(o.env))
-        Timeline.mark("service-env")
+        let env = try Self.environment(o.env)
 
         let id = Sys.randomID()
         var undo = Undo()
@@ -142,6 +141,10 @@ public final class Runtime {
         try Sys.mkdirs(dir, mode: 0o710)
         undo.add("remove \(dir)") { Sys.removeTree(dir) }
         var binds: [String] = []
+        // The services' variables (a snapshot of the version current now) and, with a hosts file
+        // of its own, their names (see ServiceFiles).
+        let ownHosts = joined == nil && o.network != .host
+        if !ownHosts { try withServiceFiles { try linkServiceEnvironment($0, into: dir) } }
         if let j = joined {
             for f in ["hosts", "hostname", "resolv.conf"] { binds.append("\(containerDir(j.id))/\(f):/etc/\(f)") }
         } else if case .host = o.network {
@@ -156,7 +159,10 @@ public final class Runtime {
             // A new folder nobody reads yet: no temporary files and renames. Under the hosts lock
             // so a service created meanwhile is in this text or appended after it.
             try withHostsLock {
-                hosts.services = try store.read { try ServiceStore.hostsLines(in: $0) }
+                hosts.services = try withServiceFiles { f in
+                    try linkServiceEnvironment(f, into: dir)
+                    return try serviceHostsLines(f)
+                }
                 Timeline.mark("hosts-rendered")
                 try Sys.writeFile(dir + "/hosts", hosts.rendered, atomic: false)
             }
@@ -568,6 +574,7 @@ public final class Runtime {
         let env = try Self.environment(extra, base: c.env)
         var spec = ShimExecSpec(pid: c.pid, workdir: workdir ?? c.workdir, command: command)
         spec.env = env
+        spec.envFile = serviceEnvironmentFile(c.id)
         spec.caps = c.capMask
         spec.noNewPrivs = c.noNewPrivs
         spec.tty = tty

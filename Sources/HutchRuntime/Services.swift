@@ -19,7 +19,7 @@ extension Runtime {
         let now = Sys.now()
         var createdRoute = false
         do {
-            let s = try store.write { db -> ServiceRecord in
+            let (s, version) = try store.write { db -> (ServiceRecord, Int) in
                 Timeline.mark("svc-txn")
                 let range = try ServiceStore.range(in: db, record: true)
                 if try ServiceStore.find(o.name, in: db) != nil {
@@ -47,10 +47,11 @@ extension Runtime {
                 Timeline.mark("svc-route")
                 try host.applyServices([ServiceChange(old: nil, new: ServiceState(s, eps))], hairpinAdd: hairpin, hairpinRemove: [])
                 Timeline.mark("svc-rules")
-                return s
+                return (s, try ServiceStore.version(in: db))
             }
             Timeline.mark("svc-committed")
             notifyNodeAgent()
+            deriveServiceFiles(version: version, added: s)
             addServiceNames(s)
             Timeline.mark("svc-names")
             refreshIngressesReporting(services: [s.name])
@@ -84,16 +85,18 @@ extension Runtime {
     /// Removes a service: its rules and elements, its node ports, its names; the route for the
     /// service range with the last one.
     public func removeService(_ name: String) throws {
-        let last = try store.write { db -> CIDRv4? in
+        let (last, s, version) = try store.write { db -> (CIDRv4?, ServiceRecord, Int) in
             guard let s = try ServiceStore.find(name, in: db) else { throw HutchError("no such service: \(name)") }
             let eps = try ServiceStore.endpoints(of: name, in: db)
             try ServiceStore.delete(name, in: db)
             var unhairpin: [IPv4Address] = []
             for e in eps where e.isLocal { if try !ServiceStore.isEndpoint(e.ip, in: db) { unhairpin.append(e.ip) } }
             try host.applyServices([ServiceChange(old: ServiceState(s, eps), new: nil)], hairpinAdd: [], hairpinRemove: unhairpin)
-            return try ServiceStore.count(in: db) == 0 ? ServiceStore.range(in: db, record: false) : nil
+            return (try ServiceStore.count(in: db) == 0 ? ServiceStore.range(in: db, record: false) : nil, s,
+                    try ServiceStore.version(in: db))
         }
         if let r = last { try host.removeServiceRoute(r) }
+        deriveServiceFiles(version: version, removed: s)
         notifyNodeAgent()
         refreshServiceNames()
         refreshIngressesReporting(services: [name])
@@ -186,15 +189,6 @@ extension Runtime {
     }
 
     // MARK: names and environment
-
-    /// `env` plus `NAME_SERVICE_HOST` / `NAME_SERVICE_PORT` of every service, for a container
-    /// being created; a variable the user set (`-e`) wins. Linear in the number of services.
-    func withServiceEnvironment(_ env: [String]) throws -> [String] {
-        func key(_ e: String) -> Substring { e.prefix { $0 != "=" } }
-        let set = Set(env.map(key))
-        let services = try store.read { try ServiceStore.environment(in: $0) }
-        return env + (set.isEmpty ? services : services.filter { !set.contains(key($0)) })
-    }
 
     /// Rewrites the hosts file of every running container that has its own (services' names
     /// changed).

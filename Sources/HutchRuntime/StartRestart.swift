@@ -40,6 +40,7 @@ extension Runtime {
         spec.binds = binds
         spec.workdir = r.workdir
         spec.env = r.env
+        spec.envFile = serviceEnvironmentFile(r.id)
         spec.pid1 = r.isInfra ? .pause : r.useInit ? .initProcess : .command
         spec.tty = r.tty
         spec.openStdin = r.openStdin

@@ -86,6 +86,12 @@ public enum ServiceStore {
         }
     }
 
+    /// A number the store raises on every change to the services table (triggers, migration
+    /// 10): equal versions mean equal services, so what is rendered from them can be cached.
+    public static func version(in db: Database) throws -> Int {
+        try db.int(sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'servicesVersion'") ?? 0
+    }
+
     /// `ServiceRecord.environment` of every service, in `addresses` order, built by SQLite: a run
     /// at 1,000 services reads 2,000 variables, and building them as Swift strings from decoded
     /// rows cost more than the rest of the run's store work (bench/README, services). The unit

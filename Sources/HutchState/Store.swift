@@ -265,6 +265,18 @@ public final class Store: @unchecked Sendable {
         """
         ALTER TABLE pods ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
         """,
+        // 10 (issue 15): the services' version, raised by the store itself on every change to the
+        // services table (whoever makes it: a command, a node agent's copy), so that files
+        // rendered from the services can be cached under it (Runtime.serviceFiles).
+        """
+        INSERT OR IGNORE INTO meta(key, value) VALUES ('servicesVersion', '0');
+        CREATE TRIGGER services_version_insert AFTER INSERT ON services BEGIN
+          UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'servicesVersion'; END;
+        CREATE TRIGGER services_version_delete AFTER DELETE ON services BEGIN
+          UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'servicesVersion'; END;
+        CREATE TRIGGER services_version_update AFTER UPDATE ON services BEGIN
+          UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'servicesVersion'; END;
+        """,
     ]
 
     /// Runs `body` in one IMMEDIATE transaction; database errors become one-line hutch errors.

@@ -35,14 +35,14 @@
 static const char usage_text[] =
     "usage: hutch-shim run [--netns new|host|PATH] [--uts new|host|PATH] [--ipc new|host|PATH]\n"
     "                      [--hostname NAME] [--bind SRC:DST]... [--no-proc] [--workdir DIR]\n"
-    "                      [--env K=V]... [--init | --pause] [--caps HEX] [--no-new-privs]\n"
+    "                      [--env K=V]... [--env-file PATH] [--init | --pause] [--caps HEX] [--no-new-privs]\n"
     "                      [--log PATH] [--exit-file PATH] [--exit-cmd ARG]... [--detach]\n"
     "                      [--tty] [--open-stdin] [--read-only] [--rootfs DIR [--rootfs-overlay DIR [--host-submounts]]]\n"
     "                      [--tmpfs PATH[:OPTS]]... [--volume SRC:DST:ro|rw]... [--mask PATH]...\n"
     "                      [--readonly-path PATH]... [--user UID:GID] [--groups GID,...]\n"
     "                      [--seccomp FILE [--seccomp-cache DIR]] [--cgroup DIR]... [--restart POLICY[:MAX]]\n"
     "                      [--stop-file PATH] [--restart-cmd ARG]... [-- CMD ARG...]\n"
-    "       hutch-shim exec --pid PID [--env K=V]... [--workdir DIR] [--caps HEX]\n"
+    "       hutch-shim exec --pid PID [--env K=V]... [--env-file PATH] [--workdir DIR] [--caps HEX]\n"
     "                      [--no-new-privs] [--tty] [--user UID:GID] [--groups GID,...]\n"
     "                      [--seccomp FILE [--seccomp-cache DIR]] [--cgroup DIR]... -- CMD ARG...\n"
     "       hutch-shim linger [--del-link NAME]...\n"
@@ -197,6 +197,47 @@ static void check_env(char **slot) {
     if (!eq || eq == e) shim_fatal("invalid --env \"%s\": use KEY=VALUE", e);
 }
 
+// `--env-file PATH`: more entries, one `KEY=VALUE` per line, appended after the `--env` ones;
+// an entry whose KEY an `--env` already set is skipped (the user's own variables win). hutch
+// keeps the services' NAME_SERVICE_HOST/PORT variables there (thousands at 1,000 services), so
+// they travel as one file read instead of thousands of arguments and environment entries.
+// `env` holds `*nenv` entries and room for `cap` in all; returns the (maybe moved) array.
+static char **env_add_file(char **env, int *nenv, size_t cap, const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) shim_fatal("cannot open --env-file %s: %s", path, strerror(errno));
+    size_t len = 0, size = 65536;
+    char *buf = malloc(size + 1);
+    for (;;) {
+        if (!buf) shim_fatal("out of memory");
+        ssize_t r = read(fd, buf + len, size - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) shim_fatal("cannot read --env-file %s: %s", path, strerror(errno));
+        if (r == 0) break;
+        len += (size_t)r;
+        if (len == size) buf = realloc(buf, (size *= 2) + 1);
+    }
+    close(fd);
+    buf[len] = '\0';
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';
+    env = realloc(env, (cap + lines + 2) * sizeof *env);
+    if (!env) shim_fatal("out of memory");
+    int own = *nenv;
+    for (char *line = buf, *end; *line; line = end) {
+        end = strchr(line, '\n');
+        if (end) *end++ = '\0'; else end = line + strlen(line);
+        if (!*line) continue;
+        char *eq = strchr(line, '=');
+        if (!eq || eq == line) shim_fatal("invalid entry \"%s\" in --env-file %s: use KEY=VALUE", line, path);
+        bool set = false;
+        for (int k = 0; k < own && !set; k++)
+            set = strncmp(env[k], line, (size_t)(eq - line) + 1) == 0;
+        if (!set) env[(*nenv)++] = line;
+    }
+    env[*nenv] = NULL;
+    return env;
+}
+
 static const char *abs_path(const char *v, const char *opt) {
     if (v[0] != '/') shim_fatal("invalid %s \"%s\": must be an absolute path", opt, v);
     return v;
@@ -258,6 +299,7 @@ static int parse_run(int argc, char **argv) {
         || !s->restart_cmd)
         shim_fatal("out of memory");
     int nenv = 0, nexit = 0;
+    const char *env_file = NULL;
     s->net = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWNET, .step = "setns-net" };
     s->uts = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWUTS, .step = "setns-uts" };
     s->ipc = (struct ns_opt){ .mode = NS_NEW, .fd = -1, .clone_flag = CLONE_NEWIPC, .step = "setns-ipc" };
@@ -274,6 +316,7 @@ static int parse_run(int argc, char **argv) {
         else if (is(&a, "--no-proc")) { flag(&a); s->no_proc = s->mounts.no_proc = true; }
         else if (is(&a, "--workdir")) { s->workdir = value(&a); check_workdir(s->workdir); }
         else if (is(&a, "--env")) { s->env[nenv] = (char *)value(&a); check_env(&s->env[nenv++]); }
+        else if (is(&a, "--env-file")) env_file = abs_path(value(&a), "--env-file");
         else if (is(&a, "--init")) { flag(&a); s->init = true; }
         else if (is(&a, "--pause")) { flag(&a); s->pause = true; }
         else if (is(&a, "--caps")) { s->caps.enabled = true; s->caps.mask = caps_arg(value(&a)); }
@@ -304,6 +347,7 @@ static int parse_run(int argc, char **argv) {
     }
     s->argv = rest(&a);
     env_finish();
+    if (env_file) s->env = env_add_file(s->env, &nenv, (size_t)argc + 1, env_file);
 
     if (s->init && s->pause) shim_fatal("--init and --pause exclude each other");
     if (s->pause && s->argv[0]) shim_fatal("--pause takes no command");
@@ -327,6 +371,7 @@ static int parse_exec(int argc, char **argv) {
     if (!s->env || !s->cgroups) shim_fatal("out of memory");
     s->workdir = "/";
     int nenv = 0;
+    const char *env_file = NULL;
 
     struct args a = { .argc = argc, .argv = argv, .i = 0 };
     while (next_option(&a)) {
@@ -339,6 +384,7 @@ static int parse_exec(int argc, char **argv) {
             s->pid = (pid_t)p;
         }
         else if (is(&a, "--env")) { s->env[nenv] = (char *)value(&a); check_env(&s->env[nenv++]); }
+        else if (is(&a, "--env-file")) env_file = abs_path(value(&a), "--env-file");
         else if (is(&a, "--workdir")) { s->workdir = value(&a); check_workdir(s->workdir); }
         else if (is(&a, "--caps")) { s->caps.enabled = true; s->caps.mask = caps_arg(value(&a)); }
         else if (is(&a, "--no-new-privs")) { flag(&a); s->no_new_privs = true; }
@@ -352,6 +398,7 @@ static int parse_exec(int argc, char **argv) {
     }
     s->argv = rest(&a);
     env_finish();
+    if (env_file) s->env = env_add_file(s->env, &nenv, (size_t)argc + 1, env_file);
     if (s->pid == 0) shim_fatal("exec: missing --pid");
     if (!s->argv[0]) shim_fatal("exec: missing command");
     exec_in_container(s);

@@ -22,7 +22,7 @@ enum Inspect {
                                                               joined: try rt.joinedNetworks(r).map { j in
                 ContainerJSON.Endpoint(name: j.network, address: j.ipAddress, network: try rt.findNetwork(j.network),
                                        aliases: j.aliases, iface: j.iface)
-            }).json))
+            }, serviceEnv: rt.serviceEnvironment(of: r)).json))
         }
         try Format.printInspect(items, format)
         if !missing.isEmpty {

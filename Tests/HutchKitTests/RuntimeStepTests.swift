@@ -318,6 +318,54 @@ final class RuntimeStepTests: XCTestCase {
         XCTAssertEqual(log.all, ["remove-bridge hutch0"], "back to the default: the bridge comes back on the next run")
         XCTAssertEqual(try rt.defaultNetwork().subnet, CIDRv4("10.87.0.0/16")); XCTAssertEqual(try rt.defaultNetwork().mtu, 0)
     }
+
+    /// The services' variables and hosts lines are files per version of the services: the store
+    /// raises the version on every change, `service create` / `rm` make the next version's files
+    /// from the previous one's, and a version with no files is rendered from the store; either
+    /// way the same lines. A container's `services.env` is a snapshot.
+    func testServiceFilesFollowTheStoresVersion() throws {
+        let rt = try runtime()
+        func create(_ name: String, port: UInt16) throws {
+            var o = ServiceOptions(name: name)
+            o.selector = ServiceSelector(["app": name])
+            o.ports = [ServicePort(port: port, targetPort: port, proto: .tcp)]
+            _ = try rt.createService(try o.validated())
+        }
+        func version() throws -> Int { try rt.store.read { try ServiceStore.version(in: $0) } }
+        func lines(_ path: String) -> [String] { (Sys.readFile(path) ?? "<missing>").split(separator: "\n").map(String.init).sorted() }
+        /// The files of the current version, and those the store renders for it afresh.
+        func derivedAndRendered() throws -> ([String], [String]) {
+            let base = rt.serviceFilesDir + "/\(try version())"
+            let derived = lines(base + ".env") + lines(base + ".hosts")
+            unlink(base + ".env"); unlink(base + ".hosts")
+            let f = try rt.serviceFiles()
+            XCTAssertEqual(f.base, base)
+            return (derived, lines(base + ".env") + lines(base + ".hosts"))
+        }
+        XCTAssertEqual(try version(), 0)
+        XCTAssertTrue(try rt.serviceFiles().none)
+        try create("web-api", port: 80)
+        XCTAssertEqual(try version(), 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: rt.serviceFilesDir + "/1.env"), "no version 0 files to start from")
+        XCTAssertEqual(lines(try rt.serviceFiles().base + ".env"), ["WEB_API_SERVICE_HOST=" + (try rt.service("web-api").0.clusterIP.description), "WEB_API_SERVICE_PORT=80"])
+        try create("db", port: 5432)
+        XCTAssertEqual(try version(), 2)
+        var (derived, rendered) = try derivedAndRendered()
+        XCTAssertEqual(derived, rendered)
+        XCTAssertEqual(derived.count, 6)
+        // A container's snapshot stays what it was; the previous version's files go.
+        let dir = root + "/snapshot"
+        try Sys.mkdirs(dir, mode: 0o700)
+        try rt.withServiceFiles { try rt.linkServiceEnvironment($0, into: dir) }
+        try rt.removeService("web-api")
+        XCTAssertEqual(try version(), 3)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: rt.serviceFilesDir + "/2.env"))
+        XCTAssertEqual(lines(dir + "/services.env").count, 4)
+        (derived, rendered) = try derivedAndRendered()
+        XCTAssertEqual(derived, rendered)
+        XCTAssertEqual(derived.count, 3)
+        XCTAssertFalse(derived.joined().contains("WEB_API"))
+    }
 }
 
 extension Array where Element == String {

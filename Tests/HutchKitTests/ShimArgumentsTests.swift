@@ -10,6 +10,7 @@ final class ShimArgumentsTests: XCTestCase {
         s.binds = ["/r/c/1/hosts:/etc/hosts", "/r/c/1/hostname:/etc/hostname"]
         s.workdir = "/tmp"
         s.env = ["PATH=/bin", "HOSTNAME=web"]
+        s.envFile = "/r/c/1/services.env"
         s.pid1 = .initProcess
         s.caps = "a80425fb"
         s.noNewPrivs = true
@@ -21,7 +22,7 @@ final class ShimArgumentsTests: XCTestCase {
         XCTAssertEqual(s.arguments, [
             "run", "--netns", "new", "--hostname", "web",
             "--bind", "/r/c/1/hosts:/etc/hosts", "--bind", "/r/c/1/hostname:/etc/hostname",
-            "--workdir", "/tmp", "--env", "HUTCH_SHIM_ENV_0", "--env", "HUTCH_SHIM_ENV_1", "--init",
+            "--workdir", "/tmp", "--env", "HUTCH_SHIM_ENV_0", "--env", "HUTCH_SHIM_ENV_1", "--env-file", "/r/c/1/services.env", "--init",
             "--caps", "a80425fb", "--no-new-privs", "--exit-file", "/r/c/1/exit",
             "--log", "/r/c/1/ctr.log", "--detach",
             "--exit-cmd", "/usr/bin/hutch", "--exit-cmd", "--root", "--exit-cmd", "/r", "--exit-cmd", "--firewall",
@@ -76,10 +77,12 @@ final class ShimArgumentsTests: XCTestCase {
     func testExec() {
         var e = ShimExecSpec(pid: 7, workdir: "/srv", command: ["ip", "addr"])
         e.env = ["A=1"]
+        e.envFile = "/r/c/7/services.env"
         e.caps = "0"
         e.noNewPrivs = true
         XCTAssertEqual(e.environment.map { "\($0.0)=\($0.1)" }, ["HUTCH_SHIM_ENV_0=A=1"])
-        XCTAssertEqual(e.arguments, ["exec", "--pid", "7", "--workdir", "/srv", "--env", "HUTCH_SHIM_ENV_0", "--caps", "0",
+        XCTAssertEqual(e.arguments, ["exec", "--pid", "7", "--workdir", "/srv", "--env", "HUTCH_SHIM_ENV_0",
+                                     "--env-file", "/r/c/7/services.env", "--caps", "0",
                                      "--no-new-privs", "--", "ip", "addr"])
     }
 }

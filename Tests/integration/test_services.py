@@ -223,6 +223,20 @@ def test_names_early_and_late_containers_and_env(h, backend):
     assert f"WEB_API_SERVICE_HOST={vip}" in out and "WEB_API_SERVICE_PORT=80" in out, out
     early_env = hx.hutch("exec", "early", "env").out
     assert "WEB_API_SERVICE_HOST" not in early_env
+    # -e wins over a service's variable; exec and inspect see the variables the container got
+    late = hx.run_d("-e", "WEB_API_SERVICE_PORT=9", "--", "sleep", "600")
+    env = hx.hutch("exec", late, "env").out.split("\n")
+    assert f"WEB_API_SERVICE_HOST={vip}" in env and "WEB_API_SERVICE_PORT=9" in env, env
+    assert "WEB_API_SERVICE_PORT=80" not in env, env
+    conf = json.loads(hx.hutch("inspect", "--format", "{{json .Config.Env}}", late).out)
+    assert f"WEB_API_SERVICE_HOST={vip}" in conf and "WEB_API_SERVICE_PORT=9" in conf, conf
+    assert "WEB_API_SERVICE_PORT=80" not in conf, conf
+    # a service created later is not in the environment of a container that started before it
+    hx.hutch("service", "create", "later", "--selector", "app=none", "--port", "81")
+    assert "LATER_SERVICE_HOST" not in hx.hutch("exec", late, "env").out
+    assert "LATER_SERVICE_PORT=81" in hx.hutch("run", "--rm", "--", "env").out
+    hx.hutch("rm", "-f", late)
+    hx.hutch("service", "rm", "later")
     # a pod sees the names too (its members share its hosts file)
     hx.hutch("pod", "create", "--name", "pp")
     assert vip in hx.hutch("run", "--rm", "--pod", "pp", "--", "getent", "hosts", "web-api").out
