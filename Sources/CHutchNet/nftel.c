@@ -153,9 +153,12 @@ static int send_batch(int fd, const char *buf, size_t off, int msgs, uint32_t fi
     int sz = (int)(off + 65536), r = 0;
     if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-    /* Every message's ack arrives before this reads the first one: room for all of them (a
-     * thousand services' worth of changes would otherwise overflow the default: ENOBUFS). */
-    int rsz = msgs * 256 + 65536;
+    /* Every message's ack arrives before this reads the first one: room for all of them. The
+     * receive buffer counts each ack's whole socket buffer (its truesize, ~750 bytes for an ack
+     * of a few dozen), not its length; the kernel doubles the value set. 256 a message was too
+     * little: one endpoint leaving 999 services (~1,400 messages) lost acks (ENOBUFS) although
+     * the kernel had committed the batch. */
+    int rsz = msgs * 1024 + 65536;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rsz, sizeof rsz) < 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rsz, sizeof rsz);
     struct sockaddr_nl sa = { .nl_family = AF_NETLINK };

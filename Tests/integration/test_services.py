@@ -525,6 +525,29 @@ def test_bad_input_creates_nothing(h, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_an_endpoint_of_many_services_joins_and_leaves_them_all_at_once(h, backend):
+    """One container selected by 150 services of 10 ports each (90,000 slots): its join and its
+    leave change 45,000 map elements in one nftables transaction (over a thousand netlink
+    messages, each acknowledged): the command reports no error and the traffic follows at once.
+    (The acks once overflowed the socket's receive buffer: ENOBUFS for a committed batch.)"""
+    hx = Fw(h, backend)
+    web(hx, "w1", label="app=many")
+    ports = [a for p in range(10) for a in ("--port", f"{80 + p}:8000")]
+    for i in range(150):
+        hx.hutch("service", "create", f"m{i}", "--selector", "app=many", *ports)
+    r = hx.hutch("run", "-d", "--name", "w2", "--label", "app=many", *srv("w2", "tcp:8000"))
+    assert r.err == "", r.err
+    h.remember("w2")
+    vip = svc(hx, "m149")["ClusterIP"]
+    wait_serving(hx, [e["IP"] for e in svc(hx, "m149")["Endpoints"] if e["Container"] == "w2"][0])
+    assert set(counts(host_gets(hx, f"http://{vip}:89/", 30))) == {"w1", "w2"}
+    r = hx.hutch("rm", "-f", "w1")
+    assert r.err == "", r.err
+    assert counts(host_gets(hx, f"http://{vip}:89/", 20)) == {"w2": 20}
+    assert counts(host_gets(hx, f"http://{svc(hx, 'm0')['ClusterIP']}:80/", 10)) == {"w2": 10}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_endpoints_follow_start_and_restart(h, backend):
     hx = Fw(h, backend)
     hx.hutch("service", "create", "web", "--selector", "app=web", "--port", "80:8000")
