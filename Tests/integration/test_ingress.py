@@ -19,15 +19,27 @@ import pytest
 from harness import HOST_OUT_IP, OUTSIDE_IP, PY, db_rows, wait_until
 
 # A backend: `python3 -c ECHO NAME PORT`; every GET answers JSON with its name, the path, the
-# headers it got and the address the connection came from.
+# headers it got and the address the connection came from; except /slow, which answers SLOW_BODY
+# once a /release came (/arrived: how many /slow requests came so far).
 ECHO = r'''
-import http.server, json, sys
+import http.server, json, sys, threading
 name = sys.argv[1]
+arrived, release = [0], threading.Event()
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
-        b = json.dumps({"name": name, "path": self.path, "client": self.client_address[0],
-                        "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+        if self.path == "/slow":
+            arrived[0] += 1
+            release.wait(30)
+            b = bytes(range(251)) * 4000
+        elif self.path == "/release":
+            release.set()
+            b = b"released"
+        elif self.path == "/arrived":
+            b = str(arrived[0]).encode()
+        else:
+            b = json.dumps({"name": name, "path": self.path, "client": self.client_address[0],
+                            "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(b)))
@@ -37,6 +49,7 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[2])), H).serve_forever()
 '''
+SLOW_BODY = bytes(range(251)) * 4000
 
 # `python3 -c LOOP URL HOST STOPFILE`: GETs one after another (a new connection each) until
 # STOPFILE exists; prints "ok N" and one "fail ..." line per failed request (not a 200 from a backend).
@@ -310,6 +323,130 @@ def test_reloads_under_load_drop_nothing(h, shop):
     assert not fails, f"{len(fails)} failed requests (of {ok + len(fails)}): {fails[:5]}"
     assert routed(out, "/r19", "other.example") == "web-1"
     assert routed(out, "/r18", "other.example") == 404
+
+
+# `python3 -c INFLIGHT IP:PORT HOST`: one keep-alive connection: GET / (prints "first STATUS
+# CONNECTION"), then GET /slow on the same connection, then a JSON line about its answer.
+INFLIGHT = r'''
+import http.client, json, sys
+ip, port = sys.argv[1].split(":")
+c = http.client.HTTPConnection(ip, int(port), timeout=60)
+c.request("GET", "/", headers={"Host": sys.argv[2]})
+r = c.getresponse()
+r.read()
+print("first", r.status, r.getheader("Connection"), flush=True)
+c.request("GET", "/slow", headers={"Host": sys.argv[2]})
+r = c.getresponse()
+body = r.read()
+print(json.dumps({"status": r.status, "connection": r.getheader("Connection"), "length": len(body),
+                  "body": body == bytes(range(251)) * 4000}), flush=True)
+'''
+
+
+def nginx_workers(master):
+    """{pid: process title} of the nginx master's children."""
+    out = {}
+    for k in open(f"/proc/{master}/task/{master}/children").read().split():
+        try:
+            out[int(k)] = open(f"/proc/{k}/cmdline").read().replace("\0", " ").strip()
+        except OSError:
+            pass
+    return out
+
+
+def test_a_request_in_flight_on_a_keep_alive_connection_finishes_across_a_reload(h, shop):
+    """nginx 1.22 on SIGHUP: the old worker stops accepting and closes its idle keep-alive
+    connections, but one with a request under way finishes it (the whole body), answering with
+    `Connection: close`, and only then exits."""
+    out = shop
+    backend(h, "slow-1", "slow")
+    service(h, "slow", "slow")
+    wait_backend_serving(h, "slow-1")
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=slow:80")
+    wait_upstreams(h, "edge", "slow:80", 1)
+    ip = h.inspect("slow-1")["NetworkSettings"]["IPAddress"]
+
+    def at_backend(path):
+        return h.run(["curl", "-sS", "--max-time", "5", f"http://{ip}:8000{path}"]).out
+    master = inspect(h, "edge")["Container"]["Pid"]
+    p = out.bg([PY, "-c", INFLIGHT, f"{HOST_OUT_IP}:{PORT}", "slow.example"])
+    wait_until(lambda: at_backend("/arrived") == "1", desc="the slow request to reach the backend")
+    assert p.output().splitlines()[0] == "first 200 keep-alive", p.output()
+    before = nginx_workers(master)
+    h.hutch("ingress", "update", "edge", "--rule", "/*=slow:80", "--rule", "/other=web:80")
+    # The reload is done (new workers run) while the slow request is still waiting at the backend:
+    # an old worker stays, shutting down, for it alone.
+    after = nginx_workers(master)
+    assert set(after) - set(before), (before, after)
+    assert [pid for pid in before if "shutting down" in after.get(pid, "")], (before, after)
+    assert at_backend("/arrived") == "1" and len(p.output().splitlines()) == 1, p.output()
+    at_backend("/release")
+    line = wait_until(lambda: (lambda ls: ls[1] if len(ls) > 1 else None)(p.output().splitlines()),
+                      timeout=30, desc="the slow request's answer")
+    assert json.loads(line) == {"status": 200, "connection": "close", "length": len(SLOW_BODY), "body": True}, line
+    old_workers_gone(h, "edge")
+    assert routed(out, "/other", "x.example") == "web-1"
+
+
+# `python3 -c POOLED URL HOST STOPFILE THREADS RETRIES`: THREADS threads, each with a urllib3
+# pool of one keep-alive connection, GET in a loop until STOPFILE exists; RETRIES is the urllib3
+# Retry total (0: none). Like `requests`, urllib3 retries an idempotent request whose reused
+# connection the server closed (RFC 9110 section 9.2.2). Prints "ok N retried R reused U" and one
+# "fail ..." line per failed request.
+POOLED = r'''
+import os, sys, threading, urllib3
+url, host, stop, threads, retries = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+lock = threading.Lock()
+count = {"ok": 0, "retried": 0, "reused": 0}
+def worker():
+    pool = urllib3.PoolManager(maxsize=1, timeout=urllib3.Timeout(connect=5, read=10),
+                               retries=urllib3.Retry(total=retries, backoff_factor=0) if retries else False)
+    done = 0
+    while not os.path.exists(stop):
+        try:
+            r = pool.request("GET", url, headers={"Host": host})
+            if r.status == 200 and r.data.startswith(b"{"):
+                with lock:
+                    count["ok"] += 1
+                    count["retried"] += len(r.retries.history) if r.retries else 0
+                    count["reused"] += done > 0
+            else:
+                print("fail", r.status, r.data[:80], flush=True)
+            done += 1
+        except Exception as e:
+            print("fail", repr(e)[:200], flush=True)
+ts = [threading.Thread(target=worker) for _ in range(threads)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print("ok {ok} retried {retried} reused {reused}".format(**count), flush=True)
+'''
+
+
+def test_a_keep_alive_client_that_retries_like_http_libraries_loses_nothing_to_reloads(h, shop):
+    """A request sent on a keep-alive connection just as an old worker closes it fails; HTTP
+    libraries retry such idempotent requests on a new connection, and so lose nothing."""
+    out = shop
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "shop.example/*=shop:80")
+    stop = os.path.join(h.tmp, "stop")
+    p = out.bg([PY, "-c", POOLED, f"http://{HOST_OUT_IP}:{PORT}/", "shop.example", stop, "4", "3"])
+    try:
+        wait_until(lambda: "fail" in p.output() or h.hutch("logs", "ingress-edge").out.count("shop.example") >= 20,
+                   desc="requests to flow")
+        for i in range(10):
+            h.hutch("ingress", "update", "edge", "--rule", "shop.example/*=shop:80", "--rule", f"/r{i}=web:80")
+    finally:
+        open(stop, "w").close()
+        p.wait(60)
+    text = p.output()
+    fails = [l for l in text.splitlines() if l.startswith("fail")]
+    total = [l.split() for l in text.splitlines() if l.startswith("ok ")]
+    assert total, f"the client printed no total: {text!r}"
+    ok, retried, reused = int(total[0][1]), int(total[0][3]), int(total[0][5])
+    assert not fails, f"{len(fails)} failed requests (of {ok + len(fails)}, {retried} retried): {fails[:5]}"
+    assert ok > 0 and reused > ok // 2, text  # keep-alive: most requests went on a reused connection
+    assert routed(out, "/r9", "other.example") == "web-1"
 
 
 def test_tls_with_the_given_certificate(h, shop):
