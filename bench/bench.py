@@ -39,6 +39,36 @@ WIRING = os.path.join(HERE, "baseline_wiring.sh")
 HOST_OUT_IP, OUTSIDE_IP = "192.0.2.1", "192.0.2.2"
 HUTCH_SUBNET = "10.87.0.0/16"
 CMD_TIMEOUT = 60
+# `python3 -c POOLED_CLIENT URL SECS THREADS`: THREADS threads, each with a urllib3 pool of one
+# keep-alive connection and urllib3's Retry (3 tries; a GET whose reused connection the server
+# closed is sent again on a new one), GET for SECS seconds; prints JSON {ok, failed, retried, secs}.
+POOLED_CLIENT = r'''
+import json, sys, threading, time, urllib3
+url, secs, threads = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+lock = threading.Lock()
+count = {"ok": 0, "failed": 0, "retried": 0}
+end = time.monotonic() + secs
+def worker():
+    pool = urllib3.PoolManager(maxsize=1, retries=urllib3.Retry(total=3, backoff_factor=0),
+                               timeout=urllib3.Timeout(connect=5, read=10))
+    while time.monotonic() < end:
+        try:
+            r = pool.request("GET", url)
+            good, tries = r.status == 200, len(r.retries.history) if r.retries else 0
+        except Exception:
+            good, tries = False, 0
+        with lock:
+            count["ok" if good else "failed"] += 1
+            count["retried"] += tries
+t0 = time.monotonic()
+ts = [threading.Thread(target=worker) for _ in range(threads)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+count["secs"] = time.monotonic() - t0
+print(json.dumps(count))
+'''
 UNSHARE = ["unshare", "--net", "--uts", "--ipc", "--pid", "--mount", "--fork", "true"]
 
 
@@ -1013,6 +1043,33 @@ class Bench:
                 failures.append(failed)
                 self.res.add(f"ingress: requests lost during {n_reloads} reloads under load ({mode})", value=failed,
                              unit="requests", target="0", extra=dict(requests=total, requests_per_s=rps))
+            # The same with a client that retries idempotent requests on a reused connection the
+            # server closed (RFC 9110 section 9.2.2), as HTTP libraries do: urllib3 (what
+            # `requests` uses), a few threads with a keep-alive connection each.
+            try:
+                import urllib3  # noqa: F401
+            except ImportError:
+                self.res.add("ingress: requests lost during reloads (a client that retries)",
+                             skipped="urllib3 is not installed (make deps installs python3-urllib3)")
+            else:
+                name = (f"ingress: requests lost during {n_reloads} reloads under load (keep-alive, a client that "
+                        "retries idempotent requests like HTTP libraries)")
+                secs_client = n_reloads // 2 + 4
+                p = subprocess.Popen([sys.executable, "-c", POOLED_CLIENT, through, str(secs_client), "4"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                time.sleep(1)
+                for i in range(n_reloads):
+                    rules = ["--rule", "/*=bench:80"] + (["--rule", f"/r{i}*=bench:80"] if i % 2 else [])
+                    ms, r = timed(self.hutch("ingress", "update", "bench", *rules), capture=True)
+                    times.append(ms)
+                    time.sleep(0.4)
+                out, err = p.communicate(timeout=secs_client + 30)
+                if p.returncode != 0:
+                    raise Failed(f"the urllib3 client: {err.strip()[-300:]}")
+                c = json.loads(out)
+                self.res.add(name, value=c["failed"], unit="requests", target="0",
+                             extra=dict(requests=c["ok"] + c["failed"], requests_per_s=round(c["ok"] / c["secs"]),
+                                        retried=c["retried"]))
             self.res.add("ingress: hutch ingress update (render, nginx -t, swap, SIGHUP)", times)
         except (Failed, Skip, subprocess.TimeoutExpired) as e:
             self.res.add("ingress rows", skipped=f"failed: {e}")

@@ -335,9 +335,13 @@ public enum IngressJSON {
                      "PathType": .string(rule.pathType.rawValue), "Service": .string(rule.backend.service),
                      "Port": .int(Int64(rule.backend.port))])
         }
+        let running = container?.status == .running, restarting = running && container!.restarting
         let c: JSON = .object([
             "Id": .string(r.container), "Name": .string(container?.name ?? IngressRecord.containerName(r.name)),
-            "Status": .string(container?.status.rawValue ?? "missing"), "Pid": .int(Int64(container?.status == .running ? container!.pid : 0)),
+            "Status": .string(restarting ? "restarting" : container?.status.rawValue ?? "missing"),
+            "Pid": .int(Int64(running && !restarting ? container!.pid : 0)),
+            "RestartPolicy": .string(container?.restartPolicy.description ?? ""),
+            "RestartCount": .int(Int64(container?.restartCount ?? 0)),
         ])
         return .object([
             "Id": .string(r.id), "Name": .string(r.name), "Created": .string(r.createdAt), "Status": .string(status),

@@ -24,6 +24,9 @@ extension Runtime {
     static let unshareBinary = "/usr/bin/unshare"
     static let ingressCaps: [String] = ["NET_BIND_SERVICE", "SETUID", "SETGID"]
     static let ingressLabel = "hutch.ingress"
+    /// nginx comes back if it dies (its shim restarts it in the same network namespace, so the
+    /// published ports stay); `hutch stop ingress-NAME` stops it for good, as for any container.
+    static let ingressRestart = RestartPolicy(.always)
 
     public func ingressDir(_ id: String) -> String { store.root + "/ingress/" + id }
 
@@ -90,6 +93,7 @@ extension Runtime {
             ro.publish = o.publish
             ro.network = .bridge(o.network)
             ro.detach = true
+            ro.restart = Self.ingressRestart
             ro.useInit = false
             ro.capMask = Capabilities.hex(try Capabilities.mask(add: Self.ingressCaps, drop: ["ALL"]))
             ro.sandbox.readOnly = true
@@ -250,10 +254,12 @@ extension Runtime {
     /// so that a command returns once its change is in effect.
     /// Returns false when nginx is not running (nothing to reload).
     @discardableResult
-    func reloadNginx(_ r: ContainerRecord) throws -> Bool {
+    func reloadNginx(_ given: ContainerRecord) throws -> Bool {
         // No reconcile here: this runs under the ingress's lock, and a cleanup it could start
         // comes back to the ingresses.
-        guard r.status == .running, Sys.isAlive(pid: r.pid, start: r.pidStart) else { return false }
+        guard let r = try restartedNginx(given), r.status == .running, Sys.isAlive(pid: r.pid, start: r.pidStart) else {
+            return false
+        }
         var waited = 0
         while !Self.catchesHangup(r.pid) && waited < 5_000 { waited += Self.pollPause(waited) }
         let old = Self.children(r.pid)
@@ -275,6 +281,23 @@ extension Runtime {
             waited += Self.pollPause(waited)
         }
         return true
+    }
+
+    /// The nginx container as it is once its restart policy has brought back a master that died:
+    /// the record with the new pid (the shim reports it), so that a reload reaches the process
+    /// that runs; nil when it waits to restart for longer than 10 s (its backoff has grown: the
+    /// configuration in place is what it will start with).
+    func restartedNginx(_ c: ContainerRecord) throws -> ContainerRecord? {
+        var cur = c
+        var waited = 0
+        while cur.status == .running, cur.restartPolicy.name != .no,
+              cur.restarting || !Sys.isAlive(pid: cur.pid, start: cur.pidStart) {
+            guard waited < 10_000, Sys.isAlive(pid: cur.shimPid, start: cur.shimStart) else { return nil }
+            waited += Self.pollPause(waited)
+            guard let next = try store.read({ try ContainerRecord.fetchOne($0, key: c.id) }) else { return nil }
+            cur = next
+        }
+        return cur
     }
 
     /// The child processes of `pid` (nginx's workers).
@@ -349,13 +372,14 @@ extension Runtime {
         return r
     }
 
-    /// The nginx container (reconciled) and a status word: Running, Exited, Missing (its
-    /// container was removed: `gc` removes the ingress) or Creating.
+    /// The nginx container (reconciled) and a status word: Running, Restarting (nginx died and
+    /// its restart policy brings it back), Exited, Missing (its container was removed: `gc`
+    /// removes the ingress) or Creating.
     public func ingressStatus(_ r: IngressRecord) throws -> (container: ContainerRecord?, status: String) {
         if r.ownerPid != 0 { return (nil, "Creating") }
         guard let c = try store.findContainer(r.container) else { return (nil, "Missing") }
         let cur = try reconcile(c)
-        return (cur, cur.status == .running ? "Running" : "Exited")
+        return (cur, cur.status != .running ? "Exited" : cur.restarting ? "Restarting" : "Running")
     }
 
     /// What every backend of the ingress resolves to now.

@@ -521,6 +521,41 @@ def test_endpoints_on_a_user_defined_network(h):
     h.hutch("network", "rm", "backnet")
 
 
+def test_a_killed_nginx_comes_back_and_still_takes_updates(h, shop):
+    """The nginx container runs with --restart always: `kill -9` of its master (a crash), and its
+    shim starts it again in the same network namespace; later changes reach the new master."""
+    out = shop
+    ing = ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80")
+    assert ing["Container"]["RestartPolicy"] == "always" and ing["Container"]["RestartCount"] == 0
+    assert h.inspect("ingress-edge")["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    old = ing["Container"]["Pid"]
+    os.kill(old, 9)
+    wait_until(lambda: not os.path.exists(f"/proc/{old}"), desc="the killed nginx to go")
+    cur = wait_until(lambda: (lambda c: c if c["Status"] == "Running" and c["Container"]["Pid"] not in (0, old) else None)(
+        inspect(h, "edge")), desc="nginx to run again")
+    assert cur["Container"]["RestartCount"] == 1 and cur["Container"]["Status"] == "running", cur
+    wait_until(lambda: routed(out, "/", "x.example") in ("shop-1", "shop-2"), desc="the ingress to answer again")
+    assert "edge Running" in h.hutch("ingress", "ls", "--format", "{{.Name}} {{.Status}}").out
+    # A change now goes to the new master (a reload of the old pid would do nothing).
+    master = cur["Container"]["Pid"]
+    before = nginx_workers(master)
+    h.hutch("ingress", "update", "edge", "--rule", "/*=shop:80", "--rule", "/new=web:80")
+    assert set(nginx_workers(master)) - set(before)
+    assert routed(out, "/new", "x.example") == "web-1"
+    # The endpoints of a service change: reloaded too.
+    backend(h, "shop-3", "shop")
+    wait_upstreams(h, "edge", "shop:80", 3)
+    wait_until(lambda: "shop-3" in {routed(out, "/", "x.example") for _ in range(9)}, desc="shop-3 to be routed to")
+    # A user's stop is for good; start brings it back; rm removes it as any ingress.
+    h.hutch("stop", "-t", "1", "ingress-edge")
+    assert h.inspect("ingress-edge")["State"]["Status"] == "exited"
+    assert "edge Exited" in h.hutch("ingress", "ls", "--format", "{{.Name}} {{.Status}}").out
+    h.hutch("start", "ingress-edge")
+    wait_until(lambda: routed(out, "/new", "x.example") == "web-1", desc="the ingress to answer after start")
+    assert h.hutch("ingress", "rm", "edge").out == "edge\n"
+    assert h.hutch("ps", "-aq").out.count("\n") == 6  # the five backends and shop-3
+
+
 def ingress_state(h):
     folder = os.path.join(h.root, "ingress")
     return {
