@@ -253,16 +253,32 @@ public struct IngressUpdate: CheckedOptions {
     public var defaultBackend: IngressBackend?
     /// `--no-default-backend`: drop the default backend (404 for what matches no rule).
     public var clearDefaultBackend = false
+    /// `--tls-cert/--tls-key`: a new default certificate.
+    public var tlsCert: String?
+    public var tlsKey: String?
+    /// `--tls HOST=CERT,KEY`: replaces every per-host certificate (as `--rule` every rule).
+    public var tlsHosts: [IngressTLS] = []
     public init() {}
+
+    /// Whether certificates change.
+    public var changesTLS: Bool { tlsCert != nil || !tlsHosts.isEmpty }
 
     public func validate() throws {
         if clearDefaultBackend && defaultBackend != nil {
             throw HutchError("--default-backend and --no-default-backend cannot go together")
         }
-        guard !rules.isEmpty || defaultBackend != nil || clearDefaultBackend else {
-            throw HutchError("ingress update needs --rule (replaces every rule), --default-backend or --no-default-backend")
+        guard !rules.isEmpty || defaultBackend != nil || clearDefaultBackend || changesTLS || tlsKey != nil else {
+            throw HutchError("ingress update needs --rule (replaces every rule), --default-backend, --no-default-backend, "
+                             + "--tls-cert with --tls-key, or --tls HOST=CERT,KEY")
         }
         try IngressRules.checkDistinct(rules)
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw HutchError("--tls-cert and --tls-key go together: give both (PEM files) or neither")
+        }
+        var certHosts = Set<String>()
+        for t in tlsHosts where !certHosts.insert(t.host).inserted {
+            throw HutchError("invalid --tls \"\(t.host)=...\": the host \(t.host) has two certificates; give one")
+        }
     }
 }
 
@@ -278,6 +294,9 @@ public struct IngressRecord: Sendable, Equatable {
     public var tls: Bool
     /// Hosts with a certificate of their own (`tls-N.crt`, `tls-N.key`: N is the index here).
     public var tlsHosts: [String] = []
+    /// The generation of the TLS files in use (`NginxConfig.certFile(_:)`): 0 from create, one
+    /// more for each `ingress update` that changes certificates.
+    public var tlsGeneration = 0
     public var createdAt: String
     /// While `ingress create` runs: the creating CLI (pid + start time); 0 once complete.
     public var ownerPid: Int32 = 0
@@ -347,11 +366,11 @@ public enum IngressJSON {
             "Id": .string(r.id), "Name": .string(r.name), "Created": .string(r.createdAt), "Status": .string(status),
             "Rules": .array(rules), "DefaultBackend": r.defaultBackend.map { .string($0.description) } ?? .null,
             "Upstreams": .object(ups), "Ports": ContainerJSON.dockerPorts(ports), "Container": c,
-            "TLS": r.tls ? .object(["Certificate": .string(folder + "/" + NginxConfig.certFile),
-                                    "Key": .string(folder + "/" + NginxConfig.keyFile)]) : .null,
+            "TLS": r.tls ? .object(["Certificate": .string(folder + "/" + NginxConfig.certFile(r.tlsGeneration)),
+                                    "Key": .string(folder + "/" + NginxConfig.keyFile(r.tlsGeneration))]) : .null,
             "TLSHosts": .array(r.tlsHosts.enumerated().map { i, h in
-                .object(["Host": .string(h), "Certificate": .string(folder + "/" + NginxConfig.hostCertFile(i)),
-                         "Key": .string(folder + "/" + NginxConfig.hostKeyFile(i))])
+                .object(["Host": .string(h), "Certificate": .string(folder + "/" + NginxConfig.hostCertFile(i, r.tlsGeneration)),
+                         "Key": .string(folder + "/" + NginxConfig.hostKeyFile(i, r.tlsGeneration))])
             }),
             "ConfigFile": .string(folder + "/nginx.conf"),
         ])

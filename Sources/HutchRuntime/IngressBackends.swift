@@ -44,3 +44,15 @@ extension Runtime {
         }
     }
 }
+
+/// The certificates an `ingress update` brings (PEM texts, read before anything changes):
+/// a new default pair, and/or a new set of per-host ones (replacing every one).
+struct IngressCertificates {
+    /// A PEM text and where it came from (`--tls-key /path/key.pem`), for nginx's complaints.
+    struct PEM {
+        var text: String
+        var origin: String
+    }
+    var defaultPair: (cert: PEM, key: PEM)?
+    var hosts: [(host: String, cert: PEM, key: PEM)]?
+}

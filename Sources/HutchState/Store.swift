@@ -265,6 +265,10 @@ public final class Store: @unchecked Sendable {
         """
         ALTER TABLE pods ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
         """,
+        // 10 (issue 17): the generation of an ingress's TLS files (ingress update --tls-cert).
+        """
+        ALTER TABLE ingresses ADD COLUMN tlsGeneration INTEGER NOT NULL DEFAULT 0;
+        """,
     ]
 
     /// Runs `body` in one IMMEDIATE transaction; database errors become one-line hutch errors.

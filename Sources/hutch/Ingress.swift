@@ -89,15 +89,21 @@ enum IngressInspect {
 
 enum IngressUpdate {
     static let noDefault = CLIOption.flag("--no-default-backend", "Drop the default backend (404 for what matches no rule).")
+    static let tlsCert = CLIOption.value("--tls-cert", "A new PEM certificate (chain) for HTTPS (nginx checks it before it is used).", as: "file")
+    static let tlsKey = CLIOption.value("--tls-key", "PEM private key of --tls-cert.", as: "file")
+    static let tlsHost = CLIOption.list("--tls", "Replace the per-host certificates: HOST=CERT,KEY (PEM files), once per host.", as: "host=cert,key")
 
     static let command = CLICommand(
-        "update", abstract: "Replace an ingress's rules (every --rule given) or default backend; nginx reloads.",
-        options: [Ingress.rule, Ingress.defaultBackend, noDefault], arguments: [Ingress.one]
+        "update", abstract: "Replace an ingress's rules (every --rule given), default backend or certificates; nginx reloads.",
+        options: [Ingress.rule, Ingress.defaultBackend, noDefault, tlsCert, tlsKey, tlsHost], arguments: [Ingress.one]
     ) { a in
         var u = HutchModel.IngressUpdate()
         u.rules = try Ingress.rules(a)
         u.defaultBackend = try Ingress.backend(a)
         u.clearDefaultBackend = a.flag(noDefault)
+        u.tlsCert = a.value(tlsCert)
+        u.tlsKey = a.value(tlsKey)
+        u.tlsHosts = try a.list(tlsHost).map { try IngressTLS(parsing: $0) }
         let checked = try u.validated()
         print(try Global.runtime(a).updateIngress(a.one(Ingress.one), checked).name)
     }

@@ -505,6 +505,91 @@ def test_a_certificate_per_host_by_sni(h, shop):
     assert routed(out, "/", "plain.example") == "web-1"  # HTTP still serves it
 
 
+def self_signed(h, name, host):
+    """A self-signed certificate for `host`: (cert file, key file)."""
+    cert, key = os.path.join(h.tmp, f"{name}.pem"), os.path.join(h.tmp, f"{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={host}",
+                    "-addext", f"subjectAltName=DNS:{host}", "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+def served_certificate(ns, host, port=18443):
+    """The certificate nginx presents for `host` (SNI), as PEM, seen by openssl s_client."""
+    r = ns.run(["openssl", "s_client", "-connect", f"{HOST_OUT_IP}:{port}", "-servername", host],
+               input="", check=False, timeout=15)
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    assert begin in r.out, r
+    return r.out[r.out.index(begin):r.out.index(end) + len(end)]
+
+
+def pem_of(path):
+    text = open(path).read()
+    return text[text.index("-----BEGIN CERTIFICATE-----"):text.index("-----END CERTIFICATE-----") + 25]
+
+
+def test_certificates_change_on_a_running_ingress(h, shop):
+    out = shop
+    old, new, other = (self_signed(h, n, "shop.example") for n in ("old", "new", "other"))
+    api = self_signed(h, "api", "api.example")
+    ing = ingress(h, "edge", "-p", f"{PORT}:80", "-p", "18443:443", "--rule", "shop.example/*=shop:80",
+                  "--rule", "api.example/*=api:80", "--tls-cert", old[0], "--tls-key", old[1])
+    folder = os.path.dirname(ing["ConfigFile"])
+    assert served_certificate(out, "shop.example") == pem_of(old[0])
+
+    def https(host, cacert):
+        return out.run(["curl", "-sS", "--max-time", "5", "--cacert", cacert, "--resolve", f"{host}:18443:{HOST_OUT_IP}",
+                        f"https://{host}:18443/"], check=False)
+    # A new default certificate: served from then on; the old files are gone.
+    assert h.hutch("ingress", "update", "edge", "--tls-cert", new[0], "--tls-key", new[1]).out == "edge\n"
+    assert served_certificate(out, "shop.example") == pem_of(new[0])
+    r = https("shop.example", new[0])
+    assert r.rc == 0 and json.loads(r.out)["name"] in ("shop-1", "shop-2"), r
+    assert https("shop.example", old[0]).rc == 60
+    ing = inspect(h, "edge")
+    assert open(ing["TLS"]["Certificate"]).read() == open(new[0]).read()
+    assert sorted(f for f in os.listdir(folder) if f.startswith("tls")) == \
+        sorted(os.path.basename(ing["TLS"][k]) for k in ("Certificate", "Key"))
+    assert [x["Rule"] for x in ing["Rules"]] == ["shop.example/*=shop:80", "api.example/*=api:80"]  # rules kept
+
+    # Rejected by nginx (a key that is not the certificate's), unreadable, not PEM: 125, one
+    # line, and the certificate in use stays, files and all.
+    files = sorted(os.listdir(folder))
+    conf = open(ing["ConfigFile"]).read()
+    not_pem = os.path.join(h.tmp, "not.pem")
+    with open(not_pem, "w") as f:
+        f.write("hello\n")
+    for args, mentions in [
+        (["--tls-cert", other[0], "--tls-key", new[1]], ["nginx rejected", "key"]),
+        (["--tls-cert", "/nonexistent.pem", "--tls-key", new[1]], ["/nonexistent.pem"]),
+        (["--tls-cert", not_pem, "--tls-key", new[1]], ["not a PEM file"]),
+        (["--tls", f"api.example={api[0]},{new[1]}"], ["nginx rejected"]),
+        (["--tls-cert", new[0]], ["--tls-key"]),
+    ]:
+        r = h.hutch("ingress", "update", "edge", *args, check=False)
+        assert r.rc == 125 and r.err.startswith("hutch: ") and r.err.count("\n") == 1, (args, r)
+        assert all(m in r.err for m in mentions), (args, r.err)
+        assert sorted(os.listdir(folder)) == files, args
+        assert open(ing["ConfigFile"]).read() == conf
+        assert inspect(h, "edge")["TLS"] == ing["TLS"]
+    assert served_certificate(out, "shop.example") == pem_of(new[0])
+
+    # Per-host certificates (SNI) added to a running ingress; the default one stays for the rest.
+    h.hutch("ingress", "update", "edge", "--tls", "api.example={},{}".format(*api))
+    ing = inspect(h, "edge")
+    assert [t["Host"] for t in ing["TLSHosts"]] == ["api.example"]
+    assert served_certificate(out, "api.example") == pem_of(api[0])
+    r = https("api.example", api[0])
+    assert r.rc == 0 and json.loads(r.out)["name"] == "api-1", r
+    assert served_certificate(out, "shop.example") == pem_of(new[0])
+    assert len([f for f in os.listdir(folder) if f.startswith("tls")]) == 4
+
+    # An ingress that does not publish 443: a certificate would serve nothing.
+    ingress(h, "plain", "-p", "18081:80", "--rule", "/*=web:80")
+    r = h.hutch("ingress", "update", "plain", "--tls-cert", new[0], "--tls-key", new[1], check=False)
+    assert r.rc == 125 and "443" in r.err and r.err.count("\n") == 1, r
+    assert inspect(h, "plain")["TLS"] is None
+
+
 def test_endpoints_on_a_user_defined_network(h):
     """Networks are isolated from each other: nginx joins the one its endpoints are on."""
     out = h.outside()
