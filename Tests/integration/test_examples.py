@@ -215,6 +215,13 @@ def test_ingress_up_check_down(h):
         assert not os.path.exists(f"/run/netns/{peer}")
         r = ingress_make(h, "status", peer)
         assert "edge   Running" in r.out and "shop.example/*=shop:80" in r.out, r.out
+        # a new certificate on the running ingress: check verifies HTTPS against it
+        before = open(f"{h.tmp}/certs/cert.pem").read()
+        r = ingress_make(h, "rotate", peer)
+        assert "serves a new certificate" in r.out, r.out
+        assert open(f"{h.tmp}/certs/cert.pem").read() != before
+        r = ingress_make(h, "check", peer)
+        assert r.out.count("  ok: ") == 7 and "FAIL" not in r.out, r.out
         # a backend that died is restarted by up, and the ingress follows its new address
         h.hutch("rm", "-f", "api-1")
         r = ingress_make(h, "up", peer)

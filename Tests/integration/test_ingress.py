@@ -619,6 +619,8 @@ def test_a_killed_nginx_comes_back_and_still_takes_updates(h, shop):
     cur = wait_until(lambda: (lambda c: c if c["Status"] == "Running" and c["Container"]["Pid"] not in (0, old) else None)(
         inspect(h, "edge")), desc="nginx to run again")
     assert cur["Container"]["RestartCount"] == 1 and cur["Container"]["Status"] == "running", cur
+    assert h.hutch("ingress", "inspect", "--format", "{{.Status}} {{.Container.RestartCount}} {{.Container.Pid}}",
+                   "edge").out == f"Running 1 {cur['Container']['Pid']}\n"
     wait_until(lambda: routed(out, "/", "x.example") in ("shop-1", "shop-2"), desc="the ingress to answer again")
     assert "edge Running" in h.hutch("ingress", "ls", "--format", "{{.Name}} {{.Status}}").out
     # A change now goes to the new master (a reload of the old pid would do nothing).
