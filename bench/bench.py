@@ -991,7 +991,8 @@ class Bench:
                     " uwsgi_temp_path tmp; scgi_temp_path tmp;\n"
                     "  server { listen 8000; location / { return 200 \"ok\\n\"; } } }\n")
         try:
-            r = sh(self.hutch("run", "-d", "--name", "bench-backend", "-l", "app=bench-backend", "--",
+            # The container's /tmp is its own: the backend's folder is mounted in.
+            r = sh(self.hutch("run", "-d", "--name", "bench-backend", "-l", "app=bench-backend", "-v", f"{work}:{work}", "--",
                               "/usr/sbin/nginx", "-p", work + "/", "-c", "backend.conf", "-e", "stderr"), check=False)
             if r.returncode != 0:
                 raise Failed(f"backend: {r.stderr.strip()}")
@@ -1005,7 +1006,7 @@ class Bench:
             while sh(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:18180/"],
                      check=False).stdout != "200":
                 if time.time() > deadline:
-                    raise Failed("the ingress did not answer 200 within 10 s")
+                    raise Failed("the ingress did not answer 200 within 10 s: " + sh(self.hutch("logs", "ingress-bench"), check=False).stdout[-600:] + sh(self.hutch("logs", "bench-backend"), check=False).stdout[-300:])
                 time.sleep(0.1)
             direct, through = f"http://{ip}:8000/", "http://127.0.0.1:18180/"
             rounds = 1 if self.quick else 3
