@@ -206,6 +206,9 @@ public struct IngressOptions: CheckedOptions {
     /// `--network`: the bridge network nginx joins (networks are isolated from each other: the
     /// one its services' endpoints are on).
     public var network = "bridge"
+    /// `--service-upstream` (ingress-nginx's annotation): nginx proxies to each service's
+    /// ClusterIP instead of its endpoints, so a change of endpoints needs no reload.
+    public var serviceUpstream = false
     public init() {}
 
     /// The container ports nginx listens on.
@@ -297,6 +300,8 @@ public struct IngressRecord: Sendable, Equatable {
     /// The generation of the TLS files in use (`NginxConfig.certFile(_:)`): 0 from create, one
     /// more for each `ingress update` that changes certificates.
     public var tlsGeneration = 0
+    /// `--service-upstream`: the upstreams are the services' ClusterIPs, not their endpoints.
+    public var serviceUpstream = false
     public var createdAt: String
     /// While `ingress create` runs: the creating CLI (pid + start time); 0 once complete.
     public var ownerPid: Int32 = 0
@@ -373,6 +378,7 @@ public enum IngressJSON {
                          "Key": .string(folder + "/" + NginxConfig.hostKeyFile(i, r.tlsGeneration))])
             }),
             "ConfigFile": .string(folder + "/nginx.conf"),
+            "UpstreamMode": .string(r.serviceUpstream ? "service" : "endpoints"),
         ])
     }
 }

@@ -34,6 +34,10 @@ public struct NginxConfig: Equatable, Sendable {
     public var tlsHosts: [String] = []
     /// The generation of the TLS files the configuration names.
     public var tlsGeneration = 0
+    /// The upstreams are services' ClusterIPs (`--service-upstream`): a new connection for each
+    /// request, so that the kernel's service balancing picks an endpoint per request (a kept
+    /// connection would stay with the endpoint it was made to, even once that one is gone).
+    public var serviceUpstream = false
     public var httpPort: UInt16 = IngressOptions.httpPort
     public var httpsPort: UInt16 = IngressOptions.httpsPort
     /// The unprivileged user and group of the worker processes.
@@ -46,6 +50,9 @@ public struct NginxConfig: Equatable, Sendable {
         self.ingress = ingress; self.rules = rules; self.defaultBackend = defaultBackend
         self.upstreams = upstreams; self.tls = tls; self.tlsHosts = tlsHosts; self.user = user; self.group = group
     }
+
+    /// How many upstream servers nginx tries for one request (the next on a connect error or timeout).
+    public static let upstreamTries = 3
 
     /// The files and folders the configuration names, relative to the prefix.
     public static let tempDirs = ["tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"]
@@ -181,7 +188,7 @@ public struct NginxConfig: Equatable, Sendable {
             proxy_redirect off;
             proxy_connect_timeout 1s;
             proxy_next_upstream error timeout;
-            proxy_next_upstream_tries 3;
+            proxy_next_upstream_tries \(Self.upstreamTries);
 
         """
         if tls {
@@ -196,6 +203,16 @@ public struct NginxConfig: Equatable, Sendable {
         if let d = defaultBackend { backends.insert(d) }
         for b in backends.sorted() {
             guard let eps = upstreams[b], !eps.isEmpty else { continue }
+            if serviceUpstream {
+                // The ClusterIP once per try: a retry (a refused connection: an endpoint that is
+                // gone or not listening yet) is a new connection, which the kernel balances anew.
+                o += "\n    # \(b): the service's ClusterIP, once per try\n    upstream \(b.upstreamName) {\n"
+                for e in eps.sorted() {
+                    for _ in 0..<Self.upstreamTries { o += "        server \(e) max_fails=0;\n" }
+                }
+                o += "    }\n"
+                continue
+            }
             o += "\n    # \(b)\n    upstream \(b.upstreamName) {\n"
             for e in eps.sorted() { o += "        server \(e) max_fails=0;\n" }
             o += "        keepalive 32;\n    }\n"

@@ -69,6 +69,7 @@ extension Runtime {
                 var record = IngressRecord(name: o.name, id: id, container: "", rules: o.rules, defaultBackend: o.defaultBackend,
                                            tls: o.tlsCert != nil, createdAt: Sys.now(), ownerPid: getpid(), ownerStart: Self.selfStart)
                 record.tlsHosts = o.tlsHosts.map(\.host)
+                record.serviceUpstream = o.serviceUpstream
                 _ = try self.resolveIngressBackends(record.backends, in: db)
                 try record.insert(db)
             }
@@ -188,7 +189,7 @@ extension Runtime {
         let (record, upstreams) = try store.read { db -> (IngressRecord?, [IngressBackend: [UpstreamEndpoint]]) in
             guard var r = try IngressRecord.fetchOne(db, key: name), r.id == first.id else { return (nil, [:]) }
             change?(&r)
-            return (r, try self.resolveIngressBackends(r.backends, in: db, strict: false))
+            return (r, try self.resolveIngressBackends(r.backends, in: db, strict: false, serviceUpstream: r.serviceUpstream))
         }
         guard var r = record else { return false }
         var written: [(name: String, origin: String)] = []
@@ -203,6 +204,7 @@ extension Runtime {
         var config = NginxConfig(ingress: r.name, rules: r.rules, defaultBackend: r.defaultBackend, upstreams: upstreams,
                                  tls: r.tls, tlsHosts: r.tlsHosts, user: worker.name, group: worker.group)
         config.tlsGeneration = r.tlsGeneration
+        config.serviceUpstream = r.serviceUpstream
         let text = config.rendered
         let path = dir + "/nginx.conf"
         let changed = Sys.readFile(path) != text
@@ -484,7 +486,7 @@ extension Runtime {
 
     /// What every backend of the ingress resolves to now.
     public func ingressUpstreams(_ r: IngressRecord) throws -> [IngressBackend: [UpstreamEndpoint]] {
-        try store.read { try self.resolveIngressBackends(r.backends, in: $0, strict: false) }
+        try store.read { try self.resolveIngressBackends(r.backends, in: $0, strict: false, serviceUpstream: r.serviceUpstream) }
     }
 
     func ingressCreationInterrupted(_ r: IngressRecord) -> Bool {

@@ -265,9 +265,11 @@ public final class Store: @unchecked Sendable {
         """
         ALTER TABLE pods ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
         """,
-        // 10 (issue 17): the generation of an ingress's TLS files (ingress update --tls-cert).
+        // 10 (issue 17): the generation of an ingress's TLS files (ingress update --tls-cert);
+        // ingress create --service-upstream.
         """
         ALTER TABLE ingresses ADD COLUMN tlsGeneration INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE ingresses ADD COLUMN serviceUpstream BOOLEAN NOT NULL DEFAULT 0;
         """,
     ]
 

@@ -26,10 +26,11 @@ enum IngressCreate {
     static let tlsKey = CLIOption.value("--tls-key", "PEM private key of --tls-cert.", as: "file")
     static let network = CLIOption.value("--network, --net", "The bridge network nginx joins (default bridge): the one the endpoints are on.", as: "network")
     static let tlsHost = CLIOption.list("--tls", "A certificate for one host, chosen by SNI: HOST=CERT,KEY (PEM files).", as: "host=cert,key")
+    static let serviceUpstream = CLIOption.flag("--service-upstream", "Proxy to each service's ClusterIP, not its endpoints: endpoint changes need no reload.")
 
     static let command = CLICommand(
         "create", abstract: "Create an ingress and start its nginx.",
-        options: [publish, Ingress.rule, Ingress.defaultBackend, tlsCert, tlsKey, tlsHost, network], arguments: [name]
+        options: [publish, Ingress.rule, Ingress.defaultBackend, tlsCert, tlsKey, tlsHost, network, serviceUpstream], arguments: [name]
     ) { a in
         var o = IngressOptions()
         o.name = a.one(name)
@@ -40,6 +41,7 @@ enum IngressCreate {
         o.tlsKey = a.value(tlsKey)
         o.tlsHosts = try a.list(tlsHost).map { try IngressTLS(parsing: $0) }
         if let n = a.value(network) { o.network = n }
+        o.serviceUpstream = a.flag(serviceUpstream)
         let checked = try o.validated()
         print(try Global.runtime(a).createIngress(checked).name)
     }

@@ -440,6 +440,27 @@ final class NginxConfigTests: XCTestCase {
         XCTAssertFalse(NginxConfig.isTLSFile("nginx.conf") || NginxConfig.isTLSFile("tls"))
     }
 
+    /// --service-upstream: the ClusterIP once per try, no upstream keep-alive.
+    func testServiceUpstream() throws {
+        let rules = [try IngressRule(parsing: "/*=web:80")]
+        let vip = UpstreamEndpoint(ip: IPv4Address("10.96.0.10")!, port: 80)
+        var c = NginxConfig(ingress: "edge", rules: rules, defaultBackend: nil, upstreams: [IngressBackend(service: "web", port: 80): [vip]],
+                            tls: false, user: "nobody", group: "nogroup")
+        XCTAssertTrue(c.rendered.contains("        server 10.96.0.10:80 max_fails=0;\n        keepalive 32;\n"))
+        c.serviceUpstream = true
+        XCTAssertTrue(c.rendered.contains("""
+                # web:80: the service's ClusterIP, once per try
+                upstream svc-web-80 {
+                    server 10.96.0.10:80 max_fails=0;
+                    server 10.96.0.10:80 max_fails=0;
+                    server 10.96.0.10:80 max_fails=0;
+                }
+
+            """), c.rendered)
+        XCTAssertFalse(c.rendered.contains("keepalive 32;"))
+        XCTAssertTrue(c.rendered.contains("proxy_next_upstream_tries 3;"))
+    }
+
     func testUpdateOptions() throws {
         var u = IngressUpdate()
         XCTAssertThrowsError(try u.validate()) { XCTAssertTrue("\($0)".contains("--tls-cert with --tls-key")) }

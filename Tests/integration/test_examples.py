@@ -203,6 +203,22 @@ def ingress_make(h, target, peer, check=True):
     return make(h, target, peer, timeout=120, check=check, directory=INGRESS, extra=[f"CERTS={h.tmp}/certs"])
 
 
+def test_ingress_service_upstream_up_check_down(h):
+    """The same example with UPSTREAM=--service-upstream: nginx proxies to the ClusterIPs."""
+    peer = "hutch-ex-" + _rand()
+    extra = [f"CERTS={h.tmp}/certs", "UPSTREAM=--service-upstream"]
+    try:
+        r = make(h, "up", peer, timeout=120, directory=INGRESS, extra=extra)
+        assert "ingress edge created" in r.out, r.out
+        r = make(h, "check", peer, timeout=120, directory=INGRESS, extra=extra)
+        assert r.out.count("  ok: ") == 7 and "FAIL" not in r.out, r.out
+        r = make(h, "status", peer, timeout=120, directory=INGRESS, extra=extra)
+        assert "upstreams (service)" in r.out, r.out
+    finally:
+        make(h, "down", peer, timeout=120, check=False, directory=INGRESS, extra=extra)
+    assert h.ps_ids(all=True) == []
+
+
 def test_ingress_up_check_down(h):
     peer = "hutch-ex-" + _rand()
     try:

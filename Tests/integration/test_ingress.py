@@ -310,6 +310,58 @@ def test_endpoints_replaced_while_requests_run(h, shop):
     assert routed(out, "/", "app.example") == "e-4"
 
 
+def test_service_upstream_endpoints_replaced_without_a_reload(h, shop):
+    """--service-upstream: nginx proxies to the service's ClusterIP (the kernel picks an endpoint
+    per connection), so replacing every endpoint changes nothing in nginx: no reload, and the
+    requests that run meanwhile all succeed. The new endpoints join before the request loop:
+    hutch adds an endpoint when its container runs, not when it listens (there are no readiness
+    probes), and a connection in between is refused; endpoints mode retries another endpoint
+    then, service mode only the ClusterIP again (which picks anew, but may pick the same)."""
+    out = shop
+    backend(h, "e-1", "edge-app")
+    service(h, "app", "edge-app")
+    wait_backend_serving(h, "e-1")
+    ing = ingress(h, "edge", "-p", f"{PORT}:80", "--service-upstream", "--rule", "app.example/*=app:80")
+    cluster_ip = json.loads(h.hutch("service", "inspect", "app").out)[0]["ClusterIP"]
+    assert ing["UpstreamMode"] == "service" and ing["Upstreams"] == {"app:80": [f"{cluster_ip}:80"]}, ing
+    master = ing["Container"]["Pid"]
+    workers = nginx_workers(master)
+    conf = open(ing["ConfigFile"]).read()
+    assert f"server {cluster_ip}:80 max_fails=0;" in conf and "keepalive 32;" not in conf
+
+    def endpoints():
+        return sorted(e["IP"] for e in json.loads(h.hutch("service", "inspect", "app").out)[0]["Endpoints"])
+    for new in ["e-2", "e-3", "e-4"]:
+        backend(h, new, "edge-app")
+        wait_backend_serving(h, new)
+    wait_until(lambda: len(endpoints()) == 4, desc="four endpoints")
+    stop = os.path.join(h.tmp, "stop")
+    p = loop(out, "app.example", stop)
+    try:
+        wait_until(lambda: "fail" in p.output() or h.hutch("logs", "ingress-edge").out.count("app.example") >= 5,
+                   desc="requests to flow")
+        for old in ["e-1", "e-2", "e-3"]:
+            ip_old = h.inspect(old)["NetworkSettings"]["IPAddress"]
+            h.hutch("rm", "-f", old)
+            assert ip_old not in endpoints()
+            n = h.hutch("logs", "ingress-edge").out.count("app.example")
+            wait_until(lambda: h.hutch("logs", "ingress-edge").out.count("app.example") >= n + 20,
+                       desc=f"requests to flow without {old}")
+    finally:
+        ok, fails = finish(p, stop)
+    assert not fails, f"{len(fails)} failed requests (of {ok + len(fails)}): {fails[:5]}"
+    assert ok > 0
+    assert endpoints() == [h.inspect("e-4")["NetworkSettings"]["IPAddress"]]
+    assert {routed(out, "/", "app.example") for _ in range(5)} == {"e-4"}
+    # No reload through all of it: the same workers, the same configuration.
+    assert nginx_workers(master) == workers
+    assert open(ing["ConfigFile"]).read() == conf
+    assert inspect(h, "edge")["Upstreams"] == {"app:80": [f"{cluster_ip}:80"]}
+    # The default mode says so too.
+    h.hutch("ingress", "rm", "edge")
+    assert ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=app:80")["UpstreamMode"] == "endpoints"
+
+
 def test_reloads_under_load_drop_nothing(h, shop):
     out = shop
     ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "shop.example/*=shop:80")
