@@ -247,8 +247,11 @@ extension Runtime {
             Fault.point("ingress.after-rename")
         }
         // The configuration in place names this generation's TLS files only: the older ones go
-        // (the running workers hold their certificates in memory).
-        if certificates != nil { Self.removeTLSFiles(dir: dir, keeping: Set(written.map(\.name))) }
+        // (the running workers hold their certificates in memory), also those a change cut
+        // short left behind.
+        if changed {
+            Self.removeTLSFiles(dir: dir, keeping: Set(NginxConfig.tlsFiles(tls: r.tls, hosts: r.tlsHosts.count, generation: r.tlsGeneration)))
+        }
         if signal, !r.container.isEmpty, let c = try store.findContainer(r.container) {
             if try reloadNginx(c) { try Self.markApplied(dir) }
         }
