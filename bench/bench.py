@@ -1029,16 +1029,20 @@ class Bench:
             # 20 reloads under load: wrk runs while `ingress update` alternates two rule sets.
             n_reloads = 20
             times, failures = [], []
-            for mode, extra in [("keep-alive", ()), ("a connection per request", ("-H", "Connection: close"))]:
-                box = {}
-                t = threading.Thread(target=lambda: box.update(r=self.wrk(through, n_reloads // 2 + 4, extra=extra)))
-                t.start()
+
+            def reloads():
+                """1 s after the client started: n_reloads `ingress update`s, 0.4 s apart."""
                 time.sleep(1)
                 for i in range(n_reloads):
                     rules = ["--rule", "/*=bench:80"] + (["--rule", f"/r{i}*=bench:80"] if i % 2 else [])
                     ms, r = timed(self.hutch("ingress", "update", "bench", *rules), capture=True)
                     times.append(ms)
                     time.sleep(0.4)
+            for mode, extra in [("keep-alive", ()), ("a connection per request", ("-H", "Connection: close"))]:
+                box = {}
+                t = threading.Thread(target=lambda: box.update(r=self.wrk(through, n_reloads // 2 + 4, extra=extra)))
+                t.start()
+                reloads()
                 t.join()
                 rps, _, total, failed = box["r"]
                 failures.append(failed)
@@ -1058,12 +1062,7 @@ class Bench:
                 secs_client = n_reloads // 2 + 4
                 p = subprocess.Popen([sys.executable, "-c", POOLED_CLIENT, through, str(secs_client), "4"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                time.sleep(1)
-                for i in range(n_reloads):
-                    rules = ["--rule", "/*=bench:80"] + (["--rule", f"/r{i}*=bench:80"] if i % 2 else [])
-                    ms, r = timed(self.hutch("ingress", "update", "bench", *rules), capture=True)
-                    times.append(ms)
-                    time.sleep(0.4)
+                reloads()
                 out, err = p.communicate(timeout=secs_client + 30)
                 if p.returncode != 0:
                     raise Failed(f"the urllib3 client: {err.strip()[-300:]}")

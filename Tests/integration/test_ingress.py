@@ -278,13 +278,20 @@ def old_workers_gone(h, name):
     wait_until(settled, desc=f"the old nginx workers of ingress {name} to finish")
 
 
+def one_backend_ingress(h, name, app, svc, *args):
+    """Backend `name` (label app=APP) behind service `svc`, serving, and ingress edge with `args`
+    routing to it; the ingress's inspect."""
+    backend(h, name, app)
+    service(h, svc, app)
+    wait_backend_serving(h, name)
+    ing = ingress(h, "edge", "-p", f"{PORT}:80", *args)
+    wait_upstreams(h, "edge", f"{svc}:80", 1)
+    return ing
+
+
 def test_endpoints_replaced_while_requests_run(h, shop):
     out = shop
-    backend(h, "e-1", "edge-app")
-    service(h, "app", "edge-app")
-    wait_backend_serving(h, "e-1")
-    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "app.example/*=app:80")
-    wait_upstreams(h, "edge", "app:80", 1)
+    one_backend_ingress(h, "e-1", "edge-app", "app", "--rule", "app.example/*=app:80")
     stop = os.path.join(h.tmp, "stop")
     p = loop(out, "app.example", stop)
     try:
@@ -318,10 +325,7 @@ def test_service_upstream_endpoints_replaced_without_a_reload(h, shop):
     probes), and a connection in between is refused; endpoints mode retries another endpoint
     then, service mode only the ClusterIP again (which picks anew, but may pick the same)."""
     out = shop
-    backend(h, "e-1", "edge-app")
-    service(h, "app", "edge-app")
-    wait_backend_serving(h, "e-1")
-    ing = ingress(h, "edge", "-p", f"{PORT}:80", "--service-upstream", "--rule", "app.example/*=app:80")
+    ing = one_backend_ingress(h, "e-1", "edge-app", "app", "--service-upstream", "--rule", "app.example/*=app:80")
     cluster_ip = json.loads(h.hutch("service", "inspect", "app").out)[0]["ClusterIP"]
     assert ing["UpstreamMode"] == "service" and ing["Upstreams"] == {"app:80": [f"{cluster_ip}:80"]}, ing
     master = ing["Container"]["Pid"]
@@ -411,11 +415,7 @@ def test_a_request_in_flight_on_a_keep_alive_connection_finishes_across_a_reload
     connections, but one with a request under way finishes it (the whole body), answering with
     `Connection: close`, and only then exits."""
     out = shop
-    backend(h, "slow-1", "slow")
-    service(h, "slow", "slow")
-    wait_backend_serving(h, "slow-1")
-    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=slow:80")
-    wait_upstreams(h, "edge", "slow:80", 1)
+    one_backend_ingress(h, "slow-1", "slow", "slow", "--rule", "/*=slow:80")
     ip = h.inspect("slow-1")["NetworkSettings"]["IPAddress"]
 
     def at_backend(path):
