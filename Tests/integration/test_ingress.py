@@ -668,6 +668,10 @@ def test_a_killed_nginx_comes_back_and_still_takes_updates(h, shop):
     old = ing["Container"]["Pid"]
     os.kill(old, 9)
     wait_until(lambda: not os.path.exists(f"/proc/{old}"), desc="the killed nginx to go")
+    # gc meanwhile (nginx dead or just restarted) leaves the ingress alone.
+    g = h.hutch("gc")
+    assert "ingress edge" not in g.out, g.out
+    assert h.hutch("ingress", "exists", "edge").rc == 0
     cur = wait_until(lambda: (lambda c: c if c["Status"] == "Running" and c["Container"]["Pid"] not in (0, old) else None)(
         inspect(h, "edge")), desc="nginx to run again")
     assert cur["Container"]["RestartCount"] == 1 and cur["Container"]["Status"] == "running", cur
@@ -691,6 +695,7 @@ def test_a_killed_nginx_comes_back_and_still_takes_updates(h, shop):
     assert "edge Exited" in h.hutch("ingress", "ls", "--format", "{{.Name}} {{.Status}}").out
     h.hutch("start", "ingress-edge")
     wait_until(lambda: routed(out, "/new", "x.example") == "web-1", desc="the ingress to answer after start")
+    assert h.hutch("gc").out.strip() == "nothing to clean"
     assert h.hutch("ingress", "rm", "edge").out == "edge\n"
     assert h.hutch("ps", "-aq").out.count("\n") == 6  # the five backends and shop-3
 
