@@ -685,6 +685,12 @@ def test_a_killed_nginx_comes_back_and_still_takes_updates(h, shop):
     h.hutch("ingress", "update", "edge", "--rule", "/*=shop:80", "--rule", "/new=web:80")
     assert set(nginx_workers(master)) - set(before)
     assert routed(out, "/new", "x.example") == "web-1"
+    # Killed again and changed at once: the change reaches whichever master runs by the time the
+    # command returns (the restarted one reads the new file, or gets the reload).
+    os.kill(master, 9)
+    h.hutch("ingress", "update", "edge", "--rule", "/*=shop:80", "--rule", "/new=web:80", "--rule", "/newer=api:80")
+    assert routed(out, "/newer", "x.example") == "api-1"
+    assert inspect(h, "edge")["Container"]["RestartCount"] == 2
     # The endpoints of a service change: reloaded too.
     backend(h, "shop-3", "shop")
     wait_upstreams(h, "edge", "shop:80", 3)
