@@ -1071,6 +1071,7 @@ class Bench:
                              extra=dict(requests=c["ok"] + c["failed"], requests_per_s=round(c["ok"] / c["secs"]),
                                         retried=c["retried"]))
             self.res.add("ingress: hutch ingress update (render, nginx -t, swap, SIGHUP)", times)
+            self.ingress_endpoint_swaps(work)
         except (Failed, Skip, subprocess.TimeoutExpired) as e:
             self.res.add("ingress rows", skipped=f"failed: {e}")
         finally:
@@ -1078,6 +1079,47 @@ class Bench:
             sh(self.hutch("service", "rm", "bench"), check=False)
             sh(self.hutch("rm", "-f", "bench-backend"), check=False)
             shutil.rmtree(work, ignore_errors=True)
+
+    def ingress_endpoint_swaps(self, work, swaps=3):
+        """The service's endpoint replaced `swaps` times (a new backend, in the service, then the
+        old one removed) while wrk runs with a connection per request, through an ingress of each
+        upstream mode: requests lost, and how often nginx reloaded (SIGHUPs in its log)."""
+        backends = ["bench-backend"]
+        try:
+            for mode, flags, port in [("endpoints", [], 18181), ("service", ["--service-upstream"], 18182)]:
+                ing = f"bench-{mode}"
+                sh(self.hutch("ingress", "create", ing, "-p", f"{port}:80", *flags, "--rule", "/*=bench:80"))
+                url = f"http://127.0.0.1:{port}/"
+                deadline = time.time() + 10
+                while sh(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], check=False).stdout != "200":
+                    if time.time() > deadline:
+                        raise Failed(f"ingress {ing} did not answer 200 within 10 s")
+                    time.sleep(0.1)
+                box = {}
+                t = threading.Thread(target=lambda: box.update(r=self.wrk(url, swaps * 2 + 3, extra=("-H", "Connection: close"))))
+                t.start()
+                time.sleep(1)
+                for _ in range(swaps):
+                    new = f"bench-swap-{len(backends)}"
+                    sh(self.hutch("run", "-d", "--name", new, "-l", "app=bench-backend", "-v", f"{work}:{work}", "--",
+                                  "/usr/sbin/nginx", "-p", work + "/", "-c", "backend.conf", "-e", "stderr"))
+                    backends.append(new)
+                    time.sleep(0.5)
+                    sh(self.hutch("rm", "-f", backends[-2]))
+                    time.sleep(0.5)
+                t.join()
+                rps, _, total, failed = box["r"]
+                logs = sh(self.hutch("logs", f"ingress-{ing}"))  # nginx's own lines are its stderr
+                reloads = (logs.stdout + logs.stderr).count("(SIGHUP) received")
+                self.res.add(f"ingress: requests lost while the endpoint is replaced {swaps} times ({mode} upstreams, "
+                             "a connection per request)", value=failed, unit="requests", target="0",
+                             extra=dict(requests=total, requests_per_s=rps, nginx_reloads=reloads))
+                sh(self.hutch("ingress", "rm", ing), check=False)
+        finally:
+            for b in backends[1:]:
+                sh(self.hutch("rm", "-f", b), check=False)
+            for mode in ("endpoints", "service"):
+                sh(self.hutch("ingress", "rm", "-i", f"bench-{mode}"), check=False)
 
     # -- profile (strace) -------------------------------------------------------------------------
 
