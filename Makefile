@@ -8,7 +8,7 @@ REL_FLAGS  = -c release --static-swift-stdlib -Xlinker -L$(CURDIR)/link
 PYTHON    ?= $(shell python3 -c 'import pytest' >/dev/null 2>&1 && echo python3 || echo /usr/bin/python3)
 
 APT_PACKAGES = libcap-dev libseccomp-dev libnl-3-dev libnl-route-3-dev libnftables-dev libnftables1 libnetfilter-conntrack3 libnftnl-dev libmnl-dev libnetfilter-conntrack-dev nftables iptables iproute2 \
-               conntrack util-linux procps psmisc python3 python3-pytest curl libsqlite3-dev sqlite3 iperf3 strace make gcc libc6-dev libstdc++-12-dev nginx-light wrk \
+               conntrack util-linux procps psmisc python3 python3-pytest curl libsqlite3-dev sqlite3 iperf3 strace make gcc libc6-dev libstdc++-12-dev nginx-light wrk python3-urllib3 \
                libcurl4-openssl-dev etcd-server
 
 

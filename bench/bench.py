@@ -39,6 +39,36 @@ WIRING = os.path.join(HERE, "baseline_wiring.sh")
 HOST_OUT_IP, OUTSIDE_IP = "192.0.2.1", "192.0.2.2"
 HUTCH_SUBNET = "10.87.0.0/16"
 CMD_TIMEOUT = 60
+# `python3 -c POOLED_CLIENT URL SECS THREADS`: THREADS threads, each with a urllib3 pool of one
+# keep-alive connection and urllib3's Retry (3 tries; a GET whose reused connection the server
+# closed is sent again on a new one), GET for SECS seconds; prints JSON {ok, failed, retried, secs}.
+POOLED_CLIENT = r'''
+import json, sys, threading, time, urllib3
+url, secs, threads = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+lock = threading.Lock()
+count = {"ok": 0, "failed": 0, "retried": 0}
+end = time.monotonic() + secs
+def worker():
+    pool = urllib3.PoolManager(maxsize=1, retries=urllib3.Retry(total=3, backoff_factor=0),
+                               timeout=urllib3.Timeout(connect=5, read=10))
+    while time.monotonic() < end:
+        try:
+            r = pool.request("GET", url)
+            good, tries = r.status == 200, len(r.retries.history) if r.retries else 0
+        except Exception:
+            good, tries = False, 0
+        with lock:
+            count["ok" if good else "failed"] += 1
+            count["retried"] += tries
+t0 = time.monotonic()
+ts = [threading.Thread(target=worker) for _ in range(threads)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+count["secs"] = time.monotonic() - t0
+print(json.dumps(count))
+'''
 UNSHARE = ["unshare", "--net", "--uts", "--ipc", "--pid", "--mount", "--fork", "true"]
 
 
@@ -961,7 +991,8 @@ class Bench:
                     " uwsgi_temp_path tmp; scgi_temp_path tmp;\n"
                     "  server { listen 8000; location / { return 200 \"ok\\n\"; } } }\n")
         try:
-            r = sh(self.hutch("run", "-d", "--name", "bench-backend", "-l", "app=bench-backend", "--",
+            # The container's /tmp is its own: the backend's folder is mounted in.
+            r = sh(self.hutch("run", "-d", "--name", "bench-backend", "-l", "app=bench-backend", "-v", f"{work}:{work}", "--",
                               "/usr/sbin/nginx", "-p", work + "/", "-c", "backend.conf", "-e", "stderr"), check=False)
             if r.returncode != 0:
                 raise Failed(f"backend: {r.stderr.strip()}")
@@ -975,7 +1006,7 @@ class Bench:
             while sh(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:18180/"],
                      check=False).stdout != "200":
                 if time.time() > deadline:
-                    raise Failed("the ingress did not answer 200 within 10 s")
+                    raise Failed("the ingress did not answer 200 within 10 s: " + sh(self.hutch("logs", "ingress-bench"), check=False).stdout[-600:] + sh(self.hutch("logs", "bench-backend"), check=False).stdout[-300:])
                 time.sleep(0.1)
             direct, through = f"http://{ip}:8000/", "http://127.0.0.1:18180/"
             rounds = 1 if self.quick else 3
@@ -998,22 +1029,49 @@ class Bench:
             # 20 reloads under load: wrk runs while `ingress update` alternates two rule sets.
             n_reloads = 20
             times, failures = [], []
-            for mode, extra in [("keep-alive", ()), ("a connection per request", ("-H", "Connection: close"))]:
-                box = {}
-                t = threading.Thread(target=lambda: box.update(r=self.wrk(through, n_reloads // 2 + 4, extra=extra)))
-                t.start()
+
+            def reloads():
+                """1 s after the client started: n_reloads `ingress update`s, 0.4 s apart."""
                 time.sleep(1)
                 for i in range(n_reloads):
                     rules = ["--rule", "/*=bench:80"] + (["--rule", f"/r{i}*=bench:80"] if i % 2 else [])
                     ms, r = timed(self.hutch("ingress", "update", "bench", *rules), capture=True)
                     times.append(ms)
                     time.sleep(0.4)
+            for mode, extra in [("keep-alive", ()), ("a connection per request", ("-H", "Connection: close"))]:
+                box = {}
+                t = threading.Thread(target=lambda: box.update(r=self.wrk(through, n_reloads // 2 + 4, extra=extra)))
+                t.start()
+                reloads()
                 t.join()
                 rps, _, total, failed = box["r"]
                 failures.append(failed)
                 self.res.add(f"ingress: requests lost during {n_reloads} reloads under load ({mode})", value=failed,
                              unit="requests", target="0", extra=dict(requests=total, requests_per_s=rps))
+            # The same with a client that retries idempotent requests on a reused connection the
+            # server closed (RFC 9110 section 9.2.2), as HTTP libraries do: urllib3 (what
+            # `requests` uses), a few threads with a keep-alive connection each.
+            try:
+                import urllib3  # noqa: F401
+            except ImportError:
+                self.res.add("ingress: requests lost during reloads (a client that retries)",
+                             skipped="urllib3 is not installed (make deps installs python3-urllib3)")
+            else:
+                name = (f"ingress: requests lost during {n_reloads} reloads under load (keep-alive, a client that "
+                        "retries idempotent requests like HTTP libraries)")
+                secs_client = n_reloads // 2 + 4
+                p = subprocess.Popen([sys.executable, "-c", POOLED_CLIENT, through, str(secs_client), "4"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                reloads()
+                out, err = p.communicate(timeout=secs_client + 30)
+                if p.returncode != 0:
+                    raise Failed(f"the urllib3 client: {err.strip()[-300:]}")
+                c = json.loads(out)
+                self.res.add(name, value=c["failed"], unit="requests", target="0",
+                             extra=dict(requests=c["ok"] + c["failed"], requests_per_s=round(c["ok"] / c["secs"]),
+                                        retried=c["retried"]))
             self.res.add("ingress: hutch ingress update (render, nginx -t, swap, SIGHUP)", times)
+            self.ingress_endpoint_swaps(work)
         except (Failed, Skip, subprocess.TimeoutExpired) as e:
             self.res.add("ingress rows", skipped=f"failed: {e}")
         finally:
@@ -1021,6 +1079,47 @@ class Bench:
             sh(self.hutch("service", "rm", "bench"), check=False)
             sh(self.hutch("rm", "-f", "bench-backend"), check=False)
             shutil.rmtree(work, ignore_errors=True)
+
+    def ingress_endpoint_swaps(self, work, swaps=3):
+        """The service's endpoint replaced `swaps` times (a new backend, in the service, then the
+        old one removed) while wrk runs with a connection per request, through an ingress of each
+        upstream mode: requests lost, and how often nginx reloaded (SIGHUPs in its log)."""
+        backends = ["bench-backend"]
+        try:
+            for mode, flags, port in [("endpoints", [], 18181), ("service", ["--service-upstream"], 18182)]:
+                ing = f"bench-{mode}"
+                sh(self.hutch("ingress", "create", ing, "-p", f"{port}:80", *flags, "--rule", "/*=bench:80"))
+                url = f"http://127.0.0.1:{port}/"
+                deadline = time.time() + 10
+                while sh(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], check=False).stdout != "200":
+                    if time.time() > deadline:
+                        raise Failed(f"ingress {ing} did not answer 200 within 10 s")
+                    time.sleep(0.1)
+                box = {}
+                t = threading.Thread(target=lambda: box.update(r=self.wrk(url, swaps * 2 + 3, extra=("-H", "Connection: close"))))
+                t.start()
+                time.sleep(1)
+                for _ in range(swaps):
+                    new = f"bench-swap-{len(backends)}"
+                    sh(self.hutch("run", "-d", "--name", new, "-l", "app=bench-backend", "-v", f"{work}:{work}", "--",
+                                  "/usr/sbin/nginx", "-p", work + "/", "-c", "backend.conf", "-e", "stderr"))
+                    backends.append(new)
+                    time.sleep(0.5)
+                    sh(self.hutch("rm", "-f", backends[-2]))
+                    time.sleep(0.5)
+                t.join()
+                rps, _, total, failed = box["r"]
+                logs = sh(self.hutch("logs", f"ingress-{ing}"))  # nginx's own lines are its stderr
+                reloads = (logs.stdout + logs.stderr).count("(SIGHUP) received")
+                self.res.add(f"ingress: requests lost while the endpoint is replaced {swaps} times ({mode} upstreams, "
+                             "a connection per request)", value=failed, unit="requests", target="0",
+                             extra=dict(requests=total, requests_per_s=rps, nginx_reloads=reloads))
+                sh(self.hutch("ingress", "rm", ing), check=False)
+        finally:
+            for b in backends[1:]:
+                sh(self.hutch("rm", "-f", b), check=False)
+            for mode in ("endpoints", "service"):
+                sh(self.hutch("ingress", "rm", "-i", f"bench-{mode}"), check=False)
 
     # -- profile (strace) -------------------------------------------------------------------------
 

@@ -206,6 +206,9 @@ public struct IngressOptions: CheckedOptions {
     /// `--network`: the bridge network nginx joins (networks are isolated from each other: the
     /// one its services' endpoints are on).
     public var network = "bridge"
+    /// `--service-upstream` (ingress-nginx's annotation): nginx proxies to each service's
+    /// ClusterIP instead of its endpoints, so a change of endpoints needs no reload.
+    public var serviceUpstream = false
     public init() {}
 
     /// The container ports nginx listens on.
@@ -253,16 +256,32 @@ public struct IngressUpdate: CheckedOptions {
     public var defaultBackend: IngressBackend?
     /// `--no-default-backend`: drop the default backend (404 for what matches no rule).
     public var clearDefaultBackend = false
+    /// `--tls-cert/--tls-key`: a new default certificate.
+    public var tlsCert: String?
+    public var tlsKey: String?
+    /// `--tls HOST=CERT,KEY`: replaces every per-host certificate (as `--rule` every rule).
+    public var tlsHosts: [IngressTLS] = []
     public init() {}
+
+    /// Whether certificates change.
+    public var changesTLS: Bool { tlsCert != nil || !tlsHosts.isEmpty }
 
     public func validate() throws {
         if clearDefaultBackend && defaultBackend != nil {
             throw HutchError("--default-backend and --no-default-backend cannot go together")
         }
-        guard !rules.isEmpty || defaultBackend != nil || clearDefaultBackend else {
-            throw HutchError("ingress update needs --rule (replaces every rule), --default-backend or --no-default-backend")
+        guard !rules.isEmpty || defaultBackend != nil || clearDefaultBackend || changesTLS || tlsKey != nil else {
+            throw HutchError("ingress update needs --rule (replaces every rule), --default-backend, --no-default-backend, "
+                             + "--tls-cert with --tls-key, or --tls HOST=CERT,KEY")
         }
         try IngressRules.checkDistinct(rules)
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw HutchError("--tls-cert and --tls-key go together: give both (PEM files) or neither")
+        }
+        var certHosts = Set<String>()
+        for t in tlsHosts where !certHosts.insert(t.host).inserted {
+            throw HutchError("invalid --tls \"\(t.host)=...\": the host \(t.host) has two certificates; give one")
+        }
     }
 }
 
@@ -278,6 +297,11 @@ public struct IngressRecord: Sendable, Equatable {
     public var tls: Bool
     /// Hosts with a certificate of their own (`tls-N.crt`, `tls-N.key`: N is the index here).
     public var tlsHosts: [String] = []
+    /// The generation of the TLS files in use (`NginxConfig.certFile(_:)`): 0 from create, one
+    /// more for each `ingress update` that changes certificates.
+    public var tlsGeneration = 0
+    /// `--service-upstream`: the upstreams are the services' ClusterIPs, not their endpoints.
+    public var serviceUpstream = false
     public var createdAt: String
     /// While `ingress create` runs: the creating CLI (pid + start time); 0 once complete.
     public var ownerPid: Int32 = 0
@@ -335,21 +359,26 @@ public enum IngressJSON {
                      "PathType": .string(rule.pathType.rawValue), "Service": .string(rule.backend.service),
                      "Port": .int(Int64(rule.backend.port))])
         }
+        let running = container?.status == .running, restarting = running && container!.restarting
         let c: JSON = .object([
             "Id": .string(r.container), "Name": .string(container?.name ?? IngressRecord.containerName(r.name)),
-            "Status": .string(container?.status.rawValue ?? "missing"), "Pid": .int(Int64(container?.status == .running ? container!.pid : 0)),
+            "Status": .string(restarting ? "restarting" : container?.status.rawValue ?? "missing"),
+            "Pid": .int(Int64(running && !restarting ? container!.pid : 0)),
+            "RestartPolicy": .string(container?.restartPolicy.description ?? ""),
+            "RestartCount": .int(Int64(container?.restartCount ?? 0)),
         ])
         return .object([
             "Id": .string(r.id), "Name": .string(r.name), "Created": .string(r.createdAt), "Status": .string(status),
             "Rules": .array(rules), "DefaultBackend": r.defaultBackend.map { .string($0.description) } ?? .null,
             "Upstreams": .object(ups), "Ports": ContainerJSON.dockerPorts(ports), "Container": c,
-            "TLS": r.tls ? .object(["Certificate": .string(folder + "/" + NginxConfig.certFile),
-                                    "Key": .string(folder + "/" + NginxConfig.keyFile)]) : .null,
+            "TLS": r.tls ? .object(["Certificate": .string(folder + "/" + NginxConfig.certFile(r.tlsGeneration)),
+                                    "Key": .string(folder + "/" + NginxConfig.keyFile(r.tlsGeneration))]) : .null,
             "TLSHosts": .array(r.tlsHosts.enumerated().map { i, h in
-                .object(["Host": .string(h), "Certificate": .string(folder + "/" + NginxConfig.hostCertFile(i)),
-                         "Key": .string(folder + "/" + NginxConfig.hostKeyFile(i))])
+                .object(["Host": .string(h), "Certificate": .string(folder + "/" + NginxConfig.hostCertFile(i, r.tlsGeneration)),
+                         "Key": .string(folder + "/" + NginxConfig.hostKeyFile(i, r.tlsGeneration))])
             }),
             "ConfigFile": .string(folder + "/nginx.conf"),
+            "UpstreamMode": .string(r.serviceUpstream ? "service" : "endpoints"),
         ])
     }
 }

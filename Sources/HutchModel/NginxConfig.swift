@@ -32,6 +32,12 @@ public struct NginxConfig: Equatable, Sendable {
     /// Hosts with a certificate of their own, `tls-N.crt` and `tls-N.key` (N: the index here),
     /// chosen by SNI. Without a default certificate, a handshake for any other name is refused.
     public var tlsHosts: [String] = []
+    /// The generation of the TLS files the configuration names.
+    public var tlsGeneration = 0
+    /// The upstreams are services' ClusterIPs (`--service-upstream`): a new connection for each
+    /// request, so that the kernel's service balancing picks an endpoint per request (a kept
+    /// connection would stay with the endpoint it was made to, even once that one is gone).
+    public var serviceUpstream = false
     public var httpPort: UInt16 = IngressOptions.httpPort
     public var httpsPort: UInt16 = IngressOptions.httpsPort
     /// The unprivileged user and group of the worker processes.
@@ -45,12 +51,29 @@ public struct NginxConfig: Equatable, Sendable {
         self.upstreams = upstreams; self.tls = tls; self.tlsHosts = tlsHosts; self.user = user; self.group = group
     }
 
+    /// How many upstream servers nginx tries for one request (the next on a connect error or timeout).
+    public static let upstreamTries = 3
+
     /// The files and folders the configuration names, relative to the prefix.
     public static let tempDirs = ["tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"]
-    public static let certFile = "tls.crt"
-    public static let keyFile = "tls.key"
-    public static func hostCertFile(_ i: Int) -> String { "tls-\(i).crt" }
-    public static func hostKeyFile(_ i: Int) -> String { "tls-\(i).key" }
+    /// TLS files: the default certificate and key, and host i's. Each `ingress update` that
+    /// changes certificates writes a new generation of them under new names, so that the files
+    /// the configuration in place names stay as they are until the new configuration is in place
+    /// (generation 0: the files `ingress create` writes).
+    public static func certFile(_ generation: Int = 0) -> String { "tls\(suffix(generation)).crt" }
+    public static func keyFile(_ generation: Int = 0) -> String { "tls\(suffix(generation)).key" }
+    public static func hostCertFile(_ i: Int, _ generation: Int = 0) -> String { "tls-\(i)\(suffix(generation)).crt" }
+    public static func hostKeyFile(_ i: Int, _ generation: Int = 0) -> String { "tls-\(i)\(suffix(generation)).key" }
+    static func suffix(_ generation: Int) -> String { generation == 0 ? "" : ".g\(generation)" }
+    /// Every TLS file of a generation, for `hosts` certificates of their own.
+    public static func tlsFiles(tls: Bool, hosts: Int, generation: Int) -> [String] {
+        (tls ? [certFile(generation), keyFile(generation)] : [])
+            + (0..<hosts).flatMap { [hostCertFile($0, generation), hostKeyFile($0, generation)] }
+    }
+    /// Whether a file name of the folder is a TLS file of some generation.
+    public static func isTLSFile(_ name: String) -> Bool {
+        name.hasPrefix("tls") && (name.hasSuffix(".crt") || name.hasSuffix(".key"))
+    }
 
     /// HTTPS is served: a default certificate, or one for a host at least.
     var https: Bool { tls || !tlsHosts.isEmpty }
@@ -165,13 +188,13 @@ public struct NginxConfig: Equatable, Sendable {
             proxy_redirect off;
             proxy_connect_timeout 1s;
             proxy_next_upstream error timeout;
-            proxy_next_upstream_tries 3;
+            proxy_next_upstream_tries \(Self.upstreamTries);
 
         """
         if tls {
             o += """
-                ssl_certificate \(Self.certFile);
-                ssl_certificate_key \(Self.keyFile);
+                ssl_certificate \(Self.certFile(tlsGeneration));
+                ssl_certificate_key \(Self.keyFile(tlsGeneration));
 
             """
         }
@@ -180,6 +203,16 @@ public struct NginxConfig: Equatable, Sendable {
         if let d = defaultBackend { backends.insert(d) }
         for b in backends.sorted() {
             guard let eps = upstreams[b], !eps.isEmpty else { continue }
+            if serviceUpstream {
+                // The ClusterIP once per try: a retry (a refused connection: an endpoint that is
+                // gone or not listening yet) is a new connection, which the kernel balances anew.
+                o += "\n    # \(b): the service's ClusterIP, once per try\n    upstream \(b.upstreamName) {\n"
+                for e in eps.sorted() {
+                    for _ in 0..<Self.upstreamTries { o += "        server \(e) max_fails=0;\n" }
+                }
+                o += "    }\n"
+                continue
+            }
             o += "\n    # \(b)\n    upstream \(b.upstreamName) {\n"
             for e in eps.sorted() { o += "        server \(e) max_fails=0;\n" }
             o += "        keepalive 32;\n    }\n"
@@ -192,7 +225,7 @@ public struct NginxConfig: Equatable, Sendable {
             if tls || own != nil || (s.name == nil && https) { o += "        listen \(httpsPort) ssl\(flags);\n" }
             o += "        server_name \(s.name.map(Self.serverName) ?? "_");\n"
             if let i = own {
-                o += "        ssl_certificate \(Self.hostCertFile(i));\n        ssl_certificate_key \(Self.hostKeyFile(i));\n"
+                o += "        ssl_certificate \(Self.hostCertFile(i, tlsGeneration));\n        ssl_certificate_key \(Self.hostKeyFile(i, tlsGeneration));\n"
             } else if s.name == nil && https && !tls {
                 o += "        ssl_reject_handshake on;\n"
             }

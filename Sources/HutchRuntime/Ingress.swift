@@ -24,6 +24,9 @@ extension Runtime {
     static let unshareBinary = "/usr/bin/unshare"
     static let ingressCaps: [String] = ["NET_BIND_SERVICE", "SETUID", "SETGID"]
     static let ingressLabel = "hutch.ingress"
+    /// nginx comes back if it dies (its shim restarts it in the same network namespace, so the
+    /// published ports stay); `hutch stop ingress-NAME` stops it for good, as for any container.
+    static let ingressRestart = RestartPolicy(.always)
 
     public func ingressDir(_ id: String) -> String { store.root + "/ingress/" + id }
 
@@ -42,8 +45,8 @@ extension Runtime {
         // Certificates and keys: the default one, then one per --tls host (read before anything is made).
         var pems: [(file: String, text: String)] = []
         if let c = o.tlsCert, let k = o.tlsKey {
-            pems += [(NginxConfig.certFile, try Self.readPEM(c, flag: "--tls-cert")),
-                     (NginxConfig.keyFile, try Self.readPEM(k, flag: "--tls-key"))]
+            pems += [(NginxConfig.certFile(), try Self.readPEM(c, flag: "--tls-cert")),
+                     (NginxConfig.keyFile(), try Self.readPEM(k, flag: "--tls-key"))]
         }
         for (i, t) in o.tlsHosts.enumerated() {
             pems += [(NginxConfig.hostCertFile(i), try Self.readPEM(t.cert, flag: "--tls \(t.host)=")),
@@ -66,6 +69,7 @@ extension Runtime {
                 var record = IngressRecord(name: o.name, id: id, container: "", rules: o.rules, defaultBackend: o.defaultBackend,
                                            tls: o.tlsCert != nil, createdAt: Sys.now(), ownerPid: getpid(), ownerStart: Self.selfStart)
                 record.tlsHosts = o.tlsHosts.map(\.host)
+                record.serviceUpstream = o.serviceUpstream
                 _ = try self.resolveIngressBackends(record.backends, in: db)
                 try record.insert(db)
             }
@@ -90,6 +94,7 @@ extension Runtime {
             ro.publish = o.publish
             ro.network = .bridge(o.network)
             ro.detach = true
+            ro.restart = Self.ingressRestart
             ro.useInit = false
             ro.capMask = Capabilities.hex(try Capabilities.mask(add: Self.ingressCaps, drop: ["ALL"]))
             ro.sandbox.readOnly = true
@@ -169,9 +174,12 @@ extension Runtime {
     /// the running nginx reload it. Serialised per ingress by a lock on its folder, so the last
     /// writer renders the newest state. Returns whether the configuration changed.
     /// `change`: a change of the record to check and record (ingress update) in the same step.
+    /// `certificates`: new TLS files (ingress update), written as a new generation under the
+    /// lock; removed again if nginx rejects them, the older generations once they are replaced.
     @discardableResult
     func applyIngressConfig(name: String, signal: Bool = true,
-                            change: ((inout IngressRecord) -> Void)? = nil) throws -> Bool {
+                            change: ((inout IngressRecord) -> Void)? = nil,
+                            certificates: IngressCertificates? = nil) throws -> Bool {
         guard let first = try store.read({ try IngressRecord.fetchOne($0, key: name) }) else { return false }
         let dir = ingressDir(first.id)
         guard Self.isDirectory(dir) else { return false }
@@ -181,31 +189,56 @@ extension Runtime {
         let (record, upstreams) = try store.read { db -> (IngressRecord?, [IngressBackend: [UpstreamEndpoint]]) in
             guard var r = try IngressRecord.fetchOne(db, key: name), r.id == first.id else { return (nil, [:]) }
             change?(&r)
-            return (r, try self.resolveIngressBackends(r.backends, in: db, strict: false))
+            return (r, try self.resolveIngressBackends(r.backends, in: db, strict: false, serviceUpstream: r.serviceUpstream))
         }
-        guard let r = record else { return false }
+        guard var r = record else { return false }
+        var written: [(name: String, origin: String)] = []
+        func removeWritten() { for f in written { unlink(dir + "/" + f.name) } }
+        if let certs = certificates {
+            do { try writeCertificates(certs, dir: dir, record: &r, written: &written) } catch {
+                removeWritten()
+                throw error
+            }
+        }
         let worker = try Self.workerUser()
-        let text = NginxConfig(ingress: r.name, rules: r.rules, defaultBackend: r.defaultBackend, upstreams: upstreams,
-                               tls: r.tls, tlsHosts: r.tlsHosts, user: worker.name, group: worker.group).rendered
+        var config = NginxConfig(ingress: r.name, rules: r.rules, defaultBackend: r.defaultBackend, upstreams: upstreams,
+                                 tls: r.tls, tlsHosts: r.tlsHosts, user: worker.name, group: worker.group)
+        config.tlsGeneration = r.tlsGeneration
+        config.serviceUpstream = r.serviceUpstream
+        let text = config.rendered
         let path = dir + "/nginx.conf"
         let changed = Sys.readFile(path) != text
         // A configuration put in place that the running nginx never got (a crash between the
         // rename and the reload) is newer than the mark of the last reload.
         let pending = !changed && Self.mtime(path) > Self.mtime(dir + "/" + Self.appliedMark)
         if changed {
-            try Sys.writeFile(path + ".new", text, mode: 0o644, atomic: false)
-            do { try Self.testNginxConfig(dir: dir, file: "nginx.conf.new") } catch {
+            do {
+                try Sys.writeFile(path + ".new", text, mode: 0o644, atomic: false)
+                try Self.testNginxConfig(dir: dir, file: "nginx.conf.new")
+            } catch {
                 unlink(path + ".new")
-                throw error
+                removeWritten()
+                // nginx names the folder's copy of a file: say which file the user gave.
+                guard !written.isEmpty else { throw error }
+                var why = "\(error)"
+                for f in written { why = why.replacing("\"\(dir)/\(f.name)\"", with: f.origin) }
+                throw HutchError(why)
             }
         }
-        if change != nil {
-            try store.write { db in
-                guard var cur = try IngressRecord.fetchOne(db, key: name), cur.id == r.id else {
-                    throw HutchError("ingress \(name) was removed meanwhile")
+        if change != nil || certificates != nil {
+            do {
+                try store.write { db in
+                    guard var cur = try IngressRecord.fetchOne(db, key: name), cur.id == r.id else {
+                        throw HutchError("ingress \(name) was removed meanwhile")
+                    }
+                    cur.rules = r.rules; cur.defaultBackend = r.defaultBackend
+                    cur.tls = r.tls; cur.tlsHosts = r.tlsHosts; cur.tlsGeneration = r.tlsGeneration
+                    try cur.update(db)
                 }
-                cur.rules = r.rules; cur.defaultBackend = r.defaultBackend
-                try cur.update(db)
+            } catch {
+                unlink(path + ".new")
+                removeWritten()
+                throw error
             }
         }
         guard changed || pending else { return false }
@@ -213,10 +246,64 @@ extension Runtime {
             guard Glibc.rename(path + ".new", path) == 0 else { throw HutchError.sys("rename \(path).new", errno) }
             Fault.point("ingress.after-rename")
         }
+        // The configuration in place names this generation's TLS files only: the older ones go
+        // (the running workers hold their certificates in memory), also those a change cut
+        // short left behind.
+        if changed {
+            Self.removeTLSFiles(dir: dir, keeping: Set(NginxConfig.tlsFiles(tls: r.tls, hosts: r.tlsHosts.count, generation: r.tlsGeneration)))
+        }
         if signal, !r.container.isEmpty, let c = try store.findContainer(r.container) {
             if try reloadNginx(c) { try Self.markApplied(dir) }
         }
         return changed
+    }
+
+    /// Writes the TLS files of a certificate change as the next generation: the new default
+    /// certificate and key, or (else) the current ones copied; likewise the per-host ones.
+    /// Changes the record to match; `written`: each file written, with where its text came from.
+    func writeCertificates(_ certs: IngressCertificates, dir: String, record r: inout IngressRecord,
+                           written: inout [(name: String, origin: String)]) throws {
+        typealias PEM = IngressCertificates.PEM
+        let old = r.tlsGeneration, gen = old + 1
+        func current(_ file: String) throws -> PEM {
+            guard let text = Sys.readFile(dir + "/" + file, limit: 1 << 20) else {
+                throw HutchError("cannot read the ingress's \(dir)/\(file): \(errnoString(errno)); give its certificate and key again")
+            }
+            return PEM(text: text, origin: "the certificate in use (\(file))")
+        }
+        var files: [(name: String, pem: PEM)] = []
+        if let d = certs.defaultPair {
+            files += [(NginxConfig.certFile(gen), d.cert), (NginxConfig.keyFile(gen), d.key)]
+        } else if r.tls {
+            files += [(NginxConfig.certFile(gen), try current(NginxConfig.certFile(old))),
+                      (NginxConfig.keyFile(gen), try current(NginxConfig.keyFile(old)))]
+        }
+        var hosts = r.tlsHosts
+        if let given = certs.hosts {
+            hosts = given.map(\.host)
+            for (i, h) in given.enumerated() {
+                files += [(NginxConfig.hostCertFile(i, gen), h.cert), (NginxConfig.hostKeyFile(i, gen), h.key)]
+            }
+        } else {
+            for i in hosts.indices {
+                files += [(NginxConfig.hostCertFile(i, gen), try current(NginxConfig.hostCertFile(i, old))),
+                          (NginxConfig.hostKeyFile(i, gen), try current(NginxConfig.hostKeyFile(i, old)))]
+            }
+        }
+        for f in files {
+            written.append((f.name, f.pem.origin))
+            try Sys.writeFile(dir + "/" + f.name, f.pem.text, mode: 0o600, atomic: false)
+        }
+        r.tls = r.tls || certs.defaultPair != nil
+        r.tlsHosts = hosts
+        r.tlsGeneration = gen
+    }
+
+    /// Removes the folder's TLS files but `keeping`.
+    static func removeTLSFiles(dir: String, keeping: Set<String>) {
+        for e in Sys.directoryEntries(dir) ?? [] where !e.isDirectory && NginxConfig.isTLSFile(e.name) && !keeping.contains(e.name) {
+            unlink(dir + "/" + e.name)
+        }
     }
 
     /// Written once the running nginx has the configuration in place (started or reloaded).
@@ -250,10 +337,12 @@ extension Runtime {
     /// so that a command returns once its change is in effect.
     /// Returns false when nginx is not running (nothing to reload).
     @discardableResult
-    func reloadNginx(_ r: ContainerRecord) throws -> Bool {
+    func reloadNginx(_ given: ContainerRecord) throws -> Bool {
         // No reconcile here: this runs under the ingress's lock, and a cleanup it could start
         // comes back to the ingresses.
-        guard r.status == .running, Sys.isAlive(pid: r.pid, start: r.pidStart) else { return false }
+        guard let r = try restartedNginx(given), r.status == .running, Sys.isAlive(pid: r.pid, start: r.pidStart) else {
+            return false
+        }
         var waited = 0
         while !Self.catchesHangup(r.pid) && waited < 5_000 { waited += Self.pollPause(waited) }
         let old = Self.children(r.pid)
@@ -277,6 +366,23 @@ extension Runtime {
         return true
     }
 
+    /// The nginx container as it is once its restart policy has brought back a master that died:
+    /// the record with the new pid (the shim reports it), so that a reload reaches the process
+    /// that runs; nil when it waits to restart for longer than 10 s (its backoff has grown: the
+    /// configuration in place is what it will start with).
+    func restartedNginx(_ c: ContainerRecord) throws -> ContainerRecord? {
+        var cur = c
+        var waited = 0
+        while cur.status == .running, cur.restartPolicy.name != .no,
+              cur.restarting || !Sys.isAlive(pid: cur.pid, start: cur.pidStart) {
+            guard waited < 10_000, Sys.isAlive(pid: cur.shimPid, start: cur.shimStart) else { return nil }
+            waited += Self.pollPause(waited)
+            guard let next = try store.read({ try ContainerRecord.fetchOne($0, key: c.id) }) else { return nil }
+            cur = next
+        }
+        return cur
+    }
+
     /// The child processes of `pid` (nginx's workers).
     static func children(_ pid: Int32) -> Set<Int32> {
         Set((Sys.readFile("/proc/\(pid)/task/\(pid)/children") ?? "").split(separator: " ").compactMap { Int32($0) })
@@ -298,15 +404,37 @@ extension Runtime {
 
     /// Replaces the rules (and/or default backend) of an ingress: checked by nginx before it is
     /// recorded; then nginx reloads.
+    /// New certificates (`--tls-cert/--tls-key`, `--tls`) are checked by nginx together with
+    /// the rest, as files of their own: if it rejects them, the old ones stay in use.
     public func updateIngress(_ ref: String, _ checked: Validated<IngressUpdate>) throws -> IngressRecord {
         let u = checked.options
         let r = try ingress(ref)
+        var certs: IngressCertificates?
+        if u.changesTLS {
+            var c = IngressCertificates()
+            func pem(_ path: String, _ flag: String) throws -> IngressCertificates.PEM {
+                .init(text: try Self.readPEM(path, flag: flag), origin: "\(flag)\(flag.hasSuffix("=") ? "" : " ")\(path)")
+            }
+            if let cert = u.tlsCert, let key = u.tlsKey {
+                c.defaultPair = (try pem(cert, "--tls-cert"), try pem(key, "--tls-key"))
+            }
+            if !u.tlsHosts.isEmpty {
+                c.hosts = try u.tlsHosts.map { t in (t.host, try pem(t.cert, "--tls \(t.host)="), try pem(t.key, "--tls \(t.host)=")) }
+            }
+            // Certificates serve nothing unless nginx's port 443 is published.
+            let st = try ingressStatus(r)
+            if let ctr = st.container, try !ports(ctr).contains(where: { $0.containerPort == IngressOptions.httpsPort }) {
+                throw HutchError("ingress \(r.name) does not publish port 443 (HTTPS), so a certificate would serve nothing: "
+                                 + "recreate it with -p HOST:443 (hutch ingress rm \(r.name); hutch ingress create \(r.name) -p 443:443 ...)")
+            }
+            certs = c
+        }
         try store.read { db in _ = try self.resolveIngressBackends(u.rules.map(\.backend) + (u.defaultBackend.map { [$0] } ?? []), in: db) }
-        try applyIngressConfig(name: r.name) { rec in
+        try applyIngressConfig(name: r.name, change: { rec in
             if !u.rules.isEmpty { rec.rules = u.rules }
             if let d = u.defaultBackend { rec.defaultBackend = d }
             if u.clearDefaultBackend { rec.defaultBackend = nil }
-        }
+        }, certificates: certs)
         return try ingress(r.name)
     }
 
@@ -349,18 +477,19 @@ extension Runtime {
         return r
     }
 
-    /// The nginx container (reconciled) and a status word: Running, Exited, Missing (its
-    /// container was removed: `gc` removes the ingress) or Creating.
+    /// The nginx container (reconciled) and a status word: Running, Restarting (nginx died and
+    /// its restart policy brings it back), Exited, Missing (its container was removed: `gc`
+    /// removes the ingress) or Creating.
     public func ingressStatus(_ r: IngressRecord) throws -> (container: ContainerRecord?, status: String) {
         if r.ownerPid != 0 { return (nil, "Creating") }
         guard let c = try store.findContainer(r.container) else { return (nil, "Missing") }
         let cur = try reconcile(c)
-        return (cur, cur.status == .running ? "Running" : "Exited")
+        return (cur, cur.status != .running ? "Exited" : cur.restarting ? "Restarting" : "Running")
     }
 
     /// What every backend of the ingress resolves to now.
     public func ingressUpstreams(_ r: IngressRecord) throws -> [IngressBackend: [UpstreamEndpoint]] {
-        try store.read { try self.resolveIngressBackends(r.backends, in: $0, strict: false) }
+        try store.read { try self.resolveIngressBackends(r.backends, in: $0, strict: false, serviceUpstream: r.serviceUpstream) }
     }
 
     func ingressCreationInterrupted(_ r: IngressRecord) -> Bool {

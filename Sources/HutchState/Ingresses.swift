@@ -22,11 +22,14 @@ extension IngressRecord: SQLKeyedRecord {
                   defaultBackend: backend, tls: r.bool("tls"), createdAt: r.string("createdAt"),
                   ownerPid: r.int32("ownerPid"), ownerStart: r.uint64("ownerStart"))
         tlsHosts = r.strings("tlsHosts")
+        tlsGeneration = Int(r.integer("tlsGeneration") ?? 0)
+        serviceUpstream = r.bool("serviceUpstream")
     }
     public var columns: [(String, any SQLArgument)] {
         [("name", name), ("id", id), ("container", container), ("rules", JSON.strings(rules.map(\.stored)).render()),
          ("defaultBackend", defaultBackend?.description), ("tls", tls), ("createdAt", createdAt),
-         ("ownerPid", ownerPid), ("ownerStart", ownerStart), ("tlsHosts", JSON.strings(tlsHosts).render())]
+         ("ownerPid", ownerPid), ("ownerStart", ownerStart), ("tlsHosts", JSON.strings(tlsHosts).render()),
+         ("tlsGeneration", tlsGeneration), ("serviceUpstream", serviceUpstream)]
     }
 }
 

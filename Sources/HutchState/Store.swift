@@ -277,6 +277,12 @@ public final class Store: @unchecked Sendable {
         CREATE TRIGGER services_version_update AFTER UPDATE ON services BEGIN
           UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'servicesVersion'; END;
         """,
+        // 11 (issue 17): the generation of an ingress's TLS files (ingress update --tls-cert);
+        // ingress create --service-upstream.
+        """
+        ALTER TABLE ingresses ADD COLUMN tlsGeneration INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE ingresses ADD COLUMN serviceUpstream BOOLEAN NOT NULL DEFAULT 0;
+        """,
     ]
 
     /// Runs `body` in one IMMEDIATE transaction; database errors become one-line hutch errors.

@@ -26,10 +26,11 @@ enum IngressCreate {
     static let tlsKey = CLIOption.value("--tls-key", "PEM private key of --tls-cert.", as: "file")
     static let network = CLIOption.value("--network, --net", "The bridge network nginx joins (default bridge): the one the endpoints are on.", as: "network")
     static let tlsHost = CLIOption.list("--tls", "A certificate for one host, chosen by SNI: HOST=CERT,KEY (PEM files).", as: "host=cert,key")
+    static let serviceUpstream = CLIOption.flag("--service-upstream", "Proxy to each service's ClusterIP, not its endpoints: endpoint changes need no reload.")
 
     static let command = CLICommand(
         "create", abstract: "Create an ingress and start its nginx.",
-        options: [publish, Ingress.rule, Ingress.defaultBackend, tlsCert, tlsKey, tlsHost, network], arguments: [name]
+        options: [publish, Ingress.rule, Ingress.defaultBackend, tlsCert, tlsKey, tlsHost, network, serviceUpstream], arguments: [name]
     ) { a in
         var o = IngressOptions()
         o.name = a.one(name)
@@ -40,6 +41,7 @@ enum IngressCreate {
         o.tlsKey = a.value(tlsKey)
         o.tlsHosts = try a.list(tlsHost).map { try IngressTLS(parsing: $0) }
         if let n = a.value(network) { o.network = n }
+        o.serviceUpstream = a.flag(serviceUpstream)
         let checked = try o.validated()
         print(try Global.runtime(a).createIngress(checked).name)
     }
@@ -89,15 +91,21 @@ enum IngressInspect {
 
 enum IngressUpdate {
     static let noDefault = CLIOption.flag("--no-default-backend", "Drop the default backend (404 for what matches no rule).")
+    static let tlsCert = CLIOption.value("--tls-cert", "A new PEM certificate (chain) for HTTPS (nginx checks it before it is used).", as: "file")
+    static let tlsKey = CLIOption.value("--tls-key", "PEM private key of --tls-cert.", as: "file")
+    static let tlsHost = CLIOption.list("--tls", "Replace the per-host certificates: HOST=CERT,KEY (PEM files), once per host.", as: "host=cert,key")
 
     static let command = CLICommand(
-        "update", abstract: "Replace an ingress's rules (every --rule given) or default backend; nginx reloads.",
-        options: [Ingress.rule, Ingress.defaultBackend, noDefault], arguments: [Ingress.one]
+        "update", abstract: "Replace an ingress's rules (every --rule given), default backend or certificates; nginx reloads.",
+        options: [Ingress.rule, Ingress.defaultBackend, noDefault, tlsCert, tlsKey, tlsHost], arguments: [Ingress.one]
     ) { a in
         var u = HutchModel.IngressUpdate()
         u.rules = try Ingress.rules(a)
         u.defaultBackend = try Ingress.backend(a)
         u.clearDefaultBackend = a.flag(noDefault)
+        u.tlsCert = a.value(tlsCert)
+        u.tlsKey = a.value(tlsKey)
+        u.tlsHosts = try a.list(tlsHost).map { try IngressTLS(parsing: $0) }
         let checked = try u.validated()
         print(try Global.runtime(a).updateIngress(a.one(Ingress.one), checked).name)
     }

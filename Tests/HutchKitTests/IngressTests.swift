@@ -421,6 +421,64 @@ final class NginxConfigTests: XCTestCase {
         XCTAssertThrowsError(try o.validate()) { XCTAssertTrue("\($0)".contains("two certificates")) }
     }
 
+    /// A later generation of TLS files (ingress update) is named in every ssl_certificate line;
+    /// generation 0 keeps create's names.
+    func testTLSGenerations() throws {
+        let rules = try ["a.example/*=a:80", "b.example/*=b:80"].map { try IngressRule(parsing: $0) }
+        var c = NginxConfig(ingress: "edge", rules: rules, defaultBackend: nil, upstreams: [:], tls: true,
+                            tlsHosts: ["b.example"], user: "nobody", group: "nogroup")
+        XCTAssertTrue(c.rendered.contains("    ssl_certificate tls.crt;\n    ssl_certificate_key tls.key;\n"))
+        XCTAssertTrue(c.rendered.contains("        ssl_certificate tls-0.crt;\n        ssl_certificate_key tls-0.key;\n"))
+        c.tlsGeneration = 3
+        let text = c.rendered
+        XCTAssertTrue(text.contains("    ssl_certificate tls.g3.crt;\n    ssl_certificate_key tls.g3.key;\n"))
+        XCTAssertTrue(text.contains("        ssl_certificate tls-0.g3.crt;\n        ssl_certificate_key tls-0.g3.key;\n"))
+        XCTAssertFalse(text.contains("tls.crt") || text.contains("tls-0.crt"))
+        XCTAssertEqual(NginxConfig.tlsFiles(tls: true, hosts: 1, generation: 2), ["tls.g2.crt", "tls.g2.key", "tls-0.g2.crt", "tls-0.g2.key"])
+        XCTAssertEqual(NginxConfig.tlsFiles(tls: false, hosts: 0, generation: 0), [])
+        XCTAssertTrue(NginxConfig.isTLSFile("tls-1.g4.key"))
+        XCTAssertFalse(NginxConfig.isTLSFile("nginx.conf") || NginxConfig.isTLSFile("tls"))
+    }
+
+    /// --service-upstream: the ClusterIP once per try, no upstream keep-alive.
+    func testServiceUpstream() throws {
+        let rules = [try IngressRule(parsing: "/*=web:80")]
+        let vip = UpstreamEndpoint(ip: IPv4Address("10.96.0.10")!, port: 80)
+        var c = NginxConfig(ingress: "edge", rules: rules, defaultBackend: nil, upstreams: [IngressBackend(service: "web", port: 80): [vip]],
+                            tls: false, user: "nobody", group: "nogroup")
+        XCTAssertTrue(c.rendered.contains("        server 10.96.0.10:80 max_fails=0;\n        keepalive 32;\n"))
+        c.serviceUpstream = true
+        XCTAssertTrue(c.rendered.contains("""
+                # web:80: the service's ClusterIP, once per try
+                upstream svc-web-80 {
+                    server 10.96.0.10:80 max_fails=0;
+                    server 10.96.0.10:80 max_fails=0;
+                    server 10.96.0.10:80 max_fails=0;
+                }
+
+            """), c.rendered)
+        XCTAssertFalse(c.rendered.contains("keepalive 32;"))
+        XCTAssertTrue(c.rendered.contains("proxy_next_upstream_tries 3;"))
+    }
+
+    func testUpdateOptions() throws {
+        var u = IngressUpdate()
+        XCTAssertThrowsError(try u.validate()) { XCTAssertTrue("\($0)".contains("--tls-cert with --tls-key")) }
+        u.tlsCert = "/c.pem"
+        XCTAssertThrowsError(try u.validate()) { XCTAssertTrue("\($0)".contains("--tls-key")) }
+        u.tlsKey = "/k.pem"
+        XCTAssertNoThrow(try u.validate())
+        XCTAssertTrue(u.changesTLS)
+        var hosts = IngressUpdate()
+        hosts.tlsHosts = [try IngressTLS(parsing: "a.example=c,k")]
+        XCTAssertNoThrow(try hosts.validate())
+        hosts.tlsHosts.append(try IngressTLS(parsing: "a.example=d,e"))
+        XCTAssertThrowsError(try hosts.validate()) { XCTAssertTrue("\($0)".contains("two certificates")) }
+        var rulesOnly = IngressUpdate()
+        rulesOnly.rules = [try IngressRule(parsing: "/*=web:80")]
+        XCTAssertFalse(rulesOnly.changesTLS)
+    }
+
     func testWildcardServerName() {
         XCTAssertEqual(NginxConfig.serverName("*.example.com"), #""~^[^.]+\.example\.com$""#)
         XCTAssertEqual(NginxConfig.serverName("example.com"), "example.com")
@@ -443,5 +501,10 @@ final class IngressStoreTests: XCTestCase {
         XCTAssertEqual(try store.read { try IngressRecord.find(String(id.prefix(6)), in: $0) }, r)
         XCTAssertNil(try store.read { try IngressRecord.find("nope", in: $0) })
         XCTAssertEqual(r.backends.map(\.description), ["api:8080", "probe:80", "shop:80", "web:80"])
+        var next = r
+        next.tlsGeneration = 2
+        next.tlsHosts = ["a.example"]
+        try store.write { try next.update($0) }
+        XCTAssertEqual(try store.read { try IngressRecord.fetchOne($0, key: "edge") }, next)
     }
 }

@@ -203,6 +203,22 @@ def ingress_make(h, target, peer, check=True):
     return make(h, target, peer, timeout=120, check=check, directory=INGRESS, extra=[f"CERTS={h.tmp}/certs"])
 
 
+def test_ingress_service_upstream_up_check_down(h):
+    """The same example with UPSTREAM=--service-upstream: nginx proxies to the ClusterIPs."""
+    peer = "hutch-ex-" + _rand()
+    extra = [f"CERTS={h.tmp}/certs", "UPSTREAM=--service-upstream"]
+    try:
+        r = make(h, "up", peer, timeout=120, directory=INGRESS, extra=extra)
+        assert "ingress edge created" in r.out, r.out
+        r = make(h, "check", peer, timeout=120, directory=INGRESS, extra=extra)
+        assert r.out.count("  ok: ") == 7 and "FAIL" not in r.out, r.out
+        r = make(h, "status", peer, timeout=120, directory=INGRESS, extra=extra)
+        assert "upstreams (service)" in r.out, r.out
+    finally:
+        make(h, "down", peer, timeout=120, check=False, directory=INGRESS, extra=extra)
+    assert h.ps_ids(all=True) == []
+
+
 def test_ingress_up_check_down(h):
     peer = "hutch-ex-" + _rand()
     try:
@@ -215,6 +231,13 @@ def test_ingress_up_check_down(h):
         assert not os.path.exists(f"/run/netns/{peer}")
         r = ingress_make(h, "status", peer)
         assert "edge   Running" in r.out and "shop.example/*=shop:80" in r.out, r.out
+        # a new certificate on the running ingress: check verifies HTTPS against it
+        before = open(f"{h.tmp}/certs/cert.pem").read()
+        r = ingress_make(h, "rotate", peer)
+        assert "serves a new certificate" in r.out, r.out
+        assert open(f"{h.tmp}/certs/cert.pem").read() != before
+        r = ingress_make(h, "check", peer)
+        assert r.out.count("  ok: ") == 7 and "FAIL" not in r.out, r.out
         # a backend that died is restarted by up, and the ingress follows its new address
         h.hutch("rm", "-f", "api-1")
         r = ingress_make(h, "up", peer)

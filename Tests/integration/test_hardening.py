@@ -821,6 +821,10 @@ BAD_INPUTS = [
     (["ingress", "create", "e1", "--rule", "/*=web:80"], ["--publish"]),
     (["ingress", "create", "e1", "-p", "18094:80"], ["--rule"]),
     (["ingress", "update", "missing", "--rule", "/*=web:80"], ["missing"]),
+    (["ingress", "update", "e1", "--tls-cert", "/nonexistent.pem"], ["--tls-key"]),
+    (["ingress", "update", "e1", "--tls", "bad_host=a.pem,a.key"], ["--tls", "bad_host"]),
+    (["ingress", "update", "e1", "--tls", "a.example=a.pem"], ["--tls", "a.example=a.pem"]),
+    (["ingress", "update", "missing", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], ["missing"]),
     (["ingress", "inspect", "missing"], ["missing"]),
     (["ingress", "rm", "missing"], ["missing"]),
 ]

@@ -19,15 +19,27 @@ import pytest
 from harness import HOST_OUT_IP, OUTSIDE_IP, PY, db_rows, wait_until
 
 # A backend: `python3 -c ECHO NAME PORT`; every GET answers JSON with its name, the path, the
-# headers it got and the address the connection came from.
+# headers it got and the address the connection came from; except /slow, which answers SLOW_BODY
+# once a /release came (/arrived: how many /slow requests came so far).
 ECHO = r'''
-import http.server, json, sys
+import http.server, json, sys, threading
 name = sys.argv[1]
+arrived, release = [0], threading.Event()
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
-        b = json.dumps({"name": name, "path": self.path, "client": self.client_address[0],
-                        "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+        if self.path == "/slow":
+            arrived[0] += 1
+            release.wait(30)
+            b = bytes(range(251)) * 4000
+        elif self.path == "/release":
+            release.set()
+            b = b"released"
+        elif self.path == "/arrived":
+            b = str(arrived[0]).encode()
+        else:
+            b = json.dumps({"name": name, "path": self.path, "client": self.client_address[0],
+                            "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(b)))
@@ -37,6 +49,7 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[2])), H).serve_forever()
 '''
+SLOW_BODY = bytes(range(251)) * 4000
 
 # `python3 -c LOOP URL HOST STOPFILE`: GETs one after another (a new connection each) until
 # STOPFILE exists; prints "ok N" and one "fail ..." line per failed request (not a 200 from a backend).
@@ -265,13 +278,20 @@ def old_workers_gone(h, name):
     wait_until(settled, desc=f"the old nginx workers of ingress {name} to finish")
 
 
+def one_backend_ingress(h, name, app, svc, *args):
+    """Backend `name` (label app=APP) behind service `svc`, serving, and ingress edge with `args`
+    routing to it; the ingress's inspect."""
+    backend(h, name, app)
+    service(h, svc, app)
+    wait_backend_serving(h, name)
+    ing = ingress(h, "edge", "-p", f"{PORT}:80", *args)
+    wait_upstreams(h, "edge", f"{svc}:80", 1)
+    return ing
+
+
 def test_endpoints_replaced_while_requests_run(h, shop):
     out = shop
-    backend(h, "e-1", "edge-app")
-    service(h, "app", "edge-app")
-    wait_backend_serving(h, "e-1")
-    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "app.example/*=app:80")
-    wait_upstreams(h, "edge", "app:80", 1)
+    one_backend_ingress(h, "e-1", "edge-app", "app", "--rule", "app.example/*=app:80")
     stop = os.path.join(h.tmp, "stop")
     p = loop(out, "app.example", stop)
     try:
@@ -297,6 +317,55 @@ def test_endpoints_replaced_while_requests_run(h, shop):
     assert routed(out, "/", "app.example") == "e-4"
 
 
+def test_service_upstream_endpoints_replaced_without_a_reload(h, shop):
+    """--service-upstream: nginx proxies to the service's ClusterIP (the kernel picks an endpoint
+    per connection), so replacing every endpoint changes nothing in nginx: no reload, and the
+    requests that run meanwhile all succeed. The new endpoints join before the request loop:
+    hutch adds an endpoint when its container runs, not when it listens (there are no readiness
+    probes), and a connection in between is refused; endpoints mode retries another endpoint
+    then, service mode only the ClusterIP again (which picks anew, but may pick the same)."""
+    out = shop
+    ing = one_backend_ingress(h, "e-1", "edge-app", "app", "--service-upstream", "--rule", "app.example/*=app:80")
+    cluster_ip = json.loads(h.hutch("service", "inspect", "app").out)[0]["ClusterIP"]
+    assert ing["UpstreamMode"] == "service" and ing["Upstreams"] == {"app:80": [f"{cluster_ip}:80"]}, ing
+    master = ing["Container"]["Pid"]
+    workers = nginx_workers(master)
+    conf = open(ing["ConfigFile"]).read()
+    assert f"server {cluster_ip}:80 max_fails=0;" in conf and "keepalive 32;" not in conf
+
+    def endpoints():
+        return sorted(e["IP"] for e in json.loads(h.hutch("service", "inspect", "app").out)[0]["Endpoints"])
+    for new in ["e-2", "e-3", "e-4"]:
+        backend(h, new, "edge-app")
+        wait_backend_serving(h, new)
+    wait_until(lambda: len(endpoints()) == 4, desc="four endpoints")
+    stop = os.path.join(h.tmp, "stop")
+    p = loop(out, "app.example", stop)
+    try:
+        wait_until(lambda: "fail" in p.output() or h.hutch("logs", "ingress-edge").out.count("app.example") >= 5,
+                   desc="requests to flow")
+        for old in ["e-1", "e-2", "e-3"]:
+            ip_old = h.inspect(old)["NetworkSettings"]["IPAddress"]
+            h.hutch("rm", "-f", old)
+            assert ip_old not in endpoints()
+            n = h.hutch("logs", "ingress-edge").out.count("app.example")
+            wait_until(lambda: h.hutch("logs", "ingress-edge").out.count("app.example") >= n + 20,
+                       desc=f"requests to flow without {old}")
+    finally:
+        ok, fails = finish(p, stop)
+    assert not fails, f"{len(fails)} failed requests (of {ok + len(fails)}): {fails[:5]}"
+    assert ok > 0
+    assert endpoints() == [h.inspect("e-4")["NetworkSettings"]["IPAddress"]]
+    assert {routed(out, "/", "app.example") for _ in range(5)} == {"e-4"}
+    # No reload through all of it: the same workers, the same configuration.
+    assert nginx_workers(master) == workers
+    assert open(ing["ConfigFile"]).read() == conf
+    assert inspect(h, "edge")["Upstreams"] == {"app:80": [f"{cluster_ip}:80"]}
+    # The default mode says so too.
+    h.hutch("ingress", "rm", "edge")
+    assert ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=app:80")["UpstreamMode"] == "endpoints"
+
+
 def test_reloads_under_load_drop_nothing(h, shop):
     out = shop
     ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "shop.example/*=shop:80")
@@ -310,6 +379,126 @@ def test_reloads_under_load_drop_nothing(h, shop):
     assert not fails, f"{len(fails)} failed requests (of {ok + len(fails)}): {fails[:5]}"
     assert routed(out, "/r19", "other.example") == "web-1"
     assert routed(out, "/r18", "other.example") == 404
+
+
+# `python3 -c INFLIGHT IP:PORT HOST`: one keep-alive connection: GET / (prints "first STATUS
+# CONNECTION"), then GET /slow on the same connection, then a JSON line about its answer.
+INFLIGHT = r'''
+import http.client, json, sys
+ip, port = sys.argv[1].split(":")
+c = http.client.HTTPConnection(ip, int(port), timeout=60)
+c.request("GET", "/", headers={"Host": sys.argv[2]})
+r = c.getresponse()
+r.read()
+print("first", r.status, r.getheader("Connection"), flush=True)
+c.request("GET", "/slow", headers={"Host": sys.argv[2]})
+r = c.getresponse()
+body = r.read()
+print(json.dumps({"status": r.status, "connection": r.getheader("Connection"), "length": len(body),
+                  "body": body == bytes(range(251)) * 4000}), flush=True)
+'''
+
+
+def nginx_workers(master):
+    """{pid: process title} of the nginx master's children."""
+    out = {}
+    for k in open(f"/proc/{master}/task/{master}/children").read().split():
+        try:
+            out[int(k)] = open(f"/proc/{k}/cmdline").read().replace("\0", " ").strip()
+        except OSError:
+            pass
+    return out
+
+
+def test_a_request_in_flight_on_a_keep_alive_connection_finishes_across_a_reload(h, shop):
+    """nginx 1.22 on SIGHUP: the old worker stops accepting and closes its idle keep-alive
+    connections, but one with a request under way finishes it (the whole body), answering with
+    `Connection: close`, and only then exits."""
+    out = shop
+    one_backend_ingress(h, "slow-1", "slow", "slow", "--rule", "/*=slow:80")
+    ip = h.inspect("slow-1")["NetworkSettings"]["IPAddress"]
+
+    def at_backend(path):
+        return h.run(["curl", "-sS", "--max-time", "5", f"http://{ip}:8000{path}"]).out
+    master = inspect(h, "edge")["Container"]["Pid"]
+    p = out.bg([PY, "-c", INFLIGHT, f"{HOST_OUT_IP}:{PORT}", "slow.example"])
+    wait_until(lambda: at_backend("/arrived") == "1", desc="the slow request to reach the backend")
+    assert p.output().splitlines()[0] == "first 200 keep-alive", p.output()
+    before = nginx_workers(master)
+    h.hutch("ingress", "update", "edge", "--rule", "/*=slow:80", "--rule", "/other=web:80")
+    # The reload is done (new workers run) while the slow request is still waiting at the backend:
+    # an old worker stays, shutting down, for it alone.
+    after = nginx_workers(master)
+    assert set(after) - set(before), (before, after)
+    assert [pid for pid in before if "shutting down" in after.get(pid, "")], (before, after)
+    assert at_backend("/arrived") == "1" and len(p.output().splitlines()) == 1, p.output()
+    at_backend("/release")
+    line = wait_until(lambda: (lambda ls: ls[1] if len(ls) > 1 else None)(p.output().splitlines()),
+                      timeout=30, desc="the slow request's answer")
+    assert json.loads(line) == {"status": 200, "connection": "close", "length": len(SLOW_BODY), "body": True}, line
+    old_workers_gone(h, "edge")
+    assert routed(out, "/other", "x.example") == "web-1"
+
+
+# `python3 -c POOLED URL HOST STOPFILE THREADS RETRIES`: THREADS threads, each with a urllib3
+# pool of one keep-alive connection, GET in a loop until STOPFILE exists; RETRIES is the urllib3
+# Retry total (0: none). Like `requests`, urllib3 retries an idempotent request whose reused
+# connection the server closed (RFC 9110 section 9.2.2). Prints "ok N retried R reused U" and one
+# "fail ..." line per failed request.
+POOLED = r'''
+import os, sys, threading, urllib3
+url, host, stop, threads, retries = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+lock = threading.Lock()
+count = {"ok": 0, "retried": 0, "reused": 0}
+def worker():
+    pool = urllib3.PoolManager(maxsize=1, timeout=urllib3.Timeout(connect=5, read=10),
+                               retries=urllib3.Retry(total=retries, backoff_factor=0) if retries else False)
+    done = 0
+    while not os.path.exists(stop):
+        try:
+            r = pool.request("GET", url, headers={"Host": host})
+            if r.status == 200 and r.data.startswith(b"{"):
+                with lock:
+                    count["ok"] += 1
+                    count["retried"] += len(r.retries.history) if r.retries else 0
+                    count["reused"] += done > 0
+            else:
+                print("fail", r.status, r.data[:80], flush=True)
+            done += 1
+        except Exception as e:
+            print("fail", repr(e)[:200], flush=True)
+ts = [threading.Thread(target=worker) for _ in range(threads)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print("ok {ok} retried {retried} reused {reused}".format(**count), flush=True)
+'''
+
+
+def test_a_keep_alive_client_that_retries_like_http_libraries_loses_nothing_to_reloads(h, shop):
+    """A request sent on a keep-alive connection just as an old worker closes it fails; HTTP
+    libraries retry such idempotent requests on a new connection, and so lose nothing."""
+    out = shop
+    ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "shop.example/*=shop:80")
+    stop = os.path.join(h.tmp, "stop")
+    p = out.bg([PY, "-c", POOLED, f"http://{HOST_OUT_IP}:{PORT}/", "shop.example", stop, "4", "3"])
+    try:
+        wait_until(lambda: "fail" in p.output() or h.hutch("logs", "ingress-edge").out.count("shop.example") >= 20,
+                   desc="requests to flow")
+        for i in range(10):
+            h.hutch("ingress", "update", "edge", "--rule", "shop.example/*=shop:80", "--rule", f"/r{i}=web:80")
+    finally:
+        open(stop, "w").close()
+        p.wait(60)
+    text = p.output()
+    fails = [l for l in text.splitlines() if l.startswith("fail")]
+    total = [l.split() for l in text.splitlines() if l.startswith("ok ")]
+    assert total, f"the client printed no total: {text!r}"
+    ok, retried, reused = int(total[0][1]), int(total[0][3]), int(total[0][5])
+    assert not fails, f"{len(fails)} failed requests (of {ok + len(fails)}, {retried} retried): {fails[:5]}"
+    assert ok > 0 and reused > ok // 2, text  # keep-alive: most requests went on a reused connection
+    assert routed(out, "/r9", "other.example") == "web-1"
 
 
 def test_tls_with_the_given_certificate(h, shop):
@@ -368,6 +557,91 @@ def test_a_certificate_per_host_by_sni(h, shop):
     assert routed(out, "/", "plain.example") == "web-1"  # HTTP still serves it
 
 
+def self_signed(h, name, host):
+    """A self-signed certificate for `host`: (cert file, key file)."""
+    cert, key = os.path.join(h.tmp, f"{name}.pem"), os.path.join(h.tmp, f"{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={host}",
+                    "-addext", f"subjectAltName=DNS:{host}", "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+def served_certificate(ns, host, port=18443):
+    """The certificate nginx presents for `host` (SNI), as PEM, seen by openssl s_client."""
+    r = ns.run(["openssl", "s_client", "-connect", f"{HOST_OUT_IP}:{port}", "-servername", host],
+               input="", check=False, timeout=15)
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    assert begin in r.out, r
+    return r.out[r.out.index(begin):r.out.index(end) + len(end)]
+
+
+def pem_of(path):
+    text = open(path).read()
+    return text[text.index("-----BEGIN CERTIFICATE-----"):text.index("-----END CERTIFICATE-----") + 25]
+
+
+def test_certificates_change_on_a_running_ingress(h, shop):
+    out = shop
+    old, new, other = (self_signed(h, n, "shop.example") for n in ("old", "new", "other"))
+    api = self_signed(h, "api", "api.example")
+    ing = ingress(h, "edge", "-p", f"{PORT}:80", "-p", "18443:443", "--rule", "shop.example/*=shop:80",
+                  "--rule", "api.example/*=api:80", "--tls-cert", old[0], "--tls-key", old[1])
+    folder = os.path.dirname(ing["ConfigFile"])
+    assert served_certificate(out, "shop.example") == pem_of(old[0])
+
+    def https(host, cacert):
+        return out.run(["curl", "-sS", "--max-time", "5", "--cacert", cacert, "--resolve", f"{host}:18443:{HOST_OUT_IP}",
+                        f"https://{host}:18443/"], check=False)
+    # A new default certificate: served from then on; the old files are gone.
+    assert h.hutch("ingress", "update", "edge", "--tls-cert", new[0], "--tls-key", new[1]).out == "edge\n"
+    assert served_certificate(out, "shop.example") == pem_of(new[0])
+    r = https("shop.example", new[0])
+    assert r.rc == 0 and json.loads(r.out)["name"] in ("shop-1", "shop-2"), r
+    assert https("shop.example", old[0]).rc == 60
+    ing = inspect(h, "edge")
+    assert open(ing["TLS"]["Certificate"]).read() == open(new[0]).read()
+    assert sorted(f for f in os.listdir(folder) if f.startswith("tls")) == \
+        sorted(os.path.basename(ing["TLS"][k]) for k in ("Certificate", "Key"))
+    assert [x["Rule"] for x in ing["Rules"]] == ["shop.example/*=shop:80", "api.example/*=api:80"]  # rules kept
+
+    # Rejected by nginx (a key that is not the certificate's), unreadable, not PEM: 125, one
+    # line, and the certificate in use stays, files and all.
+    files = sorted(os.listdir(folder))
+    conf = open(ing["ConfigFile"]).read()
+    not_pem = os.path.join(h.tmp, "not.pem")
+    with open(not_pem, "w") as f:
+        f.write("hello\n")
+    for args, mentions in [
+        (["--tls-cert", other[0], "--tls-key", new[1]], ["nginx rejected", "key"]),
+        (["--tls-cert", "/nonexistent.pem", "--tls-key", new[1]], ["/nonexistent.pem"]),
+        (["--tls-cert", not_pem, "--tls-key", new[1]], ["not a PEM file"]),
+        (["--tls", f"api.example={api[0]},{new[1]}"], ["nginx rejected"]),
+        (["--tls-cert", new[0]], ["--tls-key"]),
+    ]:
+        r = h.hutch("ingress", "update", "edge", *args, check=False)
+        assert r.rc == 125 and r.err.startswith("hutch: ") and r.err.count("\n") == 1, (args, r)
+        assert all(m in r.err for m in mentions), (args, r.err)
+        assert sorted(os.listdir(folder)) == files, args
+        assert open(ing["ConfigFile"]).read() == conf
+        assert inspect(h, "edge")["TLS"] == ing["TLS"]
+    assert served_certificate(out, "shop.example") == pem_of(new[0])
+
+    # Per-host certificates (SNI) added to a running ingress; the default one stays for the rest.
+    h.hutch("ingress", "update", "edge", "--tls", "api.example={},{}".format(*api))
+    ing = inspect(h, "edge")
+    assert [t["Host"] for t in ing["TLSHosts"]] == ["api.example"]
+    assert served_certificate(out, "api.example") == pem_of(api[0])
+    r = https("api.example", api[0])
+    assert r.rc == 0 and json.loads(r.out)["name"] == "api-1", r
+    assert served_certificate(out, "shop.example") == pem_of(new[0])
+    assert len([f for f in os.listdir(folder) if f.startswith("tls")]) == 4
+
+    # An ingress that does not publish 443: a certificate would serve nothing.
+    ingress(h, "plain", "-p", "18081:80", "--rule", "/*=web:80")
+    r = h.hutch("ingress", "update", "plain", "--tls-cert", new[0], "--tls-key", new[1], check=False)
+    assert r.rc == 125 and "443" in r.err and r.err.count("\n") == 1, r
+    assert inspect(h, "plain")["TLS"] is None
+
+
 def test_endpoints_on_a_user_defined_network(h):
     """Networks are isolated from each other: nginx joins the one its endpoints are on."""
     out = h.outside()
@@ -382,6 +656,54 @@ def test_endpoints_on_a_user_defined_network(h):
     h.hutch("rm", "-f", "n-1")
     h.hutch("service", "rm", "n")
     h.hutch("network", "rm", "backnet")
+
+
+def test_a_killed_nginx_comes_back_and_still_takes_updates(h, shop):
+    """The nginx container runs with --restart always: `kill -9` of its master (a crash), and its
+    shim starts it again in the same network namespace; later changes reach the new master."""
+    out = shop
+    ing = ingress(h, "edge", "-p", f"{PORT}:80", "--rule", "/*=shop:80")
+    assert ing["Container"]["RestartPolicy"] == "always" and ing["Container"]["RestartCount"] == 0
+    assert h.inspect("ingress-edge")["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    old = ing["Container"]["Pid"]
+    os.kill(old, 9)
+    wait_until(lambda: not os.path.exists(f"/proc/{old}"), desc="the killed nginx to go")
+    # gc meanwhile (nginx dead or just restarted) leaves the ingress alone.
+    g = h.hutch("gc")
+    assert "ingress edge" not in g.out, g.out
+    assert h.hutch("ingress", "exists", "edge").rc == 0
+    cur = wait_until(lambda: (lambda c: c if c["Status"] == "Running" and c["Container"]["Pid"] not in (0, old) else None)(
+        inspect(h, "edge")), desc="nginx to run again")
+    assert cur["Container"]["RestartCount"] == 1 and cur["Container"]["Status"] == "running", cur
+    assert h.hutch("ingress", "inspect", "--format", "{{.Status}} {{.Container.RestartCount}} {{.Container.Pid}}",
+                   "edge").out == f"Running 1 {cur['Container']['Pid']}\n"
+    wait_until(lambda: routed(out, "/", "x.example") in ("shop-1", "shop-2"), desc="the ingress to answer again")
+    assert "edge Running" in h.hutch("ingress", "ls", "--format", "{{.Name}} {{.Status}}").out
+    # A change now goes to the new master (a reload of the old pid would do nothing).
+    master = cur["Container"]["Pid"]
+    before = nginx_workers(master)
+    h.hutch("ingress", "update", "edge", "--rule", "/*=shop:80", "--rule", "/new=web:80")
+    assert set(nginx_workers(master)) - set(before)
+    assert routed(out, "/new", "x.example") == "web-1"
+    # Killed again and changed at once: the change reaches whichever master runs by the time the
+    # command returns (the restarted one reads the new file, or gets the reload).
+    os.kill(master, 9)
+    h.hutch("ingress", "update", "edge", "--rule", "/*=shop:80", "--rule", "/new=web:80", "--rule", "/newer=api:80")
+    assert routed(out, "/newer", "x.example") == "api-1"
+    assert inspect(h, "edge")["Container"]["RestartCount"] == 2
+    # The endpoints of a service change: reloaded too.
+    backend(h, "shop-3", "shop")
+    wait_upstreams(h, "edge", "shop:80", 3)
+    wait_until(lambda: "shop-3" in {routed(out, "/", "x.example") for _ in range(9)}, desc="shop-3 to be routed to")
+    # A user's stop is for good; start brings it back; rm removes it as any ingress.
+    h.hutch("stop", "-t", "1", "ingress-edge")
+    assert h.inspect("ingress-edge")["State"]["Status"] == "exited"
+    assert "edge Exited" in h.hutch("ingress", "ls", "--format", "{{.Name}} {{.Status}}").out
+    h.hutch("start", "ingress-edge")
+    wait_until(lambda: routed(out, "/new", "x.example") == "web-1", desc="the ingress to answer after start")
+    assert h.hutch("gc").out.strip() == "nothing to clean"
+    assert h.hutch("ingress", "rm", "edge").out == "edge\n"
+    assert h.hutch("ps", "-aq").out.count("\n") == 6  # the five backends and shop-3
 
 
 def ingress_state(h):
