@@ -81,14 +81,14 @@ public final class Agent {
 
     /// One connection's life: lease, list, watch until something breaks.
     func session() throws {
-        let etcd = try EtcdClient(endpoint: s.etcd, timeoutMS: 1000)
+        let etcd = try EtcdClient(endpoint: s.etcd, tls: s.tls, timeoutMS: 1000)
         try ensureLease(etcd)
         let (rev, kvs) = try etcd.list(s.keys.prefix)
         try reconcile(kvs)
         listServices(kvs)
         try syncServices(etcd)
         lastSyncOK = true
-        let watch = try EtcdWatch(endpoint: s.etcd, prefix: s.keys.prefix, from: rev + 1, connectTimeoutMS: 1000)
+        let watch = try EtcdWatch(endpoint: s.etcd, tls: s.tls, prefix: s.keys.prefix, from: rev + 1, connectTimeoutMS: 1000)
         var lastRenew = Self.monotonicMS(), lastPublish = Self.monotonicMS()
         let every = max(s.leaseTTL * 1000 / 3, 300)
         while true {
