@@ -27,8 +27,8 @@ public struct EtcdTLS: Sendable, Equatable {
         if isEmpty { return self }
         let flags = [("--etcd-cafile", caFile), ("--etcd-certfile", certFile), ("--etcd-keyfile", keyFile)]
         guard endpoint.hasPrefix("https://") else {
-            let given = flags.filter { $0.1 != nil }.map(\.0).joined(separator: ", ")
-            throw HutchError("\(given) need an https:// etcd URL (--etcd \(endpoint)): use https://, or drop the TLS flags")
+            let given = flags.filter { $0.1 != nil }.map(\.0)
+            throw HutchError("\(given.joined(separator: ", ")) \(given.count == 1 ? "needs" : "need") an https:// etcd URL (--etcd \(endpoint)): use https://, or drop the TLS flags")
         }
         if (certFile == nil) != (keyFile == nil) {
             throw HutchError(certFile == nil ? "--etcd-keyfile needs --etcd-certfile (the client certificate): give both"
@@ -119,7 +119,8 @@ public enum EtcdFailure {
         let d = detail.lowercased()
         let certFlags = "--etcd-certfile and --etcd-keyfile"
         if code == peerFailedVerification {
-            if verify == 0 && (d.contains("subject name") || d.contains("host name")) || hostMismatchVerify.contains(verify) {
+            // libcurl checks the name itself ("... target host name ..."), OpenSSL may too.
+            if d.contains("target host name") || hostMismatchVerify.contains(verify) {
                 return "\(what) at \(endpoint): its TLS certificate is not valid for that host name (\(detail)): use the name or address the certificate was issued for (its subjectAltName), or reissue it with this one"
             }
             let ca = tls.caFile.map { "the CA in --etcd-cafile \($0)" } ?? "the system's CAs (no --etcd-cafile given)"
