@@ -758,6 +758,10 @@ BAD_INPUTS = [
     (["node", "leave"], ["not a cluster node"]),
     (["node", "inspect"], ["not a cluster node"]),
     (["node", "ls"], ["--etcd"]),
+    (["node", "join", "--name", "n1", "--etcd", "http://192.0.2.254:2379", "--node-ip", "10.0.0.1", "--etcd-cafile", "/etc/passwd"], ["--etcd-cafile", "https://"]),
+    (["node", "join", "--name", "n1", "--etcd", "https://192.0.2.254:2379", "--node-ip", "10.0.0.1", "--etcd-certfile", "/etc/passwd"], ["--etcd-certfile", "--etcd-keyfile"]),
+    (["node", "join", "--name", "n1", "--etcd", "https://192.0.2.254:2379", "--node-ip", "10.0.0.1", "--etcd-cafile", "/nonexistent-hutch-ca.pem"], ["--etcd-cafile", "/nonexistent-hutch-ca.pem"]),
+    (["node", "ls", "--etcd", "https://192.0.2.254:2379", "--etcd-keyfile", "/etc/passwd"], ["--etcd-keyfile", "--etcd-certfile"]),
     # issue 14 §3: start, restart, --restart, logs options
     (["run", "-d", "--restart", "foo", "--", "true"], ["--restart", "foo"]),
     (["run", "-d", "--restart", "on-failure:x", "--", "true"], ["--restart", "on-failure:x"]),
@@ -1046,7 +1050,7 @@ def test_mount_namespace_is_private(h):
 
 def test_etc_files_are_private_bind_mounts(h):
     sm = mark()
-    files = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]
+    files = ["/etc/hosts", "/etc/passwd", "/etc/resolv.conf"]
     host_before = {f: open(f, "rb").read() for f in files}
     ready = os.path.join(h.tmp, "ready")
     cid = h.run_d("--name", "e", "--hostname", "inner", *h.share(), "--", "sh", "-c",
@@ -1063,7 +1067,7 @@ def test_etc_files_are_private_bind_mounts(h):
     host_mounts = [l.split()[4] for l in open("/proc/self/mountinfo").read().splitlines()]
     assert not set(files) & set(host_mounts), "an /etc bind mount is visible on the host"
     assert "scribble" in h.hutch("exec", "e", "cat", "/etc/hosts").out
-    assert "scribbled" in h.hutch("exec", "e", "cat", "/etc/hostname").out
+    assert "scribbled" in h.hutch("exec", "e", "cat", "/etc/passwd").out
     h.hutch("rm", "-f", "e")
     wait_no_processes(h, sm)
     for f in files:
