@@ -544,15 +544,20 @@ def test_bad_input(cluster):
 
 
 def test_example_makefile_builds_and_removes_a_three_node_cluster(cluster):
-    """examples/cluster: `make up check status down` in namespaces of its own (leak-checked)."""
+    """examples/cluster: `make up check status down` in namespaces of its own (leak-checked);
+    host-gw with etcd over TLS (TLS=1: client certificates)."""
     p = f"hutch-o-{os.getpid()}-{harness._rand()}"
     state = tempfile.mkdtemp(prefix="hutch-clex-")
     argv = ["make", "--no-print-directory", "-C", os.path.join(harness.REPO, "examples", "cluster"),
             f"HUTCH={HUTCH}", f"P={p}", f"STATE={state}", f"PYTHON={harness.PY}"]
     try:
-        for backend in ("vxlan", "host-gw"):
-            r = harness.run(argv + ["up", "check", "status", f"BACKEND={backend}"], timeout=120)
+        for backend, tls in (("vxlan", ""), ("host-gw", "1")):
+            r = harness.run(argv + ["up", "check", "status", f"BACKEND={backend}", f"TLS={tls}"], timeout=120)
             assert r.rc == 0, r
+            if tls:
+                r2 = harness.run(["nsenter", f"--net=/run/netns/{p}-n1", HUTCH, "--root", f"{state}/n1", "node", "inspect",
+                                  "-f", "{{.Etcd}} {{.EtcdCertFile}}"])
+                assert r2.out == f"https://{ETCD_IP}:2379 {state}/pki/n1.crt\n", r2
             assert r.out.count("the server saw the client 10.244.1.") == 2, r.out
             assert "n1 *" in r.out and "10.244.3.0/24" in r.out, r.out
             r = harness.run(argv + ["down"], timeout=60)
