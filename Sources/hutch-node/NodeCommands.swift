@@ -97,8 +97,9 @@ enum NodeInspect {
         let o: JSON = .object([
             "Name": .string(s.name), "Subnet": .string(s.subnet.description), "Backend": .string(s.backend.rawValue),
             "NodeIP": .string(s.nodeIP.description), "AgentPid": .int(Int64(pid)), "Etcd": .string(s.etcd),
-            "EtcdPrefix": .string(s.prefix), "EtcdCAFile": .string(s.tls.caFile ?? ""),
-            "EtcdCertFile": .string(s.tls.certFile ?? ""), "EtcdKeyFile": .string(s.tls.keyFile ?? ""), "ClusterCIDR": .string(s.clusterCIDR.description), "MTU": .int(Int64(s.mtu)),
+            "EtcdPrefix": .string(s.prefix), "ClusterCIDR": .string(s.clusterCIDR.description), "MTU": .int(Int64(s.mtu)),
+            "EtcdCAFile": .string(s.tls.caFile ?? ""), "EtcdCertFile": .string(s.tls.certFile ?? ""),
+            "EtcdKeyFile": .string(s.tls.keyFile ?? ""),
             "LeaseTTL": .int(Int64(s.leaseTTL)), "Lease": .string(String(s.lease)),
             "Gateway": .string(s.subnet.firstHost.description),
         ])

@@ -60,8 +60,8 @@ class Node:
         lead = ("--firewall", self.fw) if self.fw else ()
         return self.host.hutch(*lead, *args, **kw)
 
-    def join(self, *extra, check=True, name=None, ip=None, etcd=None):
-        return self.hutch("node", "join", "--name", name or self.name, "--etcd", etcd or self.cluster.url,
+    def join(self, *extra, check=True, name=None, ip=None):
+        return self.hutch("node", "join", "--name", name or self.name, "--etcd", self.cluster.url,
                           "--node-ip", ip or self.ip, *self.cluster.tls_flags, *extra, check=check)
 
     def inspect(self):
