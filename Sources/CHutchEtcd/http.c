@@ -38,7 +38,12 @@ static void setup_tls(CURL *curl, const he_tls *tls) {
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
     if (!tls) return;
-    if (tls->cafile) curl_easy_setopt(curl, CURLOPT_CAINFO, tls->cafile);
+    if (tls->cafile) {
+        /* Only this CA (as etcdctl's --cacert and flannel's -etcd-cafile): not also the system's
+         * CA directory that libcurl would search by default. */
+        curl_easy_setopt(curl, CURLOPT_CAINFO, tls->cafile);
+        curl_easy_setopt(curl, CURLOPT_CAPATH, (char *)NULL);
+    }
     if (tls->certfile) {
         curl_easy_setopt(curl, CURLOPT_SSLCERT, tls->certfile);
         curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");

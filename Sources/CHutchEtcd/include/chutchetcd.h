@@ -14,8 +14,8 @@ extern "C" {
 
 enum { HE_ERRLEN = 256 };
 
-/* TLS for https:// endpoints: PEM files (NULL: none; no CA file: the system's CAs). The peer's
- * certificate and host name are always verified. */
+/* TLS for https:// endpoints: PEM files (NULL: none). A CA file is the only CA trusted; without
+ * one, the system's CAs. The peer's certificate and host name are always verified. */
 typedef struct he_tls {
     const char *cafile;
     const char *certfile;
