@@ -58,7 +58,7 @@ public final class Agent {
         if logFD >= 0 { dup2(logFD, 2); close(logFD) }
         try Self.installWake()
         try rt.setNodeAgent(pid: getpid(), start: Sys.processStartTime(getpid()) ?? 0)
-        log("agent of node \(s.name) (\(s.subnet), \(s.backend.rawValue)) started, etcd \(s.etcd)")
+        log("agent of node \(s.name) (\(s.subnet), \(s.backend.rawValue)) started, etcd \(s.etcd)\(s.tls.logSuffix)")
         // The local half may be gone (a reboot): set it up again, idempotently.
         try overlay.setUpLocal()
         try makeFirewall(rt.firewall).setupCluster(s.rules)

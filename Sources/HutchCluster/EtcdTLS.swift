@@ -86,6 +86,13 @@ public struct EtcdTLS: Sendable, Equatable {
         return try withUnsafePointer(to: &t) { try body($0) }
     }
 
+    /// For the agent's log: " (TLS: CA …, client certificate …)", or "" without TLS files.
+    var logSuffix: String {
+        if isEmpty { return "" }
+        let parts = [caFile.map { "CA \($0)" }, certFile.map { "client certificate \($0)" }].compactMap { $0 }
+        return " (TLS: " + parts.joined(separator: ", ") + ")"
+    }
+
     // MARK: JSON (the node record)
 
     /// The record's fields (absent when not set).

@@ -9,7 +9,8 @@ Each test builds a cluster out of network namespaces:
       └── veth ── client netns:  eth0 192.0.2.100/24 (the outside world)
 
 and a real etcd (Debian's etcd-server, `--heartbeat-interval 10 --election-timeout 100`, data dir
-in a temp dir). Traffic goes only between these namespaces. The fixture's teardown makes every
+in a temp dir; with `cluster(tls=True)` etcd serves https with client certificates from a
+throwaway CA made with openssl in that temp dir). Traffic goes only between these namespaces. The fixture's teardown makes every
 node leave, stops etcd, deletes the namespaces and temp dirs, and runs the harness's leak check
 (root netns, processes with a state root on their command line, veths, state dirs) for every node.
 """
@@ -742,6 +743,8 @@ def test_tls_etcd_with_client_certificates(cluster):
     assert info["Etcd"] == ETCD_TLS and info["EtcdCAFile"] == t["ca"], info
     assert info["EtcdCertFile"] == t["client"] and info["EtcdKeyFile"] == t["client_key"], info
     assert info["AgentPid"] > 0
+    log = open(os.path.join(n1.host.root, "node-agent.log")).read()
+    assert f"etcd {ETCD_TLS} (TLS: CA {t['ca']}, client certificate {t['client']})" in log, log
     # ls without the flags: the node's own; with another etcd URL the files are not carried over
     assert n1.hutch("node", "ls", "-q").out.split() == ["n1", "n2"]
     r = n1.hutch("node", "ls", "--etcd", url2, check=False)
