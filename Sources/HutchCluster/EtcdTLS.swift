@@ -7,7 +7,8 @@ import Glibc
 
 /// TLS to etcd (flannel's `-etcd-cafile/-etcd-certfile/-etcd-keyfile`, etcdctl's `--cacert/--cert/--key`):
 /// PEM files, recorded by absolute path at join so that leave, ls and the agent use them too.
-/// The server's certificate and host name are always verified (no CA file: the system's CAs).
+/// The server's certificate and host name are always verified (against the CA file only, or
+/// without one the system's CAs).
 public struct EtcdTLS: Sendable, Equatable {
     public var caFile: String?
     public var certFile: String?
@@ -34,17 +35,9 @@ public struct EtcdTLS: Sendable, Equatable {
             throw HutchError(certFile == nil ? "--etcd-keyfile needs --etcd-certfile (the client certificate): give both"
                                              : "--etcd-certfile needs --etcd-keyfile (the client certificate's key): give both")
         }
-        var out = EtcdTLS()
-        for (flag, v) in flags {
-            guard let path = v else { continue }
-            let abs = try Self.readableFile(flag, path, cwd: cwd)
-            switch flag {
-            case "--etcd-cafile": out.caFile = abs
-            case "--etcd-certfile": out.certFile = abs
-            default: out.keyFile = abs
-            }
-        }
-        return out
+        func file(_ flag: String, _ v: String?) throws -> String? { try v.map { try Self.readableFile(flag, $0, cwd: cwd) } }
+        return EtcdTLS(caFile: try file("--etcd-cafile", caFile), certFile: try file("--etcd-certfile", certFile),
+                       keyFile: try file("--etcd-keyfile", keyFile))
     }
 
     /// `path` made absolute, if it is a readable regular file; else a one-line error.
