@@ -32,13 +32,44 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg) {
     return add;
 }
 
+/* TLS: the CA, client certificate and key files (each NULL: none). Peer and host name are always
+ * verified (libcurl's defaults, set explicitly so that nothing can turn them off). */
+static void setup_tls(CURL *curl, const he_tls *tls) {
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!tls) return;
+    if (tls->cafile) {
+        /* Only this CA (as etcdctl's --cacert and flannel's -etcd-cafile): not also the system's
+         * CA directory that libcurl would search by default. */
+        curl_easy_setopt(curl, CURLOPT_CAINFO, tls->cafile);
+        curl_easy_setopt(curl, CURLOPT_CAPATH, (char *)NULL);
+    }
+    if (tls->certfile) {
+        curl_easy_setopt(curl, CURLOPT_SSLCERT, tls->certfile);
+        curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (tls->keyfile) {
+        curl_easy_setopt(curl, CURLOPT_SSLKEY, tls->keyfile);
+        curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+}
+
+/* What failed, for the caller to name the cause: curl's code and the TLS verification result. */
+static void fill_fail(CURL *curl, CURLcode r, he_fail *f) {
+    if (!f) return;
+    f->curl_code = (int)r;
+    f->verify_result = 0;
+    long v = 0;
+    if (curl && curl_easy_getinfo(curl, CURLINFO_SSL_VERIFYRESULT, &v) == CURLE_OK) f->verify_result = v;
+}
+
 struct he_client {
     CURL *curl;
     char *base;
     struct curl_slist *headers;
 };
 
-he_client *he_open(const char *base_url) {
+he_client *he_open(const char *base_url, const he_tls *tls) {
     pthread_once(&once, global_init);
     he_client *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -46,6 +77,7 @@ he_client *he_open(const char *base_url) {
     c->base = strdup(base_url);
     c->headers = curl_slist_append(NULL, "Content-Type: application/json");
     if (!c->curl || !c->base || !c->headers) { he_close(c); return NULL; }
+    setup_tls(c->curl, tls);  /* curl copies the strings */
     return c;
 }
 
@@ -70,6 +102,8 @@ static void setup(CURL *curl, const char *url, const char *body, struct curl_sli
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(curl, CURLOPT_PROXY, "");  /* etcd is reached directly, whatever http_proxy says */
+    /* HTTP/1.1 over TLS too (libcurl would offer HTTP/2): one protocol, whatever the scheme. */
+    curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 }
 
 static char *join(const char *a, const char *b) {
@@ -81,8 +115,9 @@ static char *join(const char *a, const char *b) {
 }
 
 int he_post(he_client *c, const char *path, const char *body, long timeout_ms, long *status, char **resp,
-            char *errbuf) {
+            char *errbuf, he_fail *fail) {
     errbuf[0] = '\0';
+    fill_fail(NULL, CURLE_OK, fail);
     char *url = join(c->base, path);
     if (!url) { snprintf(errbuf, HE_ERRLEN, "out of memory"); return -1; }
     struct buf b = { NULL, 0, 0, 0 };
@@ -93,6 +128,7 @@ int he_post(he_client *c, const char *path, const char *body, long timeout_ms, l
     free(url);
     if (r != CURLE_OK || b.oom) {
         if (!errbuf[0]) snprintf(errbuf, HE_ERRLEN, "%s", b.oom ? "out of memory" : curl_easy_strerror(r));
+        fill_fail(c->curl, r, fail);
         free(b.data);
         return -1;
     }
@@ -110,8 +146,8 @@ struct he_stream {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-he_stream *he_stream_open(const char *base_url, const char *path, const char *body, long connect_timeout_ms,
-                          char *errbuf) {
+he_stream *he_stream_open(const char *base_url, const he_tls *tls, const char *path, const char *body,
+                          long connect_timeout_ms, char *errbuf) {
     pthread_once(&once, global_init);
     he_stream *s = calloc(1, sizeof *s);
     if (!s) { snprintf(errbuf, HE_ERRLEN, "out of memory"); return NULL; }
@@ -126,14 +162,17 @@ he_stream *he_stream_open(const char *base_url, const char *path, const char *bo
         return NULL;
     }
     setup(s->curl, url, s->body, s->headers, &s->b, s->errbuf);
+    setup_tls(s->curl, tls);
     free(url);  /* curl copies the URL */
     curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
     curl_multi_add_handle(s->multi, s->curl);
     return s;
 }
 
-int he_stream_poll(he_stream *s, int timeout_ms, int wake_fd, int *woken, char **data, size_t *len, char *errbuf) {
+int he_stream_poll(he_stream *s, int timeout_ms, int wake_fd, int *woken, char **data, size_t *len, char *errbuf,
+                   he_fail *fail) {
     errbuf[0] = '\0';
+    fill_fail(NULL, CURLE_OK, fail);
     *data = NULL; *len = 0; *woken = 0;
     int running = 0;
     CURLMcode m = curl_multi_perform(s->multi, &running);
@@ -159,6 +198,7 @@ int he_stream_poll(he_stream *s, int timeout_ms, int wake_fd, int *woken, char *
     while ((msg = curl_multi_info_read(s->multi, &left))) {
         if (msg->msg == CURLMSG_DONE && msg->data.result != CURLE_OK) {
             snprintf(errbuf, HE_ERRLEN, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(msg->data.result));
+            fill_fail(s->curl, msg->data.result, fail);
             return -1;
         }
     }

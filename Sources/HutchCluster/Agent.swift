@@ -58,7 +58,7 @@ public final class Agent {
         if logFD >= 0 { dup2(logFD, 2); close(logFD) }
         try Self.installWake()
         try rt.setNodeAgent(pid: getpid(), start: Sys.processStartTime(getpid()) ?? 0)
-        log("agent of node \(s.name) (\(s.subnet), \(s.backend.rawValue)) started, etcd \(s.etcd)")
+        log("agent of node \(s.name) (\(s.subnet), \(s.backend.rawValue)) started, etcd \(s.etcd)\(s.tls.logSuffix)")
         // The local half may be gone (a reboot): set it up again, idempotently.
         try overlay.setUpLocal()
         try makeFirewall(rt.firewall).setupCluster(s.rules)
@@ -81,14 +81,14 @@ public final class Agent {
 
     /// One connection's life: lease, list, watch until something breaks.
     func session() throws {
-        let etcd = try EtcdClient(endpoint: s.etcd, timeoutMS: 1000)
+        let etcd = try EtcdClient(endpoint: s.etcd, tls: s.tls, timeoutMS: 1000)
         try ensureLease(etcd)
         let (rev, kvs) = try etcd.list(s.keys.prefix)
         try reconcile(kvs)
         listServices(kvs)
         try syncServices(etcd)
         lastSyncOK = true
-        let watch = try EtcdWatch(endpoint: s.etcd, prefix: s.keys.prefix, from: rev + 1, connectTimeoutMS: 1000)
+        let watch = try EtcdWatch(endpoint: s.etcd, tls: s.tls, prefix: s.keys.prefix, from: rev + 1, connectTimeoutMS: 1000)
         var lastRenew = Self.monotonicMS(), lastPublish = Self.monotonicMS()
         let every = max(s.leaseTTL * 1000 / 3, 300)
         while true {

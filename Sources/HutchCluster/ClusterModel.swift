@@ -143,18 +143,21 @@ public struct NodeSettings: Sendable, Equatable {
     public var leaseTTL: Int
     public var lease: Int64
     public var mtu: Int
+    /// The TLS files given at join (absolute paths), used by every later command and the agent.
+    public var tls: EtcdTLS
 
     public init(name: String, etcd: String, prefix: String, backend: Backend, clusterCIDR: CIDRv4, subnet: CIDRv4,
-                nodeIP: IPv4Address, leaseTTL: Int, lease: Int64, mtu: Int) {
+                nodeIP: IPv4Address, leaseTTL: Int, lease: Int64, mtu: Int, tls: EtcdTLS = .none) {
         self.name = name; self.etcd = etcd; self.prefix = prefix; self.backend = backend; self.clusterCIDR = clusterCIDR
         self.subnet = subnet; self.nodeIP = nodeIP; self.leaseTTL = leaseTTL; self.lease = lease; self.mtu = mtu
+        self.tls = tls
     }
 
     public var json: String {
         JSON.object(["Name": .string(name), "Etcd": .string(etcd), "Prefix": .string(prefix), "Backend": .string(backend.rawValue),
                      "ClusterCIDR": .string(clusterCIDR.description), "Subnet": .string(subnet.description),
                      "NodeIP": .string(nodeIP.description), "LeaseTTL": .int(Int64(leaseTTL)),
-                     "Lease": .string(String(lease)), "MTU": .int(Int64(mtu))]).render()
+                     "Lease": .string(String(lease)), "MTU": .int(Int64(mtu))].merging(tls.jsonFields) { a, _ in a }).render()
     }
 
     public init(json text: String) throws {
@@ -166,7 +169,7 @@ public struct NodeSettings: Sendable, Equatable {
         }
         self.init(name: name, etcd: etcd, prefix: prefix, backend: b, clusterCIDR: c, subnet: s, nodeIP: ip,
                   leaseTTL: Int(j["LeaseTTL"]?.int64Value ?? 30), lease: j["Lease"]?.int64Value ?? 0,
-                  mtu: Int(j["MTU"]?.int64Value ?? 0))
+                  mtu: Int(j["MTU"]?.int64Value ?? 0), tls: EtcdTLS(json: j))
     }
 
     /// The node's cluster firewall rules.

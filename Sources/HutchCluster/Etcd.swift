@@ -143,18 +143,19 @@ public enum EtcdRequest {
 /// Not thread-safe: one thread at a time.
 public final class EtcdClient {
     public let endpoint: String
+    public let tls: EtcdTLS
     let h: OpaquePointer
     /// Per request, connect included.
     public var timeoutMS: Int
 
-    public init(endpoint: String, timeoutMS: Int = 2000) throws {
+    public init(endpoint: String, tls: EtcdTLS = .none, timeoutMS: Int = 2000) throws {
         var e = endpoint
         while e.hasSuffix("/") { e.removeLast() }
         guard e.hasPrefix("http://") || e.hasPrefix("https://"), e.count > 8 else {
             throw HutchError("invalid --etcd \"\(endpoint)\": use a URL such as http://10.0.0.254:2379")
         }
-        guard let c = he_open(e) else { throw HutchError("cannot set up an HTTP client (libcurl)") }
-        self.endpoint = e; h = c; self.timeoutMS = timeoutMS
+        guard let c = tls.withC({ he_open(e, $0) }) else { throw HutchError("cannot set up an HTTP client (libcurl)") }
+        self.endpoint = e; self.tls = tls; h = c; self.timeoutMS = timeoutMS
     }
 
     deinit { he_close(h) }
@@ -164,10 +165,12 @@ public final class EtcdClient {
         var status = 0
         var resp: UnsafeMutablePointer<CChar>?
         var err = [CChar](repeating: 0, count: Int(HE_ERRLEN))
-        let r = he_post(h, path, body, timeoutMS, &status, &resp, &err)
+        var fail = he_fail()
+        let r = he_post(h, path, body, timeoutMS, &status, &resp, &err, &fail)
         defer { he_free(resp) }
         if r < 0 {
-            throw EtcdError.unreachable("etcd at \(endpoint) is unreachable (\(cstr(err)))")
+            throw EtcdError.unreachable(EtcdFailure.describe(endpoint: endpoint, tls: tls, code: fail.curl_code,
+                                                             verify: Int(fail.verify_result), detail: cstr(err)))
         }
         let text = resp.map { String(cString: $0) } ?? ""
         guard let j = JSON.parse(text) else {
@@ -254,14 +257,17 @@ public enum EtcdError: Error, CustomStringConvertible {
 /// A watch: one streaming POST /v3/watch, read without blocking for longer than asked.
 public final class EtcdWatch {
     let s: OpaquePointer
+    let endpoint: String
+    let tls: EtcdTLS
     var splitter = JSONStreamSplitter()
 
-    public init(endpoint: String, prefix: String, from revision: Int64, connectTimeoutMS: Int = 2000) throws {
+    public init(endpoint: String, tls: EtcdTLS = .none, prefix: String, from revision: Int64, connectTimeoutMS: Int = 2000) throws {
         var err = [CChar](repeating: 0, count: Int(HE_ERRLEN))
-        guard let s = he_stream_open(endpoint, "/v3/watch", EtcdRequest.watch(prefix, from: revision), connectTimeoutMS, &err) else {
+        let body = EtcdRequest.watch(prefix, from: revision)
+        guard let s = tls.withC({ he_stream_open(endpoint, $0, "/v3/watch", body, connectTimeoutMS, &err) }) else {
             throw EtcdError.unreachable("etcd watch at \(endpoint): \(cstr(err))")
         }
-        self.s = s
+        self.s = s; self.endpoint = endpoint; self.tls = tls
     }
 
     deinit { he_stream_close(s) }
@@ -274,13 +280,17 @@ public final class EtcdWatch {
         var len = 0
         var woken: Int32 = 0
         var err = [CChar](repeating: 0, count: Int(HE_ERRLEN))
-        let r = he_stream_poll(s, Int32(timeoutMS), wakeFD, &woken, &data, &len, &err)
+        var fail = he_fail()
+        let r = he_stream_poll(s, Int32(timeoutMS), wakeFD, &woken, &data, &len, &err, &fail)
         defer { he_free(data) }
         var msgs: [String] = []
         if let d = data, len > 0 {
             msgs = splitter.feed(Array(UnsafeBufferPointer(start: UnsafeRawPointer(d).assumingMemoryBound(to: UInt8.self), count: len)))
         }
-        if r < 0 { throw EtcdError.unreachable("etcd watch: \(cstr(err))") }
+        if r < 0 {
+            throw EtcdError.unreachable(EtcdFailure.describe(endpoint: endpoint, tls: tls, code: fail.curl_code,
+                                                             verify: Int(fail.verify_result), detail: cstr(err), what: "etcd watch"))
+        }
         return (msgs, r == 1, woken != 0)
     }
 }

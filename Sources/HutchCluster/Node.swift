@@ -16,14 +16,17 @@ public struct JoinOptions: Sendable {
     public var clusterCIDR: CIDRv4?
     public var leaseTTL: Int = 30
     public var prefix: String = "/hutch/"
+    /// TLS to an https:// etcd (validated, and the paths made absolute, by `validate`).
+    public var tls: EtcdTLS = .none
 
     public init(name: String, etcd: String, nodeIP: IPv4Address) { self.name = name; self.etcd = etcd; self.nodeIP = nodeIP }
 
-    public func validate() throws {
+    public mutating func validate() throws {
         try NodeName.validate(name)
         guard (etcd.hasPrefix("http://") || etcd.hasPrefix("https://")), etcd.split(separator: "/").count >= 2 else {
             throw HutchError("invalid --etcd \"\(etcd)\": use a URL such as http://10.0.0.254:2379")
         }
+        tls = try tls.validated(for: etcd)
         _ = try ClusterKeys(prefix: prefix)
         guard (2...86400).contains(leaseTTL) else { throw HutchError("invalid --lease-ttl \(leaseTTL): use 2 to 86400 seconds") }
         if let c = clusterCIDR {
@@ -60,7 +63,8 @@ public struct ClusterNode {
 
     // MARK: join
 
-    public func join(_ o: JoinOptions) throws -> NodeSettings {
+    public func join(_ options: JoinOptions) throws -> NodeSettings {
+        var o = options
         try o.validate()
         if let s = try settings() {
             throw HutchError("this host is already node \(s.name) of the cluster at \(s.etcd): leave it first (hutch node leave)")
@@ -81,7 +85,7 @@ public struct ClusterNode {
             return HutchError("\(error); undoing it also failed: " + failures.lines.joined(separator: "; "))
         }
         do {
-            let etcd = try EtcdClient(endpoint: o.etcd)
+            let etcd = try EtcdClient(endpoint: o.etcd, tls: o.tls)
             // 1. The cluster configuration: written by the first node, read by the others.
             let wanted = ClusterConfig(network: o.clusterCIDR ?? ClusterConfig.defaultNetwork, backend: o.backend ?? .vxlan)
             var config = wanted
@@ -107,7 +111,7 @@ public struct ClusterNode {
             let mtu = try Overlay.podMTU(backend: config.backend, nodeIP: o.nodeIP)
             let s = NodeSettings(name: o.name, etcd: etcd.endpoint, prefix: keys.prefix, backend: config.backend,
                                  clusterCIDR: config.network, subnet: subnet, nodeIP: o.nodeIP, leaseTTL: ttl,
-                                 lease: lease, mtu: mtu)
+                                 lease: lease, mtu: mtu, tls: o.tls)
             // 3. The default network moves onto the node's subnet (refused while containers use it).
             try rt.moveDefaultNetwork(to: subnet, mtu: mtu)
             undo.append(("move the default network back", { [rt] in try rt.moveDefaultNetwork(to: nil, mtu: 0) }))
@@ -214,7 +218,7 @@ public struct ClusterNode {
         failures.attempt("stop the node agent") { try stopAgent() }
         // The lease first: the other nodes drop this node's routes as soon as it is revoked.
         failures.attempt("revoke the subnet lease in etcd (it expires within \(s.leaseTTL) s)") {
-            let etcd = try EtcdClient(endpoint: s.etcd)
+            let etcd = try EtcdClient(endpoint: s.etcd, tls: s.tls)
             try etcd.revoke(s.lease)
             // The last node out takes the cluster's config and cursor with it.
             _ = try etcd.deleteIfEmpty(s.keys.subnets, keys: [s.keys.config, s.keys.cursor])
@@ -257,13 +261,15 @@ public struct ClusterNode {
 
     /// Every node with a live lease (an expired lease takes its record with it). This node, when
     /// it is one, is Ready only while its agent runs.
-    public func list(etcd url: String?, prefix: String?) throws -> [Row] {
+    /// `tls`: as given on the command line; none given, this node's (when it asks its own etcd).
+    public func list(etcd url: String?, tls given: EtcdTLS = .none, prefix: String?) throws -> [Row] {
         let s = try settings()
         guard let endpoint = url ?? s?.etcd else {
             throw HutchError("this host is not a cluster node: give --etcd URL, or join first (hutch node join)")
         }
+        let tls = try (given.isEmpty && endpoint == s?.etcd ? s?.tls ?? .none : given).validated(for: endpoint)
         let keys = try ClusterKeys(prefix: prefix ?? s?.prefix ?? "/hutch/")
-        let kvs = try EtcdClient(endpoint: endpoint).list(keys.subnets).kvs
+        let kvs = try EtcdClient(endpoint: endpoint, tls: tls).list(keys.subnets).kvs
         let agent = Runtime.liveAgent(try rt.nodeRecords().agent) != nil
         return kvs.compactMap { kv -> Row? in
             guard let sn = keys.subnet(ofKey: kv.key), let r = SubnetRecord(subnet: sn, json: kv.value) else { return nil }

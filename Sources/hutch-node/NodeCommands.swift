@@ -21,11 +21,21 @@ enum NodeCLI {
     static func runtime(_ a: CLIValues) throws -> Runtime {
         try Runtime.fromCommandLine(root: a.value(root), firewall: a.value(firewall))
     }
+
+    // TLS to etcd, flannel's flag names (etcdctl's --cacert, --cert, --key).
+    static let etcdCAFile = CLIOption.value("--etcd-cafile", "CA certificate (PEM) that signed etcd's certificate (default: the system's CAs).", as: "path")
+    static let etcdCertFile = CLIOption.value("--etcd-certfile", "Client certificate (PEM) for etcd's --client-cert-auth; with --etcd-keyfile.", as: "path")
+    static let etcdKeyFile = CLIOption.value("--etcd-keyfile", "The client certificate's private key (PEM).", as: "path")
+    static let tlsOptions = [etcdCAFile, etcdCertFile, etcdKeyFile]
+
+    static func tls(_ a: CLIValues) -> EtcdTLS {
+        EtcdTLS(caFile: a.value(etcdCAFile), certFile: a.value(etcdCertFile), keyFile: a.value(etcdKeyFile))
+    }
 }
 
 enum NodeJoin {
     static let name = CLIOption.value("--name", "This node's name in the cluster (required).")
-    static let etcd = CLIOption.value("--etcd", "etcd's client URL, e.g. http://10.0.0.254:2379 (required).", as: "url")
+    static let etcd = CLIOption.value("--etcd", "etcd's client URL, e.g. http://10.0.0.254:2379 or https://… (required).", as: "url")
     static let nodeIP = CLIOption.value("--node-ip", "This node's address on the network the nodes share (required).", as: "ip")
     static let backend = CLIOption.value("--backend", "vxlan or host-gw (default: the cluster's, or vxlan for the first node).")
     static let clusterCIDR = CLIOption.value("--cluster-cidr", "The pod network, a /24 per node (default: the cluster's, or 10.244.0.0/16).", as: "cidr")
@@ -34,7 +44,7 @@ enum NodeJoin {
 
     static let command = CLICommand(
         "join", abstract: "Join a cluster: lease a /24 for this node's pods, set up the overlay, start the node agent.",
-        options: [name, etcd, nodeIP, backend, clusterCIDR, leaseTTL, prefix]
+        options: [name, etcd, nodeIP, backend, clusterCIDR, leaseTTL, prefix] + NodeCLI.tlsOptions
     ) { a in
         func required(_ o: CLIOption) throws -> String {
             guard let v = a.value(o), !v.isEmpty else {
@@ -51,6 +61,7 @@ enum NodeJoin {
         o.clusterCIDR = try a.value(clusterCIDR, { CIDRv4($0) }, expect: "use CIDR form like 10.244.0.0/16")
         o.leaseTTL = try a.value(leaseTTL, { Int($0) }, expect: "use a whole number of seconds") ?? 30
         o.prefix = a.value(prefix) ?? "/hutch/"
+        o.tls = NodeCLI.tls(a)
         try o.validate()
         let s = try ClusterNode(NodeCLI.runtime(a)).join(o)
         print("node \(s.name) joined the cluster at \(s.etcd): subnet \(s.subnet), backend \(s.backend.rawValue)")
@@ -63,8 +74,8 @@ enum NodeList {
     static let prefix = CLIOption.value("--etcd-prefix", "Key prefix in etcd (default: this node's, or /hutch/).", as: "prefix")
 
     static let command = CLICommand("ls", aliases: ["list"], abstract: "List the cluster's nodes (this one marked *).",
-                                    options: [quiet, etcd, prefix]) { a in
-        let rows = try ClusterNode(NodeCLI.runtime(a)).list(etcd: a.value(etcd), prefix: a.value(prefix))
+                                    options: [quiet, etcd, prefix] + NodeCLI.tlsOptions) { a in
+        let rows = try ClusterNode(NodeCLI.runtime(a)).list(etcd: a.value(etcd), tls: NodeCLI.tls(a), prefix: a.value(prefix))
         if a.flag(quiet) { for r in rows { print(r.record.node) }; return }
         var t = [["NAME", "SUBNET", "BACKEND", "NODE IP", "STATUS"]]
         for r in rows {
@@ -87,6 +98,8 @@ enum NodeInspect {
             "Name": .string(s.name), "Subnet": .string(s.subnet.description), "Backend": .string(s.backend.rawValue),
             "NodeIP": .string(s.nodeIP.description), "AgentPid": .int(Int64(pid)), "Etcd": .string(s.etcd),
             "EtcdPrefix": .string(s.prefix), "ClusterCIDR": .string(s.clusterCIDR.description), "MTU": .int(Int64(s.mtu)),
+            "EtcdCAFile": .string(s.tls.caFile ?? ""), "EtcdCertFile": .string(s.tls.certFile ?? ""),
+            "EtcdKeyFile": .string(s.tls.keyFile ?? ""),
             "LeaseTTL": .int(Int64(s.leaseTTL)), "Lease": .string(String(s.lease)),
             "Gateway": .string(s.subnet.firstHost.description),
         ])

@@ -9,7 +9,8 @@ Each test builds a cluster out of network namespaces:
       └── veth ── client netns:  eth0 192.0.2.100/24 (the outside world)
 
 and a real etcd (Debian's etcd-server, `--heartbeat-interval 10 --election-timeout 100`, data dir
-in a temp dir). Traffic goes only between these namespaces. The fixture's teardown makes every
+in a temp dir; with `cluster(tls=True)` etcd serves https with client certificates from a
+throwaway CA made with openssl in that temp dir). Traffic goes only between these namespaces. The fixture's teardown makes every
 node leave, stops etcd, deletes the namespaces and temp dirs, and runs the harness's leak check
 (root netns, processes with a state root on their command line, veths, state dirs) for every node.
 """
@@ -31,6 +32,8 @@ from harness import wait_until
 
 ETCD_IP = "192.0.2.254"
 ETCD = f"http://{ETCD_IP}:2379"
+ETCD_TLS = f"https://{ETCD_IP}:2379"
+ETCD_IP2 = "192.0.2.253"
 CLIENT_IP = "192.0.2.100"
 HUTCH = os.path.abspath(os.environ.get("HUTCH") or os.path.join(harness.REPO, ".build", "debug", "hutch"))
 WHOAMI_PORT = 8080
@@ -46,6 +49,7 @@ class Node:
         self.name = f"n{i}"
         self.ip = f"192.0.2.{i}"
         self.host = harness.Host(HUTCH)
+        self.cluster = cluster
         self.fw = fw
         self.ul_if = f"ul{i}{harness._rand()[:4]}"
         harness.run(["ip", "link", "add", self.ul_if, "netns", cluster.ul.name, "type", "veth",
@@ -58,8 +62,8 @@ class Node:
         return self.host.hutch(*lead, *args, **kw)
 
     def join(self, *extra, check=True, name=None, ip=None):
-        return self.hutch("node", "join", "--name", name or self.name, "--etcd", ETCD, "--node-ip", ip or self.ip,
-                          *extra, check=check)
+        return self.hutch("node", "join", "--name", name or self.name, "--etcd", self.cluster.url,
+                          "--node-ip", ip or self.ip, *self.cluster.tls_flags, *extra, check=check)
 
     def inspect(self):
         data = json.loads(self.hutch("node", "inspect").out)
@@ -89,7 +93,7 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, n=3, fw=None):
+    def __init__(self, n=3, fw=None, tls=False):
         self.tag = f"{os.getpid()}-{harness._rand()}"
         self.ul = harness.Namespace(f"hutch-o-{self.tag}")
         # A fixed MAC: a bridge without one takes its lowest port's, which changes as ports come
@@ -97,15 +101,26 @@ class Cluster:
         self.ul.sh(f"ip link add br0 address 02:00:c0:00:02:fe type bridge && ip addr add {ETCD_IP}/24 dev br0 && ip link set br0 up")
         self.etcd_dir = tempfile.mkdtemp(prefix="hutch-etcd-")
         self.etcd = None
+        # TLS: etcd serves https (client certificates required) on ETCD_IP, and on ETCD_IP2,
+        # an address its certificate does not name.
+        self.tls = make_pki(os.path.join(self.etcd_dir, "pki"), ETCD_IP) if tls else None
+        self.url = ETCD_TLS if tls else ETCD
+        self.tls_flags = ["--etcd-cafile", self.tls["ca"], "--etcd-certfile", self.tls["client"],
+                          "--etcd-keyfile", self.tls["client_key"]] if tls else []
+        if tls:
+            self.ul.sh(f"ip addr add {ETCD_IP2}/24 dev br0")
         self.start_etcd()
         self.nodes = [Node(self, i, fw) for i in range(1, n + 1)]
         self.client = None
         self.own_names = [self.ul.name] + [n.host.name for n in self.nodes]
 
     def start_etcd(self):
+        listen = f"{ETCD_TLS},https://{ETCD_IP2}:2379" if self.tls else ETCD
+        tls = ["--cert-file", self.tls["server"], "--key-file", self.tls["server_key"], "--client-cert-auth",
+               "--trusted-ca-file", self.tls["ca"]] if self.tls else []
         self.etcd = self.ul.bg([
-            "etcd", "--name", "hx", "--data-dir", self.etcd_dir,
-            "--listen-client-urls", ETCD, "--advertise-client-urls", ETCD,
+            "etcd", "--name", "hx", "--data-dir", os.path.join(self.etcd_dir, "data"),
+            "--listen-client-urls", listen, "--advertise-client-urls", self.url, *tls,
             "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
             "--initial-cluster", "hx=http://127.0.0.1:2380",
             "--heartbeat-interval", "10", "--election-timeout", "100", "--logger", "zap", "--log-level", "warn"])
@@ -114,7 +129,9 @@ class Cluster:
 
     def etcd_call(self, path, body, check=True):
         """One call of etcd's JSON gateway from inside the underlay netns (curl there)."""
-        r = self.ul.run(["curl", "-sS", "--max-time", "2", "-X", "POST", ETCD + path, "-d", json.dumps(body)], check=False)
+        tls = ["--cacert", self.tls["ca"], "--cert", self.tls["client"], "--key", self.tls["client_key"]] if self.tls else []
+        r = self.ul.run(["curl", "-sS", "--max-time", "2", *tls, "-X", "POST", self.url + path, "-d", json.dumps(body)],
+                        check=False)
         if r.rc != 0:
             if check:
                 raise harness.HarnessError(f"etcd {path}: {r.err}")
@@ -168,6 +185,30 @@ class Cluster:
         return problems
 
 
+def make_pki(d, ip):
+    """A throwaway CA; etcd's certificate for `ip` (server and client use: etcd's gateway dials
+    etcd with it); a node client certificate; and a second CA, with a client certificate of its own."""
+    os.makedirs(d)
+    openssl = lambda *a: harness.run(["openssl", *a], check=True, cwd=d)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for ca in ("ca", "otherca"):
+        openssl("req", "-x509", *ec, "-keyout", f"{ca}.key", "-out", f"{ca}.crt", "-days", "1", "-subj", f"/CN=hutch test {ca}")
+
+    def issue(name, ca, ext):
+        with open(os.path.join(d, f"{name}.ext"), "w") as f:
+            f.write(ext)
+        openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key", "-CAcreateserial",
+                "-out", f"{name}.crt", "-days", "1", "-extfile", f"{name}.ext")
+
+    issue("server", "ca", f"subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth,clientAuth\n")
+    issue("client", "ca", "extendedKeyUsage=clientAuth\n")
+    issue("rogue", "otherca", "extendedKeyUsage=clientAuth\n")
+    p = lambda f: os.path.join(d, f)
+    return {"ca": p("ca.crt"), "otherca": p("otherca.crt"), "server": p("server.crt"), "server_key": p("server.key"),
+            "client": p("client.crt"), "client_key": p("client.key"), "rogue": p("rogue.crt"), "rogue_key": p("rogue.key")}
+
+
 def b64(s):
     import base64
     return base64.b64encode(s.encode()).decode()
@@ -189,8 +230,8 @@ def cluster():
     before = harness.root_snapshot()
     made = []
 
-    def make(n=3, fw=None):
-        c = Cluster(n, fw)
+    def make(n=3, fw=None, tls=False):
+        c = Cluster(n, fw, tls)
         made.append(c)
         return c
 
@@ -485,6 +526,13 @@ def test_bad_input(cluster):
         (["node", "join", "--name", "n1", "--etcd", ETCD, "--node-ip", "192.0.2.77"], "not an address of this host"),
         (["node", "leave"], "not a cluster node"),
         (["node", "ls"], "not a cluster node"),
+        # TLS to etcd: checked before etcd is asked anything
+        (["node", "join", "--name", "n1", "--etcd", ETCD, "--node-ip", n1.ip, "--etcd-cafile", HUTCH], "--etcd-cafile needs an https:// etcd URL"),
+        (["node", "join", "--name", "n1", "--etcd", ETCD_TLS, "--node-ip", n1.ip, "--etcd-certfile", HUTCH], "--etcd-certfile needs --etcd-keyfile"),
+        (["node", "join", "--name", "n1", "--etcd", ETCD_TLS, "--node-ip", n1.ip, "--etcd-keyfile", HUTCH], "--etcd-keyfile needs --etcd-certfile"),
+        (["node", "join", "--name", "n1", "--etcd", ETCD_TLS, "--node-ip", n1.ip, "--etcd-cafile", "/nonexistent-hutch-ca.pem"], "--etcd-cafile /nonexistent-hutch-ca.pem: No such file"),
+        (["node", "join", "--name", "n1", "--etcd", ETCD_TLS, "--node-ip", n1.ip, "--etcd-cafile", "/tmp"], "not a regular file"),
+        (["node", "ls", "--etcd", ETCD, "--etcd-certfile", HUTCH, "--etcd-keyfile", HUTCH], "need an https:// etcd URL"),
     ]
     for argv, want in cases:
         r = n1.hutch(*argv, check=False)
@@ -497,15 +545,20 @@ def test_bad_input(cluster):
 
 
 def test_example_makefile_builds_and_removes_a_three_node_cluster(cluster):
-    """examples/cluster: `make up check status down` in namespaces of its own (leak-checked)."""
+    """examples/cluster: `make up check status down` in namespaces of its own (leak-checked);
+    host-gw with etcd over TLS (TLS=1: client certificates)."""
     p = f"hutch-o-{os.getpid()}-{harness._rand()}"
     state = tempfile.mkdtemp(prefix="hutch-clex-")
     argv = ["make", "--no-print-directory", "-C", os.path.join(harness.REPO, "examples", "cluster"),
             f"HUTCH={HUTCH}", f"P={p}", f"STATE={state}", f"PYTHON={harness.PY}"]
     try:
-        for backend in ("vxlan", "host-gw"):
-            r = harness.run(argv + ["up", "check", "status", f"BACKEND={backend}"], timeout=120)
+        for backend, tls in (("vxlan", ""), ("host-gw", "1")):
+            r = harness.run(argv + ["up", "check", "status", f"BACKEND={backend}", f"TLS={tls}"], timeout=120)
             assert r.rc == 0, r
+            if tls:
+                r2 = harness.run(["nsenter", f"--net=/run/netns/{p}-n1", HUTCH, "--root", f"{state}/n1", "node", "inspect",
+                                  "-f", "{{.Etcd}} {{.EtcdCertFile}}"])
+                assert r2.out == f"https://{ETCD_IP}:2379 {state}/pki/n1.crt\n", r2
             assert r.out.count("the server saw the client 10.244.1.") == 2, r.out
             assert "n1 *" in r.out and "10.244.3.0/24" in r.out, r.out
             r = harness.run(argv + ["down"], timeout=60)
@@ -656,3 +709,62 @@ def test_node_death_takes_its_endpoints_away_and_local_policy_stays_local(cluste
     # the next hutch command on n2 restarts its agent, which publishes its endpoint again
     n2.hutch("ps")
     wait_until(lambda: eps(n1) == ["web1", "web2"], desc="n2's endpoint to come back")
+
+
+def test_tls_etcd_with_client_certificates(cluster):
+    """etcd over https with --client-cert-auth (flannel's -etcd-cafile/-etcd-certfile/-etcd-keyfile):
+    joins without the client certificate, with a CA that did not sign etcd's certificate, or to
+    a host name the certificate does not name are refused with one line and leave nothing; two
+    nodes join with the certificates, their pods reach each other, and leave, ls and the agent
+    (also after a restart) use the files recorded at join."""
+    c = cluster(n=2, tls=True)
+    n1, n2 = c.nodes
+    t = c.tls
+    ca, cert = ["--etcd-cafile", t["ca"]], ["--etcd-certfile", t["client"], "--etcd-keyfile", t["client_key"]]
+    url2 = f"https://{ETCD_IP2}:2379"
+    refused = [
+        (ca, ETCD_TLS, "give --etcd-certfile and --etcd-keyfile"),
+        (["--etcd-cafile", t["otherca"], *cert], ETCD_TLS, f"not trusted by the CA in --etcd-cafile {t['otherca']}"),
+        (ca + ["--etcd-certfile", t["rogue"], "--etcd-keyfile", t["rogue_key"]], ETCD_TLS, t["rogue"]),
+        (ca + cert, url2, "not valid for that host name"),
+    ]
+    for flags, url, want in refused:
+        r = n1.hutch("node", "join", "--name", "n1", "--etcd", url, "--node-ip", n1.ip, *flags, check=False)
+        lines = r.err.strip().splitlines()
+        assert r.rc == 125 and len(lines) == 1 and f"etcd at {url}" in r.err and want in r.err, (flags, url, r)
+        assert n1.hutch("node", "inspect", check=False).rc == 125
+        assert "hutch.1" not in n1.host.run(["ip", "-o", "link"]).out
+    assert c.etcd_keys("/") == [] and c.etcd_leases() == []
+    # the two nodes join over https with the client certificate
+    out = n1.join().out
+    assert f"joined the cluster at {ETCD_TLS}" in out, out
+    n2.join("--lease-ttl", "2")
+    info = n1.inspect()
+    assert info["Etcd"] == ETCD_TLS and info["EtcdCAFile"] == t["ca"], info
+    assert info["EtcdCertFile"] == t["client"] and info["EtcdKeyFile"] == t["client_key"], info
+    assert info["AgentPid"] > 0
+    log = open(os.path.join(n1.host.root, "node-agent.log")).read()
+    assert f"etcd {ETCD_TLS} (TLS: CA {t['ca']}, client certificate {t['client']})" in log, log
+    # ls without the flags: the node's own; with another etcd URL the files are not carried over
+    assert n1.hutch("node", "ls", "-q").out.split() == ["n1", "n2"]
+    r = n1.hutch("node", "ls", "--etcd", url2, check=False)
+    assert r.rc == 125 and "not trusted by the system's CAs" in r.err, r
+    assert n1.hutch("node", "ls", "-q", "--etcd", url2, *ca, *cert, check=False).rc == 125  # the host name
+    # pods on the two nodes reach each other (n1 learnt n2's subnet through its agent's TLS watch)
+    ip2 = n2.web()
+    wait_until(lambda: n1.has_route("10.244.2.0/24"), desc="n1 to route n2's subnet")
+    seen = n1.curl_from_pod(ip2)
+    assert seen is not None and seen.startswith("10.244.1."), seen
+    # n2's agent dies (its lease, TTL 2 s, expires: n1 drops the route); the next hutch command
+    # on n2 restarts it, and it takes the subnet back over TLS with the recorded files
+    os.kill(n2.agent_pid(), signal.SIGKILL)
+    wait_until(lambda: not n1.has_route("10.244.2.0/24"), desc="n2's route to go on n1")
+    n2.hutch("ps")
+    wait_until(lambda: n1.has_route("10.244.2.0/24"), desc="n2 to be back")
+    seen = n1.curl_from_pod(ip2)
+    assert seen is not None and seen.startswith("10.244.1."), seen
+    # leave over TLS: the lease is revoked, n1 drops the route at once
+    n2.hutch("rm", "-f", "web")
+    assert "left the cluster" in n2.hutch("node", "leave").out
+    wait_until(lambda: not n1.has_route("10.244.2.0/24"), desc="n2's route to go on n1 after it left")
+    assert n1.hutch("node", "ls", "-q").out.split() == ["n1"]

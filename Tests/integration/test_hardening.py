@@ -758,6 +758,10 @@ BAD_INPUTS = [
     (["node", "leave"], ["not a cluster node"]),
     (["node", "inspect"], ["not a cluster node"]),
     (["node", "ls"], ["--etcd"]),
+    (["node", "join", "--name", "n1", "--etcd", "http://192.0.2.254:2379", "--node-ip", "10.0.0.1", "--etcd-cafile", "/etc/passwd"], ["--etcd-cafile", "https://"]),
+    (["node", "join", "--name", "n1", "--etcd", "https://192.0.2.254:2379", "--node-ip", "10.0.0.1", "--etcd-certfile", "/etc/passwd"], ["--etcd-certfile", "--etcd-keyfile"]),
+    (["node", "join", "--name", "n1", "--etcd", "https://192.0.2.254:2379", "--node-ip", "10.0.0.1", "--etcd-cafile", "/nonexistent-hutch-ca.pem"], ["--etcd-cafile", "/nonexistent-hutch-ca.pem"]),
+    (["node", "ls", "--etcd", "https://192.0.2.254:2379", "--etcd-keyfile", "/etc/passwd"], ["--etcd-keyfile", "--etcd-certfile"]),
     # issue 14 §3: start, restart, --restart, logs options
     (["run", "-d", "--restart", "foo", "--", "true"], ["--restart", "foo"]),
     (["run", "-d", "--restart", "on-failure:x", "--", "true"], ["--restart", "on-failure:x"]),
