@@ -9,7 +9,7 @@ PYTHON    ?= $(shell python3 -c 'import pytest' >/dev/null 2>&1 && echo python3 
 
 APT_PACKAGES = libcap-dev libseccomp-dev libnl-3-dev libnl-route-3-dev libnftables-dev libnftables1 libnetfilter-conntrack3 libnftnl-dev libmnl-dev libnetfilter-conntrack-dev nftables iptables iproute2 \
                conntrack util-linux procps psmisc python3 python3-pytest curl libsqlite3-dev sqlite3 iperf3 strace make gcc libc6-dev libstdc++-12-dev nginx-light wrk python3-urllib3 \
-               libcurl4-openssl-dev etcd-server
+               libcurl4-openssl-dev etcd-server openssl
 
 
 .PHONY: all deps build release release-check shim bench-build bench bench-quick bench-ports test unit test-netlink test-integration demo install clean
