@@ -38,6 +38,11 @@ def pytest_configure(config):
     subprocess.run(["ip", "netns", "del", warm], check=True)
 
 
+def pytest_unconfigure(config):
+    if os.geteuid() == 0:
+        harness.remove_empty_cgroup_parents()
+
+
 def _leak_checked(hutch_bin):
     before = harness.root_snapshot()
     shims_before = harness.shim_pids()

@@ -304,6 +304,24 @@ def _normalize(section, text):
     return lines
 
 
+# The cgroup hierarchies hutch makes a `hutch` parent in: v2, v2 beside v1, and the v1 controllers.
+CGROUP_BASES = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified") + tuple(
+    f"/sys/fs/cgroup/{c}" for c in ("memory", "pids", "cpu", "cpuacct"))
+
+
+def remove_empty_cgroup_parents():
+    """The `hutch` parent cgroups, where nothing is left in them (hutch keeps them once made, as
+    Docker keeps `docker`; a test run should leave nothing behind). One that still holds a
+    container's cgroup, or processes, is not removable (rmdir fails) and stays."""
+    for base in CGROUP_BASES:
+        d = os.path.join(base, "hutch")
+        if os.path.isdir(d):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+
+
 def root_snapshot():
     """What a test must leave exactly as it found it, as {section: [lines]}."""
     snap = {}
@@ -328,10 +346,10 @@ def root_snapshot():
         except OSError:
             pass
     snap["sysctl"] = sysctls
-    # Container cgroups (hutch/ID in every hierarchy; the `hutch` parents may stay, as Docker's).
+    # Container cgroups (hutch/ID in every hierarchy; the `hutch` parents may stay while the
+    # suite runs, as Docker's do: `remove_empty_cgroup_parents` takes them at its end).
     cgs = []
-    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified") + tuple(
-            f"/sys/fs/cgroup/{c}" for c in ("memory", "pids", "cpu", "cpuacct")):
+    for base in CGROUP_BASES:
         d = os.path.join(base, "hutch")
         if os.path.isdir(d):
             cgs += [f"{d}/{e}" for e in os.listdir(d) if len(e) == 64]
