@@ -58,7 +58,7 @@ public final class Agent {
         if logFD >= 0 { dup2(logFD, 2); close(logFD) }
         try Self.installWake()
         try rt.setNodeAgent(pid: getpid(), start: Sys.processStartTime(getpid()) ?? 0)
-        log("agent of node \(s.name) (\(s.subnet), \(s.backend.rawValue)) started, etcd \(s.etcd)\(s.tls.logSuffix)")
+        log("agent of node \(s.name) (\(s.subnet), \(s.backend.rawValue)) started, etcd \(s.etcdList)\(s.tls.logSuffix)")
         // The local half may be gone (a reboot): set it up again, idempotently.
         try overlay.setUpLocal()
         try makeFirewall(rt.firewall).setupCluster(s.rules)
@@ -78,27 +78,46 @@ public final class Agent {
     }
 
     var lastSyncOK = false
+    /// The endpoint the next session starts with (of `s.endpoints`): the one that last answered,
+    /// or the one after it when the watch there broke.
+    var preferred = 0
 
-    /// One connection's life: lease, list, watch until something breaks.
+    /// One connection's life: lease, list, watch until something breaks. With several etcd
+    /// endpoints, the requests move on from one that does not answer (EtcdClient); a watch that
+    /// breaks, or requests that moved away from the watched endpoint, end the session: the next
+    /// one lists again and watches at the endpoint that answers.
     func session() throws {
-        let etcd = try EtcdClient(endpoint: s.etcd, tls: s.tls, timeoutMS: 1000)
+        let etcd = try EtcdClient(endpoints: s.endpoints, tls: s.tls, timeoutMS: 1000, from: preferred)
+        // The watch at the endpoint in use broke: the next session starts at the next one.
+        var watchBroke = false
+        defer { preferred = watchBroke ? (etcd.current + 1) % s.endpoints.count : etcd.current }
         try ensureLease(etcd)
         let (rev, kvs) = try etcd.list(s.keys.prefix)
         try reconcile(kvs)
         listServices(kvs)
         try syncServices(etcd)
         lastSyncOK = true
-        let watch = try EtcdWatch(endpoint: s.etcd, tls: s.tls, prefix: s.keys.prefix, from: rev + 1, connectTimeoutMS: 1000)
+        let watching = etcd.current
+        let watch: EtcdWatch
+        do {
+            watch = try EtcdWatch(endpoint: etcd.endpoint, tls: s.tls, prefix: s.keys.prefix, from: rev + 1, connectTimeoutMS: 1000)
+        } catch { watchBroke = true; throw error }
+        if s.endpoints.count > 1 { log("watching etcd at \(etcd.endpoint)") }
         var lastRenew = Self.monotonicMS(), lastPublish = Self.monotonicMS()
         let every = max(s.leaseTTL * 1000 / 3, 300)
         while true {
-            let (msgs, ended, woken) = try watch.poll(timeoutMS: 200, wakeFD: Self.wakeRead)
+            let (msgs, ended, woken): ([String], Bool, Bool)
+            do { (msgs, ended, woken) = try watch.poll(timeoutMS: 200, wakeFD: Self.wakeRead) } catch { watchBroke = true; throw error }
             for m in msgs {
                 guard let w = EtcdRequest.parseWatch(m) else { log("etcd watch: unreadable message \(m.prefix(200))"); continue }
                 if w.compacted || w.canceled { log("etcd watch ended (compacted or canceled): listing again"); return }
                 for e in w.events { apply(e) }
             }
             if ended { log("etcd closed the watch: listing again"); return }
+            if etcd.current != watching {
+                log("etcd at \(s.endpoints[watching]) stopped answering, \(etcd.endpoint) answers: listing and watching there")
+                return
+            }
             // This node's services and endpoints out (at most once a second), the others' in.
             // (`woken`: a hutch command changed a service or an endpoint here: SIGUSR1.)
             if woken || servicesDirty || Self.monotonicMS() - lastPublish >= 1000 {

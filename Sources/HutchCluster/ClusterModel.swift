@@ -134,7 +134,8 @@ public struct SubnetRecord: Sendable, Equatable {
 /// command and the agent (and its `ClusterCIDR` by `Store.nodeClusterCIDR`, for `network reload`).
 public struct NodeSettings: Sendable, Equatable {
     public var name: String
-    public var etcd: String
+    /// etcd's client URLs (`--etcd a,b,c`), tried in this order.
+    public var endpoints: [String]
     public var prefix: String
     public var backend: Backend
     public var clusterCIDR: CIDRv4
@@ -146,15 +147,21 @@ public struct NodeSettings: Sendable, Equatable {
     /// The TLS files given at join (absolute paths), used by every later command and the agent.
     public var tls: EtcdTLS
 
+    /// `etcd`: one URL, or a comma-separated list.
     public init(name: String, etcd: String, prefix: String, backend: Backend, clusterCIDR: CIDRv4, subnet: CIDRv4,
                 nodeIP: IPv4Address, leaseTTL: Int, lease: Int64, mtu: Int, tls: EtcdTLS = .none) {
-        self.name = name; self.etcd = etcd; self.prefix = prefix; self.backend = backend; self.clusterCIDR = clusterCIDR
+        self.name = name; endpoints = etcd.split(separator: ",").map(String.init); self.prefix = prefix; self.backend = backend; self.clusterCIDR = clusterCIDR
         self.subnet = subnet; self.nodeIP = nodeIP; self.leaseTTL = leaseTTL; self.lease = lease; self.mtu = mtu
         self.tls = tls
     }
 
+    /// The first endpoint (the record's `Etcd`, as before lists).
+    public var etcd: String { endpoints.first ?? "" }
+    /// The list as `--etcd` takes it.
+    public var etcdList: String { EtcdEndpoints.render(endpoints) }
+
     public var json: String {
-        JSON.object(["Name": .string(name), "Etcd": .string(etcd), "Prefix": .string(prefix), "Backend": .string(backend.rawValue),
+        JSON.object(["Name": .string(name), "Etcd": .string(etcd), "EtcdEndpoints": .array(endpoints.map { .string($0) }), "Prefix": .string(prefix), "Backend": .string(backend.rawValue),
                      "ClusterCIDR": .string(clusterCIDR.description), "Subnet": .string(subnet.description),
                      "NodeIP": .string(nodeIP.description), "LeaseTTL": .int(Int64(leaseTTL)),
                      "Lease": .string(String(lease)), "MTU": .int(Int64(mtu))].merging(tls.jsonFields) { a, _ in a }).render()
@@ -167,7 +174,8 @@ public struct NodeSettings: Sendable, Equatable {
               let ip = j["NodeIP"]?.stringValue.flatMap({ IPv4Address($0) }) else {
             throw HutchError("the node record in the state store is damaged: leave the cluster (hutch node leave) and join again")
         }
-        self.init(name: name, etcd: etcd, prefix: prefix, backend: b, clusterCIDR: c, subnet: s, nodeIP: ip,
+        let list = j["EtcdEndpoints"]?.arrayValue.compactMap(\.stringValue) ?? []
+        self.init(name: name, etcd: list.isEmpty ? etcd : EtcdEndpoints.render(list), prefix: prefix, backend: b, clusterCIDR: c, subnet: s, nodeIP: ip,
                   leaseTTL: Int(j["LeaseTTL"]?.int64Value ?? 30), lease: j["Lease"]?.int64Value ?? 0,
                   mtu: Int(j["MTU"]?.int64Value ?? 0), tls: EtcdTLS(json: j))
     }

@@ -139,29 +139,64 @@ public enum EtcdRequest {
     }
 }
 
-/// The etcd client: one kept-alive HTTP connection (libcurl) to one endpoint of the gateway.
+/// The etcd client: one kept-alive HTTP connection (libcurl) to one endpoint of the gateway at a
+/// time; a request that gets no answer there moves to the next endpoint (`EtcdFailover`).
 /// Not thread-safe: one thread at a time.
 public final class EtcdClient {
-    public let endpoint: String
+    /// Every member's URL, as given (`--etcd a,b,c`).
+    public let endpoints: [String]
     public let tls: EtcdTLS
-    let h: OpaquePointer
+    /// The endpoint in use (the last one that answered).
+    public private(set) var current: Int
+    /// One connection per endpoint, opened when first used.
+    var handles: [OpaquePointer?]
     /// Per request, connect included.
     public var timeoutMS: Int
 
-    public init(endpoint: String, tls: EtcdTLS = .none, timeoutMS: Int = 2000) throws {
-        var e = endpoint
-        while e.hasSuffix("/") { e.removeLast() }
-        guard e.hasPrefix("http://") || e.hasPrefix("https://"), e.count > 8 else {
-            throw HutchError("invalid --etcd \"\(endpoint)\": use a URL such as http://10.0.0.254:2379")
-        }
-        guard let c = tls.withC({ he_open(e, $0) }) else { throw HutchError("cannot set up an HTTP client (libcurl)") }
-        self.endpoint = e; self.tls = tls; h = c; self.timeoutMS = timeoutMS
+    /// The endpoint in use.
+    public var endpoint: String { endpoints[current] }
+
+    public convenience init(endpoint: String, tls: EtcdTLS = .none, timeoutMS: Int = 2000) throws {
+        try self.init(endpoints: [endpoint], tls: tls, timeoutMS: timeoutMS)
     }
 
-    deinit { he_close(h) }
+    /// `from`: the endpoint tried first (the agent's last good one).
+    public init(endpoints given: [String], tls: EtcdTLS = .none, timeoutMS: Int = 2000, from: Int = 0) throws {
+        guard !given.isEmpty else { throw HutchError("no etcd URL given: use --etcd URL[,URL...]") }
+        var list: [String] = []
+        for endpoint in given {
+            var e = endpoint
+            while e.hasSuffix("/") { e.removeLast() }
+            guard e.hasPrefix("http://") || e.hasPrefix("https://"), e.count > 8 else {
+                throw HutchError("invalid --etcd \"\(endpoint)\": use a URL such as http://10.0.0.254:2379")
+            }
+            list.append(e)
+        }
+        endpoints = list; self.tls = tls; self.timeoutMS = timeoutMS
+        current = (0..<list.count).contains(from) ? from : 0
+        handles = Array(repeating: nil, count: list.count)
+    }
 
-    /// One call of the gateway: the answer as JSON, or a one-line error naming etcd.
+    deinit { for h in handles { if let h { he_close(h) } } }
+
+    func handle(_ i: Int) throws -> OpaquePointer {
+        if let h = handles[i] { return h }
+        guard let c = tls.withC({ he_open(endpoints[i], $0) }) else { throw HutchError("cannot set up an HTTP client (libcurl)") }
+        handles[i] = c
+        return c
+    }
+
+    /// One call of the gateway: the answer as JSON, or a one-line error naming etcd. No answer
+    /// from the endpoint in use: the next ones are tried, each once.
     public func call(_ path: String, _ body: String) throws -> JSON {
+        let (j, i) = try EtcdFailover.run(endpoints, from: current) { try callOne($0, path, body) }
+        current = i
+        return j
+    }
+
+    func callOne(_ i: Int, _ path: String, _ body: String) throws -> JSON {
+        let endpoint = endpoints[i]
+        let h = try handle(i)
         var status = 0
         var resp: UnsafeMutablePointer<CChar>?
         var err = [CChar](repeating: 0, count: Int(HE_ERRLEN))
@@ -169,6 +204,8 @@ public final class EtcdClient {
         let r = he_post(h, path, body, timeoutMS, &status, &resp, &err, &fail)
         defer { he_free(resp) }
         if r < 0 {
+            // A connection that failed is not reused: the next call to this endpoint connects anew.
+            he_close(h); handles[i] = nil
             throw EtcdError.unreachable(EtcdFailure.describe(endpoint: endpoint, tls: tls, code: fail.curl_code,
                                                              verify: Int(fail.verify_result), detail: cstr(err)))
         }

@@ -10,7 +10,9 @@ import Glibc
 /// `node join` as the user asked for it (nil: take the cluster's, or the default).
 public struct JoinOptions: Sendable {
     public var name: String
+    /// One URL or a comma-separated list, as given; `validate` parses it into `endpoints`.
     public var etcd: String
+    public var endpoints: [String] = []
     public var nodeIP: IPv4Address
     public var backend: Backend?
     public var clusterCIDR: CIDRv4?
@@ -23,10 +25,8 @@ public struct JoinOptions: Sendable {
 
     public mutating func validate() throws {
         try NodeName.validate(name)
-        guard (etcd.hasPrefix("http://") || etcd.hasPrefix("https://")), etcd.split(separator: "/").count >= 2 else {
-            throw HutchError("invalid --etcd \"\(etcd)\": use a URL such as http://10.0.0.254:2379")
-        }
-        tls = try tls.validated(for: etcd)
+        endpoints = try EtcdEndpoints.parse(etcd)
+        tls = try tls.validated(for: EtcdEndpoints.render(endpoints))
         _ = try ClusterKeys(prefix: prefix)
         guard (2...86400).contains(leaseTTL) else { throw HutchError("invalid --lease-ttl \(leaseTTL): use 2 to 86400 seconds") }
         if let c = clusterCIDR {
@@ -67,7 +67,7 @@ public struct ClusterNode {
         var o = options
         try o.validate()
         if let s = try settings() {
-            throw HutchError("this host is already node \(s.name) of the cluster at \(s.etcd): leave it first (hutch node leave)")
+            throw HutchError("this host is already node \(s.name) of the cluster at \(s.etcdList): leave it first (hutch node leave)")
         }
         if Environment.get("HUTCH_DEFAULT_SUBNET") != nil {
             throw HutchError("HUTCH_DEFAULT_SUBNET is set: a cluster node's default network takes its subnet from the cluster; unset it")
@@ -85,7 +85,7 @@ public struct ClusterNode {
             return HutchError("\(error); undoing it also failed: " + failures.lines.joined(separator: "; "))
         }
         do {
-            let etcd = try EtcdClient(endpoint: o.etcd, tls: o.tls)
+            let etcd = try EtcdClient(endpoints: o.endpoints, tls: o.tls)
             // 1. The cluster configuration: written by the first node, read by the others.
             let wanted = ClusterConfig(network: o.clusterCIDR ?? ClusterConfig.defaultNetwork, backend: o.backend ?? .vxlan)
             var config = wanted
@@ -109,7 +109,7 @@ public struct ClusterNode {
             // 2. The subnet lease.
             let (subnet, lease, ttl, others) = try takeSubnet(o, config, keys, etcd, underlay.onLink, undo: &undo)
             let mtu = try Overlay.podMTU(backend: config.backend, nodeIP: o.nodeIP)
-            let s = NodeSettings(name: o.name, etcd: etcd.endpoint, prefix: keys.prefix, backend: config.backend,
+            let s = NodeSettings(name: o.name, etcd: EtcdEndpoints.render(etcd.endpoints), prefix: keys.prefix, backend: config.backend,
                                  clusterCIDR: config.network, subnet: subnet, nodeIP: o.nodeIP, leaseTTL: ttl,
                                  lease: lease, mtu: mtu, tls: o.tls)
             // 3. The default network moves onto the node's subnet (refused while containers use it).
@@ -218,7 +218,7 @@ public struct ClusterNode {
         failures.attempt("stop the node agent") { try stopAgent() }
         // The lease first: the other nodes drop this node's routes as soon as it is revoked.
         failures.attempt("revoke the subnet lease in etcd (it expires within \(s.leaseTTL) s)") {
-            let etcd = try EtcdClient(endpoint: s.etcd, tls: s.tls)
+            let etcd = try EtcdClient(endpoints: s.endpoints, tls: s.tls)
             try etcd.revoke(s.lease)
             // The last node out takes the cluster's config and cursor with it.
             _ = try etcd.deleteIfEmpty(s.keys.subnets, keys: [s.keys.config, s.keys.cursor])
@@ -264,12 +264,12 @@ public struct ClusterNode {
     /// `tls`: as given on the command line; none given, this node's (when it asks its own etcd).
     public func list(etcd url: String?, tls given: EtcdTLS = .none, prefix: String?) throws -> [Row] {
         let s = try settings()
-        guard let endpoint = url ?? s?.etcd else {
+        guard let endpoints = try url.map({ try EtcdEndpoints.parse($0) }) ?? s?.endpoints else {
             throw HutchError("this host is not a cluster node: give --etcd URL, or join first (hutch node join)")
         }
-        let tls = try (given.isEmpty && endpoint == s?.etcd ? s?.tls ?? .none : given).validated(for: endpoint)
+        let tls = try (given.isEmpty && endpoints == s?.endpoints ? s?.tls ?? .none : given).validated(for: EtcdEndpoints.render(endpoints))
         let keys = try ClusterKeys(prefix: prefix ?? s?.prefix ?? "/hutch/")
-        let kvs = try EtcdClient(endpoint: endpoint, tls: tls).list(keys.subnets).kvs
+        let kvs = try EtcdClient(endpoints: endpoints, tls: tls).list(keys.subnets).kvs
         let agent = Runtime.liveAgent(try rt.nodeRecords().agent) != nil
         return kvs.compactMap { kv -> Row? in
             guard let sn = keys.subnet(ofKey: kv.key), let r = SubnetRecord(subnet: sn, json: kv.value) else { return nil }

@@ -35,7 +35,7 @@ enum NodeCLI {
 
 enum NodeJoin {
     static let name = CLIOption.value("--name", "This node's name in the cluster (required).")
-    static let etcd = CLIOption.value("--etcd", "etcd's client URL, e.g. http://10.0.0.254:2379 or https://… (required).", as: "url")
+    static let etcd = CLIOption.value("--etcd", "etcd's client URL, e.g. http://10.0.0.254:2379 or https://…, or a comma-separated list of its members' (required).", as: "url[,url...]")
     static let nodeIP = CLIOption.value("--node-ip", "This node's address on the network the nodes share (required).", as: "ip")
     static let backend = CLIOption.value("--backend", "vxlan or host-gw (default: the cluster's, or vxlan for the first node).")
     static let clusterCIDR = CLIOption.value("--cluster-cidr", "The pod network, a /24 per node (default: the cluster's, or 10.244.0.0/16).", as: "cidr")
@@ -64,13 +64,13 @@ enum NodeJoin {
         o.tls = NodeCLI.tls(a)
         try o.validate()
         let s = try ClusterNode(NodeCLI.runtime(a)).join(o)
-        print("node \(s.name) joined the cluster at \(s.etcd): subnet \(s.subnet), backend \(s.backend.rawValue)")
+        print("node \(s.name) joined the cluster at \(s.etcdList): subnet \(s.subnet), backend \(s.backend.rawValue)")
     }
 }
 
 enum NodeList {
     static let quiet = CLIOption.flag("-q, --quiet", "Only print names.")
-    static let etcd = CLIOption.value("--etcd", "etcd's client URL (default: the cluster this node joined).", as: "url")
+    static let etcd = CLIOption.value("--etcd", "etcd's client URL, or a comma-separated list (default: the cluster this node joined).", as: "url[,url...]")
     static let prefix = CLIOption.value("--etcd-prefix", "Key prefix in etcd (default: this node's, or /hutch/).", as: "prefix")
 
     static let command = CLICommand("ls", aliases: ["list"], abstract: "List the cluster's nodes (this one marked *).",
@@ -97,6 +97,7 @@ enum NodeInspect {
         let o: JSON = .object([
             "Name": .string(s.name), "Subnet": .string(s.subnet.description), "Backend": .string(s.backend.rawValue),
             "NodeIP": .string(s.nodeIP.description), "AgentPid": .int(Int64(pid)), "Etcd": .string(s.etcd),
+            "EtcdEndpoints": .array(s.endpoints.map { .string($0) }),
             "EtcdPrefix": .string(s.prefix), "ClusterCIDR": .string(s.clusterCIDR.description), "MTU": .int(Int64(s.mtu)),
             "EtcdCAFile": .string(s.tls.caFile ?? ""), "EtcdCertFile": .string(s.tls.certFile ?? ""),
             "EtcdKeyFile": .string(s.tls.keyFile ?? ""),
