@@ -161,10 +161,12 @@ public struct NodeSettings: Sendable, Equatable {
     public var etcdList: String { EtcdEndpoints.render(endpoints) }
 
     public var json: String {
-        JSON.object(["Name": .string(name), "Etcd": .string(etcd), "EtcdEndpoints": .array(endpoints.map { .string($0) }), "Prefix": .string(prefix), "Backend": .string(backend.rawValue),
+        JSON.object(["Name": .string(name), "Etcd": .string(etcd), "Prefix": .string(prefix), "Backend": .string(backend.rawValue),
                      "ClusterCIDR": .string(clusterCIDR.description), "Subnet": .string(subnet.description),
                      "NodeIP": .string(nodeIP.description), "LeaseTTL": .int(Int64(leaseTTL)),
-                     "Lease": .string(String(lease)), "MTU": .int(Int64(mtu))].merging(tls.jsonFields) { a, _ in a }).render()
+                     "Lease": .string(String(lease)), "MTU": .int(Int64(mtu))].merging(tls.jsonFields) { a, _ in a }
+                        // Several members: the list too (one: `Etcd` only, as before lists).
+                        .merging(endpoints.count > 1 ? ["EtcdEndpoints": .array(endpoints.map { .string($0) })] : [:]) { a, _ in a }).render()
     }
 
     public init(json text: String) throws {
