@@ -34,6 +34,8 @@ ETCD_IP = "192.0.2.254"
 ETCD = f"http://{ETCD_IP}:2379"
 ETCD_TLS = f"https://{ETCD_IP}:2379"
 ETCD_IP2 = "192.0.2.253"
+# An etcd URL in the underlay where nothing listens (refused at once).
+ETCD_DEAD = f"http://{ETCD_IP}:2999"
 CLIENT_IP = "192.0.2.100"
 HUTCH = os.path.abspath(os.environ.get("HUTCH") or os.path.join(harness.REPO, ".build", "debug", "hutch"))
 WHOAMI_PORT = 8080
@@ -93,7 +95,7 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, n=3, fw=None, tls=False):
+    def __init__(self, n=3, fw=None, tls=False, members=1):
         self.tag = f"{os.getpid()}-{harness._rand()}"
         self.ul = harness.Namespace(f"hutch-o-{self.tag}")
         # A fixed MAC: a bridge without one takes its lowest port's, which changes as ports come
@@ -101,10 +103,17 @@ class Cluster:
         self.ul.sh(f"ip link add br0 address 02:00:c0:00:02:fe type bridge && ip addr add {ETCD_IP}/24 dev br0 && ip link set br0 up")
         self.etcd_dir = tempfile.mkdtemp(prefix="hutch-etcd-")
         self.etcd = None
+        # members > 1: a real etcd cluster inside the underlay, member i serving on ETCD_IP:2379+100*i
+        # (self.etcd is member 0, self.others the rest); the nodes join with every member's URL.
+        self.members = members
+        self.others = []
         # TLS: etcd serves https (client certificates required) on ETCD_IP, and on ETCD_IP2,
         # an address its certificate does not name.
         self.tls = make_pki(os.path.join(self.etcd_dir, "pki"), ETCD_IP) if tls else None
         self.url = ETCD_TLS if tls else ETCD
+        self.member_urls = [f"http://{ETCD_IP}:{2379 + 100 * i}" for i in range(members)] if members > 1 else [self.url]
+        if members > 1:
+            self.url = ",".join(self.member_urls)
         self.tls_flags = ["--etcd-cafile", self.tls["ca"], "--etcd-certfile", self.tls["client"],
                           "--etcd-keyfile", self.tls["client_key"]] if tls else []
         if tls:
@@ -115,6 +124,8 @@ class Cluster:
         self.own_names = [self.ul.name] + [n.host.name for n in self.nodes]
 
     def start_etcd(self):
+        if self.members > 1:
+            return self.start_members()
         listen = f"{ETCD_TLS},https://{ETCD_IP2}:2379" if self.tls else ETCD
         tls = ["--cert-file", self.tls["server"], "--key-file", self.tls["server_key"], "--client-cert-auth",
                "--trusted-ca-file", self.tls["ca"]] if self.tls else []
@@ -127,11 +138,31 @@ class Cluster:
         wait_until(lambda: self.etcd_call("/v3/kv/range", {"key": b64("/")}, check=False) is not None,
                    desc="etcd to answer")
 
-    def etcd_call(self, path, body, check=True):
-        """One call of etcd's JSON gateway from inside the underlay netns (curl there)."""
+    def start_members(self):
+        """A 3-member (or `members`) etcd cluster: peers on the underlay's loopback."""
+        peers = [f"http://127.0.0.1:{2380 + 100 * i}" for i in range(self.members)]
+        initial = ",".join(f"hx{i}={p}" for i, p in enumerate(peers))
+        procs = [self.ul.bg([
+            "etcd", "--name", f"hx{i}", "--data-dir", os.path.join(self.etcd_dir, f"data{i}"),
+            "--listen-client-urls", self.member_urls[i], "--advertise-client-urls", self.member_urls[i],
+            "--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
+            "--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", self.tag,
+            "--heartbeat-interval", "10", "--election-timeout", "100", "--logger", "zap", "--log-level", "warn"])
+            for i in range(self.members)]
+        self.etcd, self.others = procs[0], procs[1:]
+        for u in self.member_urls:
+            wait_until(lambda: self.etcd_call("/v3/kv/range", {"key": b64("/")}, check=False, url=u) is not None,
+                       desc=f"etcd member {u} to answer")
+
+    def etcd_call(self, path, body, check=True, url=None):
+        """One call of etcd's JSON gateway from inside the underlay netns (curl there); several
+        members: the first that answers."""
         tls = ["--cacert", self.tls["ca"], "--cert", self.tls["client"], "--key", self.tls["client_key"]] if self.tls else []
-        r = self.ul.run(["curl", "-sS", "--max-time", "2", *tls, "-X", "POST", self.url + path, "-d", json.dumps(body)],
-                        check=False)
+        for u in [url] if url else self.member_urls:
+            r = self.ul.run(["curl", "-sS", "--max-time", "2", *tls, "-X", "POST", u + path, "-d", json.dumps(body)],
+                            check=False)
+            if r.rc == 0:
+                break
         if r.rc != 0:
             if check:
                 raise harness.HarnessError(f"etcd {path}: {r.err}")
@@ -155,14 +186,8 @@ class Cluster:
         return self.client
 
     def stop_etcd(self):
-        if self.etcd and self.etcd.poll() is None:
-            os.kill(self.etcd.pid, signal.SIGCONT)
-            self.etcd.terminate()
-            try:
-                self.etcd.wait(10)
-            except subprocess.TimeoutExpired:
-                self.etcd.kill()
-                self.etcd.wait()
+        for p in [self.etcd] + self.others:
+            stop_process(p)
 
     def teardown(self):
         problems = []
@@ -183,6 +208,17 @@ class Cluster:
         for n in self.nodes:
             problems += [f"{n.name}: {p}" for p in n.host.teardown()]
         return problems
+
+
+def stop_process(p):
+    if p and p.poll() is None:
+        os.kill(p.pid, signal.SIGCONT)
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def make_pki(d, ip):
@@ -230,8 +266,8 @@ def cluster():
     before = harness.root_snapshot()
     made = []
 
-    def make(n=3, fw=None, tls=False):
-        c = Cluster(n, fw, tls)
+    def make(n=3, fw=None, tls=False, members=1):
+        c = Cluster(n, fw, tls, members)
         made.append(c)
         return c
 
@@ -518,6 +554,11 @@ def test_bad_input(cluster):
         (["node", "join", "--name", "n1", "--etcd", ETCD], "missing --node-ip"),
         (["node", "join", "--name", "n/1", "--etcd", ETCD, "--node-ip", n1.ip], "invalid --name"),
         (["node", "join", "--name", "n1", "--etcd", "192.0.2.254:2379", "--node-ip", n1.ip], "invalid --etcd"),
+        (["node", "join", "--name", "n1", "--etcd", f"{ETCD},192.0.2.253:2379", "--node-ip", n1.ip], '"192.0.2.253:2379" is not a URL'),
+        (["node", "join", "--name", "n1", "--etcd", f"{ETCD},{ETCD}/", "--node-ip", n1.ip], f"{ETCD} is given twice"),
+        (["node", "join", "--name", "n1", "--etcd", f"{ETCD},{ETCD_TLS}", "--node-ip", n1.ip], "differ in scheme"),
+        (["node", "join", "--name", "n1", "--etcd", f"{ETCD},", "--node-ip", n1.ip], '"" is not a URL'),
+        (["node", "ls", "--etcd", f"{ETCD},{ETCD}"], "is given twice"),
         (["node", "join", "--name", "n1", "--etcd", ETCD, "--node-ip", "1.2.3"], "invalid --node-ip"),
         (["node", "join", "--name", "n1", "--etcd", ETCD, "--node-ip", n1.ip, "--backend", "udp"], "invalid --backend"),
         (["node", "join", "--name", "n1", "--etcd", ETCD, "--node-ip", n1.ip, "--cluster-cidr", "10.0.0.0/24"], "invalid --cluster-cidr"),
@@ -768,3 +809,59 @@ def test_tls_etcd_with_client_certificates(cluster):
     assert "left the cluster" in n2.hutch("node", "leave").out
     wait_until(lambda: not n1.has_route("10.244.2.0/24"), desc="n2's route to go on n1 after it left")
     assert n1.hutch("node", "ls", "-q").out.split() == ["n1"]
+
+
+# --- several etcd endpoints (flannel's -etcd-endpoints) ----------------------------------------
+
+def test_join_with_a_dead_etcd_endpoint_first(cluster):
+    """--etcd DEAD,LIVE: every request moves past the endpoint that refuses; the record keeps the
+    list (inspect: Etcd the first, EtcdEndpoints all), ls and leave use it, pods reach each other."""
+    c = cluster(n=2)
+    c.url = f"{ETCD_DEAD},{ETCD}"
+    n1, n2 = c.nodes
+    assert f"joined the cluster at {ETCD_DEAD},{ETCD}" in n1.join().out
+    n2.join()
+    info = n1.inspect()
+    assert info["Etcd"] == ETCD_DEAD and info["EtcdEndpoints"] == [ETCD_DEAD, ETCD], info
+    assert sorted(n2.hutch("node", "ls", "-q").out.split()) == ["n1", "n2"]
+    assert sorted(n2.hutch("node", "ls", "-q", "--etcd", f"{ETCD_DEAD},{ETCD}").out.split()) == ["n1", "n2"]
+    ip2 = n2.web()
+    wait_until(lambda: n1.has_route(subnet_of(n2)), desc="n1 to route n2")
+    seen = n1.curl_from_pod(ip2)
+    assert seen is not None and seen.startswith("10.244.1."), seen
+    # nothing answers at all: one line naming every endpoint
+    r = n1.hutch("node", "ls", "--etcd", f"{ETCD_DEAD},http://{ETCD_IP}:2998", check=False)
+    assert r.rc == 125 and len(r.err.strip().splitlines()) == 1, r
+    assert f"etcd is unreachable at {ETCD_DEAD}, http://{ETCD_IP}:2998 (" in r.err, r
+    # leave goes through the live endpoint too: the leases and keys are gone
+    n2.hutch("rm", "-f", "web")
+    n2.hutch("node", "leave")
+    n1.hutch("node", "leave")
+    assert c.etcd_leases() == [] and c.etcd_keys("/") == []
+
+
+def test_three_member_etcd_the_member_in_use_stops(cluster):
+    """A real 3-member etcd cluster; the nodes join with all three URLs and use the first. It
+    stops: ls and a new node's join go to the others, and the agents (their watch broken) list
+    and watch again at a live member and program the node that joined afterwards."""
+    c = cluster(members=3)
+    n1, n2, n3 = c.nodes
+    n1.join()
+    n2.join()
+    assert n1.inspect()["EtcdEndpoints"] == c.member_urls
+    wait_until(lambda: n1.has_route(subnet_of(n2)) and n2.has_route(subnet_of(n1)), desc="n1 and n2 to route each other")
+    stop_process(c.etcd)  # member 0, the one every node uses
+    assert sorted(n1.hutch("node", "ls", "-q").out.split()) == ["n1", "n2"]
+    n3.join()
+    ip3 = n3.web()
+    for n in (n1, n2):
+        wait_until(lambda: n.has_route(subnet_of(n3)), desc=f"{n.name} to route n3 after member 0 stopped")
+    seen = n1.curl_from_pod(ip3)
+    assert seen is not None and seen.startswith("10.244.1."), seen
+    assert sorted(n3.hutch("node", "ls", "-q").out.split()) == ["n1", "n2", "n3"]
+    assert f"watching etcd at {c.member_urls[1]}" in harness._read(n1.host.root + "/node-agent.log")
+    for n in (n1, n2, n3):
+        for cid in n.host.ps_ids(all=True):
+            n.hutch("rm", "-f", cid)
+        n.hutch("node", "leave")
+    assert c.etcd_leases() == [] and c.etcd_keys("/") == []
