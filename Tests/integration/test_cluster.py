@@ -587,22 +587,30 @@ def test_bad_input(cluster):
 
 def test_example_makefile_builds_and_removes_a_three_node_cluster(cluster):
     """examples/cluster: `make up check status down` in namespaces of its own (leak-checked);
-    host-gw with etcd over TLS (TLS=1: client certificates)."""
+    vxlan on a 3-member etcd (MEMBERS=3: the nodes join with the three URLs); host-gw with etcd
+    over TLS (TLS=1: client certificates)."""
     p = f"hutch-o-{os.getpid()}-{harness._rand()}"
     state = tempfile.mkdtemp(prefix="hutch-clex-")
     argv = ["make", "--no-print-directory", "-C", os.path.join(harness.REPO, "examples", "cluster"),
             f"HUTCH={HUTCH}", f"P={p}", f"STATE={state}", f"PYTHON={harness.PY}"]
     try:
-        for backend, tls in (("vxlan", ""), ("host-gw", "1")):
-            r = harness.run(argv + ["up", "check", "status", f"BACKEND={backend}", f"TLS={tls}"], timeout=120)
+        for backend, tls, members in (("vxlan", "", "3"), ("host-gw", "1", "1")):
+            r = harness.run(argv + ["up", "check", "status", f"BACKEND={backend}", f"TLS={tls}", f"MEMBERS={members}"],
+                            timeout=120)
             assert r.rc == 0, r
+            if members == "3":
+                r2 = harness.run(["nsenter", f"--net=/run/netns/{p}-n1", HUTCH, "--root", f"{state}/n1", "node", "inspect",
+                                  "-f", "{{.Etcd}}"])
+                assert r2.out == f"http://{ETCD_IP}:2379\n", r2
+                r2 = harness.run(["nsenter", f"--net=/run/netns/{p}-n1", HUTCH, "--root", f"{state}/n1", "node", "inspect"])
+                assert json.loads(r2.out)[0]["EtcdEndpoints"] == [f"http://{ETCD_IP}:{port}" for port in (2379, 2479, 2579)], r2
             if tls:
                 r2 = harness.run(["nsenter", f"--net=/run/netns/{p}-n1", HUTCH, "--root", f"{state}/n1", "node", "inspect",
                                   "-f", "{{.Etcd}} {{.EtcdCertFile}}"])
                 assert r2.out == f"https://{ETCD_IP}:2379 {state}/pki/n1.crt\n", r2
             assert r.out.count("the server saw the client 10.244.1.") == 2, r.out
             assert "n1 *" in r.out and "10.244.3.0/24" in r.out, r.out
-            r = harness.run(argv + ["down"], timeout=60)
+            r = harness.run(argv + ["down", f"MEMBERS={members}"], timeout=60)
             assert r.rc == 0, r
             assert not os.path.exists(state), "make down left its state directory"
             assert not [n for n in harness.run(["ip", "netns", "list"]).out.split() if n.startswith(p)]
