@@ -181,7 +181,10 @@ public struct ClusterNode {
             let rec = SubnetRecord(subnet: s, node: o.name, publicIP: o.nodeIP, backend: config.backend,
                                    vtepMAC: config.backend == .vxlan ? SubnetRecord.vtepMAC(for: s) : nil)
             let next = config.after(s).map { [(keys.cursor, $0.description)] } ?? []
-            if try etcd.createIfAbsent(keys.subnet(s), rec.json, lease: lease, alsoPut: next).created {
+            let r = try etcd.createIfAbsent(keys.subnet(s), rec.json, lease: lease, alsoPut: next)
+            // Held under this join's own lease: a request that timed out at one etcd member after
+            // it was applied, and was sent again to the next (the key is this node's).
+            if r.created || (r.existing?.lease == lease && r.existing?.value == rec.json) {
                 return (s, lease, o.leaseTTL, current.map(\.1))
             }
             current = try records()

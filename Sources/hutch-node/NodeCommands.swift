@@ -35,7 +35,7 @@ enum NodeCLI {
 
 enum NodeJoin {
     static let name = CLIOption.value("--name", "This node's name in the cluster (required).")
-    static let etcd = CLIOption.value("--etcd", "etcd's client URL, e.g. http://10.0.0.254:2379 or https://…, or a comma-separated list of its members' (required).", as: "url[,url...]")
+    static let etcd = CLIOption.value("--etcd", "etcd's client URL, e.g. http://10.0.0.254:2379 or https://…; several members: their URLs, comma-separated (required).", as: "url[,url...]")
     static let nodeIP = CLIOption.value("--node-ip", "This node's address on the network the nodes share (required).", as: "ip")
     static let backend = CLIOption.value("--backend", "vxlan or host-gw (default: the cluster's, or vxlan for the first node).")
     static let clusterCIDR = CLIOption.value("--cluster-cidr", "The pod network, a /24 per node (default: the cluster's, or 10.244.0.0/16).", as: "cidr")

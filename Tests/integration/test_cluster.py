@@ -833,6 +833,8 @@ def test_join_with_a_dead_etcd_endpoint_first(cluster):
     assert info["Etcd"] == ETCD_DEAD and info["EtcdEndpoints"] == [ETCD_DEAD, ETCD], info
     assert sorted(n2.hutch("node", "ls", "-q").out.split()) == ["n1", "n2"]
     assert sorted(n2.hutch("node", "ls", "-q", "--etcd", f"{ETCD_DEAD},{ETCD}").out.split()) == ["n1", "n2"]
+    # an address on the underlay that nobody holds: the connection times out, the next answers
+    assert sorted(n2.hutch("node", "ls", "-q", "--etcd", f"http://192.0.2.250:2379,{ETCD}").out.split()) == ["n1", "n2"]
     ip2 = n2.web()
     wait_until(lambda: n1.has_route(subnet_of(n2)), desc="n1 to route n2")
     seen = n1.curl_from_pod(ip2)
