@@ -43,6 +43,7 @@ release-check: release
 	root=$$(mktemp -d /tmp/hutch-release-check.XXXXXX); \
 	out=$$(unshare --net sh -c "ip link set lo up && $$bin/hutch --root $$root run --rm --net none -h check -- hostname"); rc=$$?; \
 	rm -rf $$root; \
+	for d in /sys/fs/cgroup/hutch /sys/fs/cgroup/*/hutch; do rmdir $$d 2>/dev/null || true; done; \
 	if [ $$rc -ne 0 ] || [ "$$out" != check ]; then echo "release-check: run failed (rc=$$rc, output: $$out)"; exit 1; fi; \
 	echo "release-check: ok ($$($$bin/hutch --version), no libstdc++.so)"
 
