@@ -16,6 +16,9 @@ cleanup() {
   h rm -f web >/dev/null 2>&1 || true
   ip netns del $NS 2>/dev/null || true
   rm -rf "$ROOT"
+  # hutch keeps its `hutch` parent cgroups once made (as Docker keeps `docker`); the demo takes
+  # them back where it left them empty.
+  for d in /sys/fs/cgroup/hutch /sys/fs/cgroup/*/hutch; do rmdir "$d" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 
