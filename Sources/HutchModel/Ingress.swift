@@ -167,6 +167,18 @@ public struct IngressTLS: Equatable, Sendable {
 
     public init(host: String, cert: String, key: String) { self.host = host; self.cert = cert; self.key = key }
 
+    /// The TLS options of `ingress create` and `update` together: `--tls-cert` with `--tls-key`,
+    /// and one `--tls` per host.
+    static func check(cert: String?, key: String?, hosts: [IngressTLS]) throws {
+        if (cert == nil) != (key == nil) {
+            throw HutchError("--tls-cert and --tls-key go together: give both (PEM files) or neither")
+        }
+        var seen = Set<String>()
+        for t in hosts where !seen.insert(t.host).inserted {
+            throw HutchError("invalid --tls \"\(t.host)=...\": the host \(t.host) has two certificates; give one")
+        }
+    }
+
     public init(parsing spec: String) throws {
         func bad(_ why: String) -> HutchError { HutchError("invalid --tls \"\(spec)\": \(why) (use HOST=CERT,KEY, e.g. shop.example=shop.pem,shop.key)") }
         guard let eq = spec.firstIndex(of: "=") else { throw bad("no '='") }
@@ -227,13 +239,7 @@ public struct IngressOptions: CheckedOptions {
             throw HutchError("an ingress needs at least one --rule [HOST]/PATH=SERVICE:PORT or a --default-backend SERVICE:PORT")
         }
         try IngressRules.checkDistinct(rules)
-        if (tlsCert == nil) != (tlsKey == nil) {
-            throw HutchError("--tls-cert and --tls-key go together: give both (PEM files) or neither")
-        }
-        var certHosts = Set<String>()
-        for t in tlsHosts where !certHosts.insert(t.host).inserted {
-            throw HutchError("invalid --tls \"\(t.host)=...\": the host \(t.host) has two certificates; give one")
-        }
+        try IngressTLS.check(cert: tlsCert, key: tlsKey, hosts: tlsHosts)
         guard !publish.isEmpty else {
             throw HutchError("an ingress needs -p/--publish: e.g. -p 80:80" + (tls ? " -p 443:443" : "") + " (nginx listens on the container's port 80" + (tls ? " and 443)" : ")"))
         }
@@ -275,13 +281,7 @@ public struct IngressUpdate: CheckedOptions {
                              + "--tls-cert with --tls-key, or --tls HOST=CERT,KEY")
         }
         try IngressRules.checkDistinct(rules)
-        if (tlsCert == nil) != (tlsKey == nil) {
-            throw HutchError("--tls-cert and --tls-key go together: give both (PEM files) or neither")
-        }
-        var certHosts = Set<String>()
-        for t in tlsHosts where !certHosts.insert(t.host).inserted {
-            throw HutchError("invalid --tls \"\(t.host)=...\": the host \(t.host) has two certificates; give one")
-        }
+        try IngressTLS.check(cert: tlsCert, key: tlsKey, hosts: tlsHosts)
     }
 }
 

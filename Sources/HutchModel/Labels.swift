@@ -184,15 +184,8 @@ public struct Filters: Sendable, Equatable {
 public enum ExposeSpec {
     public static func parse(_ spec: String) throws -> [PortMapping] {
         func bad(_ why: String) -> HutchError { HutchError("invalid --expose \"\(spec)\": \(why) (use PORT[/tcp|udp] or START-END[/tcp|udp])") }
-        var body = Substring(spec)
-        var proto = PortMapping.Proto.tcp
-        if let slash = body.lastIndex(of: "/") {
-            guard let p = PortMapping.Proto(rawValue: String(body[body.index(after: slash)...]).lowercased()) else {
-                throw bad("unknown protocol \"\(body[body.index(after: slash)...])\"")
-            }
-            proto = p
-            body = body[..<slash]
-        }
+        let (body, given, suffix) = PortMapping.Proto.split(Substring(spec))
+        guard let proto = given else { throw bad("unknown protocol \"\(suffix)\"") }
         guard !body.isEmpty else { throw bad("the port is missing") }
         let r = try PublishSpec.range(body, bad)
         return r.map { PortMapping(hostIP: nil, hostPort: 0, containerPort: $0, proto: proto) }

@@ -37,16 +37,8 @@ public enum PublishSpec {
     public static func parse(_ spec: String) throws -> Parsed {
         func bad(_ why: String) -> HutchError { HutchError("invalid --publish \"\(spec)\": \(why)") }
 
-        var body = Substring(spec)
-        var proto = PortMapping.Proto.tcp
-        if let slash = body.lastIndex(of: "/") {
-            let p = body[body.index(after: slash)...]
-            guard let pr = PortMapping.Proto(rawValue: String(p).lowercased()) else {
-                throw bad("unknown protocol \"\(p)\" (use tcp or udp)")
-            }
-            proto = pr
-            body = body[..<slash]
-        }
+        let (body, given, suffix) = PortMapping.Proto.split(Substring(spec))
+        guard let proto = given else { throw bad("unknown protocol \"\(suffix)\" (use tcp or udp)") }
         if body.hasPrefix("[") { throw bad("IPv6 host addresses are not supported; use an IPv4 address") }
         let parts = body.split(separator: ":", omittingEmptySubsequences: false)
         let ipPart: Substring?, hostPart: Substring?, ctrPart: Substring
@@ -87,17 +79,31 @@ public enum PublishSpec {
     static func range(_ s: Substring, _ bad: (String) -> HutchError) throws -> ClosedRange<UInt16> {
         let ends = s.split(separator: "-", omittingEmptySubsequences: false)
         guard ends.count <= 2 else { throw bad("\"\(s)\" is not a port or a port range") }
-        func port(_ p: Substring) throws -> UInt16 {
-            guard !p.isEmpty, p.count <= 5, p.allSatisfy({ $0.isASCII && $0.isNumber }), let v = Int(p) else {
-                throw bad("\"\(p)\" is not a port number")
-            }
-            guard (1...65535).contains(v) else { throw bad("port \(v) is out of range (1-65535)") }
-            return UInt16(v)
-        }
-        let a = try port(ends[0])
-        let b = ends.count == 2 ? try port(ends[1]) : a
+        let a = try port(ends[0], bad)
+        let b = ends.count == 2 ? try port(ends[1], bad) : a
         guard a <= b else { throw bad("the range \(s) ends before it starts") }
         return a...b
+    }
+}
+
+extension PublishSpec {
+    /// One port number, 1–65535 (`-p`, `--expose`, a service's `--port`).
+    static func port(_ p: Substring, _ bad: (String) -> HutchError) throws -> UInt16 {
+        guard !p.isEmpty, p.count <= 5, p.allSatisfy({ $0.isASCII && $0.isNumber }), let v = Int(p) else {
+            throw bad("\"\(p)\" is not a port number")
+        }
+        guard (1...65535).contains(v) else { throw bad("port \(v) is out of range (1-65535)") }
+        return UInt16(v)
+    }
+}
+
+extension PortMapping.Proto {
+    /// `SPEC[/tcp|/udp]`: the spec without its protocol suffix and the protocol (tcp without
+    /// one); nil and the suffix when it names no protocol.
+    static func split(_ spec: Substring) -> (body: Substring, proto: Self?, suffix: Substring) {
+        guard let slash = spec.lastIndex(of: "/") else { return (spec, .tcp, "") }
+        let suffix = spec[spec.index(after: slash)...]
+        return (spec[..<slash], Self(rawValue: suffix.lowercased()), suffix)
     }
 }
 

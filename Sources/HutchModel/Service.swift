@@ -71,25 +71,12 @@ public struct ServicePort: Sendable, Hashable, CustomStringConvertible {
     /// Parses `--port PORT[:TARGETPORT][/tcp|udp]`.
     public static func parse(_ spec: String) throws -> ServicePort {
         func bad(_ why: String) -> HutchError { HutchError("invalid --port \"\(spec)\": \(why) (use PORT[:TARGETPORT][/tcp|udp], e.g. 80:8000)") }
-        var body = Substring(spec)
-        var proto = PortMapping.Proto.tcp
-        if let slash = body.lastIndex(of: "/") {
-            let p = body[body.index(after: slash)...]
-            guard let pr = PortMapping.Proto(rawValue: p.lowercased()) else { throw bad("unknown protocol \"\(p)\"") }
-            proto = pr
-            body = body[..<slash]
-        }
+        let (body, given, suffix) = PortMapping.Proto.split(Substring(spec))
+        guard let proto = given else { throw bad("unknown protocol \"\(suffix)\"") }
         let parts = body.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count <= 2 else { throw bad("too many ':'") }
-        func number(_ s: Substring, _ what: String) throws -> UInt16 {
-            guard !s.isEmpty, s.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), s.count <= 5, let n = Int(s) else {
-                throw bad("the \(what) \"\(s)\" is not a number")
-            }
-            guard n >= 1 && n <= 65535 else { throw bad("the \(what) \(n) is out of range (1-65535)") }
-            return UInt16(n)
-        }
-        let port = try number(parts[0], "port")
-        let target = parts.count == 2 ? try number(parts[1], "target port") : port
+        let port = try PublishSpec.port(parts[0], bad)
+        let target = parts.count == 2 ? try PublishSpec.port(parts[1], bad) : port
         return ServicePort(port: port, targetPort: target, proto: proto)
     }
 
