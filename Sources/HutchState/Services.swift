@@ -77,22 +77,13 @@ public enum ServiceStore {
         try ServiceRecord.fetchAll(db, order: "name")
     }
 
-    /// Name, ClusterIP and first port of every service, by name: what names and environment
-    /// variables need, without decoding whole records (one row each, cheap at 1,000 services).
-    public static func addresses(in db: Database) throws -> [(name: String, ip: IPv4Address, port: UInt16?)] {
-        try db.rows(sql: "SELECT name, clusterIP, ports FROM services ORDER BY name").map { r in
-            let first = r.strings("ports").first.flatMap(ServicePort.init(stored:))
-            return (r.string("name"), try r.address("clusterIP"), first?.port)
-        }
-    }
-
     /// A number the store raises on every change to the services table (triggers, migration
     /// 10): equal versions mean equal services, so what is rendered from them can be cached.
     public static func version(in db: Database) throws -> Int {
         try db.int(sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'servicesVersion'") ?? 0
     }
 
-    /// `ServiceRecord.environment` of every service, in `addresses` order, built by SQLite: a run
+    /// `ServiceRecord.environment` of every service, by name, built by SQLite: a run
     /// at 1,000 services reads 2,000 variables, and building them as Swift strings from decoded
     /// rows cost more than the rest of the run's store work (bench/README, services). The unit
     /// test `testStoreRendersServiceEnvironmentAndHostsLikeTheModel` keeps it equal to the model's.
@@ -108,7 +99,7 @@ public enum ServiceStore {
     }
 
     /// `HostsFile.serviceLines` of every service (address, tab, `ServiceRecord.dnsNames`), one
-    /// line each in `addresses` order, built by SQLite (see `environment`).
+    /// line each by name, built by SQLite (see `environment`).
     public static func hostsLines(in db: Database) throws -> String {
         try db.strings(sql: """
             SELECT clusterIP || char(9) || name || ' ' || name || '.default.svc.cluster.local' || char(10)

@@ -395,13 +395,13 @@ final class ServiceTests: XCTestCase {
                 $0.ports = [ServicePort(port: 5432, targetPort: 5432, proto: .tcp), ServicePort(port: 53, targetPort: 53, proto: .udp)] }, in: db)
             try ServiceStore.insert(service { $0.name = "z-9-q"; $0.id = "z"; $0.clusterIP = IPv4Address("10.96.200.1")!
                 $0.ports = [ServicePort(port: 65535, targetPort: 1, proto: .udp, nodePort: 30001)] }, in: db)
-            let rows = try ServiceStore.addresses(in: db)
+            let rows = try ServiceStore.all(in: db)
             XCTAssertEqual(rows.map(\.name), ["db", "web-api", "z-9-q"])
-            let env = rows.flatMap { ServiceRecord.environment(name: $0.name, clusterIP: $0.ip, port: $0.port) }
+            let env = rows.flatMap(\.environment)
             XCTAssertEqual(try ServiceStore.environment(in: db), env)
             XCTAssertEqual(env.first, "DB_SERVICE_HOST=10.96.3.4")
             XCTAssertEqual(env.last, "Z_9_Q_SERVICE_PORT=65535")
-            XCTAssertEqual(try ServiceStore.hostsLines(in: db), HostsFile.serviceLines(rows.map { ($0.ip, ServiceRecord.dnsNames($0.name)) }))
+            XCTAssertEqual(try ServiceStore.hostsLines(in: db), HostsFile.serviceLines(rows.map { ($0.clusterIP, $0.dnsNames) }))
         }
     }
 
