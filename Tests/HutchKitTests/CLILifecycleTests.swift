@@ -222,16 +222,17 @@ extension RuntimeStepTests {
     }
 
     func testRename() throws {
+        // Names that are no id prefix ("a" would find a container whose random id starts with a).
         let rt = try runtime()
-        XCTAssertEqual(try rt.run(try detachedOptions("a", net: "bridge")), 0)
-        XCTAssertEqual(try rt.run(try detachedOptions("b", net: "bridge")), 0)
-        let id = try rt.container("a").id
-        try rt.rename("a", to: "c")
-        XCTAssertEqual(try rt.container("c").id, id)
-        XCTAssertNil(try rt.findContainer("a"))
-        XCTAssertThrowsError(try rt.rename("c", to: "b")) { XCTAssertTrue("\($0)".contains("already in use")) }
-        XCTAssertThrowsError(try rt.rename("c", to: "bad name")) { XCTAssertTrue("\($0)".contains("bad name")) }
-        XCTAssertTrue(Sys.readFile(rt.containerDir(id) + "/hosts")?.contains(" c\n") ?? false)
+        XCTAssertEqual(try rt.run(try detachedOptions("old", net: "bridge")), 0)
+        XCTAssertEqual(try rt.run(try detachedOptions("other", net: "bridge")), 0)
+        let id = try rt.container("old").id
+        try rt.rename("old", to: "new")
+        XCTAssertEqual(try rt.container("new").id, id)
+        XCTAssertNil(try rt.findContainer("old"))
+        XCTAssertThrowsError(try rt.rename("new", to: "other")) { XCTAssertTrue("\($0)".contains("already in use")) }
+        XCTAssertThrowsError(try rt.rename("new", to: "bad name")) { XCTAssertTrue("\($0)".contains("bad name")) }
+        XCTAssertTrue(Sys.readFile(rt.containerDir(id) + "/hosts")?.contains(" new\n") ?? false)
     }
 
     /// The exit status of a removed (--rm) container is kept for `wait`, and expires.
